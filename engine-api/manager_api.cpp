@@ -1,0 +1,163 @@
+#include "engine-api/manager_api.hpp"
+
+#include "runtime/value/cbor.hpp"
+#include "runtime/value/json.hpp"
+
+namespace anvil {
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+// The rivetkit protocol generation Anvil speaks (informational for clients).
+constexpr const char* kRivetkitVersion = "2.3.19";
+
+Error invalid_input(std::string why) { return make_error("validation", "invalid_input", std::move(why)); }
+
+std::string namespace_of(const http::Request& req) {
+  auto q = http::parse_query(req.query);
+  auto ns = http::query_value(q, "namespace");
+  return ns && !ns->empty() ? *ns : "default";
+}
+
+Value opt_ts(const std::optional<int64_t>& t) { return t ? Value(*t) : Value(); }
+
+// Parses the PUT/POST /actors body into a CreateRequest.
+Result<CreateRequest> parse_create(const http::Request& req) {
+  auto body = json::parse(req.body, /*revive=*/false);
+  if (!body.ok() || !body->is_object()) return invalid_input("Request body must be a JSON object.");
+  CreateRequest cr;
+  cr.namespace_name = namespace_of(req);
+  const Value* name = body->find("name");
+  if (!name || !name->is_string() || name->as_string().empty())
+    return invalid_input("`name` is required.");
+  if (name->as_string().size() > 64) return invalid_input("`name` exceeds 64 characters.");
+  cr.name = name->as_string();
+  const Value* key = body->find("key");
+  if (key && !key->is_nullish()) {
+    if (!key->is_string()) return invalid_input("`key` must be a serialized key string.");
+    cr.key = deserialize_key(key->as_string());
+  }
+  if (const Value* r = body->find("runner_name_selector"); r && r->is_string())
+    cr.runner_name_selector = r->as_string();
+  if (const Value* c = body->find("crash_policy"); c && c->is_string()) {
+    const auto& p = c->as_string();
+    if (p != "sleep" && p != "restart" && p != "destroy")
+      return invalid_input("`crash_policy` must be one of sleep, restart, destroy.");
+    cr.crash_policy = p;
+  }
+  if (const Value* d = body->find("datacenter"); d && d->is_string()) cr.datacenter = d->as_string();
+  if (const Value* in = body->find("input"); in && !in->is_nullish()) {
+    if (!in->is_string()) return invalid_input("`input` must be base64 CBOR.");
+    auto bytes = json::base64_decode(in->as_string());
+    if (!bytes.ok()) return invalid_input("`input` is not valid base64.");
+    if (bytes->size() > 4 * 1024 * 1024)
+      return make_error("actor", "input_too_large", "Actor input exceeds 4 MiB.");
+    auto v = cbor::decode(*bytes, cbor::Mode::Compat);
+    if (!v.ok()) return invalid_input("`input` is not valid CBOR: " + v.error().message);
+    cr.input = std::move(*v);
+  }
+  return cr;
+}
+
+}  // namespace
+
+Value ManagerApi::actor_json(const ActorInfo& a) {
+  return obj({{"actor_id", a.actor_id},
+              {"name", a.name},
+              {"key", a.key},
+              {"namespace_id", a.namespace_name},
+              {"datacenter", a.datacenter},
+              {"runner_name_selector", a.runner_name_selector},
+              {"crash_policy", a.crash_policy},
+              {"create_ts", a.create_ts},
+              {"start_ts", opt_ts(a.start_ts)},
+              {"pending_allocation_ts", Value()},
+              {"connectable_ts", opt_ts(a.connectable_ts)},
+              {"sleep_ts", opt_ts(a.sleep_ts)},
+              {"reschedule_ts", Value()},
+              {"destroy_ts", Value()}});
+}
+
+asio::awaitable<http::Response> ManagerApi::handle(const http::Request& req, std::string_view path) {
+  auto segs = http::split_path(path);
+  const std::string& m = req.method;
+  if (segs.size() == 1 && segs[0] == "metadata" && m == "GET") {
+    Object names;
+    for (const auto& n : rt_.registry().names()) names.emplace_back(n, obj({{"metadata", Object{}}}));
+    co_return http::json_response(
+        200, obj({{"runtime", "anvil"}, {"version", kVersion}, {"rivetkit", kRivetkitVersion},
+                  {"actorNames", Value(std::move(names))}}));
+  }
+  if (segs.size() == 1 && segs[0] == "actors") {
+    if (m == "PUT") co_return co_await put_actors(req);
+    if (m == "POST") co_return co_await post_actors(req);
+    if (m == "GET") co_return get_actors(req);
+  }
+  if (segs.size() == 2 && segs[0] == "actors" && segs[1] == "names" && m == "GET") {
+    Object names;
+    for (const auto& n : rt_.registry().names()) names.emplace_back(n, obj({{"metadata", Object{}}}));
+    co_return http::json_response(
+        200, obj({{"names", Value(std::move(names))}, {"pagination", obj({{"cursor", Value()}})}}));
+  }
+  if (segs.size() == 2 && segs[0] == "actors" && m == "DELETE")
+    co_return co_await delete_actor(segs[1]);
+  if (segs.size() == 1 && segs[0] == "datacenters" && m == "GET") {
+    co_return http::json_response(
+        200, obj({{"datacenters", arr({obj({{"label", 1}, {"name", "default"}})})},
+                  {"pagination", obj({{"cursor", Value()}})}}));
+  }
+  co_return http::error_response(
+      make_error("api", "not_found", "The requested resource was not found"));
+}
+
+asio::awaitable<http::Response> ManagerApi::put_actors(const http::Request& req) {
+  auto cr = parse_create(req);
+  if (!cr.ok()) co_return http::error_response(cr.error());
+  auto r = rt_.get_or_create(*cr);
+  if (!r.ok()) co_return http::error_response(r.error());
+  if (auto st = co_await rt_.durable(r->seq); !st.ok()) co_return http::error_response(st.error());
+  co_return http::json_response(200, obj({{"actor", actor_json(r->info)}, {"created", r->created}}));
+}
+
+asio::awaitable<http::Response> ManagerApi::post_actors(const http::Request& req) {
+  auto cr = parse_create(req);
+  if (!cr.ok()) co_return http::error_response(cr.error());
+  auto r = rt_.create(*cr);
+  if (!r.ok()) co_return http::error_response(r.error());
+  if (auto st = co_await rt_.durable(r->seq); !st.ok()) co_return http::error_response(st.error());
+  co_return http::json_response(200, obj({{"actor", actor_json(r->info)}}));
+}
+
+http::Response ManagerApi::get_actors(const http::Request& req) {
+  auto q = http::parse_query(req.query);
+  const std::string ns = namespace_of(req);
+  Array actors;
+  if (auto ids = http::query_value(q, "actor_ids")) {
+    size_t start = 0;
+    for (;;) {
+      size_t comma = ids->find(',', start);
+      std::string id = ids->substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (auto a = rt_.find_by_id(id)) actors.push_back(actor_json(*a));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  } else if (auto name = http::query_value(q, "name")) {
+    if (auto key = http::query_value(q, "key")) {
+      if (auto a = rt_.find_by_key(ns, *name, deserialize_key(*key))) actors.push_back(actor_json(*a));
+    } else {
+      for (const auto& a : rt_.list_by_name(ns, *name)) actors.push_back(actor_json(a));
+    }
+  } else {
+    return http::error_response(invalid_input("Either `actor_ids` or `name` is required."));
+  }
+  return http::json_response(
+      200, obj({{"actors", Value(std::move(actors))}, {"pagination", obj({{"cursor", Value()}})}}));
+}
+
+asio::awaitable<http::Response> ManagerApi::delete_actor(std::string_view raw_id) {
+  auto id = http::percent_decode(raw_id).value_or(std::string(raw_id));
+  auto st = co_await rt_.destroy(id);
+  if (!st.ok()) co_return http::error_response(st.error());
+  co_return http::json_response(200, Object{});
+}
+
+}  // namespace anvil

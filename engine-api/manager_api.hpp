@@ -1,0 +1,31 @@
+// The manager API (client-protocol.md §1.2, §2): /metadata, /actors,
+// /actors/names, /datacenters. JSON only.
+#pragma once
+
+#include "engine-api/http.hpp"
+#include "runtime/runtime.hpp"
+#include "runtime/value/asio.hpp"
+
+namespace anvil {
+
+class ManagerApi {
+ public:
+  explicit ManagerApi(Runtime& rt) : rt_(rt) {}
+
+  // `path` is relative to the base path (e.g. "/actors"). Unknown routes give
+  // 404 api.not_found.
+  asio::awaitable<http::Response> handle(const http::Request& req, std::string_view path);
+
+  // The manager API's JSON form of an actor.
+  static Value actor_json(const ActorInfo& a);
+
+ private:
+  asio::awaitable<http::Response> put_actors(const http::Request& req);
+  asio::awaitable<http::Response> post_actors(const http::Request& req);
+  http::Response get_actors(const http::Request& req);
+  asio::awaitable<http::Response> delete_actor(std::string_view id);
+
+  Runtime& rt_;
+};
+
+}  // namespace anvil

@@ -1,0 +1,238 @@
+#include "gateway/actor_routes.hpp"
+
+#include <array>
+
+#include "runtime/value/cbor.hpp"
+#include "runtime/value/json.hpp"
+
+namespace anvil::gateway {
+namespace {
+
+Error guard_error(std::string code, std::string message) {
+  return make_error("guard", std::move(code), std::move(message));
+}
+
+Error actor_not_found() {
+  return make_error("actor", "not_found", "The actor does not exist or was destroyed.");
+}
+
+constexpr std::array<std::string_view, 10> kRvtParams = {
+    "rvt-namespace", "rvt-method", "rvt-runner", "rvt-pool", "rvt-key",
+    "rvt-input", "rvt-region", "rvt-crash-policy", "rvt-token", "rvt-skip-ready-wait"};
+
+bool starts_with_segment(std::string_view path, std::string_view seg) {
+  if (path.substr(0, seg.size()) != seg) return false;
+  return path.size() == seg.size() || path[seg.size()] == '/' || path[seg.size()] == '?';
+}
+
+// Header values must not carry control characters; keys may (they are user data).
+std::string header_safe(const std::string& s) {
+  for (unsigned char c : s)
+    if (c < 0x20 || c == 0x7f) return http::percent_encode(s);
+  return s;
+}
+
+}  // namespace
+
+std::optional<Result<QueryAddress>> parse_query_address(std::string_view raw_query) {
+  auto params = http::parse_query(raw_query);
+  QueryAddress qa;
+  bool any_rvt = false;
+  std::vector<std::string> seen;
+  std::string rest;
+  for (const auto& p : params) {
+    if (p.name.rfind("rvt-", 0) != 0) {
+      if (!rest.empty()) rest += '&';
+      rest += p.raw;
+      continue;
+    }
+    any_rvt = true;
+    if (std::find(kRvtParams.begin(), kRvtParams.end(), p.name) == kRvtParams.end())
+      return Result<QueryAddress>(guard_error("query_unknown_param", "Unknown query parameter `" + p.name + "`."));
+    if (std::find(seen.begin(), seen.end(), p.name) != seen.end())
+      return Result<QueryAddress>(guard_error("query_duplicate_param", "Duplicate query parameter `" + p.name + "`."));
+    seen.push_back(p.name);
+    if (p.name == "rvt-namespace") qa.namespace_name = p.value;
+    else if (p.name == "rvt-method") qa.method = p.value;
+    else if (p.name == "rvt-runner" || p.name == "rvt-pool") qa.runner = p.value;
+    else if (p.name == "rvt-key") qa.key = split_query_key(p.value);
+    else if (p.name == "rvt-region") qa.region = p.value;
+    else if (p.name == "rvt-crash-policy") qa.crash_policy = p.value;
+    else if (p.name == "rvt-token") qa.token = p.value;
+    else if (p.name == "rvt-input") {
+      auto bytes = json::base64_decode(p.value);
+      if (!bytes.ok())
+        return Result<QueryAddress>(guard_error("query_invalid_base64_input", "`rvt-input` is not valid base64url."));
+      auto v = cbor::decode(*bytes, cbor::Mode::Compat);
+      if (!v.ok())
+        return Result<QueryAddress>(guard_error("query_invalid_cbor_input", "`rvt-input` is not valid CBOR."));
+      qa.input = std::move(*v);
+    }
+  }
+  if (!any_rvt) return std::nullopt;
+  if (qa.method != "get" && qa.method != "getOrCreate")
+    return Result<QueryAddress>(guard_error("query_invalid_params", "`rvt-method` must be `get` or `getOrCreate`."));
+  if (qa.method == "get") {
+    for (std::string_view p : {"rvt-runner", "rvt-pool", "rvt-input", "rvt-region", "rvt-crash-policy"})
+      if (std::find(seen.begin(), seen.end(), p) != seen.end())
+        return Result<QueryAddress>(guard_error("query_get_disallowed_params",
+                                                "`" + std::string(p) + "` is not allowed with rvt-method=get."));
+  }
+  qa.actor_query = std::move(rest);
+  return Result<QueryAddress>(std::move(qa));
+}
+
+bool ActorRoutes::matches(const http::Request& req, std::string_view path) const {
+  if (starts_with_segment(path, "/gateway")) return true;
+  auto target = req.header("x-rivet-target");
+  if (target && *target == "actor" && req.header("x-rivet-actor"))
+    return starts_with_segment(path, "/request") || starts_with_segment(path, "/connect") ||
+           starts_with_segment(path, "/websocket");
+  return false;
+}
+
+asio::awaitable<Result<ActorTarget>> ActorRoutes::resolve_target(const http::Request& req, std::string_view path) {
+  ActorTarget t;
+  if (!starts_with_segment(path, "/gateway")) {
+    // Header routed: the whole path is the actor path.
+    t.actor_id = std::string(*req.header("x-rivet-actor"));
+    t.actor_path = std::string(path);
+    t.actor_query = req.query;
+    if (auto tok = req.header("x-rivet-token")) t.token = std::string(*tok);
+    if (!rt_.find_by_id(t.actor_id)) co_return actor_not_found();
+    co_return t;
+  }
+
+  std::string_view rest = path.substr(std::string_view("/gateway").size());
+  if (rest.empty() || rest == "/")
+    co_return make_error("api", "not_found", "The requested resource was not found");
+  rest.remove_prefix(1);
+  size_t slash = rest.find('/');
+  std::string_view seg = rest.substr(0, slash);
+  t.actor_path = slash == rest.npos ? "/" : std::string(rest.substr(slash));
+
+  auto qa = parse_query_address(req.query);
+  if (qa) {
+    if (!qa->ok()) co_return qa->error();
+    if (seg.find('@') != seg.npos)
+      co_return guard_error("query_path_token_syntax", "A query-routed actor name cannot carry `@token`.");
+    auto name = http::percent_decode(seg);
+    if (!name) co_return make_error("actor", "invalid_request", "Malformed actor name in path.");
+    QueryAddress& a = qa->value();
+    t.actor_query = a.actor_query;
+    t.token = a.token;
+    if (a.method == "get") {
+      if (!rt_.registry().find(*name))
+        co_return make_error("actor", "not_registered", "Actor type `" + *name + "` is not registered on this node.");
+      auto info = rt_.find_by_key(a.namespace_name, *name, a.key);
+      if (!info) co_return actor_not_found();
+      t.actor_id = info->actor_id;
+      co_return t;
+    }
+    CreateRequest cr;
+    cr.namespace_name = a.namespace_name;
+    cr.name = *name;
+    cr.key = a.key;
+    cr.input = a.input;
+    cr.runner_name_selector = a.runner;
+    if (a.crash_policy) cr.crash_policy = *a.crash_policy;
+    if (a.region) cr.datacenter = *a.region;
+    auto r = rt_.get_or_create(cr);
+    if (!r.ok()) co_return r.error();
+    if (auto st = co_await rt_.durable(r->seq); !st.ok()) co_return st.error();
+    t.actor_id = r->info.actor_id;
+    co_return t;
+  }
+
+  // Direct: <id>[@<token>], both percent-encoded.
+  size_t at = seg.find('@');
+  auto id = http::percent_decode(seg.substr(0, at));
+  if (!id) co_return make_error("actor", "invalid_request", "Malformed actor id in path.");
+  if (at != seg.npos) {
+    auto tok = http::percent_decode(seg.substr(at + 1));
+    if (!tok) co_return make_error("actor", "invalid_request", "Malformed token in path.");
+    t.token = std::move(*tok);
+  }
+  t.actor_id = std::move(*id);
+  t.actor_query = req.query;
+  if (!rt_.find_by_id(t.actor_id)) co_return actor_not_found();
+  co_return t;
+}
+
+asio::awaitable<http::Response> ActorRoutes::handle(const http::Request& req, std::string_view path) {
+  auto target = co_await resolve_target(req, path);
+  if (!target.ok()) co_return http::error_response(target.error());
+  const ActorTarget& t = *target;
+
+  auto segs = http::split_path(t.actor_path);
+  if (segs.size() == 2 && segs[0] == "action") {
+    if (req.method != "POST")
+      co_return http::error_response(make_error("actor", "method_not_allowed", "Actions are called with POST."));
+    auto name = http::percent_decode(segs[1]);
+    if (!name) co_return http::error_response(make_error("actor", "invalid_request", "Malformed action name."));
+    co_return co_await action(req, t, std::move(*name));
+  }
+  if (!segs.empty() && (segs[0] == "queue" || segs[0] == "request" || segs[0] == "connect" ||
+                        segs[0] == "websocket")) {
+    co_return http::error_response(
+        make_error("anvil", "not_implemented",
+                   "The `/" + std::string(segs[0]) + "` actor route is not supported by this Anvil build yet."),
+        501);
+  }
+  co_return http::error_response(make_error("api", "not_found", "The requested resource was not found"));
+}
+
+asio::awaitable<http::Response> ActorRoutes::action(const http::Request& req, const ActorTarget& t,
+                                                    std::string action_name) {
+  auto enc_header = req.header("x-rivet-encoding");
+  auto enc = enc_header ? wire::parse_encoding(*enc_header) : std::optional(wire::Encoding::Json);
+  if (!enc)
+    co_return http::error_response(
+        make_error("actor", "invalid_request", "Unsupported x-rivet-encoding `" + std::string(*enc_header) + "`."));
+
+  auto reply_error = [&](const Error& e, const std::optional<ActorInfo>& info) {
+    http::Response r;
+    r.status = http_status_for(e);
+    r.headers.emplace_back("content-type", std::string(wire::content_type(*enc)));
+    std::optional<wire::ActorSpecifier> spec;
+    if (info) spec = wire::ActorSpecifier{info->actor_id, info->generation, info->key};
+    auto bytes = wire::encode_http_error(*enc, e, spec);
+    r.body.assign(bytes.begin(), bytes.end());
+    r.headers.emplace_back("x-rivet-error", e.qualified());
+    return r;
+  };
+
+  if (req.body.size() > kMaxMessageBytes)
+    co_return reply_error(make_error("message", "incoming_too_long", "Action request body is too large."), std::nullopt);
+
+  Value params;
+  if (auto p = req.header("x-rivet-conn-params")) {
+    auto v = json::parse(*p);
+    if (!v.ok())
+      co_return reply_error(make_error("actor", "invalid_request", "x-rivet-conn-params is not valid JSON."), std::nullopt);
+    params = std::move(*v);
+  }
+  auto args = wire::decode_action_request(
+      *enc, std::span(reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()));
+  if (!args.ok()) co_return reply_error(args.error(), std::nullopt);
+
+  CallResult res = co_await rt_.call_action(t.actor_id, std::move(action_name), std::move(*args), std::move(params));
+  http::Response r;
+  if (res.actor) {
+    r.headers.emplace_back("x-rivet-actor", res.actor->actor_id);
+    r.headers.emplace_back("x-rivet-actor-generation", std::to_string(res.actor->generation));
+    r.headers.emplace_back("x-rivet-actor-key", header_safe(res.actor->key));
+  }
+  if (!res.output.ok()) {
+    auto err = reply_error(res.output.error(), res.actor);
+    for (auto& h : r.headers) err.headers.push_back(h);
+    co_return err;
+  }
+  r.status = 200;
+  r.headers.emplace_back("content-type", std::string(wire::content_type(*enc)));
+  auto bytes = wire::encode_action_response(*enc, *res.output);
+  r.body.assign(bytes.begin(), bytes.end());
+  co_return r;
+}
+
+}  // namespace anvil::gateway

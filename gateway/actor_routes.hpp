@@ -1,0 +1,58 @@
+// The actor gateway (client-protocol.md §3–§5): addressing an actor by id
+// (`/gateway/<id>[@token]/…`), by name+key (`/gateway/<name>/…?rvt-…`) or by
+// headers (`/request/…` + x-rivet-target/x-rivet-actor), then dispatching the
+// actor path (`/action/<name>`, …) to the runtime.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "engine-api/http.hpp"
+#include "gateway/codec/wire.hpp"
+#include "runtime/runtime.hpp"
+
+namespace anvil::gateway {
+
+// Where a gateway request goes once addressing is resolved.
+struct ActorTarget {
+  std::string actor_id;
+  std::string actor_path;   // e.g. "/action/increment" (raw, percent-encoded)
+  std::string actor_query;  // the non-rvt query params, raw, in order ("" if none)
+  std::optional<std::string> token;
+};
+
+// Parsed `rvt-*` query addressing (pure; exposed for tests).
+struct QueryAddress {
+  std::string namespace_name = "default";
+  std::string method;  // "get" | "getOrCreate"
+  ActorKey key;
+  std::optional<Value> input;
+  std::string runner = "default";
+  std::optional<std::string> region, crash_policy, token;
+  std::string actor_query;  // remaining params, raw
+};
+// nullopt when the query carries no rvt-* params (direct addressing).
+std::optional<Result<QueryAddress>> parse_query_address(std::string_view raw_query);
+
+class ActorRoutes {
+ public:
+  explicit ActorRoutes(Runtime& rt) : rt_(rt) {}
+
+  // True for /gateway/… and for header-routed /request…, /connect, /websocket….
+  bool matches(const http::Request& req, std::string_view path) const;
+  asio::awaitable<http::Response> handle(const http::Request& req, std::string_view path);
+
+  // Largest action/queue body accepted (message.incoming_too_long beyond).
+  static constexpr size_t kMaxMessageBytes = 4 * 1024 * 1024;
+
+ // Resolves the addressed actor (creating it for rvt-method=getOrCreate).
+  asio::awaitable<Result<ActorTarget>> resolve_target(const http::Request& req, std::string_view path);
+
+ private:
+  asio::awaitable<http::Response> action(const http::Request& req, const ActorTarget& t,
+                                         std::string action_name);
+
+  Runtime& rt_;
+};
+
+}  // namespace anvil::gateway

@@ -1,0 +1,29 @@
+// Everything a request goes through before it reaches an actor or the
+// manager API: base path (`/` and `/api/rivet/`), CORS, ray ids, and the
+// split between manager routes and actor-gateway routes.
+#pragma once
+
+#include <string>
+
+#include "engine-api/http.hpp"
+#include "engine-api/manager_api.hpp"
+#include "gateway/actor_routes.hpp"
+#include "runtime/runtime.hpp"
+
+namespace anvil::gateway {
+
+class Router {
+ public:
+  Router(Runtime& rt, ManagerApi& api, ActorRoutes& actors) : rt_(rt), api_(api), actors_(actors) {}
+  asio::awaitable<http::Response> handle(http::Request req);
+
+  // "/api/rivet/actors" => "/actors"; "/actors" => "/actors".
+  static std::string_view strip_base(std::string_view path);
+
+ private:
+  Runtime& rt_;
+  ManagerApi& api_;
+  ActorRoutes& actors_;
+};
+
+}  // namespace anvil::gateway

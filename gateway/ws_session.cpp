@@ -1,0 +1,290 @@
+#include "gateway/ws_session.hpp"
+
+#include <deque>
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <spdlog/spdlog.h>
+
+#include "gateway/router.hpp"
+#include "runtime/value/json.hpp"
+
+namespace anvil::gateway {
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace websocket = boost::beast::websocket;
+
+namespace {
+
+using WsStream = websocket::stream<beast::tcp_stream>;
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+http::Request to_request(const BeastRequest& r) {
+  http::Request out;
+  out.method = std::string(r.method_string());
+  std::string_view target(r.target().data(), r.target().size());
+  size_t q = target.find('?');
+  out.path = std::string(target.substr(0, q));
+  if (q != target.npos) out.query = std::string(target.substr(q + 1));
+  for (const auto& f : r) {
+    std::string name(f.name_string());
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    out.headers.emplace_back(std::move(name), std::string(f.value()));
+  }
+  return out;
+}
+
+asio::awaitable<void> reject_upgrade(beast::tcp_stream& stream, const BeastRequest& req, const Error& e) {
+  http::Response r = http::error_response(e);
+  bhttp::response<bhttp::string_body> res;
+  res.version(req.version());
+  res.result(static_cast<unsigned>(r.status));
+  for (auto& [k, v] : r.headers) res.insert(k, v);
+  res.body() = std::move(r.body);
+  res.keep_alive(false);
+  res.prepare_payload();
+  boost::system::error_code ec;
+  co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+}
+
+// One `/connect` WebSocket. Everything touching the socket runs on the
+// socket's strand; the runtime reaches it through ConnSink, which posts there.
+class ConnectSession : public std::enable_shared_from_this<ConnectSession>, public ConnSink {
+ public:
+  ConnectSession(Runtime& rt, WsStream ws, wire::Encoding enc, std::string actor_id)
+      : rt_(rt), ws_(std::move(ws)), enc_(enc), actor_id_(std::move(actor_id)) {}
+
+  asio::awaitable<void> run(Value params) {
+    auto self = shared_from_this();
+    auto opened = co_await rt_.connect(actor_id_, std::move(params), self);
+    if (!opened.output.ok()) {
+      // Rejected connection: Error with actionId null, then close 1011 group.code.
+      const Error& e = opened.output.error();
+      enqueue(wire::ErrorMsg{e, std::nullopt, specifier(opened.actor)});
+      close_with(1011, e.qualified());
+      co_await drain();
+      co_return;
+    }
+    conn_id_ = opened.output->as_string();
+    actor_ = opened.actor;
+    enqueue(wire::InitMsg{actor_id_, conn_id_});
+
+    beast::flat_buffer buf;
+    for (;;) {
+      boost::system::error_code ec;
+      co_await ws_.async_read(buf, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+      if (buf.size() > WsGateway::kMaxFrameBytes) {
+        close_with(1011, "message.incoming_too_long");
+        break;
+      }
+      auto data = buf.cdata();
+      auto frame = wire::decode_to_server(
+          enc_, std::span(static_cast<const uint8_t*>(data.data()), data.size()));
+      buf.consume(buf.size());
+      if (!frame.ok()) {
+        spdlog::debug("conn {}: undecodable frame: {}", conn_id_, frame.error().message);
+        close_with(1011, "actor.invalid_request");
+        break;
+      }
+      if (auto* sub = std::get_if<wire::SubscriptionRequest>(&*frame)) {
+        // In order: a subscription applies before any later action runs.
+        co_await rt_.subscribe(actor_id_, conn_id_, sub->event_name, sub->subscribe);
+      } else {
+        auto& req = std::get<wire::ActionRequest>(*frame);
+        asio::co_spawn(ws_.get_executor(), handle_action(std::move(req)), asio::detached);
+      }
+    }
+    closed_ = true;
+    co_await rt_.disconnect(actor_id_, conn_id_);
+    co_await drain();
+  }
+
+  // ConnSink (called from the actor's strand).
+  void send_event(const std::string& name, const Array& args) override {
+    asio::post(ws_.get_executor(), [self = shared_from_this(), name, args] {
+      self->enqueue(wire::EventMsg{name, args});
+    });
+  }
+  void close(uint16_t code, const std::string& reason) override {
+    asio::post(ws_.get_executor(), [self = shared_from_this(), code, reason] { self->close_with(code, reason); });
+  }
+
+ private:
+  asio::awaitable<void> handle_action(wire::ActionRequest req) {
+    auto self = shared_from_this();
+    auto res = co_await rt_.conn_action(actor_id_, conn_id_, std::move(req.name), std::move(req.args));
+    if (res.output.ok())
+      enqueue(wire::ActionResponseMsg{req.id, std::move(*res.output)});
+    else
+      enqueue(wire::ErrorMsg{res.output.error(), req.id, specifier(res.actor ? res.actor : actor_)});
+  }
+
+  std::optional<wire::ActorSpecifier> specifier(const std::optional<ActorInfo>& a) const {
+    if (!a) return std::nullopt;
+    return wire::ActorSpecifier{a->actor_id, a->generation, a->key};
+  }
+
+  void enqueue(const wire::ToClient& msg) {
+    if (close_requested_) return;
+    outq_.push_back(wire::encode_to_client(enc_, msg));
+    start_writer();
+  }
+
+  void close_with(uint16_t code, std::string reason) {
+    if (close_requested_) return;
+    close_requested_ = true;
+    close_code_ = code;
+    close_reason_ = std::move(reason);
+    start_writer();
+  }
+
+  void start_writer() {
+    if (writing_) return;
+    writing_ = true;
+    asio::co_spawn(ws_.get_executor(), write_loop(shared_from_this()), asio::detached);
+  }
+
+  // `self` keeps the session alive while frames are written.
+  asio::awaitable<void> write_loop(std::shared_ptr<ConnectSession> self) {
+    (void)self;
+    while (!outq_.empty()) {
+      Bytes msg = std::move(outq_.front());
+      outq_.pop_front();
+      ws_.text(enc_ == wire::Encoding::Json);
+      boost::system::error_code ec;
+      co_await ws_.async_write(asio::buffer(msg), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) {
+        outq_.clear();
+        break;
+      }
+    }
+    if (close_requested_ && !close_sent_ && ws_.is_open()) {
+      close_sent_ = true;
+      boost::system::error_code ec;
+      co_await ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(close_code_), close_reason_),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    }
+    writing_ = false;
+    if (!writing_idle_waiters_.empty()) {
+      auto waiters = std::move(writing_idle_waiters_);
+      for (auto& t : waiters) t->cancel();
+    }
+  }
+
+  // Waits for queued frames (and a requested close) to be written.
+  asio::awaitable<void> drain() {
+    while (writing_) {
+      auto t = std::make_shared<asio::steady_timer>(ws_.get_executor(), std::chrono::seconds(5));
+      writing_idle_waiters_.push_back(t);
+      boost::system::error_code ec;
+      co_await t->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (!ec) break;  // timed out: give up on a stuck peer
+    }
+  }
+
+  Runtime& rt_;
+  WsStream ws_;
+  wire::Encoding enc_;
+  std::string actor_id_, conn_id_;
+  std::optional<ActorInfo> actor_;
+  std::deque<Bytes> outq_;
+  bool writing_ = false;
+  bool closed_ = false;
+  bool close_requested_ = false, close_sent_ = false;
+  uint16_t close_code_ = 1000;
+  std::string close_reason_;
+  std::vector<std::shared_ptr<asio::steady_timer>> writing_idle_waiters_;
+};
+
+}  // namespace
+
+WsProtocols parse_ws_protocols(std::string_view header) {
+  WsProtocols p;
+  size_t start = 0;
+  while (start <= header.size()) {
+    size_t comma = header.find(',', start);
+    std::string_view item = trim(header.substr(start, comma == header.npos ? header.npos : comma - start));
+    auto value_of = [&](std::string_view prefix) -> std::optional<std::string> {
+      if (item.substr(0, prefix.size()) == prefix) return std::string(item.substr(prefix.size()));
+      return std::nullopt;
+    };
+    if (item == "rivet") p.rivet = true;
+    else if (item == "rivet_skip_ready_wait") p.skip_ready_wait = true;
+    else if (auto v = value_of("rivet_encoding.")) p.encoding = *v;
+    else if (auto v = value_of("rivet_target.")) p.target = *v;
+    else if (auto v = value_of("rivet_actor.")) p.actor_id = http::percent_decode(*v).value_or(*v);
+    else if (auto v = value_of("rivet_token.")) p.token = http::percent_decode(*v).value_or(*v);
+    else if (auto v = value_of("rivet_conn_params.")) p.conn_params = http::percent_decode(*v);
+    if (comma == header.npos) break;
+    start = comma + 1;
+  }
+  return p;
+}
+
+asio::awaitable<void> WsGateway::handle(BeastRequest req, beast::tcp_stream stream) {
+  http::Request hreq = to_request(req);
+  auto protocols = parse_ws_protocols(hreq.header("sec-websocket-protocol").value_or(""));
+  // Header routing for WebSockets travels in subprotocols.
+  if (protocols.target == "actor" && protocols.actor_id) {
+    hreq.headers.emplace_back("x-rivet-target", "actor");
+    hreq.headers.emplace_back("x-rivet-actor", *protocols.actor_id);
+  }
+  std::string path(Router::strip_base(hreq.path));
+  if (!routes_.matches(hreq, path)) {
+    co_await reject_upgrade(stream, req, make_error("api", "not_found", "The requested resource was not found"));
+    co_return;
+  }
+  auto target = co_await routes_.resolve_target(hreq, path);
+  if (!target.ok()) {
+    co_await reject_upgrade(stream, req, target.error());
+    co_return;
+  }
+  auto segs = http::split_path(target->actor_path);
+  const bool is_connect = segs.size() == 1 && segs[0] == "connect";
+  if (!is_connect) {
+    co_await reject_upgrade(stream, req,
+                            make_error("anvil", "not_implemented",
+                                       "Raw WebSockets are not supported by this Anvil build yet."));
+    co_return;
+  }
+
+  Value params;
+  if (protocols.conn_params) {
+    auto v = json::parse(*protocols.conn_params);
+    if (!v.ok()) {
+      co_await reject_upgrade(stream, req, make_error("actor", "invalid_request", "rivet_conn_params is not valid JSON."));
+      co_return;
+    }
+    params = std::move(*v);
+  }
+
+  WsStream ws(std::move(stream));
+  ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+  ws.read_message_max(16 * 1024 * 1024);
+  ws.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+    res.set(bhttp::field::sec_websocket_protocol, "rivet");
+  }));
+  boost::system::error_code ec;
+  co_await ws.async_accept(req, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return;
+
+  auto enc = wire::parse_encoding(protocols.encoding.value_or("json"));
+  if (!enc) {
+    co_await ws.async_close(websocket::close_reason(static_cast<websocket::close_code>(1003), "actor.unsupported_websocket_encoding"),
+                            asio::redirect_error(asio::use_awaitable, ec));
+    co_return;
+  }
+  auto session = std::make_shared<ConnectSession>(rt_, std::move(ws), *enc, target->actor_id);
+  co_await session->run(std::move(params));
+}
+
+}  // namespace anvil::gateway

@@ -1,0 +1,191 @@
+// The C++ authoring API: everything an actor type sees. Actors never touch
+// RocksDB, Beast or the directory — only this header.
+//
+//   ActorDefinition def("counter");
+//   def.initial_state(obj({{"count", 0}}))
+//      .action("increment", [](ActionContext& c, const Array& args) -> Result<Value> {
+//        int64_t n = arg_int(args, 0, 1);
+//        auto& count = c.mutate_state()["count"];
+//        count = count.as_int() + n;
+//        c.broadcast("newCount", {count});
+//        return count;
+//      });
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "runtime/actor_key.hpp"
+#include "runtime/value/error.hpp"
+#include "runtime/value/value.hpp"
+
+namespace anvil {
+
+class InstanceCore;
+
+// Where a connection's events go (the gateway's WebSocket session). Called
+// on the actor's strand; implementations must be thread-safe and non-blocking.
+class ConnSink {
+ public:
+  virtual ~ConnSink() = default;
+  virtual void send_event(const std::string& name, const Array& args) = 0;
+  virtual void close(uint16_t code, const std::string& reason) = 0;
+};
+
+// A connection as the runtime keeps it. Owned by the actor's directory entry,
+// so connections (and their subscriptions) outlive a sleep of the actor.
+struct ConnData {
+  std::string id;
+  Value params;
+  Value state;
+  std::set<std::string, std::less<>> subscriptions;
+  std::shared_ptr<ConnSink> sink;  // null for the ephemeral conn of an HTTP action
+  bool ephemeral = false;
+};
+
+// What actor code sees of a connection.
+class Conn {
+ public:
+  explicit Conn(ConnData& d) : d_(&d) {}
+  const std::string& id() const { return d_->id; }
+  const Value& params() const { return d_->params; }
+  const Value& state() const { return d_->state; }
+  Value& mutate_state() { return d_->state; }
+  // Sends an event to this connection only.
+  void send(const std::string& name, Array args) const {
+    if (d_->sink) d_->sink->send_event(name, args);
+  }
+
+ private:
+  ConnData* d_;
+};
+
+// What every hook and action sees.
+class ActorContext {
+ public:
+  explicit ActorContext(InstanceCore& core) : core_(core) {}
+  const std::string& actor_id() const;
+  const std::string& name() const;
+  const ActorKey& key() const;
+
+  // Persisted state. Reading is free; mutate_state() marks it dirty so the
+  // end of this turn writes it through the commit pipeline (the reply waits
+  // until it is durable).
+  const Value& state() const;
+  Value& mutate_state();
+
+  // Sends an event to every connection subscribed to `name`.
+  void broadcast(const std::string& name, Array args);
+  // Every open connection, in the order they connected.
+  std::vector<Conn> conns() const;
+  // Ask the runtime to put the actor to sleep / destroy it once the current
+  // turn has finished (single-shot; repeated calls are ignored).
+  void sleep();
+  void destroy();
+
+ protected:
+  InstanceCore& core_;
+};
+
+// What an action additionally sees: the connection it came through.
+class ActionContext : public ActorContext {
+ public:
+  ActionContext(InstanceCore& core, ConnData& conn) : ActorContext(core), conn_(conn) {}
+  // The connection the action came through (ephemeral for HTTP actions).
+  Conn conn() const { return Conn(conn_); }
+  // Params the client sent (x-rivet-conn-params / rivet_conn_params), or null.
+  const Value& conn_params() const { return conn_.params; }
+
+ private:
+  ConnData& conn_;
+};
+
+using ActionFn = std::function<Result<Value>(ActionContext&, const Array& args)>;
+using CreateStateFn = std::function<Result<Value>(ActorContext&, const Value& input)>;
+using InputHookFn = std::function<Status(ActorContext&, const Value& input)>;
+using HookFn = std::function<Status(ActorContext&)>;
+using ParamsHookFn = std::function<Status(ActorContext&, const Value& params)>;
+using CreateConnStateFn = std::function<Result<Value>(ActorContext&, const Value& params)>;
+using ConnHookFn = std::function<Status(ActorContext&, Conn&)>;
+
+struct ActorOptions {
+  // Idle time after which an actor with no work goes to sleep (RivetKit's
+  // default sleepTimeout is 30 s).
+  std::chrono::milliseconds sleep_timeout{30'000};
+};
+
+class ActorDefinition {
+ public:
+  explicit ActorDefinition(std::string name) : name_(std::move(name)) {}
+
+  // Exactly one of initial_state / create_state (the last call wins).
+  ActorDefinition& initial_state(Value v);
+  ActorDefinition& create_state(CreateStateFn fn);
+  ActorDefinition& on_create(InputHookFn fn);
+  ActorDefinition& on_wake(HookFn fn);
+  ActorDefinition& on_sleep(HookFn fn);
+  ActorDefinition& on_destroy(HookFn fn);
+  // Connection hooks, in order: on_before_connect (an error rejects the
+  // connection), create_conn_state, on_connect; on_disconnect on close.
+  ActorDefinition& on_before_connect(ParamsHookFn fn);
+  ActorDefinition& create_conn_state(CreateConnStateFn fn);
+  ActorDefinition& on_connect(ConnHookFn fn);
+  ActorDefinition& on_disconnect(ConnHookFn fn);
+  ActorDefinition& action(std::string name, ActionFn fn);
+  ActorDefinition& options(ActorOptions o);
+
+  const std::string& name() const { return name_; }
+  const ActorOptions& options() const { return options_; }
+  const ActionFn* find_action(const std::string& name) const;
+
+  // Used by the runtime.
+  Result<Value> make_state(ActorContext& c, const Value& input) const;
+  const InputHookFn& on_create_hook() const { return on_create_; }
+  const HookFn& on_wake_hook() const { return on_wake_; }
+  const HookFn& on_sleep_hook() const { return on_sleep_; }
+  const HookFn& on_destroy_hook() const { return on_destroy_; }
+  const ParamsHookFn& on_before_connect_hook() const { return on_before_connect_; }
+  const CreateConnStateFn& create_conn_state_hook() const { return create_conn_state_; }
+  const ConnHookFn& on_connect_hook() const { return on_connect_; }
+  const ConnHookFn& on_disconnect_hook() const { return on_disconnect_; }
+
+ private:
+  std::string name_;
+  Value initial_state_ = Object{};
+  CreateStateFn create_state_;
+  InputHookFn on_create_;
+  HookFn on_wake_, on_sleep_, on_destroy_;
+  ParamsHookFn on_before_connect_;
+  CreateConnStateFn create_conn_state_;
+  ConnHookFn on_connect_, on_disconnect_;
+  std::map<std::string, ActionFn, std::less<>> actions_;
+  ActorOptions options_;
+};
+
+// Errors an actor returns to its caller. Group "user" unless given; the
+// message and metadata reach the client unchanged (internal errors never do).
+Error user_error(std::string message, std::string code = "user_error",
+                 std::optional<Value> metadata = std::nullopt);
+
+// Argument helpers: args[i] when present and of the right type, else the
+// fallback; a present argument of the wrong type is an invalid_request.
+Result<int64_t> arg_int(const Array& args, size_t i, int64_t fallback);
+
+// All actor types a node hosts, by name.
+class Registry {
+ public:
+  void add(ActorDefinition def);
+  const ActorDefinition* find(std::string_view name) const;
+  std::vector<std::string> names() const;
+
+ private:
+  std::map<std::string, std::shared_ptr<const ActorDefinition>, std::less<>> defs_;
+};
+
+}  // namespace anvil

@@ -1,0 +1,263 @@
+#include "runtime/instance.hpp"
+
+#include <random>
+
+#include <spdlog/spdlog.h>
+
+#include "runtime/value/cbor.hpp"
+#include "storage/records.hpp"
+
+namespace anvil {
+namespace {
+
+std::span<const uint8_t> as_span(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+// Runs a user hook/action, turning stray exceptions into the sanitized
+// internal error (the message goes to the log, never to the client).
+template <typename Fn>
+auto guarded(const std::string& actor_id, const char* what, Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const std::exception& e) {
+    spdlog::error("actor {}: {} threw: {}", actor_id, what, e.what());
+  } catch (...) {
+    spdlog::error("actor {}: {} threw a non-exception", actor_id, what);
+  }
+  return internal_error();
+}
+
+// Connection ids: random UUIDv4 text, as RivetKit's.
+std::string new_conn_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  uint64_t a = rng(), b = rng();
+  a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
+  b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+  char buf[37];
+  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", unsigned(a >> 32), unsigned((a >> 16) & 0xffff),
+                unsigned(a & 0xffff), unsigned(b >> 48), (unsigned long long)(b & 0xffffffffffffULL));
+  return buf;
+}
+
+}  // namespace
+
+Instance::Instance(Runtime& rt, std::shared_ptr<ActorEntry> entry, const ActorDefinition& def)
+    : rt_(rt),
+      entry_(std::move(entry)),
+      def_(def),
+      strand_(asio::make_strand(rt.io())),
+      idle_(strand_) {
+  actor_id = entry_->info.actor_id;
+  name = entry_->info.name;
+  key = deserialize_key(entry_->info.key);
+  conns = &entry_->conns;
+}
+
+std::optional<Status> Instance::begin_turn() {
+  if (phase_ == Phase::Stopped) return std::nullopt;
+  if (phase_ == Phase::Running) return Status(Ok{});
+  auto st = start();
+  if (!st.ok()) {
+    spdlog::error("actor {} ({}) could not start: {} ({})", actor_id, name, st.error().qualified(),
+                  st.error().message);
+    phase_ = Phase::Stopped;
+    rt_.detach(entry_, this);
+  }
+  return st;
+}
+
+Status Instance::start() {
+  auto& store = rt_.store();
+  auto row = store.get(storage::Family::kState, actor_id);
+  if (!row.ok()) return row.error();
+
+  ActorContext ctx(*this);
+  bool initialized = false;
+  if (row->has_value()) {
+    auto rec = storage::decode_state_row(**row);
+    if (!rec.ok()) return rec.error();
+    auto v = cbor::decode(as_span(rec->state), cbor::Mode::Storage);
+    if (!v.ok()) return v.error();
+    state = std::move(*v);
+    initialized = rec->initialized;
+  }
+  if (!initialized) {
+    // First start: createState, then onCreate, both with the create input.
+    const Value input = entry_->input.value_or(Value(Undefined{}));
+    auto s = guarded(actor_id, "createState", [&] { return def_.make_state(ctx, input); });
+    if (!s.ok()) return s.error();
+    state = std::move(*s);
+    if (def_.on_create_hook()) {
+      auto st = guarded(actor_id, "onCreate", [&] { return def_.on_create_hook()(ctx, input); });
+      if (!st.ok()) return st.error();
+    }
+  }
+  if (def_.on_wake_hook()) {
+    auto st = guarded(actor_id, "onWake", [&] { return def_.on_wake_hook()(ctx); });
+    if (!st.ok()) return st.error();
+  }
+
+  // Every start is a new generation; the record and the state (with what the
+  // hooks changed) land in one batch.
+  storage::ActorRow actor_row = rt_.begin_generation(entry_);
+  generation_ = actor_row.generation;
+  rocksdb::WriteBatch batch;
+  store.put(batch, storage::Family::kActors, actor_id, storage::encode(actor_row));
+  storage::StateRow srow{generation_, "", true};
+  auto bytes = cbor::encode(state, cbor::Mode::Storage);
+  srow.state.assign(bytes.begin(), bytes.end());
+  store.put(batch, storage::Family::kState, actor_id, storage::encode(srow));
+  last_seq_ = rt_.pipeline().submit(std::move(batch));
+  entry_->last_seq.store(last_seq_);
+  dirty = false;
+  phase_ = Phase::Running;
+  spdlog::debug("actor {} ({}) started, generation {}", actor_id, name, generation_);
+  return Ok{};
+}
+
+uint64_t Instance::persist_state() {
+  auto& store = rt_.store();
+  rocksdb::WriteBatch batch;
+  storage::StateRow srow{generation_, "", true};
+  auto bytes = cbor::encode(state, cbor::Mode::Storage);
+  srow.state.assign(bytes.begin(), bytes.end());
+  store.put(batch, storage::Family::kState, actor_id, storage::encode(srow));
+  last_seq_ = rt_.pipeline().submit(std::move(batch));
+  entry_->last_seq.store(last_seq_);
+  dirty = false;
+  return last_seq_;
+}
+
+Result<Value> Instance::action(const std::string& action, const Array& args, ConnData& conn) {
+  const ActionFn* fn = def_.find_action(action);
+  if (!fn) return make_error("actor", "action_not_found", "Action `" + action + "` was not found.");
+  ActionContext ctx(*this, conn);
+  return guarded(actor_id, "action", [&] { return (*fn)(ctx, args); });
+}
+
+Result<std::shared_ptr<ConnData>> Instance::open_conn(Value params, std::shared_ptr<ConnSink> sink,
+                                                      bool ephemeral) {
+  ActorContext ctx(*this);
+  if (def_.on_before_connect_hook()) {
+    auto st = guarded(actor_id, "onBeforeConnect", [&] { return def_.on_before_connect_hook()(ctx, params); });
+    if (!st.ok()) return st.error();
+  }
+  auto conn = std::make_shared<ConnData>();
+  conn->id = new_conn_id();
+  conn->ephemeral = ephemeral;
+  conn->sink = std::move(sink);
+  if (def_.create_conn_state_hook()) {
+    auto s = guarded(actor_id, "createConnState", [&] { return def_.create_conn_state_hook()(ctx, params); });
+    if (!s.ok()) return s.error();
+    conn->state = std::move(*s);
+  }
+  conn->params = std::move(params);
+  entry_->conns.push_back(conn);
+  if (def_.on_connect_hook()) {
+    Conn view(*conn);
+    auto st = guarded(actor_id, "onConnect", [&] { return def_.on_connect_hook()(ctx, view); });
+    if (!st.ok()) {
+      std::erase(entry_->conns, conn);
+      return st.error();
+    }
+  }
+  return conn;
+}
+
+std::shared_ptr<ConnData> Instance::find_conn(const std::string& conn_id) const {
+  for (const auto& c : entry_->conns)
+    if (c->id == conn_id) return c;
+  return nullptr;
+}
+
+void Instance::close_conn(const std::string& conn_id) {
+  auto conn = find_conn(conn_id);
+  if (!conn) return;
+  std::erase(entry_->conns, conn);
+  if (def_.on_disconnect_hook()) {
+    ActorContext ctx(*this);
+    Conn view(*conn);
+    auto st = guarded(actor_id, "onDisconnect", [&] { return def_.on_disconnect_hook()(ctx, view); });
+    if (!st.ok()) spdlog::warn("actor {}: onDisconnect failed: {}", actor_id, st.error().message);
+  }
+}
+
+void Instance::end_turn() {
+  if (phase_ != Phase::Running) return;
+  if (dirty) persist_state();
+  if (destroy_requested) {
+    stop(true);
+  } else if (sleep_requested) {
+    stop(false);
+  } else {
+    arm_idle_timer();
+  }
+}
+
+void Instance::arm_idle_timer() {
+  // Open connections keep an actor awake (actor-model.md §7.2).
+  if (!entry_->conns.empty()) {
+    idle_.cancel();
+    return;
+  }
+  idle_.expires_after(def_.options().sleep_timeout);
+  idle_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec) return;  // re-armed or cancelled
+    if (self->phase_ == Phase::Running && self->entry_->conns.empty()) self->stop(false);
+  });
+}
+
+void Instance::sleep_now() {
+  if (phase_ == Phase::Running) stop(false);
+}
+
+void Instance::destroy_now() {
+  if (phase_ == Phase::Stopped) return;
+  stop(true);
+}
+
+void Instance::stop(bool destroy) {
+  if (phase_ == Phase::Stopped) return;
+  const bool was_running = phase_ == Phase::Running;
+  phase_ = Phase::Stopped;
+  idle_.cancel();
+  ActorContext ctx(*this);
+  if (destroy) {
+    if (was_running && def_.on_destroy_hook()) {
+      auto st = guarded(actor_id, "onDestroy", [&] { return def_.on_destroy_hook()(ctx); });
+      if (!st.ok()) spdlog::warn("actor {}: onDestroy failed: {}", actor_id, st.error().message);
+    }
+    // Connections end with the actor; clients re-resolve on reconnect.
+    auto open = std::move(entry_->conns);
+    entry_->conns.clear();
+    for (auto& c : open)
+      if (c->sink) c->sink->close(1000, "actor.destroyed");
+    // All actor storage goes in one batch with the key release.
+    auto& store = rt_.store();
+    rocksdb::WriteBatch batch;
+    auto info = rt_.info_of(entry_);
+    store.del(batch, storage::Family::kActors, actor_id);
+    store.del(batch, storage::Family::kState, actor_id);
+    store.del_prefix(batch, storage::Family::kKv, actor_id);
+    store.del(batch, storage::Family::kKeyIndex, Runtime::index_key(info.namespace_name, info.name, info.key));
+    last_seq_ = rt_.pipeline().submit(std::move(batch));
+    entry_->last_seq.store(last_seq_);
+    rt_.forget(entry_);
+    spdlog::info("actor {} ({}) destroyed", actor_id, name);
+    return;
+  }
+  if (was_running) {
+    if (def_.on_sleep_hook()) {
+      auto st = guarded(actor_id, "onSleep", [&] { return def_.on_sleep_hook()(ctx); });
+      if (!st.ok()) spdlog::warn("actor {}: onSleep failed: {}", actor_id, st.error().message);
+    }
+    if (dirty) persist_state();
+  }
+  // Open connections stay in the directory entry (hibernated) and are served
+  // by the next generation without running onConnect again.
+  rt_.detach(entry_, this);
+  spdlog::debug("actor {} ({}) asleep", actor_id, name);
+}
+
+}  // namespace anvil

@@ -1,0 +1,79 @@
+// One awake actor. All of its code runs on its strand; actions interleave
+// only at co_await, so actor code needs no locks.
+//
+// Lifecycle: Fresh --begin_turn()--> Running --sleep/destroy--> Stopped.
+// A Stopped instance refuses work (begin_turn() says so) and the runtime
+// routes the caller to a fresh instance, which wakes the actor from storage.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "runtime/actor_api.hpp"
+#include "runtime/runtime.hpp"
+#include "runtime/value/asio.hpp"
+
+namespace anvil {
+
+// The part of an instance the actor API reaches through ActorContext.
+class InstanceCore {
+ public:
+  std::string actor_id, name;
+  ActorKey key;
+  Value state;
+  bool dirty = false;
+  bool sleep_requested = false;
+  bool destroy_requested = false;
+  std::vector<std::shared_ptr<ConnData>>* conns = nullptr;
+};
+
+class Instance : public std::enable_shared_from_this<Instance>, private InstanceCore {
+ public:
+  using Strand = asio::strand<asio::io_context::executor_type>;
+
+  Instance(Runtime& rt, std::shared_ptr<ActorEntry> entry, const ActorDefinition& def);
+
+  const Strand& strand() const { return strand_; }
+  bool fresh() const { return phase_ == Phase::Fresh; }
+
+  // --- all below run on strand() ---
+
+  // Starts the actor if needed. nullopt: stopped, route to a fresh instance.
+  std::optional<Status> begin_turn();
+  // Persists what the turn changed, then acts on sleep/destroy requests or
+  // re-arms the idle timer.
+  void end_turn();
+  uint64_t last_seq() const { return last_seq_; }
+
+  Result<Value> action(const std::string& name, const Array& args, ConnData& conn);
+  // Runs the connection hooks; the connection id on success.
+  Result<std::shared_ptr<ConnData>> open_conn(Value params, std::shared_ptr<ConnSink> sink, bool ephemeral);
+  // onDisconnect + removal; no-op for unknown ids.
+  void close_conn(const std::string& conn_id);
+  std::shared_ptr<ConnData> find_conn(const std::string& conn_id) const;
+
+  // Puts the actor to sleep if still running.
+  void sleep_now();
+  // Destroys the actor.
+  void destroy_now();
+
+ private:
+  enum class Phase { Fresh, Running, Stopped };
+
+  Status start();
+  uint64_t persist_state();
+  void stop(bool destroy);
+  void arm_idle_timer();
+
+  Runtime& rt_;
+  std::shared_ptr<ActorEntry> entry_;
+  const ActorDefinition& def_;
+  Strand strand_;
+  asio::steady_timer idle_;
+  Phase phase_ = Phase::Fresh;
+  uint32_t generation_ = 0;
+  uint64_t last_seq_ = 0;
+};
+
+}  // namespace anvil

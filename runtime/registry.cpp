@@ -1,0 +1,95 @@
+#include "runtime/actor_api.hpp"
+
+namespace anvil {
+
+ActorDefinition& ActorDefinition::initial_state(Value v) {
+  initial_state_ = std::move(v);
+  create_state_ = nullptr;
+  return *this;
+}
+ActorDefinition& ActorDefinition::create_state(CreateStateFn fn) {
+  create_state_ = std::move(fn);
+  return *this;
+}
+ActorDefinition& ActorDefinition::on_create(InputHookFn fn) {
+  on_create_ = std::move(fn);
+  return *this;
+}
+ActorDefinition& ActorDefinition::on_wake(HookFn fn) {
+  on_wake_ = std::move(fn);
+  return *this;
+}
+ActorDefinition& ActorDefinition::on_sleep(HookFn fn) {
+  on_sleep_ = std::move(fn);
+  return *this;
+}
+ActorDefinition& ActorDefinition::on_destroy(HookFn fn) {
+  on_destroy_ = std::move(fn);
+  return *this;
+}
+ActorDefinition& ActorDefinition::on_before_connect(ParamsHookFn fn) {
+  on_before_connect_ = std::move(fn);
+  return *this;
+}
+ActorDefinition& ActorDefinition::create_conn_state(CreateConnStateFn fn) {
+  create_conn_state_ = std::move(fn);
+  return *this;
+}
+ActorDefinition& ActorDefinition::on_connect(ConnHookFn fn) {
+  on_connect_ = std::move(fn);
+  return *this;
+}
+ActorDefinition& ActorDefinition::on_disconnect(ConnHookFn fn) {
+  on_disconnect_ = std::move(fn);
+  return *this;
+}
+ActorDefinition& ActorDefinition::action(std::string name, ActionFn fn) {
+  actions_[std::move(name)] = std::move(fn);
+  return *this;
+}
+ActorDefinition& ActorDefinition::options(ActorOptions o) {
+  options_ = o;
+  return *this;
+}
+
+const ActionFn* ActorDefinition::find_action(const std::string& name) const {
+  auto it = actions_.find(name);
+  return it == actions_.end() ? nullptr : &it->second;
+}
+
+Result<Value> ActorDefinition::make_state(ActorContext& c, const Value& input) const {
+  if (create_state_) return create_state_(c, input);
+  return initial_state_;  // a deep copy per actor
+}
+
+Error user_error(std::string message, std::string code, std::optional<Value> metadata) {
+  return make_error("user", std::move(code), std::move(message), std::move(metadata));
+}
+
+Result<int64_t> arg_int(const Array& args, size_t i, int64_t fallback) {
+  if (i >= args.size() || args[i].is_undefined()) return fallback;
+  const Value& v = args[i];
+  if (v.is_int()) return v.as_int();
+  if (v.is_double() && v.as_double() == static_cast<double>(static_cast<int64_t>(v.as_double())))
+    return static_cast<int64_t>(v.as_double());
+  return make_error("actor", "invalid_request",
+                    "Argument " + std::to_string(i) + " must be an integer.");
+}
+
+void Registry::add(ActorDefinition def) {
+  auto name = def.name();
+  defs_[name] = std::make_shared<const ActorDefinition>(std::move(def));
+}
+
+const ActorDefinition* Registry::find(std::string_view name) const {
+  auto it = defs_.find(name);
+  return it == defs_.end() ? nullptr : it->second.get();
+}
+
+std::vector<std::string> Registry::names() const {
+  std::vector<std::string> out;
+  for (const auto& [n, _] : defs_) out.push_back(n);
+  return out;
+}
+
+}  // namespace anvil

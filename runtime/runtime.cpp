@@ -1,0 +1,380 @@
+#include "runtime/runtime.hpp"
+
+#include <chrono>
+
+#include <spdlog/spdlog.h>
+
+#include "runtime/actor_id.hpp"
+#include "runtime/instance.hpp"
+#include "runtime/value/cbor.hpp"
+
+namespace anvil {
+namespace {
+
+std::span<const uint8_t> as_span(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+Error not_found() {
+  return make_error("actor", "not_found", "The actor does not exist or was destroyed.");
+}
+
+// How often a caller is re-routed to a fresh instance when the one it found
+// stopped (slept or failed) before running its action.
+constexpr int kMaxRoutingAttempts = 8;
+
+}  // namespace
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+Runtime::Runtime(asio::io_context& io, storage::Store& store, storage::CommitPipeline& pipeline,
+                 const Registry& registry)
+    : io_(io), store_(store), pipeline_(pipeline), registry_(registry) {}
+
+Runtime::~Runtime() = default;
+
+std::string Runtime::index_key(const std::string& ns, const std::string& name,
+                               const std::string& serialized_key) {
+  std::string k;
+  k.reserve(ns.size() + name.size() + serialized_key.size() + 2);
+  k += ns;
+  k += '\0';
+  k += name;
+  k += '\0';
+  k += serialized_key;
+  return k;
+}
+
+Status Runtime::load() {
+  std::lock_guard lk(mu_);
+  Status failure = Ok{};
+  auto st = store_.scan(storage::Family::kActors, [&](std::string_view, std::string_view v) {
+    auto row = storage::decode_actor_row(v);
+    if (!row.ok()) {
+      failure = row.error();
+      return false;
+    }
+    auto e = std::make_shared<ActorEntry>();
+    e->info.actor_id = row->actor_id;
+    e->info.name = row->name;
+    e->info.key = row->key;
+    e->info.namespace_name = row->namespace_name;
+    e->info.runner_name_selector = row->runner_name_selector;
+    e->info.crash_policy = row->crash_policy;
+    e->info.datacenter = row->datacenter;
+    e->info.create_ts = row->create_ts;
+    e->info.generation = row->generation;
+    if (row->has_input) {
+      auto input = cbor::decode(as_span(row->input), cbor::Mode::Storage);
+      if (!input.ok()) {
+        failure = input.error();
+        return false;
+      }
+      e->input = std::move(*input);
+    }
+    by_key_[index_key(e->info.namespace_name, e->info.name, e->info.key)] = e->info.actor_id;
+    by_id_[e->info.actor_id] = std::move(e);
+    return true;
+  });
+  if (!st.ok()) return st;
+  if (!failure.ok()) return failure;
+  spdlog::info("directory loaded: {} actors", by_id_.size());
+  return Ok{};
+}
+
+Result<Resolved> Runtime::get_or_create(const CreateRequest& req) { return resolve(req, false); }
+Result<Resolved> Runtime::create(const CreateRequest& req) { return resolve(req, true); }
+
+Result<Resolved> Runtime::resolve(const CreateRequest& req, bool fail_if_exists) {
+  if (!registry_.find(req.name))
+    return make_error("actor", "not_registered",
+                      "Actor type `" + req.name + "` is not registered on this node.");
+  if (auto st = validate_key(req.key); !st.ok()) return st.error();
+  const std::string skey = serialize_key(req.key);
+  const std::string ikey = index_key(req.namespace_name, req.name, skey);
+
+  std::lock_guard lk(mu_);
+  if (auto it = by_key_.find(ikey); it != by_key_.end()) {
+    auto& entry = by_id_.at(it->second);
+    if (fail_if_exists)
+      return make_error("actor", "duplicate_key",
+                        "Actor key '" + skey + "' already in use for actor '" + it->second + "'",
+                        obj({{"existing_actor_id", it->second}, {"key", skey}}));
+    // The creator's commit may still be in flight: report only once durable.
+    return Resolved{entry->info, false, entry->last_seq.load()};
+  }
+
+  // Create: the record and the key claim commit in one batch, under the
+  // directory lock, so concurrent creators of one key always find one actor.
+  auto e = std::make_shared<ActorEntry>();
+  e->info.actor_id = new_actor_id();
+  e->info.name = req.name;
+  e->info.key = skey;
+  e->info.namespace_name = req.namespace_name;
+  e->info.runner_name_selector = req.runner_name_selector;
+  e->info.crash_policy = req.crash_policy;
+  e->info.datacenter = req.datacenter;
+  e->info.create_ts = now_ms();
+  e->input = req.input;
+
+  storage::ActorRow row;
+  row.actor_id = e->info.actor_id;
+  row.name = e->info.name;
+  row.key = skey;
+  row.namespace_name = e->info.namespace_name;
+  row.runner_name_selector = e->info.runner_name_selector;
+  row.crash_policy = e->info.crash_policy;
+  row.datacenter = e->info.datacenter;
+  row.create_ts = e->info.create_ts;
+  if (req.input) {
+    row.has_input = true;
+    auto bytes = cbor::encode(*req.input, cbor::Mode::Storage);
+    row.input.assign(bytes.begin(), bytes.end());
+  }
+  rocksdb::WriteBatch batch;
+  store_.put(batch, storage::Family::kActors, row.actor_id, storage::encode(row));
+  store_.put(batch, storage::Family::kKeyIndex, ikey, row.actor_id);
+  uint64_t seq = pipeline_.submit(std::move(batch));
+  e->last_seq.store(seq);
+
+  by_key_[ikey] = e->info.actor_id;
+  by_id_[e->info.actor_id] = e;
+  spdlog::info("actor {} created: {} key={}", e->info.actor_id, e->info.name, skey);
+  return Resolved{e->info, true, seq};
+}
+
+std::optional<ActorInfo> Runtime::find_by_key(const std::string& ns, const std::string& name,
+                                              const ActorKey& key) const {
+  std::lock_guard lk(mu_);
+  auto it = by_key_.find(index_key(ns, name, serialize_key(key)));
+  if (it == by_key_.end()) return std::nullopt;
+  return by_id_.at(it->second)->info;
+}
+
+std::optional<ActorInfo> Runtime::find_by_id(const std::string& id) const {
+  std::lock_guard lk(mu_);
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return std::nullopt;
+  return it->second->info;
+}
+
+std::vector<ActorInfo> Runtime::list_by_name(const std::string& ns, const std::string& name) const {
+  std::lock_guard lk(mu_);
+  std::vector<ActorInfo> out;
+  for (const auto& [_, e] : by_id_)
+    if (e->info.name == name && e->info.namespace_name == ns) out.push_back(e->info);
+  std::sort(out.begin(), out.end(),
+            [](const ActorInfo& a, const ActorInfo& b) { return a.create_ts > b.create_ts; });
+  return out;
+}
+
+size_t Runtime::awake_count() const {
+  std::lock_guard lk(mu_);
+  size_t n = 0;
+  for (const auto& [_, e] : by_id_) n += e->instance != nullptr;
+  return n;
+}
+
+size_t Runtime::actor_count() const {
+  std::lock_guard lk(mu_);
+  return by_id_.size();
+}
+
+asio::awaitable<Status> Runtime::durable(uint64_t seq) {
+  if (seq == 0) co_return Ok{};
+  std::string err = co_await pipeline_.async_wait(seq, asio::use_awaitable);
+  if (!err.empty()) {
+    spdlog::error("commit {} failed: {}", seq, err);
+    co_return internal_error();
+  }
+  co_return Ok{};
+}
+
+std::shared_ptr<Instance> Runtime::acquire(const std::string& actor_id,
+                                           std::shared_ptr<ActorEntry>* entry_out) {
+  std::lock_guard lk(mu_);
+  auto it = by_id_.find(actor_id);
+  if (it == by_id_.end() || it->second->destroyed) return nullptr;
+  auto& e = it->second;
+  if (!e->instance) {
+    const ActorDefinition* def = registry_.find(e->info.name);
+    if (!def) return nullptr;  // type no longer hosted on this node
+    e->instance = std::make_shared<Instance>(*this, e, *def);
+  }
+  *entry_out = e;
+  return e->instance;
+}
+
+void Runtime::detach(const std::shared_ptr<ActorEntry>& entry, const Instance* inst) {
+  std::lock_guard lk(mu_);
+  if (entry->instance.get() == inst) entry->instance.reset();
+  entry->info.sleep_ts = now_ms();
+  entry->info.connectable_ts.reset();
+}
+
+void Runtime::forget(const std::shared_ptr<ActorEntry>& entry) {
+  std::lock_guard lk(mu_);
+  entry->destroyed = true;
+  entry->instance.reset();
+  auto ikey = index_key(entry->info.namespace_name, entry->info.name, entry->info.key);
+  if (auto it = by_key_.find(ikey); it != by_key_.end() && it->second == entry->info.actor_id)
+    by_key_.erase(it);
+  by_id_.erase(entry->info.actor_id);
+}
+
+storage::ActorRow Runtime::begin_generation(const std::shared_ptr<ActorEntry>& entry) {
+  std::lock_guard lk(mu_);
+  auto& info = entry->info;
+  info.generation += 1;
+  info.start_ts = info.connectable_ts = now_ms();
+  info.sleep_ts.reset();
+  storage::ActorRow row;
+  row.actor_id = info.actor_id;
+  row.name = info.name;
+  row.key = info.key;
+  row.namespace_name = info.namespace_name;
+  row.runner_name_selector = info.runner_name_selector;
+  row.crash_policy = info.crash_policy;
+  row.datacenter = info.datacenter;
+  row.create_ts = info.create_ts;
+  row.generation = info.generation;
+  if (entry->input) {
+    row.has_input = true;
+    auto bytes = cbor::encode(*entry->input, cbor::Mode::Storage);
+    row.input.assign(bytes.begin(), bytes.end());
+  }
+  return row;
+}
+
+ActorInfo Runtime::info_of(const std::shared_ptr<ActorEntry>& entry) const {
+  std::lock_guard lk(mu_);
+  return entry->info;
+}
+
+asio::awaitable<CallResult> Runtime::turn(const std::string& actor_id, TurnBody body) {
+  struct TurnOutcome {
+    Result<Value> output;
+    uint64_t seq = 0;
+    bool retry = false;
+    std::optional<ActorInfo> info;
+  };
+  for (int attempt = 0; attempt < kMaxRoutingAttempts; ++attempt) {
+    std::shared_ptr<ActorEntry> entry;
+    auto inst = acquire(actor_id, &entry);
+    if (!inst) co_return CallResult{not_found(), std::nullopt};
+    if (inst->fresh()) {
+      // Waking: the previous generation's last writes must be readable.
+      if (auto st = co_await durable(entry->last_seq.load()); !st.ok())
+        co_return CallResult{st.error(), std::nullopt};
+    }
+    TurnOutcome out = co_await asio::co_spawn(
+        inst->strand(),
+        [this, inst, entry, &body]() -> asio::awaitable<TurnOutcome> {
+          TurnOutcome o;
+          auto started = inst->begin_turn();
+          if (!started) {
+            o.retry = true;
+            co_return o;
+          }
+          o.info = info_of(entry);
+          if (!started->ok()) {
+            o.output = started->error();
+            co_return o;
+          }
+          o.output = body(*inst);
+          inst->end_turn();
+          o.seq = inst->last_seq();
+          co_return o;
+        },
+        asio::use_awaitable);
+    if (out.retry) continue;
+    if (auto st = co_await durable(out.seq); !st.ok()) co_return CallResult{st.error(), out.info};
+    co_return CallResult{std::move(out.output), std::move(out.info)};
+  }
+  co_return CallResult{make_error("actor", "stopping", "The actor kept stopping; retry later."), std::nullopt};
+}
+
+asio::awaitable<CallResult> Runtime::call_action(const std::string& actor_id, std::string action,
+                                                 Array args, Value conn_params) {
+  co_return co_await turn(actor_id, [&](Instance& inst) -> Result<Value> {
+    auto conn = inst.open_conn(conn_params, nullptr, /*ephemeral=*/true);
+    if (!conn.ok()) return conn.error();
+    auto out = inst.action(action, args, **conn);
+    inst.close_conn((*conn)->id);
+    return out;
+  });
+}
+
+asio::awaitable<CallResult> Runtime::connect(const std::string& actor_id, Value params,
+                                             std::shared_ptr<ConnSink> sink) {
+  co_return co_await turn(actor_id, [&](Instance& inst) -> Result<Value> {
+    auto conn = inst.open_conn(std::move(params), sink, /*ephemeral=*/false);
+    if (!conn.ok()) return conn.error();
+    return Value((*conn)->id);
+  });
+}
+
+asio::awaitable<CallResult> Runtime::conn_action(const std::string& actor_id, const std::string& conn_id,
+                                                 std::string action, Array args) {
+  co_return co_await turn(actor_id, [&](Instance& inst) -> Result<Value> {
+    auto conn = inst.find_conn(conn_id);
+    if (!conn) return make_error("actor", "connection_not_found", "The connection is closed.");
+    return inst.action(action, args, *conn);
+  });
+}
+
+asio::awaitable<CallResult> Runtime::subscribe(const std::string& actor_id, const std::string& conn_id,
+                                               std::string event, bool on) {
+  co_return co_await turn(actor_id, [&](Instance& inst) -> Result<Value> {
+    auto conn = inst.find_conn(conn_id);
+    if (!conn) return make_error("actor", "connection_not_found", "The connection is closed.");
+    if (on)
+      conn->subscriptions.insert(event);
+    else
+      conn->subscriptions.erase(event);
+    return Value(on);
+  });
+}
+
+asio::awaitable<void> Runtime::disconnect(const std::string& actor_id, const std::string& conn_id) {
+  co_await turn(actor_id, [&](Instance& inst) -> Result<Value> {
+    inst.close_conn(conn_id);
+    return Value();
+  });
+}
+
+asio::awaitable<Status> Runtime::destroy(const std::string& actor_id) {
+  auto r = co_await turn(actor_id, [](Instance& inst) -> Result<Value> {
+    inst.destroy_now();
+    return Value(true);
+  });
+  if (!r.output.ok()) co_return r.output.error();
+  co_return Ok{};
+}
+
+asio::awaitable<void> Runtime::shutdown() {
+  std::vector<std::shared_ptr<Instance>> awake;
+  {
+    std::lock_guard lk(mu_);
+    for (auto& [_, e] : by_id_)
+      if (e->instance) awake.push_back(e->instance);
+  }
+  uint64_t last = 0;
+  for (auto& inst : awake) {
+    co_await asio::co_spawn(
+        inst->strand(),
+        [inst]() -> asio::awaitable<void> {
+          inst->sleep_now();
+          co_return;
+        },
+        asio::use_awaitable);
+  }
+  last = pipeline_.last_submitted();
+  co_await durable(last);
+  spdlog::info("runtime: {} awake actors put to sleep", awake.size());
+}
+
+}  // namespace anvil

@@ -1,0 +1,162 @@
+// The node's actor runtime: the directory of every actor (awake or asleep),
+// create/get/getOrCreate with exactly-one-actor-per-key semantics, and action
+// dispatch onto each actor's strand. The layer above (engine-api, gateway)
+// talks only to this class.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "runtime/actor_api.hpp"
+#include "runtime/value/asio.hpp"
+#include "storage/commit_pipeline.hpp"
+#include "storage/records.hpp"
+#include "storage/store.hpp"
+
+namespace anvil {
+
+class Instance;
+
+// What the manager API reports about an actor.
+struct ActorInfo {
+  std::string actor_id;
+  std::string name;
+  std::string key;  // serialized
+  std::string namespace_name;
+  std::string runner_name_selector;
+  std::string crash_policy;
+  std::string datacenter;
+  int64_t create_ts = 0;
+  std::optional<int64_t> start_ts, connectable_ts, sleep_ts;
+  uint32_t generation = 0;
+};
+
+struct CreateRequest {
+  std::string namespace_name = "default";
+  std::string name;
+  ActorKey key;
+  std::optional<Value> input;
+  std::string runner_name_selector = "default";
+  std::string crash_policy = "sleep";
+  std::string datacenter = "default";
+};
+
+struct Resolved {
+  ActorInfo info;
+  bool created = false;
+  uint64_t seq = 0;  // commit to await before reporting the actor to a client
+};
+
+// One directory entry. Survives sleep; dropped on destroy.
+struct ActorEntry {
+  ActorInfo info;
+  std::optional<Value> input;
+  std::atomic<uint64_t> last_seq{0};  // newest commit touching this actor
+  std::shared_ptr<Instance> instance;  // GUARDED_BY(Runtime::mu_); null while asleep
+  bool destroyed = false;              // GUARDED_BY(Runtime::mu_)
+  // Open connections in connect order. Touched only by the current instance,
+  // on its strand; kept here so they survive the actor's sleep.
+  std::vector<std::shared_ptr<ConnData>> conns;
+};
+
+struct CallResult {
+  Result<Value> output;
+  std::optional<ActorInfo> actor;  // for the error's actor specifier / headers
+};
+
+class Runtime {
+ public:
+  Runtime(asio::io_context& io, storage::Store& store, storage::CommitPipeline& pipeline,
+          const Registry& registry);
+  ~Runtime();
+
+  // Loads the directory from storage. Call once before serving.
+  Status load();
+
+  const Registry& registry() const { return registry_; }
+  asio::io_context& io() { return io_; }
+
+  // Validates name/key; then returns the existing actor or creates one.
+  Result<Resolved> get_or_create(const CreateRequest& req);
+  // Fails with actor.duplicate_key when the key is in use.
+  Result<Resolved> create(const CreateRequest& req);
+  std::optional<ActorInfo> find_by_key(const std::string& ns, const std::string& name,
+                                       const ActorKey& key) const;
+  std::optional<ActorInfo> find_by_id(const std::string& id) const;
+  std::vector<ActorInfo> list_by_name(const std::string& ns, const std::string& name) const;
+
+  // Waits until commit `seq` is durable (error message on storage failure).
+  asio::awaitable<Status> durable(uint64_t seq);
+
+  // Runs a stateless action (ephemeral connection: onBeforeConnect,
+  // createConnState, onConnect, the action, onDisconnect) on the actor's
+  // strand, waking it if needed; completes after the actor's writes up to
+  // this turn are durable.
+  asio::awaitable<CallResult> call_action(const std::string& actor_id, std::string action,
+                                          Array args, Value conn_params);
+
+  // Persistent connections (WebSocket). connect() runs the connection hooks
+  // and returns the connection id as a string Value.
+  asio::awaitable<CallResult> connect(const std::string& actor_id, Value params,
+                                      std::shared_ptr<ConnSink> sink);
+  asio::awaitable<CallResult> conn_action(const std::string& actor_id, const std::string& conn_id,
+                                          std::string action, Array args);
+  asio::awaitable<CallResult> subscribe(const std::string& actor_id, const std::string& conn_id,
+                                        std::string event, bool on);
+  // Runs onDisconnect and forgets the connection (no-op if already gone).
+  asio::awaitable<void> disconnect(const std::string& actor_id, const std::string& conn_id);
+
+  // One turn on the actor: wakes it if needed, runs `body` on its strand,
+  // then persists what changed and waits until that is durable.
+  using TurnBody = std::function<Result<Value>(Instance&)>;
+  asio::awaitable<CallResult> turn(const std::string& actor_id, TurnBody body);
+  // Destroys an actor (onDestroy, then all its storage).
+  asio::awaitable<Status> destroy(const std::string& actor_id);
+
+  // Graceful stop: puts every awake actor to sleep (persisting its state).
+  asio::awaitable<void> shutdown();
+
+  size_t awake_count() const;
+  size_t actor_count() const;
+
+  // --- used by Instance ---
+  storage::Store& store() { return store_; }
+  storage::CommitPipeline& pipeline() { return pipeline_; }
+  // Drops `inst` from its entry if it is still the entry's instance.
+  void detach(const std::shared_ptr<ActorEntry>& entry, const Instance* inst);
+  // Removes a destroyed actor from the directory and the key index.
+  void forget(const std::shared_ptr<ActorEntry>& entry);
+  // A new generation starts: bumps it, stamps start/connectable times and
+  // returns the record to persist with the start batch.
+  storage::ActorRow begin_generation(const std::shared_ptr<ActorEntry>& entry);
+  ActorInfo info_of(const std::shared_ptr<ActorEntry>& entry) const;
+  static std::string index_key(const std::string& ns, const std::string& name,
+                               const std::string& serialized_key);
+
+ private:
+  Result<Resolved> resolve(const CreateRequest& req, bool fail_if_exists);
+  // The awake instance for an actor, creating it (not yet started) if asleep.
+  std::shared_ptr<Instance> acquire(const std::string& actor_id,
+                                    std::shared_ptr<ActorEntry>* entry_out);
+
+  asio::io_context& io_;
+  storage::Store& store_;
+  storage::CommitPipeline& pipeline_;
+  const Registry& registry_;
+
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<ActorEntry>> by_id_;  // GUARDED_BY(mu_)
+  std::unordered_map<std::string, std::string> by_key_;                 // GUARDED_BY(mu_)
+};
+
+int64_t now_ms();
+
+}  // namespace anvil

@@ -1,0 +1,35 @@
+// JSON for Values with rivetkit's "json-compat" tagging (client-protocol.md
+// §8.1). Pure functions.
+#pragma once
+
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "runtime/value/error.hpp"
+#include "runtime/value/value.hpp"
+
+namespace anvil::json {
+
+// Parses JSON text. With `revive`, 2-element arrays whose first item is a
+// string starting with '$' are decoded: ["$BigInt","10"] => BigInt,
+// ["$Uint8Array"|"$ArrayBuffer","<b64>"] => Bytes, ["$Undefined",0] =>
+// Undefined, ["$Set",[...]] => Array, ["$$x",v] => ["$x",v]; an unknown tag
+// is an error. Integral numbers that fit int64 => int64, others => double.
+// Errors have group "actor", code "invalid_request".
+Result<Value> parse(std::string_view text, bool revive = true);
+
+// Serializes like JSON.stringify after rivetkit's compat tagging:
+// BigInt => ["$BigInt","<dec>"], Bytes => ["$Uint8Array","<b64>"],
+// '$'-escaping of user 2-arrays, Undefined dropped from objects and written
+// as null inside arrays (top-level Undefined => "null"), NaN/Infinity =>
+// null, numbers formatted as JS does (3 not 3.0, 1.5, 1e+21, 1e-7).
+// Invalid UTF-8 in strings is replaced with U+FFFD.
+std::string dump(const Value& v);
+
+// Base64 helpers shared by the codecs (standard alphabet with padding, and
+// url-safe without padding; decode accepts both, with or without padding).
+std::string base64_encode(std::span<const uint8_t> bytes, bool url_safe = false);
+Result<Bytes> base64_decode(std::string_view text);
+
+}  // namespace anvil::json

@@ -1,0 +1,29 @@
+@0xbbc36396cbeb9aed;
+# Every record Anvil persists in RocksDB. User values inside are opaque CBOR
+# bytes (runtime/value/cbor.hpp, Mode::Storage). Fields are only ever added,
+# never renumbered: a record written by an older Anvil must stay readable.
+
+$import "/capnp/c++.capnp".namespace("anvil::schema");
+
+# cf "actors": actor id -> ActorRecord. Identity and create-time facts.
+struct ActorRecord {
+  actorId @0 :Text;
+  name @1 :Text;
+  key @2 :Text;                 # serialized key (client-protocol.md §2.6)
+  namespace @3 :Text;
+  runnerNameSelector @4 :Text;
+  crashPolicy @5 :Text;
+  createTs @6 :Int64;           # ms since epoch
+  hasInput @7 :Bool;
+  input @8 :Data;               # CBOR (storage mode) of the create input
+  generation @9 :UInt32;        # bumped on every start (wake)
+  datacenter @10 :Text;
+}
+
+# cf "state": actor id -> StateRecord. Written through the commit pipeline;
+# a reply is released only after the batch holding it is synced.
+struct StateRecord {
+  generation @0 :UInt32;        # the instance generation that wrote it
+  state @1 :Data;               # CBOR (storage mode) of the actor state
+  initialized @2 :Bool;         # createState + onCreate completed
+}

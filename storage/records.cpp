@@ -1,0 +1,107 @@
+#include "storage/records.hpp"
+
+#include <cstring>
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <kj/exception.h>
+
+#include "schemas/anvil.capnp.h"
+
+namespace anvil::storage {
+namespace {
+
+std::string to_bytes(capnp::MessageBuilder& msg) {
+  auto words = capnp::messageToFlatArray(msg);
+  auto bytes = words.asBytes();
+  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+}
+
+// Cap'n Proto reads from word-aligned memory; RocksDB values are not aligned.
+kj::Array<capnp::word> aligned_copy(std::string_view bytes) {
+  auto words = kj::heapArray<capnp::word>((bytes.size() + sizeof(capnp::word) - 1) / sizeof(capnp::word));
+  std::memset(words.begin(), 0, words.size() * sizeof(capnp::word));
+  std::memcpy(words.begin(), bytes.data(), bytes.size());
+  return words;
+}
+
+kj::ArrayPtr<const kj::byte> as_data(const std::string& s) {
+  return kj::ArrayPtr<const kj::byte>(reinterpret_cast<const kj::byte*>(s.data()), s.size());
+}
+
+std::string from_data(capnp::Data::Reader d) {
+  return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
+}
+
+Error corrupt(const char* what, const kj::Exception& e) {
+  return make_error("storage", "corrupt_record",
+                    std::string(what) + ": " + e.getDescription().cStr());
+}
+
+}  // namespace
+
+std::string encode(const ActorRow& r) {
+  capnp::MallocMessageBuilder msg;
+  auto b = msg.initRoot<schema::ActorRecord>();
+  b.setActorId(r.actor_id);
+  b.setName(r.name);
+  b.setKey(r.key);
+  b.setNamespace(r.namespace_name);
+  b.setRunnerNameSelector(r.runner_name_selector);
+  b.setCrashPolicy(r.crash_policy);
+  b.setCreateTs(r.create_ts);
+  b.setHasInput(r.has_input);
+  b.setInput(as_data(r.input));
+  b.setGeneration(r.generation);
+  b.setDatacenter(r.datacenter);
+  return to_bytes(msg);
+}
+
+std::string encode(const StateRow& r) {
+  capnp::MallocMessageBuilder msg;
+  auto b = msg.initRoot<schema::StateRecord>();
+  b.setGeneration(r.generation);
+  b.setState(as_data(r.state));
+  b.setInitialized(r.initialized);
+  return to_bytes(msg);
+}
+
+Result<ActorRow> decode_actor_row(std::string_view bytes) {
+  try {
+    auto words = aligned_copy(bytes);
+    capnp::FlatArrayMessageReader reader(words);
+    auto rec = reader.getRoot<schema::ActorRecord>();
+    ActorRow r;
+    r.actor_id = rec.getActorId();
+    r.name = rec.getName();
+    r.key = rec.getKey();
+    r.namespace_name = rec.getNamespace();
+    r.runner_name_selector = rec.getRunnerNameSelector();
+    r.crash_policy = rec.getCrashPolicy();
+    r.create_ts = rec.getCreateTs();
+    r.has_input = rec.getHasInput();
+    r.input = from_data(rec.getInput());
+    r.generation = rec.getGeneration();
+    r.datacenter = rec.getDatacenter();
+    return r;
+  } catch (const kj::Exception& e) {
+    return corrupt("actor record", e);
+  }
+}
+
+Result<StateRow> decode_state_row(std::string_view bytes) {
+  try {
+    auto words = aligned_copy(bytes);
+    capnp::FlatArrayMessageReader reader(words);
+    auto rec = reader.getRoot<schema::StateRecord>();
+    StateRow r;
+    r.generation = rec.getGeneration();
+    r.state = from_data(rec.getState());
+    r.initialized = rec.getInitialized();
+    return r;
+  } catch (const kj::Exception& e) {
+    return corrupt("state record", e);
+  }
+}
+
+}  // namespace anvil::storage

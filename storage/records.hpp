@@ -1,0 +1,32 @@
+// Plain C++ views of the Cap'n Proto records in schemas/anvil.capnp, so the
+// layers above never see Cap'n Proto. encode/decode are pure.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "runtime/value/error.hpp"
+
+namespace anvil::storage {
+
+struct ActorRow {
+  std::string actor_id, name, key, namespace_name, runner_name_selector, crash_policy, datacenter;
+  int64_t create_ts = 0;
+  bool has_input = false;
+  std::string input;  // CBOR (storage mode)
+  uint32_t generation = 0;
+};
+
+struct StateRow {
+  uint32_t generation = 0;
+  std::string state;  // CBOR (storage mode)
+  bool initialized = false;
+};
+
+std::string encode(const ActorRow& r);
+std::string encode(const StateRow& r);
+Result<ActorRow> decode_actor_row(std::string_view bytes);
+Result<StateRow> decode_state_row(std::string_view bytes);
+
+}  // namespace anvil::storage

@@ -1,0 +1,107 @@
+#include "storage/store.hpp"
+
+#include <rocksdb/options.h>
+
+namespace anvil::storage {
+namespace {
+constexpr const char* kFamilyNames[] = {"actors", "key_index", "state", "kv"};
+static_assert(std::size(kFamilyNames) == static_cast<size_t>(Family::kCount));
+
+// The smallest key greater than every key starting with `prefix`
+// (empty when none exists, i.e. prefix is all 0xff).
+std::string prefix_end(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty()) {
+    auto& c = reinterpret_cast<unsigned char&>(end.back());
+    if (c != 0xff) {
+      ++c;
+      return end;
+    }
+    end.pop_back();
+  }
+  return end;
+}
+}  // namespace
+
+Error Store::storage_error(const rocksdb::Status& s) {
+  return make_error("storage", "io_error", s.ToString());
+}
+
+Result<std::unique_ptr<Store>> Store::open(const StoreOptions& opts) {
+  rocksdb::Options options;
+  options.create_if_missing = opts.create_if_missing;
+  options.create_missing_column_families = true;
+  options.IncreaseParallelism(2);
+  // Durability comes from synced WAL writes; keep recovery strict so a torn
+  // tail is dropped rather than half-applied.
+  options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+  descs.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions(options));
+  for (const char* name : kFamilyNames)
+    descs.emplace_back(name, rocksdb::ColumnFamilyOptions(options));
+
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  auto s = rocksdb::DB::Open(rocksdb::DBOptions(options), opts.path, descs, &handles, &raw);
+  if (!s.ok()) return storage_error(s);
+
+  std::unique_ptr<Store> store(new Store());
+  store->db_.reset(raw);
+  // handles[0] is the default family, which Anvil does not use.
+  store->cfs_.assign(handles.begin() + 1, handles.end());
+  store->cfs_.push_back(handles[0]);
+  return store;
+}
+
+Store::~Store() {
+  if (!db_) return;
+  for (auto* h : cfs_) db_->DestroyColumnFamilyHandle(h);
+  db_->Close();
+}
+
+Result<std::optional<std::string>> Store::get(Family f, std::string_view key) const {
+  std::string value;
+  auto s = db_->Get(rocksdb::ReadOptions(), cf(f), rocksdb::Slice(key.data(), key.size()), &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return storage_error(s);
+  return std::optional<std::string>(std::move(value));
+}
+
+void Store::put(rocksdb::WriteBatch& b, Family f, std::string_view k, std::string_view v) const {
+  b.Put(cf(f), rocksdb::Slice(k.data(), k.size()), rocksdb::Slice(v.data(), v.size()));
+}
+
+void Store::del(rocksdb::WriteBatch& b, Family f, std::string_view k) const {
+  b.Delete(cf(f), rocksdb::Slice(k.data(), k.size()));
+}
+
+void Store::del_prefix(rocksdb::WriteBatch& b, Family f, std::string_view prefix) const {
+  std::string end = prefix_end(prefix);
+  if (end.empty()) {
+    // Prefix of all 0xff bytes: fall back to deleting key by key.
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(f)));
+    for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size()));
+         it->Valid() && it->key().starts_with(rocksdb::Slice(prefix.data(), prefix.size()));
+         it->Next())
+      b.Delete(cf(f), it->key());
+    return;
+  }
+  b.DeleteRange(cf(f), rocksdb::Slice(prefix.data(), prefix.size()), rocksdb::Slice(end));
+}
+
+Status Store::write_synced(rocksdb::WriteBatch& b) {
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  auto s = db_->Write(wo, &b);
+  if (!s.ok()) return storage_error(s);
+  return Ok{};
+}
+
+Status Store::db_write(const rocksdb::WriteOptions& wo, rocksdb::WriteBatch& b) {
+  auto s = db_->Write(wo, &b);
+  if (!s.ok()) return storage_error(s);
+  return Ok{};
+}
+
+}  // namespace anvil::storage

@@ -1,0 +1,75 @@
+// The node's RocksDB: one database, one column family per kind of record.
+// Keys start with the fixed-width actor id, so one actor's data is one
+// contiguous range in every family (destroy = range delete).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include "runtime/value/error.hpp"
+
+namespace anvil::storage {
+
+enum class Family : int {
+  kActors = 0,  // actor id -> schema::ActorRecord
+  kKeyIndex,    // namespace \0 name \0 serialized key -> actor id
+  kState,       // actor id -> schema::StateRecord
+  kKv,          // actor id + user key -> bytes (actor KV)
+  kCount
+};
+
+struct StoreOptions {
+  std::string path;
+  bool create_if_missing = true;
+};
+
+class Store {
+ public:
+  static Result<std::unique_ptr<Store>> open(const StoreOptions& opts);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Point read; nullopt when absent. Errors are storage failures only.
+  Result<std::optional<std::string>> get(Family f, std::string_view key) const;
+
+  // Visits every (key, value) of a family in key order; stop by returning false.
+  template <typename Fn>
+  Status scan(Family f, Fn&& fn) const {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(f)));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (!fn(std::string_view(it->key().data(), it->key().size()),
+              std::string_view(it->value().data(), it->value().size())))
+        break;
+    }
+    if (!it->status().ok()) return storage_error(it->status());
+    return Ok{};
+  }
+
+  // Batch building helpers (the batch is committed by CommitPipeline).
+  void put(rocksdb::WriteBatch& b, Family f, std::string_view k, std::string_view v) const;
+  void del(rocksdb::WriteBatch& b, Family f, std::string_view k) const;
+  // Deletes every key of `f` that starts with `prefix`.
+  void del_prefix(rocksdb::WriteBatch& b, Family f, std::string_view prefix) const;
+
+  // Synchronous durable write (WAL fsync) — used by the commit pipeline only.
+  Status write_synced(rocksdb::WriteBatch& b);
+  // Plain write with explicit options — used by the commit pipeline only.
+  Status db_write(const rocksdb::WriteOptions& wo, rocksdb::WriteBatch& b);
+
+  static Error storage_error(const rocksdb::Status& s);
+  rocksdb::ColumnFamilyHandle* cf(Family f) const { return cfs_[static_cast<int>(f)]; }
+
+ private:
+  Store() = default;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs_;
+};
+
+}  // namespace anvil::storage

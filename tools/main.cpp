@@ -1,0 +1,202 @@
+// `anvil`: the node binary and its operator subcommands.
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/fixtures/fixtures.hpp"
+#include "engine-api/manager_api.hpp"
+#include "gateway/actor_routes.hpp"
+#include "gateway/http_server.hpp"
+#include "gateway/router.hpp"
+#include "gateway/ws_session.hpp"
+#include "runtime/runtime.hpp"
+#include "storage/commit_pipeline.hpp"
+#include "storage/store.hpp"
+
+namespace {
+
+constexpr const char* kUsage = R"(anvil — a native actor engine that speaks Rivet's client protocol
+
+Usage:
+  anvil serve [options]     run a node (serves the Rivet protocol at / and /api/rivet/)
+  anvil version             print the version
+  anvil --help              show this help
+
+Options for `serve` (each also read from the environment variable shown):
+  --listen HOST:PORT        address to listen on            [ANVIL_LISTEN, default 127.0.0.1:6420]
+  --data-dir DIR            RocksDB data directory          [ANVIL_DATA_DIR, default ./data]
+  --threads N               I/O + actor threads             [ANVIL_THREADS, default: CPU count]
+  --log-level LEVEL         trace|debug|info|warn|error     [ANVIL_LOG_LEVEL, default info]
+
+Durability: every successful reply is sent only after the writes it depends
+on are fsynced to the RocksDB write-ahead log.
+)";
+
+struct ServeConfig {
+  std::string listen = "127.0.0.1:6420";
+  std::string data_dir = "./data";
+  unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  std::string log_level = "info";
+};
+
+std::string env_or(const char* name, std::string fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::string(v) : fallback;
+}
+
+int usage_error(const std::string& msg) {
+  std::cerr << "anvil: " << msg << "\n\nRun `anvil --help` for usage.\n";
+  return 2;
+}
+
+bool split_host_port(const std::string& s, std::string& host, uint16_t& port) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  host = s.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  try {
+    size_t used = 0;
+    unsigned long p = std::stoul(s.substr(colon + 1), &used);
+    if (used != s.size() - colon - 1 || p > 65535) return false;
+    port = static_cast<uint16_t>(p);
+  } catch (...) {
+    return false;
+  }
+  return true;
+}
+
+int serve(const ServeConfig& cfg) {
+  auto level = spdlog::level::from_str(cfg.log_level);
+  if (level == spdlog::level::off && cfg.log_level != "off") return usage_error("unknown log level `" + cfg.log_level + "`");
+  spdlog::set_level(level);
+
+  std::string host;
+  uint16_t port = 0;
+  if (!split_host_port(cfg.listen, host, port)) return usage_error("--listen expects HOST:PORT, got `" + cfg.listen + "`");
+
+  std::error_code fs_ec;
+  std::filesystem::create_directories(cfg.data_dir, fs_ec);
+  if (fs_ec) {
+    spdlog::critical("cannot create data dir {}: {}", cfg.data_dir, fs_ec.message());
+    return 1;
+  }
+
+  anvil::asio::io_context io(static_cast<int>(cfg.threads));
+  auto store = anvil::storage::Store::open({cfg.data_dir + "/rocksdb"});
+  if (!store.ok()) {
+    spdlog::critical("cannot open RocksDB in {}: {}", cfg.data_dir, store.error().message);
+    return 1;
+  }
+  anvil::storage::CommitPipeline pipeline(**store, io.get_executor());
+  anvil::Registry registry;
+  anvil::actors::register_fixtures(registry);
+  anvil::Runtime runtime(io, **store, pipeline, registry);
+  if (auto st = runtime.load(); !st.ok()) {
+    spdlog::critical("cannot load the actor directory: {}", st.error().message);
+    return 1;
+  }
+
+  anvil::ManagerApi api(runtime);
+  anvil::gateway::ActorRoutes actor_routes(runtime);
+  anvil::gateway::Router router(runtime, api, actor_routes);
+  anvil::gateway::ServerOptions sopts;
+  sopts.host = host;
+  sopts.port = port;
+  anvil::gateway::WsGateway ws_gateway(runtime, actor_routes);
+  anvil::gateway::HttpServer server(
+      io, sopts, [&router](anvil::http::Request req) { return router.handle(std::move(req)); },
+      [&ws_gateway](anvil::gateway::BeastRequest req, boost::beast::tcp_stream stream) {
+        return ws_gateway.handle(std::move(req), std::move(stream));
+      });
+  auto bound = server.start();
+  if (!bound.ok()) {
+    spdlog::critical("{}", bound.error().message);
+    return 1;
+  }
+
+  // Graceful stop: refuse new connections, put awake actors to sleep (their
+  // state is persisted), wait for the last commit, then stop the threads.
+  anvil::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: shutting down", sig);
+    server.stop();
+    anvil::asio::co_spawn(
+        io,
+        [&]() -> anvil::asio::awaitable<void> {
+          co_await runtime.shutdown();
+          io.stop();
+        },
+        anvil::asio::detached);
+  });
+
+  spdlog::info("anvil {} listening on http://{}:{} (also /api/rivet), data dir {}, {} threads",
+               "0.1.0", host, *bound, cfg.data_dir, cfg.threads);
+  // A plain line on stdout for scripts waiting for readiness.
+  std::cout << "anvil listening on http://" << host << ":" << *bound << std::endl;
+
+  std::vector<std::thread> threads;
+  for (unsigned i = 1; i < cfg.threads; ++i) threads.emplace_back([&io] { io.run(); });
+  io.run();
+  for (auto& t : threads) t.join();
+  spdlog::info("anvil stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::cout << kUsage;
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "version" || args[0] == "--version") {
+    std::cout << "anvil 0.1.0 (rivetkit client protocol 2.3.19)\n";
+    return 0;
+  }
+  if (args[0] != "serve") return usage_error("unknown command `" + args[0] + "`");
+
+  ServeConfig cfg;
+  cfg.listen = env_or("ANVIL_LISTEN", cfg.listen);
+  cfg.data_dir = env_or("ANVIL_DATA_DIR", cfg.data_dir);
+  cfg.log_level = env_or("ANVIL_LOG_LEVEL", cfg.log_level);
+  if (auto t = env_or("ANVIL_THREADS", ""); !t.empty()) cfg.threads = std::max(1, std::atoi(t.c_str()));
+
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](const char* flag) -> std::optional<std::string> {
+      if (i + 1 >= args.size()) return std::nullopt;
+      (void)flag;
+      return args[++i];
+    };
+    std::optional<std::string> v;
+    if (a == "--help" || a == "-h") {
+      std::cout << kUsage;
+      return 0;
+    } else if (a == "--listen") {
+      if (!(v = value("--listen"))) return usage_error("--listen needs HOST:PORT");
+      cfg.listen = *v;
+    } else if (a == "--data-dir") {
+      if (!(v = value("--data-dir"))) return usage_error("--data-dir needs a directory");
+      cfg.data_dir = *v;
+    } else if (a == "--threads") {
+      if (!(v = value("--threads"))) return usage_error("--threads needs a number");
+      int n = std::atoi(v->c_str());
+      if (n < 1) return usage_error("--threads must be at least 1");
+      cfg.threads = static_cast<unsigned>(n);
+    } else if (a == "--log-level") {
+      if (!(v = value("--log-level"))) return usage_error("--log-level needs a level");
+      cfg.log_level = *v;
+    } else {
+      return usage_error("unknown option `" + a + "`");
+    }
+  }
+  return serve(cfg);
+}
