@@ -172,34 +172,121 @@ asio::awaitable<http::Response> ActorRoutes::handle(const http::Request& req, st
     if (!name) co_return http::error_response(make_error("actor", "invalid_request", "Malformed action name."));
     co_return co_await action(req, t, std::move(*name));
   }
-  if (!segs.empty() && (segs[0] == "queue" || segs[0] == "request" || segs[0] == "connect" ||
-                        segs[0] == "websocket")) {
+  if (segs.size() == 2 && segs[0] == "queue") {
+    if (req.method != "POST")
+      co_return http::error_response(make_error("actor", "method_not_allowed", "Queue messages are sent with POST."));
+    auto name = http::percent_decode(segs[1]);
+    if (!name) co_return http::error_response(make_error("actor", "invalid_request", "Malformed queue name."));
+    co_return co_await queue_send(req, t, std::move(*name));
+  }
+  if (!segs.empty() && segs[0] == "request") co_return co_await raw_request(req, t);
+  if (!segs.empty() && (segs[0] == "connect" || segs[0] == "websocket")) {
     co_return http::error_response(
-        make_error("anvil", "not_implemented",
-                   "The `/" + std::string(segs[0]) + "` actor route is not supported by this Anvil build yet."),
-        501);
+        make_error("actor", "invalid_request", "`/" + std::string(segs[0]) + "` requires a WebSocket upgrade."), 426);
   }
   co_return http::error_response(make_error("api", "not_found", "The requested resource was not found"));
 }
 
+namespace {
+
+// The request's x-rivet-encoding (json when absent).
+Result<wire::Encoding> request_encoding(const http::Request& req) {
+  auto h = req.header("x-rivet-encoding");
+  if (!h) return wire::Encoding::Json;
+  auto enc = wire::parse_encoding(*h);
+  if (!enc) return make_error("actor", "invalid_request", "Unsupported x-rivet-encoding `" + std::string(*h) + "`.");
+  return *enc;
+}
+
+// An actor-level error in the request's encoding, with the actor specifier.
+http::Response encoded_error(wire::Encoding enc, const Error& e, const std::optional<ActorInfo>& info) {
+  http::Response r;
+  r.status = http_status_for(e);
+  r.headers.emplace_back("content-type", std::string(wire::content_type(enc)));
+  std::optional<wire::ActorSpecifier> spec;
+  if (info) spec = wire::ActorSpecifier{info->actor_id, info->generation, info->key};
+  auto bytes = wire::encode_http_error(enc, e, spec);
+  r.body.assign(bytes.begin(), bytes.end());
+  r.headers.emplace_back("x-rivet-error", e.qualified());
+  return r;
+}
+
+void add_actor_headers(http::Response& r, const std::optional<ActorInfo>& info) {
+  if (!info) return;
+  r.headers.emplace_back("x-rivet-actor", info->actor_id);
+  r.headers.emplace_back("x-rivet-actor-generation", std::to_string(info->generation));
+  r.headers.emplace_back("x-rivet-actor-key", header_safe(info->key));
+}
+
+std::span<const uint8_t> body_bytes(const http::Request& req) {
+  return {reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()};
+}
+
+}  // namespace
+
+asio::awaitable<http::Response> ActorRoutes::queue_send(const http::Request& req, const ActorTarget& t,
+                                                        std::string queue_name) {
+  auto enc = request_encoding(req);
+  if (!enc.ok()) co_return http::error_response(enc.error());
+  if (req.body.size() > kMaxMessageBytes)
+    co_return encoded_error(*enc, make_error("message", "incoming_too_long", "Queue request body is too large."),
+                            std::nullopt);
+  auto msg = wire::decode_queue_send(*enc, body_bytes(req));
+  if (!msg.ok()) co_return encoded_error(*enc, msg.error(), std::nullopt);
+  // The path names the queue; a body `name` must agree with it.
+  if (msg->name && *msg->name != queue_name)
+    co_return encoded_error(*enc, make_error("queue", "name_mismatch", "Queue name in body differs from the path."),
+                            std::nullopt);
+  constexpr uint64_t kDefaultWaitMs = 60'000;
+  auto out = co_await rt_.queue_send(t.actor_id, queue_name, std::move(msg->body), msg->wait,
+                                     msg->timeout_ms.value_or(kDefaultWaitMs));
+  if (!out.ok()) co_return encoded_error(*enc, out.error(), rt_.find_by_id(t.actor_id));
+  http::Response r;
+  r.headers.emplace_back("content-type", std::string(wire::content_type(*enc)));
+  add_actor_headers(r, rt_.find_by_id(t.actor_id));
+  auto bytes = wire::encode_queue_send_response(*enc, wire::QueueSendResponse{out->status, out->response});
+  r.body.assign(bytes.begin(), bytes.end());
+  co_return r;
+}
+
+asio::awaitable<http::Response> ActorRoutes::raw_request(const http::Request& req, const ActorTarget& t) {
+  RawRequest raw;
+  raw.method = req.method;
+  std::string_view p = t.actor_path;
+  p.remove_prefix(std::string_view("/request").size());
+  raw.path = p.empty() ? "/" : std::string(p);
+  raw.query = t.actor_query.empty() ? "" : "?" + t.actor_query;
+  for (const auto& [k, v] : req.headers) {
+    // Routing and transport headers are the gateway's, not the actor's.
+    if (k == "x-rivet-target" || k == "x-rivet-actor" || k == "x-rivet-token" || k == "transfer-encoding" ||
+        k == "connection")
+      continue;
+    raw.headers.emplace_back(k, v);
+  }
+  raw.body = req.body;
+  auto res = co_await rt_.raw_request(t.actor_id, std::move(raw));
+  if (!res.ok()) {
+    int status = res.error().code == "request_handler_not_found" ? 404 : 0;
+    co_return http::error_response(res.error(), status);
+  }
+  http::Response r;
+  r.status = res->status;
+  for (auto& [k, v] : res->headers) {
+    std::string name = k;
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (name == "content-length" || name == "transfer-encoding" || name == "connection") continue;
+    r.headers.emplace_back(std::move(name), v);
+  }
+  r.body = std::move(res->body);
+  co_return r;
+}
+
 asio::awaitable<http::Response> ActorRoutes::action(const http::Request& req, const ActorTarget& t,
                                                     std::string action_name) {
-  auto enc_header = req.header("x-rivet-encoding");
-  auto enc = enc_header ? wire::parse_encoding(*enc_header) : std::optional(wire::Encoding::Json);
-  if (!enc)
-    co_return http::error_response(
-        make_error("actor", "invalid_request", "Unsupported x-rivet-encoding `" + std::string(*enc_header) + "`."));
-
+  auto enc = request_encoding(req);
+  if (!enc.ok()) co_return http::error_response(enc.error());
   auto reply_error = [&](const Error& e, const std::optional<ActorInfo>& info) {
-    http::Response r;
-    r.status = http_status_for(e);
-    r.headers.emplace_back("content-type", std::string(wire::content_type(*enc)));
-    std::optional<wire::ActorSpecifier> spec;
-    if (info) spec = wire::ActorSpecifier{info->actor_id, info->generation, info->key};
-    auto bytes = wire::encode_http_error(*enc, e, spec);
-    r.body.assign(bytes.begin(), bytes.end());
-    r.headers.emplace_back("x-rivet-error", e.qualified());
-    return r;
+    return encoded_error(*enc, e, info);
   };
 
   if (req.body.size() > kMaxMessageBytes)
@@ -212,17 +299,12 @@ asio::awaitable<http::Response> ActorRoutes::action(const http::Request& req, co
       co_return reply_error(make_error("actor", "invalid_request", "x-rivet-conn-params is not valid JSON."), std::nullopt);
     params = std::move(*v);
   }
-  auto args = wire::decode_action_request(
-      *enc, std::span(reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()));
+  auto args = wire::decode_action_request(*enc, body_bytes(req));
   if (!args.ok()) co_return reply_error(args.error(), std::nullopt);
 
   CallResult res = co_await rt_.call_action(t.actor_id, std::move(action_name), std::move(*args), std::move(params));
   http::Response r;
-  if (res.actor) {
-    r.headers.emplace_back("x-rivet-actor", res.actor->actor_id);
-    r.headers.emplace_back("x-rivet-actor-generation", std::to_string(res.actor->generation));
-    r.headers.emplace_back("x-rivet-actor-key", header_safe(res.actor->key));
-  }
+  add_actor_headers(r, res.actor);
   if (!res.output.ok()) {
     auto err = reply_error(res.output.error(), res.actor);
     for (auto& h : r.headers) err.headers.push_back(h);

@@ -51,6 +51,8 @@ class ActorRoutes {
  private:
   asio::awaitable<http::Response> action(const http::Request& req, const ActorTarget& t,
                                          std::string action_name);
+  asio::awaitable<http::Response> queue_send(const http::Request& req, const ActorTarget& t, std::string queue_name);
+  asio::awaitable<http::Response> raw_request(const http::Request& req, const ActorTarget& t);
 
   Runtime& rt_;
 };

@@ -84,6 +84,12 @@ class ActorContext {
   void broadcast(const std::string& name, Array args);
   // Every open connection, in the order they connected.
   std::vector<Conn> conns() const;
+  // Schedules `action` on this actor with `args` (plus a trailing fire-info
+  // object {kind, id, scheduledAt, firedAt}). Persisted with this turn;
+  // survives sleep and restarts; wakes the actor. Returns the schedule id.
+  Result<std::string> schedule_after(int64_t delay_ms, std::string action, Array args);
+  Result<std::string> schedule_at(int64_t unix_ms, std::string action, Array args);
+
   // Ask the runtime to put the actor to sleep / destroy it once the current
   // turn has finished (single-shot; repeated calls are ignored).
   void sleep();
@@ -107,6 +113,34 @@ class ActionContext : public ActorContext {
 };
 
 using ActionFn = std::function<Result<Value>(ActionContext&, const Array& args)>;
+
+// A durable queue message as its handler sees it.
+struct QueueMessage {
+  uint64_t id = 0;  // monotonically increasing per actor, from 1
+  std::string name;
+  Value body;
+  int64_t created_at = 0;
+};
+// Processes one message; the returned value completes a sender waiting with
+// `wait: true`. The message is deleted in the same commit as the state the
+// handler changed, so its effect is applied exactly once.
+using QueueHandlerFn = std::function<Result<Value>(ActorContext&, const QueueMessage&)>;
+
+// Raw HTTP (`handle.fetch`): the request with `/request` stripped.
+struct RawRequest {
+  std::string method;
+  std::string path;   // e.g. "/hello/world"
+  std::string query;  // e.g. "?x=1", or "" when none
+  std::vector<std::pair<std::string, std::string>> headers;  // names lowercased
+  std::string body;
+  std::optional<std::string> header(std::string_view lower_name) const;
+};
+struct RawResponse {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+using RequestFn = std::function<Result<RawResponse>(ActorContext&, const RawRequest&)>;
 using CreateStateFn = std::function<Result<Value>(ActorContext&, const Value& input)>;
 using InputHookFn = std::function<Status(ActorContext&, const Value& input)>;
 using HookFn = std::function<Status(ActorContext&)>;
@@ -139,10 +173,15 @@ class ActorDefinition {
   ActorDefinition& on_disconnect(ConnHookFn fn);
   ActorDefinition& action(std::string name, ActionFn fn);
   ActorDefinition& options(ActorOptions o);
+  // Declares a durable queue and its consumer.
+  ActorDefinition& queue(std::string name, QueueHandlerFn fn);
+  ActorDefinition& on_request(RequestFn fn);
 
   const std::string& name() const { return name_; }
   const ActorOptions& options() const { return options_; }
   const ActionFn* find_action(const std::string& name) const;
+  const QueueHandlerFn* find_queue(std::string_view name) const;
+  const RequestFn& on_request_hook() const { return on_request_; }
 
   // Used by the runtime.
   Result<Value> make_state(ActorContext& c, const Value& input) const;
@@ -165,6 +204,8 @@ class ActorDefinition {
   CreateConnStateFn create_conn_state_;
   ConnHookFn on_connect_, on_disconnect_;
   std::map<std::string, ActionFn, std::less<>> actions_;
+  std::map<std::string, QueueHandlerFn, std::less<>> queues_;
+  RequestFn on_request_;
   ActorOptions options_;
 };
 

@@ -26,6 +26,15 @@ std::vector<Conn> ActorContext::conns() const {
   return out;
 }
 
+Result<std::string> ActorContext::schedule_after(int64_t delay_ms, std::string action, Array args) {
+  if (delay_ms < 0) delay_ms = 0;
+  return core_.add_schedule(now_ms() + delay_ms, std::move(action), std::move(args));
+}
+
+Result<std::string> ActorContext::schedule_at(int64_t unix_ms, std::string action, Array args) {
+  return core_.add_schedule(unix_ms, std::move(action), std::move(args));
+}
+
 void ActorContext::sleep() { core_.sleep_requested = true; }
 void ActorContext::destroy() { core_.destroy_requested = true; }
 

@@ -102,31 +102,143 @@ Status Instance::start() {
   // hooks changed) land in one batch.
   storage::ActorRow actor_row = rt_.begin_generation(entry_);
   generation_ = actor_row.generation;
-  rocksdb::WriteBatch batch;
-  store.put(batch, storage::Family::kActors, actor_id, storage::encode(actor_row));
-  storage::StateRow srow{generation_, "", true};
-  auto bytes = cbor::encode(state, cbor::Mode::Storage);
-  srow.state.assign(bytes.begin(), bytes.end());
-  store.put(batch, storage::Family::kState, actor_id, storage::encode(srow));
-  last_seq_ = rt_.pipeline().submit(std::move(batch));
-  entry_->last_seq.store(last_seq_);
-  dirty = false;
+  store.put(batch_, storage::Family::kActors, actor_id, storage::encode(actor_row));
+  persist_state();
+  commit();
+  if (auto st = load_queue(); !st.ok()) return st;
   phase_ = Phase::Running;
   spdlog::debug("actor {} ({}) started, generation {}", actor_id, name, generation_);
   return Ok{};
 }
 
-uint64_t Instance::persist_state() {
-  auto& store = rt_.store();
-  rocksdb::WriteBatch batch;
+void Instance::persist_state() {
   storage::StateRow srow{generation_, "", true};
   auto bytes = cbor::encode(state, cbor::Mode::Storage);
   srow.state.assign(bytes.begin(), bytes.end());
-  store.put(batch, storage::Family::kState, actor_id, storage::encode(srow));
-  last_seq_ = rt_.pipeline().submit(std::move(batch));
-  entry_->last_seq.store(last_seq_);
+  rt_.store().put(batch_, storage::Family::kState, actor_id, storage::encode(srow));
   dirty = false;
-  return last_seq_;
+}
+
+void Instance::commit() {
+  if (batch_.Count() == 0) return;
+  last_seq_ = rt_.pipeline().submit(std::move(batch_));
+  batch_ = rocksdb::WriteBatch();
+  entry_->last_seq.store(last_seq_);
+}
+
+static std::string queue_key(const std::string& actor_id, uint64_t id) {
+  std::string k = actor_id;
+  for (int i = 7; i >= 0; --i) k += static_cast<char>((id >> (i * 8)) & 0xff);
+  return k;
+}
+
+Status Instance::load_queue() {
+  queue_.clear();
+  Status failure = Ok{};
+  auto st = rt_.store().scan_prefix(storage::Family::kQueue, actor_id, [&](std::string_view, std::string_view v) {
+    auto row = storage::decode_queue_row(v);
+    if (!row.ok()) {
+      failure = row.error();
+      return false;
+    }
+    auto body = cbor::decode(as_span(row->body), cbor::Mode::Storage);
+    if (!body.ok()) {
+      failure = body.error();
+      return false;
+    }
+    queue_.push_back(QueueMessage{row->id, row->name, std::move(*body), row->created_ts});
+    next_queue_id_ = std::max(next_queue_id_, row->id + 1);
+    return true;
+  });
+  if (!st.ok()) return st;
+  return failure;
+}
+
+// RivetKit's limits (actor-model.md §8.2).
+constexpr size_t kMaxQueueMessageBytes = 64 * 1024;
+constexpr size_t kMaxQueueSize = 1000;
+
+Result<uint64_t> Instance::enqueue(std::string qname, Value body, std::shared_ptr<QueueWaiter> waiter) {
+  if (!def_.find_queue(qname))
+    return make_error("queue", "not_found", "Queue `" + qname + "` is not declared by actor `" + name + "`.");
+  auto bytes = cbor::encode(body, cbor::Mode::Storage);
+  if (bytes.size() > kMaxQueueMessageBytes)
+    return make_error("queue", "message_too_large", "Queue message exceeds 64 KiB.");
+  if (queue_.size() >= kMaxQueueSize)
+    return make_error("queue", "full", "Queue is full (1000 messages).");
+  storage::QueueRow row{next_queue_id_++, qname, std::string(bytes.begin(), bytes.end()), now_ms()};
+  rt_.store().put(batch_, storage::Family::kQueue, queue_key(actor_id, row.id), storage::encode(row));
+  queue_.push_back(QueueMessage{row.id, std::move(qname), std::move(body), row.created_ts});
+  if (waiter) entry_->queue_waiters[row.id] = waiter;
+  return row.id;
+}
+
+Result<Value> Instance::process_next_message() {
+  drain_scheduled_ = false;
+  if (queue_.empty()) return Value();
+  QueueMessage msg = std::move(queue_.front());
+  queue_.pop_front();
+  const QueueHandlerFn* handler = def_.find_queue(msg.name);
+  Result<Value> out = Value();
+  if (handler) {
+    ActorContext ctx(*this);
+    out = guarded(actor_id, "queue handler", [&] { return (*handler)(ctx, msg); });
+    if (!out.ok())
+      spdlog::warn("actor {}: queue `{}` message {} failed: {}", actor_id, msg.name, msg.id, out.error().message);
+  }
+  // Consumed in the same batch as the handler's state change.
+  rt_.store().del(batch_, storage::Family::kQueue, queue_key(actor_id, msg.id));
+  if (auto it = entry_->queue_waiters.find(msg.id); it != entry_->queue_waiters.end()) {
+    if (auto w = it->second.lock()) w->complete(out.ok() ? *out : Value(Undefined{}));
+    entry_->queue_waiters.erase(it);
+  }
+  return out;
+}
+
+bool Instance::take_drain_request() {
+  if (queue_.empty() || drain_scheduled_ || phase_ != Phase::Running) return false;
+  drain_scheduled_ = true;
+  return true;
+}
+
+Result<std::string> Instance::add_schedule(int64_t due_ts, std::string action, Array args) {
+  if (!def_.find_action(action))
+    return make_error("actor", "action_not_found", "Action `" + action + "` was not found.");
+  storage::ScheduleRow row;
+  row.id = new_conn_id();
+  row.action = std::move(action);
+  auto bytes = cbor::encode(Value(std::move(args)), cbor::Mode::Storage);
+  row.args.assign(bytes.begin(), bytes.end());
+  row.due_ts = due_ts;
+  row.created_ts = now_ms();
+  rt_.store().put(batch_, storage::Family::kSchedules, actor_id + row.id, storage::encode(row));
+  new_alarms_.push_back(Alarm{row.id, due_ts});
+  return row.id;
+}
+
+Result<Value> Instance::fire_schedule(const std::string& schedule_id) {
+  auto raw = rt_.store().get(storage::Family::kSchedules, actor_id + schedule_id);
+  if (!raw.ok()) return raw.error();
+  if (!raw->has_value()) return Value();  // already fired (e.g. before a restart)
+  auto row = storage::decode_schedule_row(**raw);
+  if (!row.ok()) return row.error();
+  auto args = cbor::decode(as_span(row->args), cbor::Mode::Storage);
+  if (!args.ok() || !args->is_array()) return make_error("storage", "corrupt_record", "schedule args");
+  Array call_args = std::move(args->as_array());
+  call_args.push_back(obj({{"kind", "at"}, {"id", row->id}, {"scheduledAt", row->due_ts}, {"firedAt", now_ms()}}));
+  static ConnData no_conn;  // scheduled actions run without a connection
+  auto out = action(row->action, call_args, no_conn);
+  // Deleted with the action's state change: the effect is applied once, and
+  // a crash before this commit fires it again after restart.
+  rt_.store().del(batch_, storage::Family::kSchedules, actor_id + schedule_id);
+  return out;
+}
+
+Result<RawResponse> Instance::request(const RawRequest& req) {
+  if (!def_.on_request_hook())
+    return make_error("actor", "request_handler_not_found", "This actor has no onRequest handler.");
+  ActorContext ctx(*this);
+  return guarded(actor_id, "onRequest", [&] { return def_.on_request_hook()(ctx, req); });
 }
 
 Result<Value> Instance::action(const std::string& action, const Array& args, ConnData& conn) {
@@ -184,8 +296,12 @@ void Instance::close_conn(const std::string& conn_id) {
 }
 
 void Instance::end_turn() {
-  if (phase_ != Phase::Running) return;
+  if (phase_ != Phase::Running) {
+    commit();
+    return;
+  }
   if (dirty) persist_state();
+  commit();
   if (destroy_requested) {
     stop(true);
   } else if (sleep_requested) {
@@ -235,14 +351,16 @@ void Instance::stop(bool destroy) {
       if (c->sink) c->sink->close(1000, "actor.destroyed");
     // All actor storage goes in one batch with the key release.
     auto& store = rt_.store();
-    rocksdb::WriteBatch batch;
+    batch_.Clear();  // nothing of this turn outlives the actor
     auto info = rt_.info_of(entry_);
-    store.del(batch, storage::Family::kActors, actor_id);
-    store.del(batch, storage::Family::kState, actor_id);
-    store.del_prefix(batch, storage::Family::kKv, actor_id);
-    store.del(batch, storage::Family::kKeyIndex, Runtime::index_key(info.namespace_name, info.name, info.key));
-    last_seq_ = rt_.pipeline().submit(std::move(batch));
-    entry_->last_seq.store(last_seq_);
+    store.del(batch_, storage::Family::kActors, actor_id);
+    store.del(batch_, storage::Family::kState, actor_id);
+    store.del_prefix(batch_, storage::Family::kKv, actor_id);
+    store.del_prefix(batch_, storage::Family::kQueue, actor_id);
+    store.del_prefix(batch_, storage::Family::kSchedules, actor_id);
+    store.del(batch_, storage::Family::kKeyIndex, Runtime::index_key(info.namespace_name, info.name, info.key));
+    commit();
+    new_alarms_.clear();
     rt_.forget(entry_);
     spdlog::info("actor {} ({}) destroyed", actor_id, name);
     return;
@@ -253,6 +371,7 @@ void Instance::stop(bool destroy) {
       if (!st.ok()) spdlog::warn("actor {}: onSleep failed: {}", actor_id, st.error().message);
     }
     if (dirty) persist_state();
+    commit();
   }
   // Open connections stay in the directory entry (hibernated) and are served
   // by the next generation without running onConnect again.

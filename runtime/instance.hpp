@@ -6,6 +6,7 @@
 // routes the caller to a fresh instance, which wakes the actor from storage.
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +20,9 @@ namespace anvil {
 // The part of an instance the actor API reaches through ActorContext.
 class InstanceCore {
  public:
+  virtual ~InstanceCore() = default;
+  virtual Result<std::string> add_schedule(int64_t due_ts, std::string action, Array args) = 0;
+
   std::string actor_id, name;
   ActorKey key;
   Value state;
@@ -53,6 +57,20 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   void close_conn(const std::string& conn_id);
   std::shared_ptr<ConnData> find_conn(const std::string& conn_id) const;
 
+  // Durable queue: appends a message to this turn's batch (FIFO by id).
+  Result<uint64_t> enqueue(std::string name, Value body, std::shared_ptr<QueueWaiter> waiter);
+  // Processes the oldest message with its queue handler; the message is
+  // deleted in the same batch as the handler's state change.
+  Result<Value> process_next_message();
+  // Runs a due schedule (if it still exists) and deletes it in this turn's batch.
+  Result<Value> fire_schedule(const std::string& schedule_id);
+  Result<RawResponse> request(const RawRequest& req);
+
+  // Alarms created this turn (armed by the runtime once they are durable).
+  std::vector<Alarm> take_alarms() { return std::move(new_alarms_); }
+  // Whether the runtime should schedule a queue-drain turn.
+  bool take_drain_request();
+
   // Puts the actor to sleep if still running.
   void sleep_now();
   // Destroys the actor.
@@ -62,7 +80,10 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   enum class Phase { Fresh, Running, Stopped };
 
   Status start();
-  uint64_t persist_state();
+  Status load_queue();
+  void persist_state();
+  void commit();
+  Result<std::string> add_schedule(int64_t due_ts, std::string action, Array args) override;
   void stop(bool destroy);
   void arm_idle_timer();
 
@@ -74,6 +95,11 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   Phase phase_ = Phase::Fresh;
   uint32_t generation_ = 0;
   uint64_t last_seq_ = 0;
+  rocksdb::WriteBatch batch_;  // this turn's writes
+  std::vector<Alarm> new_alarms_;
+  std::deque<QueueMessage> queue_;  // undelivered messages, by id
+  uint64_t next_queue_id_ = 1;
+  bool drain_scheduled_ = false;
 };
 
 }  // namespace anvil

@@ -52,6 +52,26 @@ ActorDefinition& ActorDefinition::options(ActorOptions o) {
   return *this;
 }
 
+ActorDefinition& ActorDefinition::queue(std::string name, QueueHandlerFn fn) {
+  queues_[std::move(name)] = std::move(fn);
+  return *this;
+}
+ActorDefinition& ActorDefinition::on_request(RequestFn fn) {
+  on_request_ = std::move(fn);
+  return *this;
+}
+
+const QueueHandlerFn* ActorDefinition::find_queue(std::string_view name) const {
+  auto it = queues_.find(name);
+  return it == queues_.end() ? nullptr : &it->second;
+}
+
+std::optional<std::string> RawRequest::header(std::string_view lower_name) const {
+  for (const auto& [k, v] : headers)
+    if (k == lower_name) return v;
+  return std::nullopt;
+}
+
 const ActionFn* ActorDefinition::find_action(const std::string& name) const {
   auto it = actions_.find(name);
   return it == actions_.end() ? nullptr : &it->second;

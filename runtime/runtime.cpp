@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "runtime/actor_id.hpp"
+#include <boost/asio/redirect_error.hpp>
 #include "runtime/instance.hpp"
 #include "runtime/value/cbor.hpp"
 
@@ -81,7 +82,32 @@ Status Runtime::load() {
   });
   if (!st.ok()) return st;
   if (!failure.ok()) return failure;
-  spdlog::info("directory loaded: {} actors", by_id_.size());
+
+  // Schedules survive restarts: re-arm every one (overdue ones fire now).
+  size_t alarms = 0;
+  st = store_.scan(storage::Family::kSchedules, [&](std::string_view k, std::string_view v) {
+    auto row = storage::decode_schedule_row(v);
+    if (!row.ok()) {
+      spdlog::error("skipping unreadable schedule record: {}", row.error().message);
+      return true;
+    }
+    std::string actor_id(k.substr(0, kActorIdLength));
+    if (!by_id_.count(actor_id)) return true;
+    arm_alarm(actor_id, Alarm{row->id, row->due_ts});
+    ++alarms;
+    return true;
+  });
+  if (!st.ok()) return st;
+  // Undelivered queue messages are processed without waiting for a request.
+  std::string last;
+  st = store_.scan(storage::Family::kQueue, [&](std::string_view k, std::string_view) {
+    std::string actor_id(k.substr(0, kActorIdLength));
+    if (actor_id != last && by_id_.count(actor_id)) schedule_drain(actor_id);
+    last = actor_id;
+    return true;
+  });
+  if (!st.ok()) return st;
+  spdlog::info("directory loaded: {} actors, {} pending schedules", by_id_.size(), alarms);
   return Ok{};
 }
 
@@ -259,6 +285,8 @@ asio::awaitable<CallResult> Runtime::turn(const std::string& actor_id, TurnBody 
     Result<Value> output;
     uint64_t seq = 0;
     bool retry = false;
+    bool drain = false;
+    std::vector<Alarm> alarms;
     std::optional<ActorInfo> info;
   };
   for (int attempt = 0; attempt < kMaxRoutingAttempts; ++attempt) {
@@ -287,11 +315,15 @@ asio::awaitable<CallResult> Runtime::turn(const std::string& actor_id, TurnBody 
           o.output = body(*inst);
           inst->end_turn();
           o.seq = inst->last_seq();
+          o.alarms = inst->take_alarms();
+          o.drain = inst->take_drain_request();
           co_return o;
         },
         asio::use_awaitable);
     if (out.retry) continue;
     if (auto st = co_await durable(out.seq); !st.ok()) co_return CallResult{st.error(), out.info};
+    for (const auto& a : out.alarms) arm_alarm(actor_id, a);
+    if (out.drain) schedule_drain(actor_id);
     co_return CallResult{std::move(out.output), std::move(out.info)};
   }
   co_return CallResult{make_error("actor", "stopping", "The actor kept stopping; retry later."), std::nullopt};
@@ -353,6 +385,70 @@ asio::awaitable<Status> Runtime::destroy(const std::string& actor_id) {
   });
   if (!r.output.ok()) co_return r.output.error();
   co_return Ok{};
+}
+
+void QueueWaiter::complete(Value r) {
+  response = std::move(r);
+  completed.store(true, std::memory_order_release);
+  asio::post(timer.get_executor(), [self = shared_from_this()] { self->timer.cancel(); });
+}
+
+asio::awaitable<Result<QueueSendOutcome>> Runtime::queue_send(const std::string& actor_id, std::string name,
+                                                              Value body, bool wait, uint64_t timeout_ms) {
+  std::shared_ptr<QueueWaiter> waiter;
+  if (wait) waiter = std::make_shared<QueueWaiter>(co_await asio::this_coro::executor);
+  auto r = co_await turn(actor_id, [&](Instance& inst) -> Result<Value> {
+    auto id = inst.enqueue(name, std::move(body), waiter);
+    if (!id.ok()) return id.error();
+    return Value(static_cast<int64_t>(*id));
+  });
+  if (!r.output.ok()) co_return r.output.error();
+  if (!wait) co_return QueueSendOutcome{"completed", std::nullopt};
+  if (!waiter->completed.load(std::memory_order_acquire)) {
+    waiter->timer.expires_after(std::chrono::milliseconds(timeout_ms));
+    boost::system::error_code ec;
+    co_await waiter->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  if (waiter->completed.load(std::memory_order_acquire)) {
+    std::optional<Value> response;
+    if (!waiter->response.is_undefined()) response = waiter->response;
+    co_return QueueSendOutcome{"completed", std::move(response)};
+  }
+  co_return QueueSendOutcome{"timedOut", std::nullopt};
+}
+
+asio::awaitable<Result<RawResponse>> Runtime::raw_request(const std::string& actor_id, RawRequest req) {
+  Result<RawResponse> out = make_error("actor", "not_found", "The actor does not exist or was destroyed.");
+  auto r = co_await turn(actor_id, [&](Instance& inst) -> Result<Value> {
+    out = inst.request(req);
+    return Value();
+  });
+  if (!r.output.ok()) co_return r.output.error();
+  co_return out;
+}
+
+void Runtime::arm_alarm(const std::string& actor_id, const Alarm& alarm) {
+  auto timer = std::make_shared<asio::steady_timer>(io_);
+  timer->expires_after(std::chrono::milliseconds(std::max<int64_t>(0, alarm.due_ts - now_ms())));
+  timer->async_wait([this, timer, actor_id, sid = alarm.schedule_id](const boost::system::error_code& ec) {
+    if (ec) return;
+    asio::co_spawn(io_, fire_alarm(actor_id, sid), asio::detached);
+  });
+}
+
+asio::awaitable<void> Runtime::fire_alarm(std::string actor_id, std::string schedule_id) {
+  auto r = co_await turn(actor_id, [&](Instance& inst) { return inst.fire_schedule(schedule_id); });
+  if (!r.output.ok() && r.output.error().qualified() != "actor.not_found")
+    spdlog::warn("actor {}: schedule {} failed: {}", actor_id, schedule_id, r.output.error().message);
+}
+
+void Runtime::schedule_drain(const std::string& actor_id) {
+  asio::co_spawn(
+      io_,
+      [this, actor_id]() -> asio::awaitable<void> {
+        co_await turn(actor_id, [](Instance& inst) { return inst.process_next_message(); });
+      },
+      asio::detached);
 }
 
 asio::awaitable<void> Runtime::shutdown() {

@@ -55,6 +55,28 @@ struct Resolved {
   uint64_t seq = 0;  // commit to await before reporting the actor to a client
 };
 
+// A sender waiting for its queue message to be completed (`wait: true`).
+// Completed on the actor's strand; the sender's timer is cancelled on its
+// own executor to wake it.
+struct QueueWaiter : std::enable_shared_from_this<QueueWaiter> {
+  explicit QueueWaiter(asio::any_io_executor ex) : timer(ex) {}
+  asio::steady_timer timer;
+  std::atomic<bool> completed{false};
+  Value response;  // written before `completed` is set
+  void complete(Value r);
+};
+
+// A schedule to arm once its record is durable.
+struct Alarm {
+  std::string schedule_id;
+  int64_t due_ts = 0;
+};
+
+struct QueueSendOutcome {
+  std::string status;  // "completed" | "timedOut"
+  std::optional<Value> response;
+};
+
 // One directory entry. Survives sleep; dropped on destroy.
 struct ActorEntry {
   ActorInfo info;
@@ -65,6 +87,9 @@ struct ActorEntry {
   // Open connections in connect order. Touched only by the current instance,
   // on its strand; kept here so they survive the actor's sleep.
   std::vector<std::shared_ptr<ConnData>> conns;
+  // Senders waiting for completion of a queue message, by message id. Same
+  // strand discipline as `conns`; in memory only (as RivetKit's).
+  std::map<uint64_t, std::weak_ptr<QueueWaiter>> queue_waiters;
 };
 
 struct CallResult {
@@ -114,6 +139,13 @@ class Runtime {
   // Runs onDisconnect and forgets the connection (no-op if already gone).
   asio::awaitable<void> disconnect(const std::string& actor_id, const std::string& conn_id);
 
+  // Sends a message to a declared queue; with `wait`, holds until the actor
+  // completes it or `timeout_ms` passes.
+  asio::awaitable<Result<QueueSendOutcome>> queue_send(const std::string& actor_id, std::string name,
+                                                       Value body, bool wait, uint64_t timeout_ms);
+  // Raw HTTP to the actor's onRequest.
+  asio::awaitable<Result<RawResponse>> raw_request(const std::string& actor_id, RawRequest req);
+
   // One turn on the actor: wakes it if needed, runs `body` on its strand,
   // then persists what changed and waits until that is durable.
   using TurnBody = std::function<Result<Value>(Instance&)>;
@@ -143,6 +175,9 @@ class Runtime {
 
  private:
   Result<Resolved> resolve(const CreateRequest& req, bool fail_if_exists);
+  void arm_alarm(const std::string& actor_id, const Alarm& alarm);
+  asio::awaitable<void> fire_alarm(std::string actor_id, std::string schedule_id);
+  void schedule_drain(const std::string& actor_id);
   // The awake instance for an actor, creating it (not yet started) if asleep.
   std::shared_ptr<Instance> acquire(const std::string& actor_id,
                                     std::shared_ptr<ActorEntry>* entry_out);

@@ -27,3 +27,22 @@ struct StateRecord {
   state @1 :Data;               # CBOR (storage mode) of the actor state
   initialized @2 :Bool;         # createState + onCreate completed
 }
+
+# cf "queue": actor id + u64 BE message id -> QueueRecord. Deleted in the same
+# batch as the state change of the turn that processed it (exactly-once effect).
+struct QueueRecord {
+  id @0 :UInt64;
+  name @1 :Text;
+  body @2 :Data;                # CBOR (storage mode)
+  createdTs @3 :Int64;
+}
+
+# cf "schedules": actor id + schedule id -> ScheduleRecord. Deleted in the
+# same batch as the state change of the turn that ran it.
+struct ScheduleRecord {
+  id @0 :Text;
+  action @1 :Text;
+  args @2 :Data;                # CBOR (storage mode) array
+  dueTs @3 :Int64;
+  createdTs @4 :Int64;
+}

@@ -104,4 +104,47 @@ Result<StateRow> decode_state_row(std::string_view bytes) {
   }
 }
 
+std::string encode(const QueueRow& r) {
+  capnp::MallocMessageBuilder msg;
+  auto b = msg.initRoot<schema::QueueRecord>();
+  b.setId(r.id);
+  b.setName(r.name);
+  b.setBody(as_data(r.body));
+  b.setCreatedTs(r.created_ts);
+  return to_bytes(msg);
+}
+
+std::string encode(const ScheduleRow& r) {
+  capnp::MallocMessageBuilder msg;
+  auto b = msg.initRoot<schema::ScheduleRecord>();
+  b.setId(r.id);
+  b.setAction(r.action);
+  b.setArgs(as_data(r.args));
+  b.setDueTs(r.due_ts);
+  b.setCreatedTs(r.created_ts);
+  return to_bytes(msg);
+}
+
+Result<QueueRow> decode_queue_row(std::string_view bytes) {
+  try {
+    auto words = aligned_copy(bytes);
+    capnp::FlatArrayMessageReader reader(words);
+    auto rec = reader.getRoot<schema::QueueRecord>();
+    return QueueRow{rec.getId(), rec.getName(), from_data(rec.getBody()), rec.getCreatedTs()};
+  } catch (const kj::Exception& e) {
+    return corrupt("queue record", e);
+  }
+}
+
+Result<ScheduleRow> decode_schedule_row(std::string_view bytes) {
+  try {
+    auto words = aligned_copy(bytes);
+    capnp::FlatArrayMessageReader reader(words);
+    auto rec = reader.getRoot<schema::ScheduleRecord>();
+    return ScheduleRow{rec.getId(), rec.getAction(), from_data(rec.getArgs()), rec.getDueTs(), rec.getCreatedTs()};
+  } catch (const kj::Exception& e) {
+    return corrupt("schedule record", e);
+  }
+}
+
 }  // namespace anvil::storage

@@ -24,6 +24,26 @@ struct StateRow {
   bool initialized = false;
 };
 
+struct QueueRow {
+  uint64_t id = 0;
+  std::string name;
+  std::string body;  // CBOR (storage mode)
+  int64_t created_ts = 0;
+};
+
+struct ScheduleRow {
+  std::string id;
+  std::string action;
+  std::string args;  // CBOR (storage mode) array
+  int64_t due_ts = 0;
+  int64_t created_ts = 0;
+};
+
+std::string encode(const QueueRow& r);
+std::string encode(const ScheduleRow& r);
+Result<QueueRow> decode_queue_row(std::string_view bytes);
+Result<ScheduleRow> decode_schedule_row(std::string_view bytes);
+
 std::string encode(const ActorRow& r);
 std::string encode(const StateRow& r);
 Result<ActorRow> decode_actor_row(std::string_view bytes);

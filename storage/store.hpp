@@ -21,6 +21,8 @@ enum class Family : int {
   kKeyIndex,    // namespace \0 name \0 serialized key -> actor id
   kState,       // actor id -> schema::StateRecord
   kKv,          // actor id + user key -> bytes (actor KV)
+  kQueue,       // actor id + u64 BE message id -> schema::QueueRecord
+  kSchedules,   // actor id + schedule id -> schema::ScheduleRecord
   kCount
 };
 
@@ -44,6 +46,20 @@ class Store {
   Status scan(Family f, Fn&& fn) const {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(f)));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (!fn(std::string_view(it->key().data(), it->key().size()),
+              std::string_view(it->value().data(), it->value().size())))
+        break;
+    }
+    if (!it->status().ok()) return storage_error(it->status());
+    return Ok{};
+  }
+
+  // Visits the keys of `f` starting with `prefix`, in key order.
+  template <typename Fn>
+  Status scan_prefix(Family f, std::string_view prefix, Fn&& fn) const {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(f)));
+    rocksdb::Slice p(prefix.data(), prefix.size());
+    for (it->Seek(p); it->Valid() && it->key().starts_with(p); it->Next()) {
       if (!fn(std::string_view(it->key().data(), it->key().size()),
               std::string_view(it->value().data(), it->value().size())))
         break;
