@@ -55,27 +55,113 @@ asio::awaitable<void> reject_upgrade(beast::tcp_stream& stream, const BeastReque
   stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
 }
 
-// One `/connect` WebSocket. Everything touching the socket runs on the
-// socket's strand; the runtime reaches it through ConnSink, which posts there.
-class ConnectSession : public std::enable_shared_from_this<ConnectSession>, public ConnSink {
+// The write side shared by both kinds of WebSocket session: frames are queued
+// and written one at a time by a single writer coroutine on the socket's
+// strand; a requested close goes out after the queued frames.
+class WsSession : public std::enable_shared_from_this<WsSession> {
+ public:
+  explicit WsSession(WsStream ws) : ws_(std::move(ws)) {}
+  virtual ~WsSession() = default;
+
+ protected:
+  void enqueue_frame(bool text, Bytes data) {
+    if (close_requested_) return;
+    outq_.push_back(Frame{text, std::move(data)});
+    start_writer();
+  }
+
+  void close_with(uint16_t code, std::string reason) {
+    if (close_requested_) return;
+    close_requested_ = true;
+    close_code_ = code;
+    close_reason_ = std::move(reason);
+    start_writer();
+  }
+
+  // Runs `fn` on the socket's strand (for calls from actor strands).
+  template <typename Fn>
+  void on_socket_strand(Fn&& fn) {
+    asio::post(ws_.get_executor(), [self = shared_from_this(), fn = std::forward<Fn>(fn)]() mutable {
+      (void)self;
+      fn();
+    });
+  }
+
+  // Waits (bounded) for queued frames and a requested close to be written.
+  asio::awaitable<void> drain() {
+    for (int i = 0; i < 500 && writing_; ++i) {
+      asio::steady_timer t(ws_.get_executor(), std::chrono::milliseconds(10));
+      boost::system::error_code ec;
+      co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
+
+  WsStream ws_;
+
+ private:
+  struct Frame {
+    bool text;
+    Bytes data;
+  };
+
+  void start_writer() {
+    if (writing_) return;
+    writing_ = true;
+    asio::co_spawn(ws_.get_executor(), write_loop(shared_from_this()), asio::detached);
+  }
+
+  // `self` keeps the session alive while frames are written.
+  asio::awaitable<void> write_loop(std::shared_ptr<WsSession> self) {
+    (void)self;
+    while (!outq_.empty()) {
+      Frame f = std::move(outq_.front());
+      outq_.pop_front();
+      ws_.text(f.text);
+      boost::system::error_code ec;
+      co_await ws_.async_write(asio::buffer(f.data), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) {
+        outq_.clear();
+        break;
+      }
+    }
+    if (close_requested_ && !close_sent_ && ws_.is_open()) {
+      close_sent_ = true;
+      boost::system::error_code ec;
+      co_await ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(close_code_), close_reason_),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    }
+    writing_ = false;
+  }
+
+  std::deque<Frame> outq_;
+  bool writing_ = false;
+  bool close_requested_ = false, close_sent_ = false;
+  uint16_t close_code_ = 1000;
+  std::string close_reason_;
+};
+
+// One `/connect` WebSocket: the RivetKit connection protocol.
+class ConnectSession : public WsSession, public ConnSink {
  public:
   ConnectSession(Runtime& rt, WsStream ws, wire::Encoding enc, std::string actor_id)
-      : rt_(rt), ws_(std::move(ws)), enc_(enc), actor_id_(std::move(actor_id)) {}
+      : WsSession(std::move(ws)), rt_(rt), enc_(enc), actor_id_(std::move(actor_id)) {}
+
+  std::shared_ptr<ConnectSession> self() { return std::static_pointer_cast<ConnectSession>(shared_from_this()); }
 
   asio::awaitable<void> run(Value params) {
-    auto self = shared_from_this();
-    auto opened = co_await rt_.connect(actor_id_, std::move(params), self);
+    auto keep = self();
+    auto opened = co_await rt_.connect(actor_id_, std::move(params), keep);
     if (!opened.output.ok()) {
       // Rejected connection: Error with actionId null, then close 1011 group.code.
       const Error& e = opened.output.error();
-      enqueue(wire::ErrorMsg{e, std::nullopt, specifier(opened.actor)});
+      send(wire::ErrorMsg{e, std::nullopt, specifier(opened.actor)});
       close_with(1011, e.qualified());
       co_await drain();
       co_return;
     }
     conn_id_ = opened.output->as_string();
     actor_ = opened.actor;
-    enqueue(wire::InitMsg{actor_id_, conn_id_});
+    send(wire::InitMsg{actor_id_, conn_id_});
 
     beast::flat_buffer buf;
     for (;;) {
@@ -87,8 +173,7 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
         break;
       }
       auto data = buf.cdata();
-      auto frame = wire::decode_to_server(
-          enc_, std::span(static_cast<const uint8_t*>(data.data()), data.size()));
+      auto frame = wire::decode_to_server(enc_, std::span(static_cast<const uint8_t*>(data.data()), data.size()));
       buf.consume(buf.size());
       if (!frame.ok()) {
         spdlog::debug("conn {}: undecodable frame: {}", conn_id_, frame.error().message);
@@ -103,29 +188,26 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
         asio::co_spawn(ws_.get_executor(), handle_action(std::move(req)), asio::detached);
       }
     }
-    closed_ = true;
     co_await rt_.disconnect(actor_id_, conn_id_);
     co_await drain();
   }
 
   // ConnSink (called from the actor's strand).
   void send_event(const std::string& name, const Array& args) override {
-    asio::post(ws_.get_executor(), [self = shared_from_this(), name, args] {
-      self->enqueue(wire::EventMsg{name, args});
-    });
+    on_socket_strand([this, name, args] { send(wire::EventMsg{name, args}); });
   }
   void close(uint16_t code, const std::string& reason) override {
-    asio::post(ws_.get_executor(), [self = shared_from_this(), code, reason] { self->close_with(code, reason); });
+    on_socket_strand([this, code, reason] { close_with(code, reason); });
   }
 
  private:
   asio::awaitable<void> handle_action(wire::ActionRequest req) {
-    auto self = shared_from_this();
+    auto keep = self();
     auto res = co_await rt_.conn_action(actor_id_, conn_id_, std::move(req.name), std::move(req.args));
     if (res.output.ok())
-      enqueue(wire::ActionResponseMsg{req.id, std::move(*res.output)});
+      send(wire::ActionResponseMsg{req.id, std::move(*res.output)});
     else
-      enqueue(wire::ErrorMsg{res.output.error(), req.id, specifier(res.actor ? res.actor : actor_)});
+      send(wire::ErrorMsg{res.output.error(), req.id, specifier(res.actor ? res.actor : actor_)});
   }
 
   std::optional<wire::ActorSpecifier> specifier(const std::optional<ActorInfo>& a) const {
@@ -133,76 +215,70 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
     return wire::ActorSpecifier{a->actor_id, a->generation, a->key};
   }
 
-  void enqueue(const wire::ToClient& msg) {
-    if (close_requested_) return;
-    outq_.push_back(wire::encode_to_client(enc_, msg));
-    start_writer();
-  }
-
-  void close_with(uint16_t code, std::string reason) {
-    if (close_requested_) return;
-    close_requested_ = true;
-    close_code_ = code;
-    close_reason_ = std::move(reason);
-    start_writer();
-  }
-
-  void start_writer() {
-    if (writing_) return;
-    writing_ = true;
-    asio::co_spawn(ws_.get_executor(), write_loop(shared_from_this()), asio::detached);
-  }
-
-  // `self` keeps the session alive while frames are written.
-  asio::awaitable<void> write_loop(std::shared_ptr<ConnectSession> self) {
-    (void)self;
-    while (!outq_.empty()) {
-      Bytes msg = std::move(outq_.front());
-      outq_.pop_front();
-      ws_.text(enc_ == wire::Encoding::Json);
-      boost::system::error_code ec;
-      co_await ws_.async_write(asio::buffer(msg), asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) {
-        outq_.clear();
-        break;
-      }
-    }
-    if (close_requested_ && !close_sent_ && ws_.is_open()) {
-      close_sent_ = true;
-      boost::system::error_code ec;
-      co_await ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(close_code_), close_reason_),
-                               asio::redirect_error(asio::use_awaitable, ec));
-    }
-    writing_ = false;
-    if (!writing_idle_waiters_.empty()) {
-      auto waiters = std::move(writing_idle_waiters_);
-      for (auto& t : waiters) t->cancel();
-    }
-  }
-
-  // Waits for queued frames (and a requested close) to be written.
-  asio::awaitable<void> drain() {
-    while (writing_) {
-      auto t = std::make_shared<asio::steady_timer>(ws_.get_executor(), std::chrono::seconds(5));
-      writing_idle_waiters_.push_back(t);
-      boost::system::error_code ec;
-      co_await t->async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      if (!ec) break;  // timed out: give up on a stuck peer
-    }
-  }
+  void send(const wire::ToClient& msg) { enqueue_frame(enc_ == wire::Encoding::Json, wire::encode_to_client(enc_, msg)); }
 
   Runtime& rt_;
-  WsStream ws_;
   wire::Encoding enc_;
   std::string actor_id_, conn_id_;
   std::optional<ActorInfo> actor_;
-  std::deque<Bytes> outq_;
-  bool writing_ = false;
-  bool closed_ = false;
-  bool close_requested_ = false, close_sent_ = false;
-  uint16_t close_code_ = 1000;
-  std::string close_reason_;
-  std::vector<std::shared_ptr<asio::steady_timer>> writing_idle_waiters_;
+};
+
+// One `/websocket/…` socket bridged to the actor's onWebSocket: frames pass
+// through unchanged (text stays text, binary stays binary), close codes too.
+class RawSession : public WsSession, public RawWebSocket {
+ public:
+  RawSession(Runtime& rt, WsStream ws, std::string actor_id)
+      : WsSession(std::move(ws)), rt_(rt), actor_id_(std::move(actor_id)) {}
+
+  std::shared_ptr<RawSession> self() { return std::static_pointer_cast<RawSession>(shared_from_this()); }
+
+  asio::awaitable<void> run(RawRequest req) {
+    auto keep = self();
+    auto opened = co_await rt_.raw_ws_open(actor_id_, std::move(req), keep);
+    if (!opened.output.ok()) {
+      close_with(1011, opened.output.error().qualified());
+      co_await drain();
+      co_return;
+    }
+    handle_ = static_cast<uint64_t>(opened.output->as_int());
+    beast::flat_buffer buf;
+    uint16_t code = 1006;
+    std::string reason;
+    for (;;) {
+      boost::system::error_code ec;
+      co_await ws_.async_read(buf, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) {
+        if (ec == websocket::error::closed) {
+          code = static_cast<uint16_t>(ws_.reason().code);
+          reason = std::string(ws_.reason().reason.c_str());
+        }
+        break;
+      }
+      auto data = buf.cdata();
+      WsMessage msg{!ws_.got_text(), std::string(static_cast<const char*>(data.data()), data.size())};
+      buf.consume(buf.size());
+      // Delivered in order: the next frame is read after this one is handled.
+      co_await rt_.raw_ws_message(actor_id_, handle_, std::move(msg));
+    }
+    co_await rt_.raw_ws_closed(actor_id_, handle_, code, reason);
+    co_await drain();
+  }
+
+  // RawWebSocket (called from the actor's strand).
+  void send_text(std::string text) override {
+    on_socket_strand([this, text = std::move(text)]() mutable { enqueue_frame(true, Bytes(text.begin(), text.end())); });
+  }
+  void send_binary(Bytes data) override {
+    on_socket_strand([this, data = std::move(data)]() mutable { enqueue_frame(false, std::move(data)); });
+  }
+  void close(uint16_t code, std::string reason) override {
+    on_socket_strand([this, code, reason = std::move(reason)]() mutable { close_with(code, std::move(reason)); });
+  }
+
+ private:
+  Runtime& rt_;
+  std::string actor_id_;
+  uint64_t handle_ = 0;
 };
 
 }  // namespace
@@ -250,10 +326,9 @@ asio::awaitable<void> WsGateway::handle(BeastRequest req, beast::tcp_stream stre
   }
   auto segs = http::split_path(target->actor_path);
   const bool is_connect = segs.size() == 1 && segs[0] == "connect";
-  if (!is_connect) {
-    co_await reject_upgrade(stream, req,
-                            make_error("anvil", "not_implemented",
-                                       "Raw WebSockets are not supported by this Anvil build yet."));
+  const bool is_raw = !segs.empty() && segs[0] == "websocket";
+  if (!is_connect && !is_raw) {
+    co_await reject_upgrade(stream, req, make_error("api", "not_found", "The requested resource was not found"));
     co_return;
   }
 
@@ -277,6 +352,18 @@ asio::awaitable<void> WsGateway::handle(BeastRequest req, beast::tcp_stream stre
   co_await ws.async_accept(req, asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return;
 
+  if (is_raw) {
+    RawRequest raw;
+    raw.method = "GET";
+    std::string_view p = target->actor_path;
+    p.remove_prefix(std::string_view("/websocket").size());
+    raw.path = p.empty() ? "/" : std::string(p);
+    raw.query = target->actor_query.empty() ? "" : "?" + target->actor_query;
+    raw.headers = hreq.headers;
+    auto session = std::make_shared<RawSession>(rt_, std::move(ws), target->actor_id);
+    co_await session->run(std::move(raw));
+    co_return;
+  }
   auto enc = wire::parse_encoding(protocols.encoding.value_or("json"));
   if (!enc) {
     co_await ws.async_close(websocket::close_reason(static_cast<websocket::close_code>(1003), "actor.unsupported_websocket_encoding"),

@@ -141,6 +141,29 @@ struct RawResponse {
   std::string body;
 };
 using RequestFn = std::function<Result<RawResponse>(ActorContext&, const RawRequest&)>;
+
+// Raw WebSocket (`handle.webSocket`): the actor's end of the socket. Sends
+// are thread-safe and never block.
+class RawWebSocket {
+ public:
+  virtual ~RawWebSocket() = default;
+  virtual void send_text(std::string text) = 0;
+  virtual void send_binary(Bytes data) = 0;
+  virtual void close(uint16_t code, std::string reason) = 0;
+};
+struct WsMessage {
+  bool binary = false;
+  std::string data;
+};
+// What an actor does with an accepted raw socket.
+struct WebSocketHandlers {
+  std::function<void(ActorContext&, RawWebSocket&, const WsMessage&)> on_message;
+  std::function<void(ActorContext&, RawWebSocket&, uint16_t code, const std::string& reason)> on_close;
+};
+// Called when a raw socket opens (path after `/websocket`, query, headers in
+// `req`); an error refuses the socket.
+using WebSocketFn =
+    std::function<Result<WebSocketHandlers>(ActorContext&, const std::shared_ptr<RawWebSocket>&, const RawRequest&)>;
 using CreateStateFn = std::function<Result<Value>(ActorContext&, const Value& input)>;
 using InputHookFn = std::function<Status(ActorContext&, const Value& input)>;
 using HookFn = std::function<Status(ActorContext&)>;
@@ -176,12 +199,14 @@ class ActorDefinition {
   // Declares a durable queue and its consumer.
   ActorDefinition& queue(std::string name, QueueHandlerFn fn);
   ActorDefinition& on_request(RequestFn fn);
+  ActorDefinition& on_websocket(WebSocketFn fn);
 
   const std::string& name() const { return name_; }
   const ActorOptions& options() const { return options_; }
   const ActionFn* find_action(const std::string& name) const;
   const QueueHandlerFn* find_queue(std::string_view name) const;
   const RequestFn& on_request_hook() const { return on_request_; }
+  const WebSocketFn& on_websocket_hook() const { return on_websocket_; }
 
   // Used by the runtime.
   Result<Value> make_state(ActorContext& c, const Value& input) const;
@@ -206,6 +231,7 @@ class ActorDefinition {
   std::map<std::string, ActionFn, std::less<>> actions_;
   std::map<std::string, QueueHandlerFn, std::less<>> queues_;
   RequestFn on_request_;
+  WebSocketFn on_websocket_;
   ActorOptions options_;
 };
 

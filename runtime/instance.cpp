@@ -195,6 +195,42 @@ Result<Value> Instance::process_next_message() {
   return out;
 }
 
+Result<uint64_t> Instance::open_raw_socket(const RawRequest& req, std::shared_ptr<RawWebSocket> socket) {
+  if (!def_.on_websocket_hook())
+    return make_error("actor", "websocket_handler_not_found", "This actor has no onWebSocket handler.");
+  ActorContext ctx(*this);
+  auto handlers = guarded(actor_id, "onWebSocket", [&] { return def_.on_websocket_hook()(ctx, socket, req); });
+  if (!handlers.ok()) return handlers.error();
+  uint64_t handle = entry_->next_raw_socket++;
+  entry_->raw_sockets[handle] = ActorEntry::RawSocket{std::move(socket), std::move(*handlers)};
+  return handle;
+}
+
+void Instance::raw_socket_message(uint64_t handle, const WsMessage& msg) {
+  auto it = entry_->raw_sockets.find(handle);
+  if (it == entry_->raw_sockets.end() || !it->second.handlers.on_message) return;
+  ActorContext ctx(*this);
+  auto sock = it->second.socket;
+  auto& fn = it->second.handlers.on_message;
+  guarded(actor_id, "websocket message", [&]() -> Status {
+    fn(ctx, *sock, msg);
+    return Ok{};
+  });
+}
+
+void Instance::raw_socket_closed(uint64_t handle, uint16_t code, const std::string& reason) {
+  auto it = entry_->raw_sockets.find(handle);
+  if (it == entry_->raw_sockets.end()) return;
+  auto entry = std::move(it->second);
+  entry_->raw_sockets.erase(it);
+  if (!entry.handlers.on_close) return;
+  ActorContext ctx(*this);
+  guarded(actor_id, "websocket close", [&]() -> Status {
+    entry.handlers.on_close(ctx, *entry.socket, code, reason);
+    return Ok{};
+  });
+}
+
 bool Instance::take_drain_request() {
   if (queue_.empty() || drain_scheduled_ || phase_ != Phase::Running) return false;
   drain_scheduled_ = true;
@@ -312,15 +348,16 @@ void Instance::end_turn() {
 }
 
 void Instance::arm_idle_timer() {
-  // Open connections keep an actor awake (actor-model.md §7.2).
-  if (!entry_->conns.empty()) {
+  // Open connections and raw sockets keep an actor awake (actor-model.md §7.2).
+  if (!entry_->conns.empty() || !entry_->raw_sockets.empty()) {
     idle_.cancel();
     return;
   }
   idle_.expires_after(def_.options().sleep_timeout);
   idle_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
     if (ec) return;  // re-armed or cancelled
-    if (self->phase_ == Phase::Running && self->entry_->conns.empty()) self->stop(false);
+    if (self->phase_ == Phase::Running && self->entry_->conns.empty() && self->entry_->raw_sockets.empty())
+      self->stop(false);
   });
 }
 
@@ -349,6 +386,9 @@ void Instance::stop(bool destroy) {
     entry_->conns.clear();
     for (auto& c : open)
       if (c->sink) c->sink->close(1000, "actor.destroyed");
+    auto raws = std::move(entry_->raw_sockets);
+    entry_->raw_sockets.clear();
+    for (auto& [_, r] : raws) r.socket->close(1000, "actor destroyed");
     // All actor storage goes in one batch with the key release.
     auto& store = rt_.store();
     batch_.Clear();  // nothing of this turn outlives the actor

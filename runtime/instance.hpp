@@ -65,6 +65,9 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   // Runs a due schedule (if it still exists) and deletes it in this turn's batch.
   Result<Value> fire_schedule(const std::string& schedule_id);
   Result<RawResponse> request(const RawRequest& req);
+  Result<uint64_t> open_raw_socket(const RawRequest& req, std::shared_ptr<RawWebSocket> socket);
+  void raw_socket_message(uint64_t handle, const WsMessage& msg);
+  void raw_socket_closed(uint64_t handle, uint16_t code, const std::string& reason);
 
   // Alarms created this turn (armed by the runtime once they are durable).
   std::vector<Alarm> take_alarms() { return std::move(new_alarms_); }

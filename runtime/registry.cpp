@@ -61,6 +61,11 @@ ActorDefinition& ActorDefinition::on_request(RequestFn fn) {
   return *this;
 }
 
+ActorDefinition& ActorDefinition::on_websocket(WebSocketFn fn) {
+  on_websocket_ = std::move(fn);
+  return *this;
+}
+
 const QueueHandlerFn* ActorDefinition::find_queue(std::string_view name) const {
   auto it = queues_.find(name);
   return it == queues_.end() ? nullptr : &it->second;

@@ -427,6 +427,30 @@ asio::awaitable<Result<RawResponse>> Runtime::raw_request(const std::string& act
   co_return out;
 }
 
+asio::awaitable<CallResult> Runtime::raw_ws_open(const std::string& actor_id, RawRequest req,
+                                                 std::shared_ptr<RawWebSocket> socket) {
+  co_return co_await turn(actor_id, [&](Instance& inst) -> Result<Value> {
+    auto h = inst.open_raw_socket(req, socket);
+    if (!h.ok()) return h.error();
+    return Value(static_cast<int64_t>(*h));
+  });
+}
+
+asio::awaitable<void> Runtime::raw_ws_message(const std::string& actor_id, uint64_t handle, WsMessage msg) {
+  co_await turn(actor_id, [&](Instance& inst) -> Result<Value> {
+    inst.raw_socket_message(handle, msg);
+    return Value();
+  });
+}
+
+asio::awaitable<void> Runtime::raw_ws_closed(const std::string& actor_id, uint64_t handle, uint16_t code,
+                                             std::string reason) {
+  co_await turn(actor_id, [&](Instance& inst) -> Result<Value> {
+    inst.raw_socket_closed(handle, code, reason);
+    return Value();
+  });
+}
+
 void Runtime::arm_alarm(const std::string& actor_id, const Alarm& alarm) {
   auto timer = std::make_shared<asio::steady_timer>(io_);
   timer->expires_after(std::chrono::milliseconds(std::max<int64_t>(0, alarm.due_ts - now_ms())));

@@ -90,6 +90,13 @@ struct ActorEntry {
   // Senders waiting for completion of a queue message, by message id. Same
   // strand discipline as `conns`; in memory only (as RivetKit's).
   std::map<uint64_t, std::weak_ptr<QueueWaiter>> queue_waiters;
+  // Open raw WebSockets by handle (same strand discipline).
+  struct RawSocket {
+    std::shared_ptr<RawWebSocket> socket;
+    WebSocketHandlers handlers;
+  };
+  std::map<uint64_t, RawSocket> raw_sockets;
+  uint64_t next_raw_socket = 1;
 };
 
 struct CallResult {
@@ -143,6 +150,12 @@ class Runtime {
   // completes it or `timeout_ms` passes.
   asio::awaitable<Result<QueueSendOutcome>> queue_send(const std::string& actor_id, std::string name,
                                                        Value body, bool wait, uint64_t timeout_ms);
+  // Raw WebSocket to the actor's onWebSocket: open returns a handle (int).
+  asio::awaitable<CallResult> raw_ws_open(const std::string& actor_id, RawRequest req,
+                                          std::shared_ptr<RawWebSocket> socket);
+  asio::awaitable<void> raw_ws_message(const std::string& actor_id, uint64_t handle, WsMessage msg);
+  asio::awaitable<void> raw_ws_closed(const std::string& actor_id, uint64_t handle, uint16_t code,
+                                      std::string reason);
   // Raw HTTP to the actor's onRequest.
   asio::awaitable<Result<RawResponse>> raw_request(const std::string& actor_id, RawRequest req);
 
