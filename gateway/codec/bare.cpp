@@ -1,0 +1,137 @@
+#include "gateway/codec/bare.hpp"
+
+namespace anvil::bare {
+namespace {
+
+bool valid_utf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 0;
+    if (len == 0 || i + len > s.size()) return false;
+    for (size_t k = 1; k < len; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return false;
+    unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
+    if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 >= 0xa0) || (c == 0xf0 && c1 < 0x90) ||
+        (c == 0xf4 && c1 >= 0x90))
+      return false;
+    i += len;
+  }
+  return true;
+}
+
+}  // namespace
+
+void Writer::u8(uint8_t v) { out_.push_back(v); }
+void Writer::u16(uint16_t v) {
+  out_.push_back(static_cast<uint8_t>(v));
+  out_.push_back(static_cast<uint8_t>(v >> 8));
+}
+void Writer::u64(uint64_t v) {
+  for (int i = 0; i < 8; ++i) out_.push_back(static_cast<uint8_t>(v >> (i * 8)));
+}
+void Writer::uint(uint64_t v) {
+  while (v >= 0x80) {
+    out_.push_back(static_cast<uint8_t>(v | 0x80));
+    v >>= 7;
+  }
+  out_.push_back(static_cast<uint8_t>(v));
+}
+void Writer::boolean(bool v) { out_.push_back(v ? 1 : 0); }
+void Writer::string(std::string_view s) {
+  uint(s.size());
+  out_.insert(out_.end(), s.begin(), s.end());
+}
+void Writer::data(std::span<const uint8_t> d) {
+  uint(d.size());
+  out_.insert(out_.end(), d.begin(), d.end());
+}
+
+void Reader::fail(std::string why) {
+  if (error_.empty()) error_ = std::move(why);
+}
+
+bool Reader::need(size_t n) {
+  if (!ok()) return false;
+  if (in_.size() - pos_ < n) {
+    fail("truncated BARE message");
+    return false;
+  }
+  return true;
+}
+
+uint8_t Reader::u8() { return need(1) ? in_[pos_++] : 0; }
+
+uint16_t Reader::u16() {
+  if (!need(2)) return 0;
+  uint16_t v = static_cast<uint16_t>(in_[pos_] | (in_[pos_ + 1] << 8));
+  pos_ += 2;
+  return v;
+}
+
+uint64_t Reader::u64() {
+  if (!need(8)) return 0;
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | in_[pos_ + i];
+  pos_ += 8;
+  return v;
+}
+
+uint64_t Reader::uint() {
+  uint64_t v = 0;
+  for (int shift = 0; shift < 70; shift += 7) {
+    if (!need(1)) return 0;
+    uint8_t b = in_[pos_++];
+    if (shift == 63 && b > 1) {
+      fail("varint overflows u64");
+      return 0;
+    }
+    v |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if (!(b & 0x80)) {
+      if (b == 0 && shift > 0) fail("non-canonical varint");
+      return v;
+    }
+  }
+  fail("varint too long");
+  return 0;
+}
+
+bool Reader::boolean() {
+  uint8_t b = u8();
+  if (b > 1) fail("invalid bool");
+  return b == 1;
+}
+
+bool Reader::optional_present() {
+  uint8_t b = u8();
+  if (b > 1) fail("invalid optional tag");
+  return b == 1;
+}
+
+std::string Reader::string() {
+  uint64_t n = uint();
+  if (!ok() || !need(n)) return {};
+  std::string s(reinterpret_cast<const char*>(in_.data() + pos_), n);
+  pos_ += n;
+  if (!valid_utf8(s)) fail("invalid UTF-8 in string");
+  return s;
+}
+
+Bytes Reader::data() {
+  uint64_t n = uint();
+  if (!ok() || !need(n)) return {};
+  Bytes d(in_.begin() + pos_, in_.begin() + pos_ + n);
+  pos_ += n;
+  return d;
+}
+
+Status Reader::finish() const {
+  if (!ok()) return make_error("actor", "invalid_request", "Invalid BARE: " + error_);
+  if (!at_end()) return make_error("actor", "invalid_request", "Invalid BARE: trailing bytes");
+  return Ok{};
+}
+
+}  // namespace anvil::bare

@@ -1,0 +1,30 @@
+#include "runtime/value/error.hpp"
+
+namespace anvil {
+
+Error make_error(std::string group, std::string code, std::string message, std::optional<Value> metadata) {
+  return Error{std::move(group), std::move(code), std::move(message), std::move(metadata)};
+}
+
+Error internal_error() { return make_error("rivetkit", "internal_error", "An internal error occurred"); }
+
+int http_status_for(const Error& e) {
+  const auto& g = e.group;
+  const auto& c = e.code;
+  if (g == "auth" && c == "forbidden") return 403;
+  if (g == "actor") {
+    if (c == "action_not_found" || c == "not_found") return 404;
+    if (c == "action_timed_out") return 408;
+    if (c == "invalid_request" || c == "duplicate_key" || c == "not_registered" || c == "key_too_large" ||
+        c == "input_too_large")
+      return 400;
+    if (c == "method_not_allowed") return 405;
+  }
+  if (g == "message" && (c == "incoming_too_long" || c == "outgoing_too_long")) return 400;
+  if (g == "queue" || g == "validation" || g == "namespace") return 400;
+  if (g == "guard" && c.rfind("query_", 0) == 0) return 400;
+  if (g == "api" && c == "not_found") return 404;
+  return 500;
+}
+
+}  // namespace anvil

@@ -1,0 +1,89 @@
+#include "runtime/value/value.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+#include "runtime/value/json.hpp"
+
+namespace anvil {
+
+BigInt BigInt::from_int64(int64_t v) {
+  BigInt b;
+  if (v < 0) {
+    b.negative = true;
+    b.magnitude = static_cast<uint64_t>(-(v + 1)) + 1;
+  } else {
+    b.magnitude = static_cast<uint64_t>(v);
+  }
+  return b;
+}
+
+std::string BigInt::to_string() const {
+  std::string s = std::to_string(magnitude);
+  return negative && magnitude != 0 ? "-" + s : s;
+}
+
+bool BigInt::parse(std::string_view s, BigInt& out) {
+  BigInt b;
+  if (!s.empty() && s[0] == '-') {
+    b.negative = true;
+    s.remove_prefix(1);
+  }
+  if (s.empty()) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), b.magnitude);
+  if (ec != std::errc() || p != s.data() + s.size()) return false;
+  if (b.magnitude == 0) b.negative = false;
+  out = b;
+  return true;
+}
+
+const Value* Value::find(std::string_view key) const {
+  if (!is_object()) return nullptr;
+  for (const auto& [k, v] : as_object())
+    if (k == key) return &v;
+  return nullptr;
+}
+
+Value* Value::find(std::string_view key) {
+  if (!is_object()) return nullptr;
+  for (auto& [k, v] : as_object())
+    if (k == key) return &v;
+  return nullptr;
+}
+
+Value& Value::operator[](std::string_view key) {
+  if (!is_object()) v_ = Object{};
+  if (Value* v = find(key)) return *v;
+  auto& o = as_object();
+  o.emplace_back(std::string(key), Value());
+  return o.back().second;
+}
+
+bool operator==(const Value& a, const Value& b) {
+  if (a.is_number() && b.is_number()) {
+    if (a.is_int() && b.is_int()) return a.as_int() == b.as_int();
+    return a.as_number() == b.as_number();
+  }
+  if (a.storage().index() != b.storage().index()) return false;
+  if (a.is_object()) {
+    const auto& x = a.as_object();
+    const auto& y = b.as_object();
+    if (x.size() != y.size()) return false;
+    for (const auto& [k, v] : x) {
+      const Value* other = b.find(k);
+      if (!other || !(*other == v)) return false;
+    }
+    return true;
+  }
+  return a.storage() == b.storage();
+}
+
+Value obj(std::initializer_list<std::pair<std::string, Value>> fields) {
+  return Value(Object(fields.begin(), fields.end()));
+}
+
+Value arr(std::initializer_list<Value> items) { return Value(Array(items.begin(), items.end())); }
+
+std::string debug_string(const Value& v) { return json::dump(v); }
+
+}  // namespace anvil
