@@ -26,6 +26,20 @@ constexpr int kMaxRoutingAttempts = 8;
 
 }  // namespace
 
+// Runs `fn` on `ex` and completes on the awaiting coroutine's executor.
+template <typename R, typename Executor>
+asio::awaitable<R> run_on(Executor ex, std::function<R()> fn) {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(R)>(
+      [ex](auto handler, std::function<R()> f) {
+        asio::post(ex, [handler = std::move(handler), f = std::move(f)]() mutable {
+          R r = f();
+          auto hex = asio::get_associated_executor(handler);
+          asio::post(hex, [handler = std::move(handler), r = std::move(r)]() mutable { handler(std::move(r)); });
+        });
+      },
+      asio::use_awaitable, std::move(fn));
+}
+
 int64_t now_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
@@ -35,7 +49,11 @@ Runtime::Runtime(asio::io_context& io, storage::Store& store, storage::CommitPip
                  const Registry& registry)
     : io_(io), store_(store), pipeline_(pipeline), registry_(registry) {}
 
-Runtime::~Runtime() = default;
+Runtime::~Runtime() {
+  // Entries and instances point at each other; break the cycle.
+  std::lock_guard lk(mu_);
+  for (auto& [_, e] : by_id_) e->instance.reset();
+}
 
 std::string Runtime::index_key(const std::string& ns, const std::string& name,
                                const std::string& serialized_key) {
@@ -298,28 +316,29 @@ asio::awaitable<CallResult> Runtime::turn(const std::string& actor_id, TurnBody 
       if (auto st = co_await durable(entry->last_seq.load()); !st.ok())
         co_return CallResult{st.error(), std::nullopt};
     }
-    TurnOutcome out = co_await asio::co_spawn(
-        inst->strand(),
-        [this, inst, entry, &body]() -> asio::awaitable<TurnOutcome> {
-          TurnOutcome o;
-          auto started = inst->begin_turn();
-          if (!started) {
-            o.retry = true;
-            co_return o;
-          }
-          o.info = info_of(entry);
-          if (!started->ok()) {
-            o.output = started->error();
-            co_return o;
-          }
-          o.output = body(*inst);
-          inst->end_turn();
-          o.seq = inst->last_seq();
-          o.alarms = inst->take_alarms();
-          o.drain = inst->take_drain_request();
-          co_return o;
-        },
-        asio::use_awaitable);
+    // The strand side is plain synchronous code run by run_on(); no lambda
+    // coroutine and no temporary lives across this co_await (GCC 12
+    // miscompiles captured temporaries in co_await expressions).
+    std::function<TurnOutcome()> work = [this, inst, entry, &body]() {
+      TurnOutcome o;
+      auto started = inst->begin_turn();
+      if (!started) {
+        o.retry = true;
+        return o;
+      }
+      o.info = info_of(entry);
+      if (!started->ok()) {
+        o.output = started->error();
+        return o;
+      }
+      o.output = body(*inst);
+      inst->end_turn();
+      o.seq = inst->last_seq();
+      o.alarms = inst->take_alarms();
+      o.drain = inst->take_drain_request();
+      return o;
+    };
+    TurnOutcome out = co_await run_on(inst->strand(), std::move(work));
     if (out.retry) continue;
     if (auto st = co_await durable(out.seq); !st.ok()) co_return CallResult{st.error(), out.info};
     for (const auto& a : out.alarms) arm_alarm(actor_id, a);
@@ -484,13 +503,11 @@ asio::awaitable<void> Runtime::shutdown() {
   }
   uint64_t last = 0;
   for (auto& inst : awake) {
-    co_await asio::co_spawn(
-        inst->strand(),
-        [inst]() -> asio::awaitable<void> {
-          inst->sleep_now();
-          co_return;
-        },
-        asio::use_awaitable);
+    std::function<int()> work = [inst]() {
+      inst->sleep_now();
+      return 0;
+    };
+    co_await run_on(inst->strand(), std::move(work));
   }
   last = pipeline_.last_submitted();
   co_await durable(last);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <ostream>
 
 #include "runtime/value/json.hpp"
 
@@ -85,5 +86,7 @@ Value obj(std::initializer_list<std::pair<std::string, Value>> fields) {
 Value arr(std::initializer_list<Value> items) { return Value(Array(items.begin(), items.end())); }
 
 std::string debug_string(const Value& v) { return json::dump(v); }
+
+void PrintTo(const Value& v, std::ostream* os) { *os << debug_string(v); }
 
 }  // namespace anvil

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <iosfwd>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -107,5 +108,7 @@ Value arr(std::initializer_list<Value> items);
 
 // A human-readable dump for logs and test failure messages (JSON-like).
 std::string debug_string(const Value& v);
+// GoogleTest printer.
+void PrintTo(const Value& v, std::ostream* os);
 
 }  // namespace anvil
