@@ -15,7 +15,7 @@ std::string new_ray_id() {
   std::string id(20, '0');
   uint64_t a = rng(), b = rng();
   for (int i = 0; i < 16; ++i) id[i] = kHex[(a >> (i * 4)) & 15];
-  for (int i = 16; i < 20; ++i) id[i] = kHex[(b >> (i * 4)) & 15];
+  for (int i = 16; i < 20; ++i) id[i] = kHex[(b >> ((i - 16) * 4)) & 15];
   return id;
 }
 
