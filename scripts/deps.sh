@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs everything Anvil needs on Debian 12: the toolchain and libraries,
+# PostgreSQL and Redis, Chromium (browser test), Node.js (only if missing),
+# and the npm packages of the shared reference harness and the browser test.
+# Idempotent. ANVIL_SKIP_APT=1 skips apt.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+PACKAGES=(build-essential cmake ninja-build ccache pkg-config libboost-all-dev capnproto libcapnp-dev
+  librocksdb-dev libpqxx-dev libcpprest-dev libhiredis-dev libspdlog-dev libfmt-dev libgtest-dev
+  nlohmann-json3-dev postgresql redis-server chromium curl ca-certificates)
+
+if [ "${ANVIL_SKIP_APT:-0}" != 1 ]; then
+  missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  # Node may come from NodeSource (which conflicts with Debian's npm): only
+  # install Debian's when there is no node at all.
+  command -v node >/dev/null || missing+=(nodejs npm)
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "apt-get install ${missing[*]}"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+fi
+
+if [ ! -d "$ANVIL_SHARED_DIR/rivet-ref" ]; then
+  die "shared reference harness not found at $ANVIL_SHARED_DIR/rivet-ref (set ANVIL_SHARED_DIR)"
+fi
+if [ ! -f "$ANVIL_SHARED_DIR/rivet-ref/node_modules/rivetkit/package.json" ]; then
+  log "npm ci in $ANVIL_SHARED_DIR/rivet-ref"
+  (cd "$ANVIL_SHARED_DIR/rivet-ref" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+if [ -f "$ANVIL_ROOT/tests/browser/package.json" ] && [ ! -d "$ANVIL_ROOT/tests/browser/node_modules/playwright-core" ]; then
+  log "npm ci in tests/browser"
+  (cd "$ANVIL_ROOT/tests/browser" && npm ci --no-audit --no-fund --loglevel=error)
+fi
