@@ -90,6 +90,30 @@ class ActorContext {
   Result<std::string> schedule_after(int64_t delay_ms, std::string action, Array args);
   Result<std::string> schedule_at(int64_t unix_ms, std::string action, Array args);
 
+  // Actor KV (actor-model.md §10.1): binary-safe keys and values, written
+  // with this turn (durable before the reply), read-your-writes. Limits: key
+  // <= 2 KiB, value <= 128 KiB, <= 128 keys per batch, <= 976 KiB per batch
+  // put; lists return at most `limit` (default 16,384) entries in key order.
+  Result<std::optional<std::string>> kv_get(std::string_view key);
+  Result<std::vector<std::optional<std::string>>> kv_get_batch(const std::vector<std::string>& keys);
+  Status kv_put(std::string_view key, std::string_view value);
+  Status kv_put_batch(const std::vector<std::pair<std::string, std::string>>& entries);
+  Status kv_delete(std::string_view key);
+  Status kv_delete_batch(const std::vector<std::string>& keys);
+  // Deletes keys in [start, end).
+  Status kv_delete_range(std::string_view start, std::string_view end);
+  struct KvListOptions {
+    bool reverse = false;
+    size_t limit = 16'384;
+  };
+  using KvEntries = std::vector<std::pair<std::string, std::string>>;
+  Result<KvEntries> kv_list_prefix(std::string_view prefix, KvListOptions opts);
+  // Keys in [start, end).
+  Result<KvEntries> kv_list_range(std::string_view start, std::string_view end, KvListOptions opts);
+
+  // Ephemeral per-generation values (createVars), never persisted.
+  Value& vars();
+
   // Ask the runtime to put the actor to sleep / destroy it once the current
   // turn has finished (single-shot; repeated calls are ignored).
   void sleep();
@@ -170,6 +194,12 @@ using HookFn = std::function<Status(ActorContext&)>;
 using ParamsHookFn = std::function<Status(ActorContext&, const Value& params)>;
 using CreateConnStateFn = std::function<Result<Value>(ActorContext&, const Value& params)>;
 using ConnHookFn = std::function<Status(ActorContext&, Conn&)>;
+using CreateVarsFn = std::function<Result<Value>(ActorContext&)>;
+// Runs once after every turn that changed the state; errors are logged.
+using StateChangeFn = std::function<Status(ActorContext&, const Value& new_state)>;
+// May replace an action's output before it is sent.
+using BeforeActionResponseFn =
+    std::function<Result<Value>(ActorContext&, const std::string& action, const Array& args, Value output)>;
 
 struct ActorOptions {
   // Idle time after which an actor with no work goes to sleep (RivetKit's
@@ -194,6 +224,9 @@ class ActorDefinition {
   ActorDefinition& create_conn_state(CreateConnStateFn fn);
   ActorDefinition& on_connect(ConnHookFn fn);
   ActorDefinition& on_disconnect(ConnHookFn fn);
+  ActorDefinition& create_vars(CreateVarsFn fn);
+  ActorDefinition& on_state_change(StateChangeFn fn);
+  ActorDefinition& on_before_action_response(BeforeActionResponseFn fn);
   ActorDefinition& action(std::string name, ActionFn fn);
   ActorDefinition& options(ActorOptions o);
   // Declares a durable queue and its consumer.
@@ -218,6 +251,9 @@ class ActorDefinition {
   const CreateConnStateFn& create_conn_state_hook() const { return create_conn_state_; }
   const ConnHookFn& on_connect_hook() const { return on_connect_; }
   const ConnHookFn& on_disconnect_hook() const { return on_disconnect_; }
+  const CreateVarsFn& create_vars_hook() const { return create_vars_; }
+  const StateChangeFn& on_state_change_hook() const { return on_state_change_; }
+  const BeforeActionResponseFn& on_before_action_response_hook() const { return on_before_action_response_; }
 
  private:
   std::string name_;
@@ -228,6 +264,9 @@ class ActorDefinition {
   ParamsHookFn on_before_connect_;
   CreateConnStateFn create_conn_state_;
   ConnHookFn on_connect_, on_disconnect_;
+  CreateVarsFn create_vars_;
+  StateChangeFn on_state_change_;
+  BeforeActionResponseFn on_before_action_response_;
   std::map<std::string, ActionFn, std::less<>> actions_;
   std::map<std::string, QueueHandlerFn, std::less<>> queues_;
   RequestFn on_request_;

@@ -93,6 +93,11 @@ Status Instance::start() {
       if (!st.ok()) return st.error();
     }
   }
+  if (def_.create_vars_hook()) {
+    auto v = guarded(actor_id, "createVars", [&] { return def_.create_vars_hook()(ctx); });
+    if (!v.ok()) return v.error();
+    vars = std::move(*v);
+  }
   if (def_.on_wake_hook()) {
     auto st = guarded(actor_id, "onWake", [&] { return def_.on_wake_hook()(ctx); });
     if (!st.ok()) return st.error();
@@ -124,6 +129,16 @@ void Instance::commit() {
   last_seq_ = rt_.pipeline().submit(std::move(batch_));
   batch_ = rocksdb::WriteBatch();
   entry_->last_seq.store(last_seq_);
+  // KV overlay: this turn's writes now belong to `last_seq_`; writes whose
+  // commit is synced are in RocksDB and need no overlay any more.
+  const uint64_t synced = rt_.pipeline().last_synced();
+  for (auto it = kv_overlay_.begin(); it != kv_overlay_.end();) {
+    if (it->second.first == 0) it->second.first = last_seq_;
+    if (it->second.first <= synced)
+      it = kv_overlay_.erase(it);
+    else
+      ++it;
+  }
 }
 
 static std::string queue_key(const std::string& actor_id, uint64_t id) {
@@ -281,7 +296,11 @@ Result<Value> Instance::action(const std::string& action, const Array& args, Con
   const ActionFn* fn = def_.find_action(action);
   if (!fn) return make_error("actor", "action_not_found", "Action `" + action + "` was not found.");
   ActionContext ctx(*this, conn);
-  return guarded(actor_id, "action", [&] { return (*fn)(ctx, args); });
+  auto out = guarded(actor_id, "action", [&] { return (*fn)(ctx, args); });
+  if (out.ok() && def_.on_before_action_response_hook())
+    out = guarded(actor_id, "onBeforeActionResponse",
+                  [&] { return def_.on_before_action_response_hook()(ctx, action, args, std::move(*out)); });
+  return out;
 }
 
 Result<std::shared_ptr<ConnData>> Instance::open_conn(Value params, std::shared_ptr<ConnSink> sink,
@@ -335,6 +354,13 @@ void Instance::end_turn() {
   if (phase_ != Phase::Running) {
     commit();
     return;
+  }
+  if (dirty && def_.on_state_change_hook()) {
+    // Runs once per turn that changed the state. What it changes is
+    // persisted with the turn but does not re-trigger it.
+    ActorContext ctx(*this);
+    auto st = guarded(actor_id, "onStateChange", [&] { return def_.on_state_change_hook()(ctx, state); });
+    if (!st.ok()) spdlog::warn("actor {}: onStateChange failed: {}", actor_id, st.error().message);
   }
   if (dirty) persist_state();
   commit();

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +23,13 @@ class InstanceCore {
  public:
   virtual ~InstanceCore() = default;
   virtual Result<std::string> add_schedule(int64_t due_ts, std::string action, Array args) = 0;
+  // KV (see ActorContext). `get` sees this actor's own uncommitted writes.
+  virtual Result<std::optional<std::string>> kv_get(std::string_view key) = 0;
+  virtual void kv_put(std::string_view key, std::optional<std::string_view> value) = 0;  // nullopt = delete
+  virtual Result<std::vector<std::pair<std::string, std::string>>> kv_scan(std::string_view start,
+                                                                          std::string_view end, bool reverse,
+                                                                          size_t limit) = 0;
+  Value vars;
 
   std::string actor_id, name;
   ActorKey key;
@@ -87,6 +95,10 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   void persist_state();
   void commit();
   Result<std::string> add_schedule(int64_t due_ts, std::string action, Array args) override;
+  Result<std::optional<std::string>> kv_get(std::string_view key) override;
+  void kv_put(std::string_view key, std::optional<std::string_view> value) override;
+  Result<std::vector<std::pair<std::string, std::string>>> kv_scan(std::string_view start, std::string_view end,
+                                                                  bool reverse, size_t limit) override;
   void stop(bool destroy);
   void arm_idle_timer();
 
@@ -103,6 +115,9 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   std::deque<QueueMessage> queue_;  // undelivered messages, by id
   uint64_t next_queue_id_ = 1;
   bool drain_scheduled_ = false;
+  // KV writes not yet known to be in RocksDB: user key -> (commit seq, value
+  // or nullopt for a delete). seq 0 = this turn's batch, not yet submitted.
+  std::map<std::string, std::pair<uint64_t, std::optional<std::string>>> kv_overlay_;
 };
 
 }  // namespace anvil

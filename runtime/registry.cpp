@@ -43,6 +43,18 @@ ActorDefinition& ActorDefinition::on_disconnect(ConnHookFn fn) {
   on_disconnect_ = std::move(fn);
   return *this;
 }
+ActorDefinition& ActorDefinition::create_vars(CreateVarsFn fn) {
+  create_vars_ = std::move(fn);
+  return *this;
+}
+ActorDefinition& ActorDefinition::on_state_change(StateChangeFn fn) {
+  on_state_change_ = std::move(fn);
+  return *this;
+}
+ActorDefinition& ActorDefinition::on_before_action_response(BeforeActionResponseFn fn) {
+  on_before_action_response_ = std::move(fn);
+  return *this;
+}
 ActorDefinition& ActorDefinition::action(std::string name, ActionFn fn) {
   actions_[std::move(name)] = std::move(fn);
   return *this;

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <future>
+#include <algorithm>
 #include <set>
 #include <thread>
 #include <unistd.h>
@@ -247,5 +248,297 @@ TEST(Runtime, InternalExceptionsAreMaskedAndTheActorLivesOn) {
   EXPECT_EQ(r.error().message, "An internal error occurred");
   EXPECT_FALSE(r.error().metadata.has_value());
   EXPECT_EQ(*n.call(id, "ok"), Value("ok"));
+  std::filesystem::remove_all(dir);
+}
+
+// ------------------------------------------------------------------ hooks, KV, schedules
+
+namespace {
+
+void record(ActorContext& c, const std::string& what) {
+  Value& log = c.mutate_state()["log"];
+  if (!log.is_array()) log = Array{};
+  log.as_array().emplace_back(what);
+}
+
+// Records every hook it sees, in order, into its own state.
+ActorDefinition probe_actor() {
+  ActorDefinition def("probe");
+  def.create_state([](ActorContext&, const Value& input) -> Result<Value> {
+       return obj({{"log", arr({"createState"})}, {"input", input.is_undefined() ? Value() : input}});
+     })
+      .on_create([](ActorContext& c, const Value&) { record(c, "onCreate"); return Status(Ok{}); })
+      .create_vars([](ActorContext& c) -> Result<Value> { record(c, "createVars"); return obj({{"n", 0}}); })
+      .on_wake([](ActorContext& c) { record(c, "onWake"); return Status(Ok{}); })
+      .on_before_connect([](ActorContext& c, const Value&) { record(c, "onBeforeConnect"); return Status(Ok{}); })
+      .create_conn_state([](ActorContext& c, const Value&) -> Result<Value> { record(c, "createConnState"); return Value(); })
+      .on_connect([](ActorContext& c, Conn&) { record(c, "onConnect"); return Status(Ok{}); })
+      .on_disconnect([](ActorContext& c, Conn&) { record(c, "onDisconnect"); return Status(Ok{}); })
+      .on_sleep([](ActorContext& c) { record(c, "onSleep"); return Status(Ok{}); })
+      .on_state_change([](ActorContext& c, const Value&) {
+        Value& n = c.vars()["changes"];
+        n = (n.is_int() ? n.as_int() : 0) + 1;
+        return Status(Ok{});
+      })
+      .on_before_action_response([](ActorContext&, const std::string& action, const Array&, Value out) -> Result<Value> {
+        if (action == "wrapped") return obj({{"wrapped", out}});
+        return out;
+      })
+      .action("act", [](ActionContext& c, const Array&) -> Result<Value> { record(c, "action"); return true; })
+      .action("wrapped", [](ActionContext&, const Array&) -> Result<Value> { return 7; })
+      .action("log", [](ActionContext& c, const Array&) -> Result<Value> { return *c.state().find("log"); })
+      .action("vars", [](ActionContext& c, const Array&) -> Result<Value> { return c.vars(); })
+      .action("sleep", [](ActionContext& c, const Array&) -> Result<Value> { c.sleep(); return true; })
+      .action("fail", [](ActionContext&, const Array&) -> Result<Value> { return user_error("nope", "failing"); })
+      .action("later", [](ActionContext& c, const Array& args) -> Result<Value> {
+        auto id = c.schedule_after(args[0].as_int(), "act", {});
+        if (!id.ok()) return id.error();
+        return Value(*id);
+      })
+      .action("kv", [](ActionContext& c, const Array& args) -> Result<Value> {
+        const std::string op = args[0].as_string();
+        if (op == "put") {
+          auto st = c.kv_put(args[1].as_string(), args[2].as_string());
+          if (!st.ok()) return st.error();
+          auto back = c.kv_get(args[1].as_string());  // read-your-writes in the same turn
+          return back.ok() && *back ? Value(**back) : Value();
+        }
+        if (op == "get") {
+          auto v = c.kv_get(args[1].as_string());
+          if (!v.ok()) return v.error();
+          return *v ? Value(**v) : Value();
+        }
+        if (op == "del") return c.kv_delete(args[1].as_string()).ok() ? Value(true) : Value(false);
+        if (op == "list") {
+          auto l = c.kv_list_prefix(args[1].as_string(), {args.size() > 2 && args[2].as_bool(), 100});
+          if (!l.ok()) return l.error();
+          Array keys;
+          for (auto& [k, _] : *l) keys.emplace_back(k);
+          return Value(std::move(keys));
+        }
+        if (op == "batch") {
+          std::vector<std::pair<std::string, std::string>> entries;
+          for (int i = 0; i < args[1].as_int(); ++i) entries.emplace_back("b" + std::to_string(i), "v");
+          auto st = c.kv_put_batch(entries);
+          if (!st.ok()) return st.error();
+          return true;
+        }
+        return user_error("unknown op");
+      });
+  return def;
+}
+
+Registry probe_registry() {
+  Registry r;
+  r.add(probe_actor());
+  return r;
+}
+
+}  // namespace
+
+TEST(Hooks, FirstStartRunsCreateStateOnCreateCreateVarsOnWakeThenTheConnectionHooksAroundTheAction) {
+  auto dir = temp_dir("hooks-order");
+  auto reg = probe_registry();
+  Node n(dir, &reg);
+  auto id = n.get_or_create("probe", {});
+  ASSERT_TRUE(n.call(id, "act").ok());
+  EXPECT_EQ(*n.call(id, "log"),
+            arr({"createState", "onCreate", "createVars", "onWake", "onBeforeConnect", "createConnState", "onConnect",
+                 "action", "onDisconnect",
+                 // the `log` call's own ephemeral connection:
+                 "onBeforeConnect", "createConnState", "onConnect"}));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Hooks, WakeRunsCreateVarsAndOnWakeButNotCreateHooks) {
+  auto dir = temp_dir("hooks-wake");
+  auto reg = probe_registry();
+  Node n(dir, &reg);
+  auto id = n.get_or_create("probe", {});
+  ASSERT_TRUE(n.call(id, "sleep").ok());
+  auto log = n.call(id, "log")->as_array();
+  std::vector<std::string> names;
+  for (auto& v : log) names.push_back(v.as_string());
+  auto count = [&](const char* s) { return std::count(names.begin(), names.end(), s); };
+  EXPECT_EQ(count("createState"), 1);
+  EXPECT_EQ(count("onCreate"), 1);
+  EXPECT_EQ(count("onSleep"), 1);
+  EXPECT_EQ(count("onWake"), 2);
+  EXPECT_EQ(count("createVars"), 2);
+  // onSleep comes after the sleeping turn's own disconnect and before the second wake.
+  auto sleep_at = std::find(names.begin(), names.end(), "onSleep") - names.begin();
+  auto wake2_at = std::find(names.begin() + sleep_at, names.end(), "onWake") - names.begin();
+  EXPECT_LT(sleep_at, wake2_at);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Hooks, VarsAreRebuiltOnEveryWakeAndNeverPersisted) {
+  auto dir = temp_dir("hooks-vars");
+  auto reg = probe_registry();
+  Node n(dir, &reg);
+  auto id = n.get_or_create("probe", {});
+  ASSERT_TRUE(n.call(id, "act").ok());
+  EXPECT_GE(n.call(id, "vars")->find("changes")->as_int(), 1);  // onStateChange ran
+  ASSERT_TRUE(n.call(id, "sleep").ok());
+  const Value v = *n.call(id, "vars");
+  EXPECT_EQ(v.find("n")->as_int(), 0);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Hooks, BeforeActionResponseMayReplaceTheOutput) {
+  auto dir = temp_dir("hooks-bar");
+  auto reg = probe_registry();
+  Node n(dir, &reg);
+  auto id = n.get_or_create("probe", {});
+  EXPECT_EQ(*n.call(id, "wrapped"), obj({{"wrapped", 7}}));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Hooks, AUserErrorReachesTheCallerUnchanged) {
+  auto dir = temp_dir("hooks-err");
+  auto reg = probe_registry();
+  Node n(dir, &reg);
+  auto id = n.get_or_create("probe", {});
+  auto r = n.call(id, "fail");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().qualified(), "user.failing");
+  EXPECT_EQ(r.error().message, "nope");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Hooks, AFailingStartupHookFailsTheCallWithItsErrorAndTheNextCallRetries) {
+  auto dir = temp_dir("hooks-startfail");
+  Registry reg;
+  auto attempts = std::make_shared<int>(0);
+  ActorDefinition def("flaky");
+  def.on_wake([attempts](ActorContext&) -> Status {
+       if ((*attempts)++ == 0) return make_error("user", "not_ready", "first wake fails");
+       return Ok{};
+     })
+      .action("ping", [](ActionContext&, const Array&) -> Result<Value> { return "pong"; });
+  reg.add(def);
+  Node n(dir, &reg);
+  auto id = n.get_or_create("flaky", {});
+  auto first = n.call(id, "ping");
+  ASSERT_FALSE(first.ok());
+  EXPECT_EQ(first.error().code, "not_ready");
+  EXPECT_EQ(*n.call(id, "ping"), Value("pong"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Schedules, AScheduleFiresAfterItsDelayAndWakesASleepingActor) {
+  auto dir = temp_dir("sched-sleep");
+  auto reg = probe_registry();
+  Node n(dir, &reg);
+  auto id = n.get_or_create("probe", {});
+  ASSERT_TRUE(n.call(id, "later", {Value(100)}).ok());
+  ASSERT_TRUE(n.call(id, "sleep").ok());
+  EXPECT_EQ(n.rt().awake_count(), 0u);
+  for (int i = 0; i < 100 && n.rt().awake_count() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto log = n.call(id, "log")->as_array();
+  EXPECT_NE(std::find(log.begin(), log.end(), Value("action")), log.end());
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Schedules, AScheduleDueDuringDowntimeFiresAfterRestart) {
+  auto dir = temp_dir("sched-restart");
+  std::string id;
+  auto reg = probe_registry();
+  {
+    Node n(dir, &reg);
+    id = n.get_or_create("probe", {});
+    ASSERT_TRUE(n.call(id, "later", {Value(300)}).ok());
+  }  // node gone before the schedule is due
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  Node n(dir, &reg);
+  bool fired = false;
+  for (int i = 0; i < 100 && !fired; ++i) {
+    auto log = n.call(id, "log")->as_array();
+    fired = std::find(log.begin(), log.end(), Value("action")) != log.end();
+    if (!fired) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(fired);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Schedules, SchedulingAnUnknownActionIsActionNotFound) {
+  auto dir = temp_dir("sched-unknown");
+  Registry reg;
+  ActorDefinition def("s");
+  def.action("go", [](ActionContext& c, const Array&) -> Result<Value> {
+    auto id = c.schedule_after(10, "missing", {});
+    if (!id.ok()) return id.error();
+    return true;
+  });
+  reg.add(def);
+  Node n(dir, &reg);
+  auto r = n.call(n.get_or_create("s", {}), "go");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, "action_not_found");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Kv, PutIsReadableInTheSameTurnAndAfterSleepAndRestart) {
+  auto dir = temp_dir("kv-rw");
+  auto reg = probe_registry();
+  std::string id;
+  {
+    Node n(dir, &reg);
+    id = n.get_or_create("probe", {});
+    EXPECT_EQ(*n.call(id, "kv", {"put", "a", "1"}), Value("1"));
+    EXPECT_EQ(*n.call(id, "kv", {"get", "a"}), Value("1"));
+    ASSERT_TRUE(n.call(id, "sleep").ok());
+    EXPECT_EQ(*n.call(id, "kv", {"get", "a"}), Value("1"));
+  }
+  Node n(dir, &reg);
+  EXPECT_EQ(*n.call(id, "kv", {"get", "a"}), Value("1"));
+  EXPECT_EQ(*n.call(id, "kv", {"del", "a"}), Value(true));
+  EXPECT_TRUE(n.call(id, "kv", {"get", "a"})->is_null());
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Kv, ListsArePrefixScopedOrderedAndReversible) {
+  auto dir = temp_dir("kv-list");
+  auto reg = probe_registry();
+  Node n(dir, &reg);
+  auto id = n.get_or_create("probe", {});
+  for (auto k : {"p/2", "p/1", "q/1", "p/3"}) ASSERT_TRUE(n.call(id, "kv", {"put", k, "x"}).ok());
+  EXPECT_EQ(*n.call(id, "kv", {"list", "p/"}), arr({"p/1", "p/2", "p/3"}));
+  EXPECT_EQ(*n.call(id, "kv", {"list", "p/", true}), arr({"p/3", "p/2", "p/1"}));
+  ASSERT_TRUE(n.call(id, "kv", {"del", "p/2"}).ok());
+  EXPECT_EQ(*n.call(id, "kv", {"list", "p/"}), arr({"p/1", "p/3"}));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Kv, LimitsAreEnforcedWithClearErrors) {
+  auto dir = temp_dir("kv-limits");
+  auto reg = probe_registry();
+  Node n(dir, &reg);
+  auto id = n.get_or_create("probe", {});
+  auto big_key = n.call(id, "kv", {"put", std::string(2049, 'k'), "v"});
+  ASSERT_FALSE(big_key.ok());
+  EXPECT_EQ(big_key.error().qualified(), "kv.key_too_large");
+  auto big_value = n.call(id, "kv", {"put", "k", std::string(128 * 1024 + 1, 'v')});
+  ASSERT_FALSE(big_value.ok());
+  EXPECT_EQ(big_value.error().qualified(), "kv.value_too_large");
+  EXPECT_TRUE(n.call(id, "kv", {"put", "k", std::string(128 * 1024, 'v')}).ok());
+  auto batch = n.call(id, "kv", {"batch", 129});
+  ASSERT_FALSE(batch.ok());
+  EXPECT_EQ(batch.error().qualified(), "kv.batch_too_large");
+  EXPECT_TRUE(n.call(id, "kv", {"batch", 128}).ok());
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Kv, DestroyDeletesTheActorsKv) {
+  auto dir = temp_dir("kv-destroy");
+  auto reg = probe_registry();
+  Node n(dir, &reg);
+  auto id = n.get_or_create("probe", {"x"});
+  ASSERT_TRUE(n.call(id, "kv", {"put", "a", "1"}).ok());
+  ASSERT_TRUE(n.run(n.rt().destroy(id)).ok());
+  auto fresh = n.get_or_create("probe", {"x"});
+  EXPECT_NE(fresh, id);
+  EXPECT_TRUE(n.call(fresh, "kv", {"get", "a"})->is_null());
   std::filesystem::remove_all(dir);
 }

@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/examples/examples.hpp"
 #include "actors/fixtures/fixtures.hpp"
 #include "engine-api/manager_api.hpp"
 #include "gateway/actor_routes.hpp"
@@ -96,6 +97,7 @@ int serve(const ServeConfig& cfg) {
   anvil::storage::CommitPipeline pipeline(**store, io.get_executor());
   anvil::Registry registry;
   anvil::actors::register_fixtures(registry);
+  anvil::actors::register_examples(registry);
   anvil::Runtime runtime(io, **store, pipeline, registry);
   if (auto st = runtime.load(); !st.ok()) {
     spdlog::critical("cannot load the actor directory: {}", st.error().message);

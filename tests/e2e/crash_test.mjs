@@ -2,11 +2,14 @@
 // "No acknowledged write is lost after SIGKILL": concurrent increments on
 // several counter actors through the real client while anvil is killed with
 // SIGKILL at a random moment, then restarted on the same data directory.
-// Oracle per actor: every acknowledged increment returned a distinct count,
-// the recovered count is >= the highest acknowledged one (nothing lost) and
-// <= base + attempted increments (nothing invented).
-//   CRASH_CYCLES (default 5), CRASH_ACTORS (8), CRASH_WORKERS (4 per actor),
-//   CRASH_ENCODING (bare)
+// Oracle per counter actor: every acknowledged increment returned a distinct
+// count, the recovered count is >= the highest acknowledged one (nothing
+// lost) and <= base + attempted increments (nothing invented).
+// Oracle per ledger actor (actor KV): every acknowledged put is readable with
+// its value after restart (nothing lost), and every key present was at least
+// attempted (no phantom writes).
+//   CRASH_CYCLES (default 5; 1000 for a long manual run), CRASH_ACTORS (8),
+//   CRASH_WORKERS (4 per actor), CRASH_ENCODING (bare)
 import path from "node:path";
 import { loadClient, startAnvil, tempDir } from "./anvil_proc.mjs";
 
@@ -24,6 +27,13 @@ let passed = 0;
 let failed = 0;
 let totalAcked = 0;
 let totalLost = 0;
+const ledgers = Array.from({ length: Math.max(1, ACTORS / 2) }, (_, i) => ["crash-ledger", String(i)]);
+const kvAcked = new Map(ledgers.map((k) => [k.join("/"), new Map()])); // key -> value, acknowledged
+const kvAttempted = new Map(ledgers.map((k) => [k.join("/"), new Set()]));
+let kvSeq = 0;
+let totalKvAcked = 0;
+let totalKvLost = 0;
+let totalPhantom = 0;
 
 for (let cycle = 1; cycle <= CYCLES; cycle++) {
 	const anvil = await startAnvil({ dataDir, logFile });
@@ -61,6 +71,27 @@ for (let cycle = 1; cycle <= CYCLES; cycle++) {
 			);
 		}
 	}
+	for (const k of ledgers) {
+		const name = k.join("/");
+		for (let w = 0; w < WORKERS; w++) {
+			loops.push(
+				(async () => {
+					const h = client.ledger.getOrCreate(k);
+					while (!stop) {
+						const key = `c${cycle}-w${w}-${++kvSeq}`;
+						const value = `v${kvSeq}`;
+						kvAttempted.get(name).add(key);
+						try {
+							await h.put(key, value);
+							kvAcked.get(name).set(key, value);
+						} catch {
+							return;
+						}
+					}
+				})(),
+			);
+		}
+	}
 	const killAfter = 300 + Math.floor(Math.random() * 1200);
 	await new Promise((r) => setTimeout(r, killAfter));
 	await anvil.kill("SIGKILL");
@@ -92,6 +123,23 @@ for (let cycle = 1; cycle <= CYCLES; cycle++) {
 		}
 		base.set(name, got);
 	}
+	for (const k of ledgers) {
+		const name = k.join("/");
+		const present = await client2.ledger.getOrCreate(k).list("");
+		let lost = 0;
+		let phantom = 0;
+		for (const [key, value] of kvAcked.get(name)) if (present[key] !== value) lost++;
+		for (const key of Object.keys(present)) if (!kvAttempted.get(name).has(key)) phantom++;
+		totalKvLost += lost;
+		totalPhantom += phantom;
+		if (lost || phantom) {
+			cycleOk = false;
+			console.log(`FAIL cycle ${cycle}: ledger ${name} lost=${lost} phantom=${phantom}`);
+		}
+		// Unacknowledged puts that did land count as acknowledged from now on.
+		for (const [key, value] of Object.entries(present)) kvAcked.get(name).set(key, value);
+	}
+	totalKvAcked = [...kvAcked.values()].reduce((n, m) => n + m.size, 0);
 	totalAcked += acked;
 	await client2.dispose?.().catch?.(() => {});
 	await again.kill("SIGTERM");
@@ -100,6 +148,9 @@ for (let cycle = 1; cycle <= CYCLES; cycle++) {
 	console.log(`cycle ${cycle}: killed after ${killAfter} ms, ${acked} increments acknowledged, ${cycleOk ? "none lost" : "LOSS"}`);
 }
 
-console.log(`crash test: ${CYCLES} SIGKILL cycles, ${totalAcked} acknowledged increments, ${totalLost} lost (data ${dataDir})`);
+console.log(
+	`crash test: ${CYCLES} SIGKILL cycles, ${totalAcked} acknowledged increments (${totalLost} lost), ` +
+		`${totalKvAcked} KV keys written (${totalKvLost} lost, ${totalPhantom} phantom) (data ${dataDir})`,
+);
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);
