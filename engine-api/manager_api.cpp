@@ -98,6 +98,19 @@ asio::awaitable<http::Response> ManagerApi::handle(const http::Request& req, std
     co_return http::json_response(
         200, obj({{"names", Value(std::move(names))}, {"pagination", obj({{"cursor", Value()}})}}));
   }
+  if (segs.size() == 3 && segs[0] == "actors" && segs[2] == "workflow" && m == "GET") {
+    // Operator view of an actor's workflow history.
+    auto id = http::percent_decode(segs[1]).value_or(std::string(segs[1]));
+    auto h = rt_.workflow_history(id);
+    if (!h.ok()) co_return http::error_response(h.error());
+    co_return http::json_response(200, obj({{"actor_id", id}, {"history", *h}}));
+  }
+  if (segs.size() == 1 && segs[0] == "metrics" && m == "GET") {
+    http::Response r;
+    r.headers.emplace_back("content-type", "text/plain; version=0.0.4");
+    r.body = rt_.metrics_text();
+    co_return r;
+  }
   if (segs.size() == 2 && segs[0] == "actors" && m == "DELETE")
     co_return co_await delete_actor(segs[1]);
   if (segs.size() == 1 && segs[0] == "datacenters" && m == "GET") {

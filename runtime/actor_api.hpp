@@ -137,6 +137,8 @@ class ActionContext : public ActorContext {
 };
 
 using ActionFn = std::function<Result<Value>(ActionContext&, const Array& args)>;
+class Workflow;
+using WorkflowFn = std::function<Result<Value>(Workflow&)>;
 
 // A durable queue message as its handler sees it.
 struct QueueMessage {
@@ -229,10 +231,14 @@ class ActorDefinition {
   ActorDefinition& on_before_action_response(BeforeActionResponseFn fn);
   ActorDefinition& action(std::string name, ActionFn fn);
   ActorDefinition& options(ActorOptions o);
-  // Declares a durable queue and its consumer.
-  ActorDefinition& queue(std::string name, QueueHandlerFn fn);
+  // Declares a durable queue and, optionally, its consumer (without one,
+  // the run workflow reads it with queue_next).
+  ActorDefinition& queue(std::string name, QueueHandlerFn fn = nullptr);
   ActorDefinition& on_request(RequestFn fn);
   ActorDefinition& on_websocket(WebSocketFn fn);
+  // The actor's run handler as a durable workflow (started on every wake
+  // until it completes).
+  ActorDefinition& run(WorkflowFn fn);
 
   const std::string& name() const { return name_; }
   const ActorOptions& options() const { return options_; }
@@ -240,6 +246,8 @@ class ActorDefinition {
   const QueueHandlerFn* find_queue(std::string_view name) const;
   const RequestFn& on_request_hook() const { return on_request_; }
   const WebSocketFn& on_websocket_hook() const { return on_websocket_; }
+  const WorkflowFn& run_hook() const { return run_; }
+  bool declares_queue(std::string_view name) const { return queues_.count(std::string(name)) > 0; }
 
   // Used by the runtime.
   Result<Value> make_state(ActorContext& c, const Value& input) const;
@@ -271,7 +279,63 @@ class ActorDefinition {
   std::map<std::string, QueueHandlerFn, std::less<>> queues_;
   RequestFn on_request_;
   WebSocketFn on_websocket_;
+  WorkflowFn run_;
   ActorOptions options_;
+};
+
+// ------------------------------------------------------------------ workflows
+//
+// A workflow is the actor's `run` handler written as named, durable steps
+// (actor-model.md §9). It is replayed from the top on every resume: a step
+// whose result is recorded returns that result without running again, and a
+// step's record commits in the same RocksDB batch as the state it changed,
+// so its effect lands exactly once. Waiting (queue_next with no message,
+// sleep, retry backoff) suspends the workflow by unwinding the author's code:
+// workflow code must not swallow exceptions with catch (...).
+struct WorkflowState;
+
+struct StepOptions {
+  uint32_t max_attempts = 3;                  // failed attempts are retried...
+  std::chrono::milliseconds backoff{100};     // ...after backoff * 2^(attempt-1)
+};
+
+// What one loop iteration decides.
+struct LoopResult {
+  bool done = false;
+  Value value;
+  static LoopResult next() { return {}; }
+  static LoopResult finish(Value v = Value()) { return {true, std::move(v)}; }
+};
+
+class Workflow {
+ public:
+  Workflow(WorkflowState& state, ActorContext& actor, std::string prefix)
+      : state_(state), actor_(actor), prefix_(std::move(prefix)) {}
+
+  ActorContext& actor() { return actor_; }
+
+  // Runs `fn` once per path; replay returns the recorded result. A failing
+  // attempt rolls back the state it changed and is retried with backoff up
+  // to opts.max_attempts; then the step's error is returned.
+  Result<Value> step(std::string_view name, const std::function<Result<Value>()>& fn, StepOptions opts = {});
+  // Iterations run under `name~i/`; a finished iteration is never replayed
+  // (the loop records its next iteration with the iteration's last step).
+  // History of iterations older than `history_size` is pruned.
+  Result<Value> loop(std::string_view name, const std::function<Result<LoopResult>(Workflow&)>& fn,
+                     size_t history_size = 20);
+  // The next message of one of `queues` (FIFO by id), recorded in history;
+  // suspends until one arrives. The message is deleted from the queue in the
+  // same batch as the record.
+  Result<QueueMessage> queue_next(std::string_view name, const std::vector<std::string>& queues);
+  // Durable timers: survive sleep and restarts.
+  Status sleep(std::string_view name, std::chrono::milliseconds duration);
+  Status sleep_until(std::string_view name, int64_t unix_ms);
+
+ private:
+  std::string path(std::string_view name) const;
+  WorkflowState& state_;
+  ActorContext& actor_;
+  std::string prefix_;
 };
 
 // Errors an actor returns to its caller. Group "user" unless given; the

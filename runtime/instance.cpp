@@ -111,6 +111,7 @@ Status Instance::start() {
   persist_state();
   commit();
   if (auto st = load_queue(); !st.ok()) return st;
+  if (auto st = load_workflow(); !st.ok()) return st;
   phase_ = Phase::Running;
   spdlog::debug("actor {} ({}) started, generation {}", actor_id, name, generation_);
   return Ok{};
@@ -174,7 +175,7 @@ constexpr size_t kMaxQueueMessageBytes = 64 * 1024;
 constexpr size_t kMaxQueueSize = 1000;
 
 Result<uint64_t> Instance::enqueue(std::string qname, Value body, std::shared_ptr<QueueWaiter> waiter) {
-  if (!def_.find_queue(qname))
+  if (!def_.declares_queue(qname))
     return make_error("queue", "not_found", "Queue `" + qname + "` is not declared by actor `" + name + "`.");
   auto bytes = cbor::encode(body, cbor::Mode::Storage);
   if (bytes.size() > kMaxQueueMessageBytes)
@@ -183,16 +184,27 @@ Result<uint64_t> Instance::enqueue(std::string qname, Value body, std::shared_pt
     return make_error("queue", "full", "Queue is full (1000 messages).");
   storage::QueueRow row{next_queue_id_++, qname, std::string(bytes.begin(), bytes.end()), now_ms()};
   rt_.store().put(batch_, storage::Family::kQueue, queue_key(actor_id, row.id), storage::encode(row));
+  if (std::find(wf_waiting_queues_.begin(), wf_waiting_queues_.end(), qname) != wf_waiting_queues_.end())
+    wf_requested_ = true;
   queue_.push_back(QueueMessage{row.id, std::move(qname), std::move(body), row.created_ts});
   if (waiter) entry_->queue_waiters[row.id] = waiter;
   return row.id;
 }
 
+bool Instance::has_handled_message() const {
+  for (const auto& m : queue_)
+    if (def_.find_queue(m.name)) return true;
+  return false;
+}
+
 Result<Value> Instance::process_next_message() {
   drain_scheduled_ = false;
-  if (queue_.empty()) return Value();
-  QueueMessage msg = std::move(queue_.front());
-  queue_.pop_front();
+  // The oldest message that has a queue handler; the others wait for the
+  // workflow's queue_next.
+  auto it = std::find_if(queue_.begin(), queue_.end(), [&](const QueueMessage& m) { return def_.find_queue(m.name); });
+  if (it == queue_.end()) return Value();
+  QueueMessage msg = std::move(*it);
+  queue_.erase(it);
   const QueueHandlerFn* handler = def_.find_queue(msg.name);
   Result<Value> out = Value();
   if (handler) {
@@ -247,8 +259,146 @@ void Instance::raw_socket_closed(uint64_t handle, uint16_t code, const std::stri
 }
 
 bool Instance::take_drain_request() {
-  if (queue_.empty() || drain_scheduled_ || phase_ != Phase::Running) return false;
+  if (drain_scheduled_ || phase_ != Phase::Running || !has_handled_message()) return false;
   drain_scheduled_ = true;
+  return true;
+}
+
+// ------------------------------------------------------------------ workflow
+
+// The schedule action that resumes the workflow after a timer suspension.
+static constexpr const char* kWorkflowWake = "__workflow_wake";
+
+Status Instance::load_workflow() {
+  wf_.host = this;
+  wf_.history.clear();
+  wf_finished_ = false;
+  if (!def_.run_hook()) return Ok{};
+  Status failure = Ok{};
+  auto st = rt_.store().scan_prefix(storage::Family::kWorkflow, actor_id, [&](std::string_view, std::string_view v) {
+    auto row = storage::decode_workflow_row(v);
+    if (!row.ok()) {
+      failure = row.error();
+      return false;
+    }
+    Value result;
+    if (!row->result.empty()) {
+      auto r = cbor::decode(as_span(row->result), cbor::Mode::Storage);
+      if (!r.ok()) {
+        failure = r.error();
+        return false;
+      }
+      result = std::move(*r);
+    }
+    wf_.history[row->path] = WfRecord{row->kind,        row->status, std::move(result), row->attempts,
+                                      row->started_ts,  row->completed_ts, row->error,  row->iteration,
+                                      row->wake_ts};
+    return true;
+  });
+  if (!st.ok()) return st;
+  if (!failure.ok()) return failure;
+  const WfRecord* root = wf_.find("");
+  wf_finished_ = root && (root->status == "completed" || root->status == "failed");
+  wf_requested_ = !wf_finished_;
+  return Ok{};
+}
+
+void Instance::wf_write(const std::string& path, const WfRecord& rec) {
+  storage::WorkflowRow row{path, rec.kind, rec.status, "", rec.attempts, rec.started_ts, rec.completed_ts,
+                           rec.error, rec.iteration, rec.wake_ts};
+  if (!rec.result.is_null()) {
+    auto bytes = cbor::encode(rec.result, cbor::Mode::Storage);
+    row.result.assign(bytes.begin(), bytes.end());
+  }
+  rt_.store().put(batch_, storage::Family::kWorkflow, actor_id + path, storage::encode(row));
+}
+
+void Instance::wf_erase_prefix(const std::string& prefix) {
+  for (auto it = wf_.history.lower_bound(prefix); it != wf_.history.end() && it->first.compare(0, prefix.size(), prefix) == 0;) {
+    rt_.store().del(batch_, storage::Family::kWorkflow, actor_id + it->first);
+    it = wf_.history.erase(it);
+  }
+}
+
+std::optional<QueueMessage> Instance::wf_take_message(const std::vector<std::string>& queues) {
+  auto it = std::find_if(queue_.begin(), queue_.end(), [&](const QueueMessage& m) {
+    return queues.empty() || std::find(queues.begin(), queues.end(), m.name) != queues.end();
+  });
+  if (it == queue_.end()) return std::nullopt;
+  QueueMessage msg = std::move(*it);
+  queue_.erase(it);
+  rt_.store().del(batch_, storage::Family::kQueue, queue_key(actor_id, msg.id));
+  if (auto w = entry_->queue_waiters.find(msg.id); w != entry_->queue_waiters.end()) {
+    if (auto waiter = w->second.lock()) waiter->complete(Value(Undefined{}));
+    entry_->queue_waiters.erase(w);
+  }
+  return msg;
+}
+
+Result<Value> Instance::run_workflow() {
+  wf_scheduled_ = false;
+  wf_requested_ = false;
+  if (!def_.run_hook() || wf_finished_) return Value();
+  wf_waiting_queues_.clear();
+  wf_.iterations_this_turn = 0;
+  if (!wf_.find("")) wf_.write("", WfRecord{"run", "running", Value(), 1, now_ms(), 0, "", 0, 0});
+  ActorContext ctx(*this);
+  Workflow wf(wf_, ctx, "");
+  const uint64_t reexec_before = wf_.reexecutions;
+  struct CountReexecutions {
+    Runtime& rt;
+    WorkflowState& s;
+    uint64_t before;
+    ~CountReexecutions() { rt.workflow_reexecutions += s.reexecutions - before; }
+  } count{rt_, wf_, reexec_before};
+  Result<Value> out = Value();
+  try {
+    out = def_.run_hook()(wf);
+  } catch (const WorkflowSuspend& s) {
+    switch (s.kind) {
+      case WorkflowSuspend::Kind::Queue:
+        wf_waiting_queues_ = s.queues;
+        break;
+      case WorkflowSuspend::Kind::Timer:
+        if (wf_timer_ts_ != s.wake_ts) {
+          wf_timer_ts_ = s.wake_ts;
+          // A durable wake-up: survives sleep and restarts like any schedule.
+          storage::ScheduleRow row{"wf-" + std::to_string(s.wake_ts), kWorkflowWake, "", s.wake_ts, now_ms()};
+          auto args = cbor::encode(Value(Array{}), cbor::Mode::Storage);
+          row.args.assign(args.begin(), args.end());
+          rt_.store().put(batch_, storage::Family::kSchedules, actor_id + row.id, storage::encode(row));
+          new_alarms_.push_back(Alarm{row.id, s.wake_ts});
+        }
+        break;
+      case WorkflowSuspend::Kind::Yield:
+        wf_requested_ = true;
+        break;
+    }
+    return Value();
+  } catch (const WorkflowFailure& f) {
+    out = f.error;
+  } catch (const std::exception& e) {
+    spdlog::error("actor {}: workflow threw: {}", actor_id, e.what());
+    out = internal_error();
+  }
+  WfRecord root = *wf_.find("");
+  root.status = out.ok() ? "completed" : "failed";
+  root.completed_ts = now_ms();
+  if (out.ok())
+    root.result = *out;
+  else
+    root.error = out.error().qualified() + ": " + out.error().message;
+  wf_.write("", std::move(root));
+  wf_finished_ = true;
+  if (!out.ok())
+    spdlog::error("actor {} ({}): workflow failed: {} ({})", actor_id, name, out.error().qualified(),
+                  out.error().message);
+  return out;
+}
+
+bool Instance::take_workflow_request() {
+  if (!wf_requested_ || wf_scheduled_ || phase_ != Phase::Running) return false;
+  wf_scheduled_ = true;
   return true;
 }
 
@@ -273,6 +423,12 @@ Result<Value> Instance::fire_schedule(const std::string& schedule_id) {
   if (!raw->has_value()) return Value();  // already fired (e.g. before a restart)
   auto row = storage::decode_schedule_row(**raw);
   if (!row.ok()) return row.error();
+  if (row->action == kWorkflowWake) {
+    rt_.store().del(batch_, storage::Family::kSchedules, actor_id + schedule_id);
+    wf_timer_ts_ = 0;
+    wf_requested_ = true;
+    return Value();
+  }
   auto args = cbor::decode(as_span(row->args), cbor::Mode::Storage);
   if (!args.ok() || !args->is_array()) return make_error("storage", "corrupt_record", "schedule args");
   Array call_args = std::move(args->as_array());
@@ -424,6 +580,7 @@ void Instance::stop(bool destroy) {
     store.del_prefix(batch_, storage::Family::kKv, actor_id);
     store.del_prefix(batch_, storage::Family::kQueue, actor_id);
     store.del_prefix(batch_, storage::Family::kSchedules, actor_id);
+    store.del_prefix(batch_, storage::Family::kWorkflow, actor_id);
     store.del(batch_, storage::Family::kKeyIndex, Runtime::index_key(info.namespace_name, info.name, info.key));
     commit();
     new_alarms_.clear();

@@ -15,6 +15,7 @@
 #include "runtime/actor_api.hpp"
 #include "runtime/runtime.hpp"
 #include "runtime/value/asio.hpp"
+#include "runtime/workflow_state.hpp"
 
 namespace anvil {
 
@@ -40,7 +41,7 @@ class InstanceCore {
   std::vector<std::shared_ptr<ConnData>>* conns = nullptr;
 };
 
-class Instance : public std::enable_shared_from_this<Instance>, private InstanceCore {
+class Instance : public std::enable_shared_from_this<Instance>, private InstanceCore, private WorkflowHost {
  public:
   using Strand = asio::strand<asio::io_context::executor_type>;
 
@@ -81,6 +82,11 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   std::vector<Alarm> take_alarms() { return std::move(new_alarms_); }
   // Whether the runtime should schedule a queue-drain turn.
   bool take_drain_request();
+  // Replays the run workflow until it suspends or completes.
+  Result<Value> run_workflow();
+  // Whether the runtime should schedule a workflow turn.
+  bool take_workflow_request();
+  uint64_t workflow_reexecutions() const { return wf_.reexecutions; }
 
   // Puts the actor to sleep if still running.
   void sleep_now();
@@ -92,6 +98,14 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
 
   Status start();
   Status load_queue();
+  Status load_workflow();
+  bool has_handled_message() const;
+  // WorkflowHost
+  void wf_write(const std::string& path, const WfRecord& rec) override;
+  void wf_erase_prefix(const std::string& prefix) override;
+  std::optional<QueueMessage> wf_take_message(const std::vector<std::string>& queues) override;
+  Value wf_snapshot_state() override { return state; }
+  void wf_restore_state(Value v) override { state = std::move(v); }
   void persist_state();
   void commit();
   Result<std::string> add_schedule(int64_t due_ts, std::string action, Array args) override;
@@ -115,6 +129,12 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   std::deque<QueueMessage> queue_;  // undelivered messages, by id
   uint64_t next_queue_id_ = 1;
   bool drain_scheduled_ = false;
+  WorkflowState wf_;
+  bool wf_finished_ = false;
+  bool wf_requested_ = false;
+  bool wf_scheduled_ = false;
+  std::vector<std::string> wf_waiting_queues_;
+  int64_t wf_timer_ts_ = 0;  // the wake already armed for a timer suspension
   // KV writes not yet known to be in RocksDB: user key -> (commit seq, value
   // or nullopt for a delete). seq 0 = this turn's batch, not yet submitted.
   std::map<std::string, std::pair<uint64_t, std::optional<std::string>>> kv_overlay_;

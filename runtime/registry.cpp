@@ -78,9 +78,14 @@ ActorDefinition& ActorDefinition::on_websocket(WebSocketFn fn) {
   return *this;
 }
 
+ActorDefinition& ActorDefinition::run(WorkflowFn fn) {
+  run_ = std::move(fn);
+  return *this;
+}
+
 const QueueHandlerFn* ActorDefinition::find_queue(std::string_view name) const {
   auto it = queues_.find(name);
-  return it == queues_.end() ? nullptr : &it->second;
+  return it == queues_.end() || !it->second ? nullptr : &it->second;
 }
 
 std::optional<std::string> RawRequest::header(std::string_view lower_name) const {

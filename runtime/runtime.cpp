@@ -125,6 +125,14 @@ Status Runtime::load() {
     return true;
   });
   if (!st.ok()) return st;
+  // Workflows that were running resume without waiting for a request.
+  st = store_.scan(storage::Family::kWorkflow, [&](std::string_view k, std::string_view v) {
+    if (k.size() != kActorIdLength) return true;  // only root records
+    auto row = storage::decode_workflow_row(v);
+    if (row.ok() && row->status == "running" && by_id_.count(std::string(k))) schedule_workflow(std::string(k));
+    return true;
+  });
+  if (!st.ok()) return st;
   spdlog::info("directory loaded: {} actors, {} pending schedules", by_id_.size(), alarms);
   return Ok{};
 }
@@ -222,6 +230,22 @@ size_t Runtime::awake_count() const {
   return n;
 }
 
+std::string Runtime::metrics_text() const {
+  std::string out;
+  auto line = [&](const char* name, const char* help, const char* type, uint64_t v) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+           std::to_string(v) + "\n";
+  };
+  line("anvil_actors", "Actors in the directory (awake or asleep).", "gauge", actor_count());
+  line("anvil_actors_awake", "Actors with an instance in memory.", "gauge", awake_count());
+  line("anvil_commit_rounds_total", "Synced WAL writes (group-commit rounds).", "counter", pipeline_.rounds());
+  line("anvil_commits_total", "Batches committed.", "counter", pipeline_.last_synced());
+  line("anvil_workflow_step_reexecutions_total",
+       "Workflow steps executed again by this process after an earlier execution of the same path.", "counter",
+       workflow_reexecutions.load());
+  return out;
+}
+
 size_t Runtime::actor_count() const {
   std::lock_guard lk(mu_);
   return by_id_.size();
@@ -304,6 +328,7 @@ asio::awaitable<CallResult> Runtime::turn(const std::string& actor_id, TurnBody 
     uint64_t seq = 0;
     bool retry = false;
     bool drain = false;
+    bool workflow = false;
     std::vector<Alarm> alarms;
     std::optional<ActorInfo> info;
   };
@@ -336,6 +361,7 @@ asio::awaitable<CallResult> Runtime::turn(const std::string& actor_id, TurnBody 
       o.seq = inst->last_seq();
       o.alarms = inst->take_alarms();
       o.drain = inst->take_drain_request();
+      o.workflow = inst->take_workflow_request();
       return o;
     };
     TurnOutcome out = co_await run_on(inst->strand(), std::move(work));
@@ -343,6 +369,7 @@ asio::awaitable<CallResult> Runtime::turn(const std::string& actor_id, TurnBody 
     if (auto st = co_await durable(out.seq); !st.ok()) co_return CallResult{st.error(), out.info};
     for (const auto& a : out.alarms) arm_alarm(actor_id, a);
     if (out.drain) schedule_drain(actor_id);
+    if (out.workflow) schedule_workflow(actor_id);
     co_return CallResult{std::move(out.output), std::move(out.info)};
   }
   co_return CallResult{make_error("actor", "stopping", "The actor kept stopping; retry later."), std::nullopt};
@@ -492,6 +519,40 @@ void Runtime::schedule_drain(const std::string& actor_id) {
         co_await turn(actor_id, [](Instance& inst) { return inst.process_next_message(); });
       },
       asio::detached);
+}
+
+void Runtime::schedule_workflow(const std::string& actor_id) {
+  asio::co_spawn(
+      io_,
+      [this, actor_id]() -> asio::awaitable<void> {
+        auto r = co_await turn(actor_id, [](Instance& inst) { return inst.run_workflow(); });
+        (void)r;
+      },
+      asio::detached);
+}
+
+Result<Value> Runtime::workflow_history(const std::string& actor_id) const {
+  if (!find_by_id(actor_id)) return make_error("actor", "not_found", "The actor does not exist or was destroyed.");
+  Array steps;
+  Status failure = Ok{};
+  auto st = store_.scan_prefix(storage::Family::kWorkflow, actor_id, [&](std::string_view, std::string_view v) {
+    auto row = storage::decode_workflow_row(v);
+    if (!row.ok()) {
+      failure = row.error();
+      return false;
+    }
+    Object o{{"path", row->path}, {"kind", row->kind}, {"status", row->status},
+             {"attempts", static_cast<int64_t>(row->attempts)}, {"startedTs", row->started_ts},
+             {"completedTs", row->completed_ts ? Value(row->completed_ts) : Value()}};
+    if (!row->error.empty()) o.emplace_back("error", row->error);
+    if (row->kind == "loop") o.emplace_back("iteration", static_cast<int64_t>(row->iteration));
+    if (row->wake_ts) o.emplace_back("wakeTs", row->wake_ts);
+    steps.emplace_back(Value(std::move(o)));
+    return true;
+  });
+  if (!st.ok()) return st.error();
+  if (!failure.ok()) return failure.error();
+  return Value(std::move(steps));
 }
 
 asio::awaitable<void> Runtime::shutdown() {

@@ -169,6 +169,13 @@ class Runtime {
   // Graceful stop: puts every awake actor to sleep (persisting its state).
   asio::awaitable<void> shutdown();
 
+  // Operator view: the actor's workflow history (durable records).
+  Result<Value> workflow_history(const std::string& actor_id) const;
+
+  // Prometheus text exposition of the node's counters.
+  std::string metrics_text() const;
+  std::atomic<uint64_t> workflow_reexecutions{0};
+
   size_t awake_count() const;
   size_t actor_count() const;
 
@@ -191,6 +198,7 @@ class Runtime {
   void arm_alarm(const std::string& actor_id, const Alarm& alarm);
   asio::awaitable<void> fire_alarm(std::string actor_id, std::string schedule_id);
   void schedule_drain(const std::string& actor_id);
+  void schedule_workflow(const std::string& actor_id);
   // The awake instance for an actor, creating it (not yet started) if asleep.
   std::shared_ptr<Instance> acquire(const std::string& actor_id,
                                     std::shared_ptr<ActorEntry>* entry_out);

@@ -46,3 +46,19 @@ struct ScheduleRecord {
   dueTs @3 :Int64;
   createdTs @4 :Int64;
 }
+
+# cf "workflow": actor id + history path -> WorkflowRecord. The root record
+# (empty path) holds the run's status. Written in the same batch as the
+# actor state the recorded step changed.
+struct WorkflowRecord {
+  path @0 :Text;                # e.g. "job-loop~3/process-job"
+  kind @1 :Text;                # run | step | loop | queue | sleep
+  status @2 :Text;              # running | completed | failed | waiting
+  result @3 :Data;              # CBOR (storage mode)
+  attempts @4 :UInt32;
+  startedTs @5 :Int64;
+  completedTs @6 :Int64;
+  error @7 :Text;
+  iteration @8 :UInt64;         # loops: the next iteration to run
+  wakeTs @9 :Int64;             # sleeps and retries: when to resume
+}

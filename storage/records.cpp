@@ -104,6 +104,44 @@ Result<StateRow> decode_state_row(std::string_view bytes) {
   }
 }
 
+std::string encode(const WorkflowRow& r) {
+  capnp::MallocMessageBuilder msg;
+  auto b = msg.initRoot<schema::WorkflowRecord>();
+  b.setPath(r.path);
+  b.setKind(r.kind);
+  b.setStatus(r.status);
+  b.setResult(as_data(r.result));
+  b.setAttempts(r.attempts);
+  b.setStartedTs(r.started_ts);
+  b.setCompletedTs(r.completed_ts);
+  b.setError(r.error);
+  b.setIteration(r.iteration);
+  b.setWakeTs(r.wake_ts);
+  return to_bytes(msg);
+}
+
+Result<WorkflowRow> decode_workflow_row(std::string_view bytes) {
+  try {
+    auto words = aligned_copy(bytes);
+    capnp::FlatArrayMessageReader reader(words);
+    auto rec = reader.getRoot<schema::WorkflowRecord>();
+    WorkflowRow r;
+    r.path = rec.getPath();
+    r.kind = rec.getKind();
+    r.status = rec.getStatus();
+    r.result = from_data(rec.getResult());
+    r.attempts = rec.getAttempts();
+    r.started_ts = rec.getStartedTs();
+    r.completed_ts = rec.getCompletedTs();
+    r.error = rec.getError();
+    r.iteration = rec.getIteration();
+    r.wake_ts = rec.getWakeTs();
+    return r;
+  } catch (const kj::Exception& e) {
+    return corrupt("workflow record", e);
+  }
+}
+
 std::string encode(const QueueRow& r) {
   capnp::MallocMessageBuilder msg;
   auto b = msg.initRoot<schema::QueueRecord>();

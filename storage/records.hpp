@@ -39,6 +39,18 @@ struct ScheduleRow {
   int64_t created_ts = 0;
 };
 
+struct WorkflowRow {
+  std::string path, kind, status;
+  std::string result;  // CBOR (storage mode)
+  uint32_t attempts = 0;
+  int64_t started_ts = 0, completed_ts = 0;
+  std::string error;
+  uint64_t iteration = 0;
+  int64_t wake_ts = 0;
+};
+
+std::string encode(const WorkflowRow& r);
+Result<WorkflowRow> decode_workflow_row(std::string_view bytes);
 std::string encode(const QueueRow& r);
 std::string encode(const ScheduleRow& r);
 Result<QueueRow> decode_queue_row(std::string_view bytes);

@@ -4,7 +4,7 @@
 
 namespace anvil::storage {
 namespace {
-constexpr const char* kFamilyNames[] = {"actors", "key_index", "state", "kv", "queue", "schedules"};
+constexpr const char* kFamilyNames[] = {"actors", "key_index", "state", "kv", "queue", "schedules", "workflow"};
 static_assert(std::size(kFamilyNames) == static_cast<size_t>(Family::kCount));
 
 // The smallest key greater than every key starting with `prefix`

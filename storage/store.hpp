@@ -23,6 +23,7 @@ enum class Family : int {
   kKv,          // actor id + user key -> bytes (actor KV)
   kQueue,       // actor id + u64 BE message id -> schema::QueueRecord
   kSchedules,   // actor id + schedule id -> schema::ScheduleRecord
+  kWorkflow,    // actor id + history path -> schema::WorkflowRecord
   kCount
 };
 
