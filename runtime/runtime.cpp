@@ -195,6 +195,8 @@ Result<Resolved> Runtime::resolve(const CreateRequest& req, bool fail_if_exists)
   by_key_[ikey] = e->info.actor_id;
   by_id_[e->info.actor_id] = e;
   spdlog::info("actor {} created: {} key={}", e->info.actor_id, e->info.name, skey);
+  // An actor with a run handler starts right away, as on the engine.
+  if (registry_.find(req.name)->run_hook()) schedule_workflow(e->info.actor_id);
   return Resolved{e->info, true, seq};
 }
 

@@ -1,0 +1,302 @@
+// Workflow primitives on a real RocksDB: replay, loops, queue receive,
+// durable sleep, retries, divergence, restart.
+#include <filesystem>
+#include <future>
+#include <thread>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "runtime/runtime.hpp"
+
+using namespace anvil;
+
+namespace {
+
+class Node {
+ public:
+  Node(const std::string& dir, const Registry& reg) {
+    auto opened = storage::Store::open({dir});
+    store_ = std::move(opened.value());
+    pipeline_ = std::make_unique<storage::CommitPipeline>(*store_, io_.get_executor());
+    rt_ = std::make_unique<Runtime>(io_, *store_, *pipeline_, reg);
+    EXPECT_TRUE(rt_->load().ok());
+    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
+  }
+  ~Node() {
+    work_.reset();
+    io_.stop();
+    for (auto& t : threads_) t.join();
+    rt_.reset();
+    pipeline_.reset();
+    store_.reset();
+  }
+  Runtime& rt() { return *rt_; }
+  template <typename T>
+  T run(asio::awaitable<T> aw) {
+    return asio::co_spawn(io_, std::move(aw), asio::use_future).get();
+  }
+  Result<Value> call(const std::string& id, const std::string& action, Array args = {}) {
+    return run(rt_->call_action(id, action, std::move(args), Value())).output;
+  }
+  std::string actor(const std::string& name) {
+    CreateRequest cr;
+    cr.name = name;
+    auto r = rt_->get_or_create(cr);
+    run(rt_->durable(r->seq));
+    return r->info.actor_id;
+  }
+  void send(const std::string& id, const std::string& queue, Value body) {
+    auto r = run(rt_->queue_send(id, queue, std::move(body), false, 0));
+    ASSERT_TRUE(r.ok()) << r.error().message;
+  }
+  // Polls `action` until `pred` holds (workflows run asynchronously).
+  Value wait_for(const std::string& id, const std::string& action, const std::function<bool(const Value&)>& pred) {
+    Value last;
+    for (int i = 0; i < 300; ++i) {
+      auto r = call(id, action);
+      if (r.ok()) {
+        last = *r;
+        if (pred(last)) return last;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return last;
+  }
+
+ private:
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(io_);
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<storage::CommitPipeline> pipeline_;
+  std::unique_ptr<Runtime> rt_;
+  std::vector<std::thread> threads_;
+};
+
+std::string temp_dir(const std::string& name) {
+  auto p = std::filesystem::temp_directory_path() / ("anvil-wf-" + name + "-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(p);
+  return p.string();
+}
+
+Value& counter(ActorContext& c, const char* field) {
+  Value& v = c.mutate_state()[field];
+  if (!v.is_int()) v = 0;
+  return v;
+}
+
+Result<Value> get_field(ActionContext& c, const char* field) {
+  const Value* v = c.state().find(field);
+  return v ? *v : Value();
+}
+
+// A workflow with observable step executions: `runs` counts how often the
+// step body actually ran (process-wide), `state.done` what it recorded.
+struct Probe {
+  std::atomic<int> step_runs{0};
+  std::atomic<int> failures_left{0};
+};
+
+ActorDefinition steps_actor(std::shared_ptr<Probe> probe) {
+  ActorDefinition def("steps");
+  def.initial_state(obj({{"done", Array{}}}))
+      .queue("go")
+      .run([probe](Workflow& wf) -> Result<Value> {
+        auto a = wf.step("a", [&]() -> Result<Value> {
+          probe->step_runs++;
+          wf.actor().mutate_state()["done"].as_array().emplace_back("a");
+          return 1;
+        });
+        if (!a.ok()) return a.error();
+        // Waits for a message: the workflow suspends and replays later.
+        auto msg = wf.queue_next("wait", {"go"});
+        if (!msg.ok()) return msg.error();
+        auto b = wf.step("b", [&]() -> Result<Value> {
+          probe->step_runs++;
+          if (probe->failures_left > 0) {
+            probe->failures_left--;
+            wf.actor().mutate_state()["done"].as_array().emplace_back("b-failed-attempt");  // rolled back
+            return user_error("transient", "transient");
+          }
+          wf.actor().mutate_state()["done"].as_array().emplace_back(msg->body);
+          return a->as_int() + 1;
+        }, StepOptions{3, std::chrono::milliseconds(20)});
+        if (!b.ok()) return b.error();
+        if (auto st = wf.sleep("nap", std::chrono::milliseconds(50)); !st.ok()) return st.error();
+        wf.actor().mutate_state()["finished"] = *b;
+        return *b;
+      })
+      .action("done", [](ActionContext& c, const Array&) { return get_field(c, "done"); })
+      .action("finished", [](ActionContext& c, const Array&) { return get_field(c, "finished"); })
+      .action("sleep", [](ActionContext& c, const Array&) -> Result<Value> {
+        c.sleep();
+        return true;
+      });
+  return def;
+}
+
+}  // namespace
+
+TEST(Workflow, StepsRunOnceAndTheWorkflowResumesWhenAMessageArrives) {
+  auto dir = temp_dir("resume");
+  auto probe = std::make_shared<Probe>();
+  Registry reg;
+  reg.add(steps_actor(probe));
+  Node n(dir, reg);
+  auto id = n.actor("steps");
+  EXPECT_EQ(n.wait_for(id, "done", [](const Value& v) { return v.as_array().size() == 1; }), arr({"a"}));
+  EXPECT_TRUE(n.call(id, "finished")->is_null());  // waiting on the queue
+  n.send(id, "go", "msg");
+  EXPECT_EQ(n.wait_for(id, "finished", [](const Value& v) { return !v.is_null(); }), Value(2));
+  EXPECT_EQ(*n.call(id, "done"), arr({"a", "msg"}));
+  EXPECT_EQ(probe->step_runs, 2);  // replays never re-ran step a
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Workflow, AFailingStepIsRetriedWithItsStateChangesRolledBack) {
+  auto dir = temp_dir("retry");
+  auto probe = std::make_shared<Probe>();
+  probe->failures_left = 2;
+  Registry reg;
+  reg.add(steps_actor(probe));
+  Node n(dir, reg);
+  auto id = n.actor("steps");
+  n.send(id, "go", "m");
+  EXPECT_EQ(n.wait_for(id, "finished", [](const Value& v) { return !v.is_null(); }), Value(2));
+  EXPECT_EQ(*n.call(id, "done"), arr({"a", "m"}));  // no trace of the failed attempts
+  EXPECT_EQ(probe->step_runs, 4);                   // a once, b three times
+  auto history = n.rt().workflow_history(id);
+  ASSERT_TRUE(history.ok());
+  bool found = false;
+  for (const auto& rec : history->as_array())
+    if (rec.find("path")->as_string() == "b") {
+      found = true;
+      EXPECT_EQ(rec.find("attempts")->as_int(), 3);
+      EXPECT_EQ(rec.find("status")->as_string(), "completed");
+    }
+  EXPECT_TRUE(found);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Workflow, ReplayAfterRestartNeverReExecutesACompletedStep) {
+  auto dir = temp_dir("restart");
+  auto probe = std::make_shared<Probe>();
+  Registry reg;
+  reg.add(steps_actor(probe));
+  std::string id;
+  {
+    Node n(dir, reg);
+    id = n.actor("steps");
+    n.wait_for(id, "done", [](const Value& v) { return v.as_array().size() == 1; });
+  }
+  EXPECT_EQ(probe->step_runs, 1);
+  Node n(dir, reg);  // the running workflow resumes by itself
+  n.send(id, "go", "after-restart");
+  EXPECT_EQ(n.wait_for(id, "finished", [](const Value& v) { return !v.is_null(); }), Value(2));
+  EXPECT_EQ(*n.call(id, "done"), arr({"a", "after-restart"}));
+  EXPECT_EQ(probe->step_runs, 2);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Workflow, ADurableSleepWakesASleepingActor) {
+  auto dir = temp_dir("sleep");
+  auto probe = std::make_shared<Probe>();
+  Registry reg;
+  reg.add(steps_actor(probe));
+  Node n(dir, reg);
+  auto id = n.actor("steps");
+  n.send(id, "go", "m");
+  n.wait_for(id, "done", [](const Value& v) { return v.as_array().size() == 2; });
+  ASSERT_TRUE(n.call(id, "sleep").ok());  // during the 50 ms nap
+  EXPECT_EQ(n.wait_for(id, "finished", [](const Value& v) { return !v.is_null(); }), Value(2));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Workflow, LoopsRecordIterationsAndPruneOldHistory) {
+  auto dir = temp_dir("loop");
+  Registry reg;
+  ActorDefinition def("looper");
+  def.initial_state(obj({{"n", 0}}))
+      .queue("q")
+      .run([](Workflow& wf) -> Result<Value> {
+        return wf.loop("l", [](Workflow& it) -> Result<LoopResult> {
+          auto m = it.queue_next("recv", {"q"});
+          if (!m.ok()) return m.error();
+          if (m->body == Value("stop")) return LoopResult::finish("stopped");
+          auto s = it.step("add", [&]() -> Result<Value> {
+            Value& n = counter(it.actor(), "n");
+            n = n.as_int() + m->body.as_int();
+            return n;
+          });
+          if (!s.ok()) return s.error();
+          return LoopResult::next();
+        }, /*history_size=*/3);
+      })
+      .action("n", [](ActionContext& c, const Array&) { return get_field(c, "n"); });
+  reg.add(def);
+  Node n(dir, reg);
+  auto id = n.actor("looper");
+  for (int i = 1; i <= 10; ++i) n.send(id, "q", i);
+  EXPECT_EQ(n.wait_for(id, "n", [](const Value& v) { return v == Value(55); }), Value(55));
+  auto history = n.rt().workflow_history(id);
+  ASSERT_TRUE(history.ok());
+  int iteration_records = 0;
+  for (const auto& rec : history->as_array()) {
+    const auto& path = rec.find("path")->as_string();
+    if (path.rfind("l~", 0) == 0) ++iteration_records;
+    if (path == "l") EXPECT_EQ(rec.find("iteration")->as_int(), 10);
+  }
+  EXPECT_LE(iteration_records, 2 * 4);  // at most history_size (+1) iterations x 2 records
+  n.send(id, "q", "stop");
+  bool done = false;
+  for (int i = 0; i < 200 && !done; ++i) {
+    auto h = n.rt().workflow_history(id);  // keep the result alive for the loop
+    for (const auto& rec : h->as_array())
+      if (rec.find("path")->as_string().empty() && rec.find("status")->as_string() == "completed") done = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(done);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Workflow, HistoryThatDisagreesWithTheCodeFailsTheRunWithAClearError) {
+  auto dir = temp_dir("diverge");
+  auto version = std::make_shared<std::atomic<int>>(1);
+  Registry reg;
+  ActorDefinition def("versioned");
+  def.queue("q").run([version](Workflow& wf) -> Result<Value> {
+    if (*version == 1) {
+      auto s = wf.step("x", []() -> Result<Value> { return 1; });
+      if (!s.ok()) return s.error();
+    } else {
+      auto m = wf.queue_next("x", {"q"});  // same name, different kind
+      if (!m.ok()) return m.error();
+    }
+    auto m = wf.queue_next("wait", {"q"});
+    if (!m.ok()) return m.error();
+    return true;
+  });
+  reg.add(def);
+  std::string id;
+  {
+    Node n(dir, reg);
+    id = n.actor("versioned");
+    for (int i = 0; i < 100; ++i) {
+      auto h = n.rt().workflow_history(id);
+      if (h.ok() && h->as_array().size() >= 2) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  *version = 2;
+  Node n(dir, reg);
+  std::string error;
+  for (int i = 0; i < 200 && error.empty(); ++i) {
+    auto h = n.rt().workflow_history(id);
+    for (const auto& rec : h->as_array())
+      if (rec.find("path")->as_string().empty() && rec.find("status")->as_string() == "failed")
+        error = rec.find("error")->as_string();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_NE(error.find("workflow.history_divergent"), std::string::npos) << error << " history: " << debug_string(*n.rt().workflow_history(id));
+  std::filesystem::remove_all(dir);
+}
