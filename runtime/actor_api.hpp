@@ -89,6 +89,20 @@ class ActorContext {
   // survives sleep and restarts; wakes the actor. Returns the schedule id.
   Result<std::string> schedule_after(int64_t delay_ms, std::string action, Array args);
   Result<std::string> schedule_at(int64_t unix_ms, std::string action, Array args);
+  // Recurring: runs `action` every `interval_ms` (>= 5000 ms), anchored to the
+  // first deadline so it never drifts; a run missed while the node was down
+  // fires once on restart. Reusing `name` replaces the job. Returns its id.
+  Result<std::string> schedule_every(std::string name, int64_t interval_ms, std::string action, Array args);
+  // Cancels a pending schedule; false when there is none with that id.
+  Result<bool> cancel_schedule(const std::string& id);
+
+  // Actor-to-actor messages, sent after this turn commits (an outbox), to
+  // actors on this node without going through the network. `send` enqueues
+  // on the target's durable queue; `call` runs an action on the target and,
+  // with `reply_to`, delivers {ok, output} or {ok:false, error} to one of
+  // this actor's actions. Targets are get-or-created by (name, key).
+  void send_to(std::string name, ActorKey key, std::string queue, Value body);
+  void call_actor(std::string name, ActorKey key, std::string action, Array args, std::string reply_to = "");
 
   // Actor KV (actor-model.md §10.1): binary-safe keys and values, written
   // with this turn (durable before the reply), read-your-writes. Limits: key

@@ -35,6 +35,23 @@ Result<std::string> ActorContext::schedule_at(int64_t unix_ms, std::string actio
   return core_.add_schedule(unix_ms, std::move(action), std::move(args));
 }
 
+Result<std::string> ActorContext::schedule_every(std::string name, int64_t interval_ms, std::string action,
+                                                 Array args) {
+  return core_.add_recurring(std::move(name), interval_ms, std::move(action), std::move(args));
+}
+
+Result<bool> ActorContext::cancel_schedule(const std::string& id) { return core_.cancel_schedule(id); }
+
+void ActorContext::send_to(std::string name, ActorKey key, std::string queue, Value body) {
+  core_.outbox.push_back(OutboxMessage{std::move(name), std::move(key), false, std::move(queue), std::move(body), "",
+                                       core_.actor_id});
+}
+
+void ActorContext::call_actor(std::string name, ActorKey key, std::string action, Array args, std::string reply_to) {
+  core_.outbox.push_back(OutboxMessage{std::move(name), std::move(key), true, std::move(action), Value(std::move(args)),
+                                       std::move(reply_to), core_.actor_id});
+}
+
 void ActorContext::sleep() { core_.sleep_requested = true; }
 void ActorContext::destroy() { core_.destroy_requested = true; }
 

@@ -24,6 +24,9 @@ class InstanceCore {
  public:
   virtual ~InstanceCore() = default;
   virtual Result<std::string> add_schedule(int64_t due_ts, std::string action, Array args) = 0;
+  virtual Result<std::string> add_recurring(std::string name, int64_t interval_ms, std::string action, Array args) = 0;
+  virtual Result<bool> cancel_schedule(const std::string& id) = 0;
+  std::vector<OutboxMessage> outbox;
   // KV (see ActorContext). `get` sees this actor's own uncommitted writes.
   virtual Result<std::optional<std::string>> kv_get(std::string_view key) = 0;
   virtual void kv_put(std::string_view key, std::optional<std::string_view> value) = 0;  // nullopt = delete
@@ -80,6 +83,8 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
 
   // Alarms created this turn (armed by the runtime once they are durable).
   std::vector<Alarm> take_alarms() { return std::move(new_alarms_); }
+  // Actor-to-actor messages of this turn (dispatched once it is durable).
+  std::vector<OutboxMessage> take_outbox() { return std::move(outbox); }
   // Whether the runtime should schedule a queue-drain turn.
   bool take_drain_request();
   // Replays the run workflow until it suspends or completes.
@@ -109,6 +114,10 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   void persist_state();
   void commit();
   Result<std::string> add_schedule(int64_t due_ts, std::string action, Array args) override;
+  Result<std::string> add_recurring(std::string name, int64_t interval_ms, std::string action, Array args) override;
+  Result<bool> cancel_schedule(const std::string& id) override;
+  Status check_schedule_room();
+  size_t schedule_count_ = 0;  // pending schedules of this actor (loaded at start)
   Result<std::optional<std::string>> kv_get(std::string_view key) override;
   void kv_put(std::string_view key, std::optional<std::string_view> value) override;
   Result<std::vector<std::pair<std::string, std::string>>> kv_scan(std::string_view start, std::string_view end,

@@ -332,6 +332,7 @@ asio::awaitable<CallResult> Runtime::turn(const std::string& actor_id, TurnBody 
     bool drain = false;
     bool workflow = false;
     std::vector<Alarm> alarms;
+    std::vector<OutboxMessage> outbox;
     std::optional<ActorInfo> info;
   };
   for (int attempt = 0; attempt < kMaxRoutingAttempts; ++attempt) {
@@ -364,6 +365,7 @@ asio::awaitable<CallResult> Runtime::turn(const std::string& actor_id, TurnBody 
       o.alarms = inst->take_alarms();
       o.drain = inst->take_drain_request();
       o.workflow = inst->take_workflow_request();
+      o.outbox = inst->take_outbox();
       return o;
     };
     TurnOutcome out = co_await run_on(inst->strand(), std::move(work));
@@ -372,6 +374,7 @@ asio::awaitable<CallResult> Runtime::turn(const std::string& actor_id, TurnBody 
     for (const auto& a : out.alarms) arm_alarm(actor_id, a);
     if (out.drain) schedule_drain(actor_id);
     if (out.workflow) schedule_workflow(actor_id);
+    for (auto& m : out.outbox) dispatch(std::move(m));
     co_return CallResult{std::move(out.output), std::move(out.info)};
   }
   co_return CallResult{make_error("actor", "stopping", "The actor kept stopping; retry later."), std::nullopt};
@@ -531,6 +534,51 @@ void Runtime::schedule_workflow(const std::string& actor_id) {
         (void)r;
       },
       asio::detached);
+}
+
+void Runtime::dispatch(OutboxMessage msg) { asio::co_spawn(io_, deliver(std::move(msg)), asio::detached); }
+
+asio::awaitable<void> Runtime::deliver(OutboxMessage msg) {
+  CreateRequest cr;
+  cr.name = msg.name;
+  cr.key = msg.key;
+  auto target = get_or_create(cr);
+  Result<Value> result = Value();
+  if (!target.ok()) {
+    result = target.error();
+  } else {
+    Status st = co_await durable(target->seq);
+    if (!st.ok()) {
+      result = st.error();
+    } else if (msg.is_call) {
+      Array args = msg.payload.is_array() ? msg.payload.as_array() : Array{};
+      CallResult called = co_await call_action(target->info.actor_id, msg.queue_or_action, std::move(args), Value());
+      result = std::move(called.output);
+    } else {
+      Result<QueueSendOutcome> sent = co_await queue_send(target->info.actor_id, msg.queue_or_action, msg.payload, false, 0);
+      if (!sent.ok()) result = sent.error();
+    }
+  }
+  if (!result.ok())
+    spdlog::warn("actor {}: message to {} ({}) failed: {}", msg.from_actor_id, msg.name, msg.queue_or_action,
+                 result.error().qualified());
+  if (msg.is_call && !msg.reply_to.empty()) {
+    Value reply;
+    if (result.ok()) {
+      reply = obj({{"ok", true}, {"output", *result}});
+    } else {
+      reply = obj({{"ok", false},
+                   {"error", obj({{"group", result.error().group},
+                                  {"code", result.error().code},
+                                  {"message", result.error().message}})}});
+    }
+    Array reply_args;
+    reply_args.push_back(std::move(reply));
+    CallResult done = co_await call_action(msg.from_actor_id, msg.reply_to, std::move(reply_args), Value());
+    if (!done.output.ok())
+      spdlog::warn("actor {}: reply action {} failed: {}", msg.from_actor_id, msg.reply_to,
+                   done.output.error().qualified());
+  }
 }
 
 Result<Value> Runtime::workflow_history(const std::string& actor_id) const {

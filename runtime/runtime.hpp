@@ -72,6 +72,17 @@ struct Alarm {
   int64_t due_ts = 0;
 };
 
+// An actor-to-actor message, dispatched after the sending turn commits.
+struct OutboxMessage {
+  std::string name;
+  ActorKey key;
+  bool is_call = false;
+  std::string queue_or_action;
+  Value payload;  // queue body, or call args (array)
+  std::string reply_to;
+  std::string from_actor_id;
+};
+
 struct QueueSendOutcome {
   std::string status;  // "completed" | "timedOut"
   std::optional<Value> response;
@@ -199,6 +210,8 @@ class Runtime {
   asio::awaitable<void> fire_alarm(std::string actor_id, std::string schedule_id);
   void schedule_drain(const std::string& actor_id);
   void schedule_workflow(const std::string& actor_id);
+  void dispatch(OutboxMessage msg);
+  asio::awaitable<void> deliver(OutboxMessage msg);
   // The awake instance for an actor, creating it (not yet started) if asleep.
   std::shared_ptr<Instance> acquire(const std::string& actor_id,
                                     std::shared_ptr<ActorEntry>* entry_out);

@@ -542,3 +542,94 @@ TEST(Kv, DestroyDeletesTheActorsKv) {
   EXPECT_TRUE(n.call(fresh, "kv", {"get", "a"})->is_null());
   std::filesystem::remove_all(dir);
 }
+
+TEST(Schedules, RecurringSchedulesFireOnTheirCadenceUntilCancelled) {
+  auto dir = temp_dir("sched-every");
+  Registry reg;
+  ActorDefinition def("ticker");
+  def.initial_state(obj({{"ticks", Array{}}}))
+      .action("start", [](ActionContext& c, const Array&) -> Result<Value> {
+        auto id = c.schedule_every("tick", 5000, "tick", {"x"});
+        if (!id.ok()) return id.error();
+        return Value(*id);
+      })
+      .action("tooFast", [](ActionContext& c, const Array&) -> Result<Value> {
+        auto id = c.schedule_every("fast", 10, "tick", {});
+        if (!id.ok()) return id.error();
+        return Value(*id);
+      })
+      .action("stop", [](ActionContext& c, const Array& args) -> Result<Value> {
+        auto r = c.cancel_schedule(args[0].as_string());
+        if (!r.ok()) return r.error();
+        return *r;
+      })
+      .action("tick", [](ActionContext& c, const Array& args) -> Result<Value> {
+        c.mutate_state()["ticks"].as_array().push_back(args.size() > 1 ? *args[1].find("kind") : Value());
+        return true;
+      })
+      .action("ticks", [](ActionContext& c, const Array&) -> Result<Value> { return *c.state().find("ticks"); });
+  reg.add(def);
+  Node n(dir, &reg);
+  auto id = n.get_or_create("ticker", {});
+  auto too_fast = n.call(id, "tooFast");
+  ASSERT_FALSE(too_fast.ok());
+  EXPECT_EQ(too_fast.error().qualified(), "schedule.invalid_interval");
+  auto sid = n.call(id, "start");
+  ASSERT_TRUE(sid.ok());
+  EXPECT_EQ(sid->as_string(), "every:tick");
+  std::this_thread::sleep_for(std::chrono::milliseconds(5400));
+  EXPECT_EQ(*n.call(id, "ticks"), arr({"every"}));
+  EXPECT_EQ(*n.call(id, "stop", {*sid}), Value(true));
+  EXPECT_EQ(*n.call(id, "stop", {*sid}), Value(false));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ActorToActor, CallsRunOnTheTargetAndRepliesComeBackToTheCaller) {
+  auto dir = temp_dir("a2a");
+  Registry reg;
+  actors::register_fixtures(reg);
+  ActorDefinition def("caller");
+  def.initial_state(obj({{"replies", Array{}}}))
+      .action("go", [](ActionContext& c, const Array& args) -> Result<Value> {
+        c.call_actor("counter", {args[0].as_string()}, "increment", {Value(5)}, "onReply");
+        c.call_actor("counter", {args[0].as_string()}, "noSuchAction", {}, "onReply");
+        c.send_to("worker", {args[0].as_string()}, "jobs", obj({{"id", 1}, {"value", 21}}));
+        return true;
+      })
+      .action("onReply", [](ActionContext& c, const Array& args) -> Result<Value> {
+        c.mutate_state()["replies"].as_array().push_back(args[0]);
+        return true;
+      })
+      .action("replies", [](ActionContext& c, const Array&) -> Result<Value> { return *c.state().find("replies"); });
+  reg.add(def);
+  Node n(dir, &reg);
+  auto caller = n.get_or_create("caller", {});
+  ASSERT_TRUE(n.call(caller, "go", {"t1"}).ok());
+  Value replies;
+  for (int i = 0; i < 200; ++i) {
+    replies = *n.call(caller, "replies");
+    if (replies.as_array().size() == 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(replies.as_array().size(), 2u);
+  bool saw_ok = false, saw_error = false;
+  for (const auto& r : replies.as_array()) {
+    if (r.find("ok")->as_bool()) {
+      EXPECT_EQ(*r.find("output"), Value(5));
+      saw_ok = true;
+    } else {
+      EXPECT_EQ(r.find("error")->find("code")->as_string(), "action_not_found");
+      saw_error = true;
+    }
+  }
+  EXPECT_TRUE(saw_ok && saw_error);
+  auto worker = n.get_or_create("worker", {"t1"});
+  Value processed;
+  for (int i = 0; i < 200; ++i) {
+    processed = *n.call(worker, "getProcessed");
+    if (processed.as_array().size() == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(processed, arr({obj({{"id", 1}, {"input", 21}, {"result", 42}})}));
+  std::filesystem::remove_all(dir);
+}

@@ -45,6 +45,8 @@ struct ScheduleRecord {
   args @2 :Data;                # CBOR (storage mode) array
   dueTs @3 :Int64;
   createdTs @4 :Int64;
+  intervalMs @5 :Int64;         # > 0: recurring every intervalMs, anchored to dueTs
+  name @6 :Text;                # recurring schedules are unique per name
 }
 
 # cf "workflow": actor id + history path -> WorkflowRecord. The root record

@@ -160,6 +160,8 @@ std::string encode(const ScheduleRow& r) {
   b.setArgs(as_data(r.args));
   b.setDueTs(r.due_ts);
   b.setCreatedTs(r.created_ts);
+  b.setIntervalMs(r.interval_ms);
+  b.setName(r.name);
   return to_bytes(msg);
 }
 
@@ -179,7 +181,8 @@ Result<ScheduleRow> decode_schedule_row(std::string_view bytes) {
     auto words = aligned_copy(bytes);
     capnp::FlatArrayMessageReader reader(words);
     auto rec = reader.getRoot<schema::ScheduleRecord>();
-    return ScheduleRow{rec.getId(), rec.getAction(), from_data(rec.getArgs()), rec.getDueTs(), rec.getCreatedTs()};
+    return ScheduleRow{rec.getId(),     rec.getAction(),     from_data(rec.getArgs()), rec.getDueTs(),
+                       rec.getCreatedTs(), rec.getIntervalMs(), rec.getName()};
   } catch (const kj::Exception& e) {
     return corrupt("schedule record", e);
   }

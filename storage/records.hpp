@@ -37,6 +37,8 @@ struct ScheduleRow {
   std::string args;  // CBOR (storage mode) array
   int64_t due_ts = 0;
   int64_t created_ts = 0;
+  int64_t interval_ms = 0;  // > 0: recurring
+  std::string name;         // recurring job name
 };
 
 struct WorkflowRow {
