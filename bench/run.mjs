@@ -1,0 +1,151 @@
+#!/usr/bin/env node
+// Side-by-side benchmark: the same workloads, driven by the native
+// anvil-loadgen (bare encoding, closed loop), against the reference Rivet
+// stack (rivetkit 2.3.19 + rivet-engine, ../shared/rivet-ref) and against
+// Anvil, in one run on this machine. Writes bench/RESULTS.md and
+// bench/results.json.
+//   BENCH_SECONDS (default 8)    measured seconds per throughput cell
+//   BENCH_SKIP_REFERENCE=1       Anvil only (the table then has no ratios)
+//   BENCH_SLEEPING (default 1000000) sleeping actors for the directory cell
+import { execFileSync, spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+const ROOT = path.resolve(import.meta.dirname, "..");
+const SHARED = process.env.ANVIL_SHARED_DIR ?? path.resolve(ROOT, "../shared");
+const REF = path.join(SHARED, "rivet-ref");
+const LOADGEN = path.join(ROOT, "build/tools/bench/anvil-loadgen");
+const ANVIL = path.join(ROOT, "build/tools/anvil");
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+const SLEEPING = Number(process.env.BENCH_SLEEPING ?? 1_000_000);
+const sh = (cmd, args, opts = {}) => execFileSync(cmd, args, { encoding: "utf8", ...opts }).trim();
+
+function procStat(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    const rss = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))[1]);
+    return { cpuTicks: Number(stat[11]) + Number(stat[12]), rssKiB: rss };
+  } catch {
+    return { cpuTicks: 0, rssKiB: 0 };
+  }
+}
+const TICKS = Number(sh("getconf", ["CLK_TCK"]));
+const sum = (pids) => pids.map(procStat).reduce((a, b) => ({ cpuTicks: a.cpuTicks + b.cpuTicks, rssKiB: a.rssKiB + b.rssKiB }), { cpuTicks: 0, rssKiB: 0 });
+
+// Runs one loadgen cell and attaches the server's CPU% and RSS.
+function cell(target, mode, args) {
+  const before = sum(target.pids());
+  const t0 = Date.now();
+  let out;
+  try {
+    out = JSON.parse(sh(LOADGEN, [mode, "--base", target.base, ...args.flatMap(([k, v]) => [`--${k}`, String(v)])], { timeout: 400_000 }));
+  } catch (e) {
+    out = { error: String(e.message).slice(0, 200) };
+  }
+  const wall = (Date.now() - t0) / 1000;
+  const after = sum(target.pids());
+  out.server_cpu_pct = Math.round(((after.cpuTicks - before.cpuTicks) / TICKS / wall) * 100);
+  out.server_rss_mib = Math.round(after.rssKiB / 1024);
+  console.log(`${target.name} ${mode} ${JSON.stringify(args)} -> ${JSON.stringify(out)}`);
+  return out;
+}
+
+async function waitHttp(url, ms = 60_000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} not ready`);
+}
+
+async function startAnvil(dataDir) {
+  const child = spawn(ANVIL, ["serve", "--listen", "127.0.0.1:6450", "--data-dir", dataDir, "--log-level", "warn"], { stdio: "ignore" });
+  await waitHttp("http://127.0.0.1:6450/metadata");
+  return { name: "anvil", base: "http://127.0.0.1:6450/api/rivet", pids: () => [child.pid], child };
+}
+async function stopAnvil(a) {
+  a.child.kill("SIGTERM");
+  await new Promise((r) => a.child.on("exit", r));
+}
+
+// The workloads; `size` picks the reference's bounded sizes.
+function workloads(target, ref) {
+  const r = {};
+  for (const actors of [1, ref ? 50 : 1000])
+    for (const conc of [1, 16, 64])
+      r[`http_a${actors === 1 ? 1 : "many"}_c${conc}`] = cell(target, "http", [["conc", conc], ["seconds", SECONDS], ["actors", actors]]);
+  r.ws_1x1 = cell(target, "ws", [["conns", 1], ["inflight", 1], ["seconds", SECONDS]]);
+  r.ws_1x16 = cell(target, "ws", [["conns", 1], ["inflight", 16], ["seconds", SECONDS]]);
+  r.ws_16x1 = cell(target, "ws", [["conns", 16], ["inflight", 1], ["seconds", SECONDS]]);
+  r.cold = cell(target, "cold", [["conc", 32], ["count", ref ? 200 : 10000], ["seconds", ref ? 60 : 100]]);
+  r.fanout = cell(target, "fanout", [["subscribers", 100], ["events", ref ? 20 : 200]]);
+  const idleN = ref ? 300 : 100000;
+  const before = sum(target.pids()).rssKiB;
+  r.idle = cell(target, "idle", [["conc", 32], ["count", idleN], ["seconds", ref ? 120 : 100]]);
+  r.idle.rss_before_mib = Math.round(before / 1024);
+  r.idle.rss_per_actor_kib = r.idle.done ? Math.round(((sum(target.pids()).rssKiB - before) / r.idle.done) * 100) / 100 : null;
+  return r;
+}
+
+const results = {
+  machine: {
+    cpu: os.cpus()[0]?.model,
+    cpus: os.cpus().length,
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    kernel: os.release(),
+    commit: sh("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"]),
+    date: new Date().toISOString(),
+  },
+};
+const dd = execFileSync("sh", ["-c", `dd if=/dev/zero of=${ROOT}/bench/.fsync-probe bs=4k count=500 oflag=dsync 2>&1; rm -f ${ROOT}/bench/.fsync-probe`], { encoding: "utf8" });
+const ddSecs = Number(/([\d.]+) s,/.exec(dd)?.[1] ?? NaN);
+results.fsync_ms = Math.round((ddSecs / 500) * 1000 * 1000) / 1000;
+
+if (process.env.BENCH_SKIP_REFERENCE !== "1") {
+  sh(path.join(REF, "reference/start.sh"), [], { stdio: ["ignore", "pipe", "inherit"] });
+  const runDir = path.join(REF, ".run");
+  const pidOf = (f) => (fs.existsSync(path.join(runDir, f)) ? Number(fs.readFileSync(path.join(runDir, f), "utf8")) : 0);
+  const ref = { name: "reference", base: "http://127.0.0.1:6420", pids: () => [pidOf("runner.pid"), pidOf("engine.pid")].filter(Boolean) };
+  await waitHttp("http://127.0.0.1:6420/metadata");
+  try {
+    results.reference = workloads(ref, true);
+  } finally {
+    sh(path.join(REF, "reference/stop.sh"), [], { stdio: "ignore" });
+  }
+}
+
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "anvil-bench-"));
+let anvil = await startAnvil(dataDir);
+results.anvil = workloads(anvil, false);
+// Sleeping actors: create them, restart the node (every actor asleep, only
+// its directory entry in memory), compare RSS with an empty node.
+await stopAnvil(anvil);
+const emptyDir = fs.mkdtempSync(path.join(os.tmpdir(), "anvil-bench-empty-"));
+anvil = await startAnvil(emptyDir);
+const emptyRss = procStat(anvil.child.pid).rssKiB;
+await stopAnvil(anvil);
+anvil = await startAnvil(emptyDir);
+const created = cell(anvil, "cold", [["conc", 32], ["count", SLEEPING], ["seconds", 300]]);
+await stopAnvil(anvil);
+const t0 = Date.now();
+anvil = await startAnvil(emptyDir);
+const loadSecs = (Date.now() - t0) / 1000;
+const sleepingRss = procStat(anvil.child.pid).rssKiB;
+results.anvil.sleeping = {
+  actors: created.done,
+  create_per_second: created.per_second,
+  restart_load_seconds: loadSecs,
+  rss_empty_mib: Math.round(emptyRss / 1024),
+  rss_mib: Math.round(sleepingRss / 1024),
+  rss_per_actor_bytes: created.done ? Math.round(((sleepingRss - emptyRss) * 1024) / created.done) : null,
+};
+await stopAnvil(anvil);
+fs.rmSync(dataDir, { recursive: true, force: true });
+fs.rmSync(emptyDir, { recursive: true, force: true });
+
+fs.writeFileSync(path.join(ROOT, "bench/results.json"), JSON.stringify(results, null, 2));
+execFileSync(process.execPath, [path.join(ROOT, "bench/report.mjs")], { stdio: "inherit" });

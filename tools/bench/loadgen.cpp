@@ -1,0 +1,406 @@
+// anvil-loadgen: a native closed-loop load generator speaking the RivetKit
+// client protocol (bare encoding) over HTTP/1.1 and WebSocket, so that the
+// client is not the bottleneck. Drives Anvil and the reference alike.
+//
+//   anvil-loadgen http  --base URL --conc N --seconds S [--actors N]
+//   anvil-loadgen cold  --base URL --conc N --count N [--seconds S]
+//   anvil-loadgen ws    --base URL --conns N --inflight N --seconds S
+//   anvil-loadgen fanout --base URL --subscribers N --events N
+//   anvil-loadgen idle  --base URL --conc N --count N [--seconds S]   (idler.ping on new keys)
+// Prints one JSON object on stdout.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+namespace websocket = boost::beast::websocket;
+using tcp = net::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Url {
+  std::string host, port, path;  // path: base path without trailing '/'
+};
+
+Url parse_url(const std::string& s) {
+  std::string rest = s.substr(s.find("://") + 3);
+  size_t slash = rest.find('/');
+  std::string hostport = rest.substr(0, slash);
+  Url u;
+  u.path = slash == std::string::npos ? "" : rest.substr(slash);
+  while (!u.path.empty() && u.path.back() == '/') u.path.pop_back();
+  size_t colon = hostport.rfind(':');
+  u.host = hostport.substr(0, colon);
+  u.port = colon == std::string::npos ? "80" : hostport.substr(colon + 1);
+  return u;
+}
+
+struct Args {
+  std::map<std::string, std::string> kv;
+  std::string get(const std::string& k, const std::string& d) const {
+    auto it = kv.find(k);
+    return it == kv.end() ? d : it->second;
+  }
+  long num(const std::string& k, long d) const { return std::stol(get(k, std::to_string(d))); }
+};
+
+// Latency recorder (microseconds); percentiles over every sample.
+class Stats {
+ public:
+  void add(double us) {
+    std::lock_guard lk(mu_);
+    samples_.push_back(us);
+  }
+  void error() { ++errors_; }
+  std::string json(double seconds, const char* unit = "ops") {
+    std::lock_guard lk(mu_);
+    std::sort(samples_.begin(), samples_.end());
+    auto pct = [&](double p) {
+      if (samples_.empty()) return 0.0;
+      size_t i = std::min(samples_.size() - 1, static_cast<size_t>(p * samples_.size()));
+      return samples_[i] / 1000.0;
+    };
+    char buf[512];
+    std::snprintf(buf, sizeof buf,
+                  "\"%s\":%zu,\"errors\":%lu,\"seconds\":%.2f,\"per_second\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
+                  "\"p999_ms\":%.3f,\"max_ms\":%.3f",
+                  unit, samples_.size(), errors_.load(), seconds, samples_.size() / seconds, pct(0.5), pct(0.99),
+                  pct(0.999), samples_.empty() ? 0.0 : samples_.back() / 1000.0);
+    return buf;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<double> samples_;
+  std::atomic<unsigned long> errors_{0};
+};
+
+// One keep-alive HTTP/1.1 connection.
+class HttpConn {
+ public:
+  explicit HttpConn(const Url& u) : u_(u), stream_(ioc_) { connect(); }
+  void connect() {
+    tcp::resolver r(ioc_);
+    net::connect(stream_, r.resolve(u_.host, u_.port));
+    stream_.set_option(tcp::no_delay(true));
+  }
+  // Returns the status (0 on a transport error, after reconnecting).
+  unsigned request(http::verb verb, const std::string& target, const std::string& body,
+                   const std::vector<std::pair<std::string, std::string>>& headers, std::string* out = nullptr) {
+    try {
+      http::request<http::string_body> req{verb, target, 11};
+      req.set(http::field::host, u_.host);
+      for (auto& [k, v] : headers) req.set(k, v);
+      req.body() = body;
+      req.prepare_payload();
+      http::write(stream_, req);
+      http::response<http::string_body> res;
+      http::read(stream_, buf_, res);
+      if (out) *out = res.body();
+      return res.result_int();
+    } catch (const std::exception&) {
+      beast::error_code ec;
+      stream_.close(ec);
+      buf_.consume(buf_.size());
+      try {
+        connect();
+      } catch (...) {
+      }
+      return 0;
+    }
+  }
+
+ private:
+  Url u_;
+  net::io_context ioc_;
+  tcp::socket stream_;
+  beast::flat_buffer buf_;
+};
+
+const std::string kBareIncrement("\x04\x00\x02\x81\x01", 5);  // args [1]
+const std::string kBareNoArgs("\x04\x00\x01\x80", 4);          // args []
+const std::vector<std::pair<std::string, std::string>> kBareHeaders = {
+    {"x-rivet-encoding", "bare"}, {"content-type", "application/octet-stream"}};
+
+std::string json_field(const std::string& body, const std::string& field) {
+  auto p = body.find("\"" + field + "\":\"");
+  if (p == std::string::npos) return "";
+  p += field.size() + 4;
+  return body.substr(p, body.find('"', p) - p);
+}
+
+// PUT /actors get-or-create; returns the actor id.
+std::string put_actor(HttpConn& c, const Url& u, const std::string& name, const std::string& key) {
+  std::string out;
+  c.request(http::verb::put, u.path + "/actors?namespace=default",
+            "{\"name\":\"" + name + "\",\"key\":\"" + key +
+                "\",\"runner_name_selector\":\"default\",\"crash_policy\":\"sleep\"}",
+            {{"content-type", "application/json"}}, &out);
+  return json_field(out, "actor_id");
+}
+
+std::string run_id() { return std::to_string(std::chrono::system_clock::now().time_since_epoch().count() % 100000000); }
+
+// (a) stateless HTTP actions, closed loop.
+std::string bench_http(const Url& u, const Args& a) {
+  const long conc = a.num("conc", 1), seconds = a.num("seconds", 8), actors = a.num("actors", 1);
+  std::vector<std::string> ids;
+  {
+    HttpConn setup(u);
+    const std::string prefix = "bench-" + a.get("set", run_id()) + "-";
+    for (long i = 0; i < actors; ++i) {
+      auto id = put_actor(setup, u, "counter", prefix + std::to_string(i));
+      if (id.empty()) return "{\"error\":\"could not create actors\"}";
+      ids.push_back(id);
+    }
+    // Warm: wake every actor once.
+    for (auto& id : ids) setup.request(http::verb::post, u.path + "/gateway/" + id + "/action/increment", kBareIncrement, kBareHeaders);
+  }
+  Stats stats;
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> ts;
+  for (long t = 0; t < conc; ++t)
+    ts.emplace_back([&, t] {
+      HttpConn c(u);
+      size_t i = t;
+      while (!stop) {
+        const std::string& id = ids[i++ % ids.size()];
+        auto t0 = Clock::now();
+        unsigned st = c.request(http::verb::post, u.path + "/gateway/" + id + "/action/increment", kBareIncrement, kBareHeaders);
+        if (st == 200)
+          stats.add(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+        else
+          stats.error();
+      }
+    });
+  auto t0 = Clock::now();
+  std::this_thread::sleep_for(std::chrono::seconds(seconds));
+  stop = true;
+  for (auto& t : ts) t.join();
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  return "{\"test\":\"http\",\"conc\":" + std::to_string(conc) + ",\"actors\":" + std::to_string(actors) + "," +
+         stats.json(secs) + "}";
+}
+
+// (c) cold start: getOrCreate on a new key + first action, in one request.
+std::string bench_cold(const Url& u, const Args& a, const char* actor = "counter", const std::string& body = kBareIncrement,
+                       const char* action = "increment", const char* test = "cold") {
+  const long conc = a.num("conc", 32), count = a.num("count", 1000), seconds = a.num("seconds", 100);
+  const std::string set = run_id();
+  Stats stats;
+  std::atomic<long> next{0};
+  auto deadline = Clock::now() + std::chrono::seconds(seconds);
+  std::vector<std::thread> ts;
+  auto t0 = Clock::now();
+  for (long t = 0; t < conc; ++t)
+    ts.emplace_back([&] {
+      HttpConn c(u);
+      for (;;) {
+        long i = next++;
+        if (i >= count || Clock::now() > deadline) break;
+        std::string target = u.path + "/gateway/" + actor + "/action/" + action +
+                             "?rvt-namespace=default&rvt-method=getOrCreate&rvt-runner=default&rvt-key=" + test + "-" +
+                             set + "-" + std::to_string(i) + "&rvt-crash-policy=sleep";
+        auto s = Clock::now();
+        unsigned st = c.request(http::verb::post, target, body, kBareHeaders);
+        if (st == 200)
+          stats.add(std::chrono::duration<double, std::micro>(Clock::now() - s).count());
+        else
+          stats.error();
+      }
+    });
+  for (auto& t : ts) t.join();
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  return std::string("{\"test\":\"") + test + "\",\"requested\":" + std::to_string(count) + ",\"conc\":" +
+         std::to_string(conc) + "," + stats.json(secs, "done") + "}";
+}
+
+// LEB128 varint.
+void put_uint(std::string& s, uint64_t v) {
+  while (v >= 0x80) {
+    s += static_cast<char>(v | 0x80);
+    v >>= 7;
+  }
+  s += static_cast<char>(v);
+}
+uint64_t get_uint(const std::string& s, size_t& p) {
+  uint64_t v = 0;
+  for (int shift = 0; p < s.size(); shift += 7) {
+    uint8_t b = static_cast<uint8_t>(s[p++]);
+    v |= uint64_t(b & 0x7f) << shift;
+    if (!(b & 0x80)) break;
+  }
+  return v;
+}
+
+struct WsClient {
+  net::io_context ioc;
+  websocket::stream<tcp::socket> ws{ioc};
+  beast::flat_buffer buf;
+  WsClient(const Url& u, const std::string& id) {
+    tcp::resolver r(ioc);
+    net::connect(ws.next_layer(), r.resolve(u.host, u.port));
+    ws.next_layer().set_option(tcp::no_delay(true));
+    ws.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
+      req.set(http::field::sec_websocket_protocol, "rivet, rivet_encoding.bare");
+    }));
+    ws.handshake(u.host, u.path + "/gateway/" + id + "/connect");
+    ws.binary(true);
+    read();  // Init
+  }
+  std::string read() {
+    buf.consume(buf.size());
+    ws.read(buf);
+    return beast::buffers_to_string(buf.data());
+  }
+  void action(uint64_t id, const std::string& name) {
+    std::string f("\x04\x00\x00", 3);
+    put_uint(f, id);
+    put_uint(f, name.size());
+    f += name;
+    f += std::string("\x02\x81\x01", 3);  // args CBOR [1]
+    ws.write(net::buffer(f));
+  }
+  void subscribe(const std::string& event) {
+    std::string f("\x04\x00\x01", 3);
+    put_uint(f, event.size());
+    f += event;
+    f += '\x01';
+    ws.write(net::buffer(f));
+  }
+};
+
+// (b) WebSocket action round-trips with `inflight` outstanding per connection.
+std::string bench_ws(const Url& u, const Args& a) {
+  const long conns = a.num("conns", 1), inflight = a.num("inflight", 1), seconds = a.num("seconds", 8);
+  std::string id;
+  {
+    HttpConn setup(u);
+    id = put_actor(setup, u, "counter", "bench-ws-" + run_id());
+  }
+  Stats stats;
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> ts;
+  for (long c = 0; c < conns; ++c)
+    ts.emplace_back([&] {
+      try {
+        WsClient ws(u, id);
+        std::map<uint64_t, Clock::time_point> pending;
+        uint64_t next = 0;
+        while (!stop) {
+          while (static_cast<long>(pending.size()) < inflight) {
+            pending[next] = Clock::now();
+            ws.action(next++, "increment");
+          }
+          std::string m = ws.read();
+          if (m.size() > 3 && m[2] == 2) {  // ActionResponse
+            size_t p = 3;
+            uint64_t rid = get_uint(m, p);
+            auto it = pending.find(rid);
+            if (it != pending.end()) {
+              stats.add(std::chrono::duration<double, std::micro>(Clock::now() - it->second).count());
+              pending.erase(it);
+            }
+          } else if (m.size() > 3 && m[2] == 1) {
+            stats.error();
+            pending.clear();
+          }
+        }
+        ws.ws.close(websocket::close_code::normal);
+      } catch (const std::exception&) {
+        stats.error();
+      }
+    });
+  auto t0 = Clock::now();
+  std::this_thread::sleep_for(std::chrono::seconds(seconds));
+  stop = true;
+  for (auto& t : ts) t.join();
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  return "{\"test\":\"ws\",\"conns\":" + std::to_string(conns) + ",\"inflight\":" + std::to_string(inflight) + "," +
+         stats.json(secs, "round_trips") + "}";
+}
+
+// (f) event fan-out: `subscribers` connections subscribed to newCount; one
+// HTTP increment per event; latency until the last subscriber got it.
+std::string bench_fanout(const Url& u, const Args& a) {
+  const long subs = a.num("subscribers", 100), events = a.num("events", 200);
+  std::string id;
+  HttpConn c(u);
+  id = put_actor(c, u, "counter", "bench-fan-" + run_id());
+  std::vector<std::unique_ptr<WsClient>> clients;
+  for (long i = 0; i < subs; ++i) {
+    clients.push_back(std::make_unique<WsClient>(u, id));
+    clients.back()->subscribe("newCount");
+    clients.back()->action(0, "getCount");  // round-trip: subscription registered
+    clients.back()->read();
+  }
+  std::atomic<long> received{0};
+  std::vector<std::thread> readers;
+  std::vector<std::atomic<long>> per_event(events + 1);
+  for (auto& cl : clients)
+    readers.emplace_back([&, p = cl.get()] {
+      try {
+        for (long n = 0; n < events; ++n) {
+          std::string m = p->read();
+          if (m.size() > 3 && m[2] == 3) ++received;
+        }
+      } catch (...) {
+      }
+    });
+  Stats stats;
+  auto t0 = Clock::now();
+  for (long e = 0; e < events; ++e) {
+    long target = (e + 1) * subs;
+    auto s = Clock::now();
+    c.request(http::verb::post, u.path + "/gateway/" + id + "/action/increment", kBareIncrement, kBareHeaders);
+    while (received < target && Clock::now() - s < std::chrono::seconds(5)) std::this_thread::yield();
+    stats.add(std::chrono::duration<double, std::micro>(Clock::now() - s).count());
+  }
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  for (auto& cl : clients) cl->ws.next_layer().close();
+  for (auto& r : readers) r.join();
+  char buf[128];
+  std::snprintf(buf, sizeof buf, ",\"deliveries\":%ld,\"deliveries_per_second\":%.1f", received.load(), received / secs);
+  return "{\"test\":\"fanout\",\"subscribers\":" + std::to_string(subs) + "," + stats.json(secs, "events") + buf + "}";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << "usage: anvil-loadgen http|cold|ws|fanout|idle --base URL [options]\n";
+    return 2;
+  }
+  Args a;
+  for (int i = 2; i + 1 < argc; i += 2) a.kv[std::string(argv[i]).substr(2)] = argv[i + 1];
+  Url u = parse_url(a.get("base", "http://127.0.0.1:6420"));
+  std::string mode = argv[1];
+  std::string out;
+  if (mode == "http") out = bench_http(u, a);
+  else if (mode == "cold") out = bench_cold(u, a);
+  else if (mode == "idle") out = bench_cold(u, a, "idler", kBareNoArgs, "ping", "idle");
+  else if (mode == "ws") out = bench_ws(u, a);
+  else if (mode == "fanout") out = bench_fanout(u, a);
+  else {
+    std::cerr << "unknown mode " << mode << "\n";
+    return 2;
+  }
+  std::cout << out << std::endl;
+  return 0;
+}
