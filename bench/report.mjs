@@ -24,6 +24,8 @@ p("the server; each throughput cell runs the stated seconds after a warm-up call
 p("CPU time / wall time (100 % = one core); RSS = server resident set at the end of the cell (reference: engine + runner).");
 p("The reference creates only a few actors per second here, so it runs bounded sizes (noted per row); Anvil runs the full sizes.");
 p();
+if (r.reference_reused_from)
+  p(`Note: the reference cells come from an earlier invocation of the same driver on this machine minutes before (\`${r.reference_reused_from}\`; that invocation stopped at the reference's shutdown step before writing results); the Anvil cells come from this invocation (\`BENCH_REUSE_REFERENCE\`). Its idle-actor "before" RSS is the RSS at the end of the preceding fan-out cell of that run.`);
 p("Reproduce: `node bench/run.mjs` (after `./scripts/build.sh`; needs the reference harness installed: `scripts/deps.sh`).");
 p();
 const row = (label, a, b, unit = "per_second") => {

@@ -19,7 +19,7 @@ const LOADGEN = path.join(ROOT, "build/tools/bench/anvil-loadgen");
 const ANVIL = path.join(ROOT, "build/tools/anvil");
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const SLEEPING = Number(process.env.BENCH_SLEEPING ?? 1_000_000);
-const sh = (cmd, args, opts = {}) => execFileSync(cmd, args, { encoding: "utf8", ...opts }).trim();
+const sh = (cmd, args, opts = {}) => (execFileSync(cmd, args, { encoding: "utf8", ...opts }) ?? "").trim();
 
 function procStat(pid) {
   try {
@@ -105,7 +105,12 @@ const dd = execFileSync("sh", ["-c", `dd if=/dev/zero of=${ROOT}/bench/.fsync-pr
 const ddSecs = Number(/([\d.]+) s,/.exec(dd)?.[1] ?? NaN);
 results.fsync_ms = Math.round((ddSecs / 500) * 1000 * 1000) / 1000;
 
-if (process.env.BENCH_SKIP_REFERENCE !== "1") {
+const saved = path.join(ROOT, "bench/results.json");
+if (process.env.BENCH_REUSE_REFERENCE) {
+  // Reuse the reference section of an earlier run (the reference takes ~5 min).
+  results.reference = JSON.parse(fs.readFileSync(process.env.BENCH_REUSE_REFERENCE, "utf8"));
+  results.reference_reused_from = process.env.BENCH_REUSE_REFERENCE;
+} else if (process.env.BENCH_SKIP_REFERENCE !== "1") {
   sh(path.join(REF, "reference/start.sh"), [], { stdio: ["ignore", "pipe", "inherit"] });
   const runDir = path.join(REF, ".run");
   const pidOf = (f) => (fs.existsSync(path.join(runDir, f)) ? Number(fs.readFileSync(path.join(runDir, f), "utf8")) : 0);
@@ -116,6 +121,7 @@ if (process.env.BENCH_SKIP_REFERENCE !== "1") {
   } finally {
     sh(path.join(REF, "reference/stop.sh"), [], { stdio: "ignore" });
   }
+  fs.writeFileSync(saved, JSON.stringify(results, null, 2));
 }
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "anvil-bench-"));
@@ -147,5 +153,5 @@ await stopAnvil(anvil);
 fs.rmSync(dataDir, { recursive: true, force: true });
 fs.rmSync(emptyDir, { recursive: true, force: true });
 
-fs.writeFileSync(path.join(ROOT, "bench/results.json"), JSON.stringify(results, null, 2));
+fs.writeFileSync(saved, JSON.stringify(results, null, 2));
 execFileSync(process.execPath, [path.join(ROOT, "bench/report.mjs")], { stdio: "inherit" });
