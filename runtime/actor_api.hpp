@@ -311,6 +311,9 @@ struct WorkflowState;
 struct StepOptions {
   uint32_t max_attempts = 3;                  // failed attempts are retried...
   std::chrono::milliseconds backoff{100};     // ...after backoff * 2^(attempt-1)
+  // Compensation run (in reverse step order) when the workflow fails after
+  // this step completed; needs an earlier rollback_checkpoint.
+  std::function<Status(ActorContext&, const Value& output)> rollback;
 };
 
 // What one loop iteration decides.
@@ -345,8 +348,27 @@ class Workflow {
   Status sleep(std::string_view name, std::chrono::milliseconds duration);
   Status sleep_until(std::string_view name, int64_t unix_ms);
 
+  // Named branches, each with its own history scope (`name/branch/`).
+  using Branch = std::pair<std::string, std::function<Result<Value>(Workflow&)>>;
+  // Completes when every branch has ({branch: output}); failures aggregate
+  // into workflow.join_failed.
+  Result<Value> join(std::string_view name, const std::vector<Branch>& branches);
+  // The first branch to complete wins ({winner, value}); the others are
+  // cancelled. All failing is workflow.race_failed.
+  Result<Value> race(std::string_view name, const std::vector<Branch>& branches);
+  // Marks where compensation begins: when the run fails, the rollback of every
+  // completed step (StepOptions::rollback) runs in reverse order, each once.
+  Status rollback_checkpoint(std::string_view name);
+  // Versioning: a fresh run gets `latest`; a run that already executed past
+  // this point gets 1. Recorded, so replays agree.
+  int64_t get_version(std::string_view name, int64_t latest);
+  // Placeholder for a deleted entry of `original_kind` ("step", "loop", ...):
+  // satisfies the old history entry, or records a removed entry.
+  void removed(std::string_view name, std::string_view original_kind);
+
  private:
   std::string path(std::string_view name) const;
+  bool has_checkpoint() const;
   WorkflowState& state_;
   ActorContext& actor_;
   std::string prefix_;

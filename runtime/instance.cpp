@@ -349,39 +349,33 @@ Result<Value> Instance::run_workflow() {
   if (!def_.run_hook() || wf_finished_) return Value();
   wf_waiting_queues_.clear();
   wf_.iterations_this_turn = 0;
+  wf_.visited.clear();
+  wf_.rollbacks.clear();
   if (!wf_.find("")) wf_.write("", WfRecord{"run", "running", Value(), 1, now_ms(), 0, "", 0, 0});
+  wf_.rolling_back = wf_.find("")->status == "rolling_back";
   ActorContext ctx(*this);
   Workflow wf(wf_, ctx, "");
-  const uint64_t reexec_before = wf_.reexecutions;
   struct CountReexecutions {
     Runtime& rt;
     WorkflowState& s;
     uint64_t before;
     ~CountReexecutions() { rt.workflow_reexecutions += s.reexecutions - before; }
-  } count{rt_, wf_, reexec_before};
+  } count{rt_, wf_, wf_.reexecutions};
   Result<Value> out = Value();
   try {
     out = def_.run_hook()(wf);
   } catch (const WorkflowSuspend& s) {
-    switch (s.kind) {
-      case WorkflowSuspend::Kind::Queue:
-        wf_waiting_queues_ = s.queues;
-        break;
-      case WorkflowSuspend::Kind::Timer:
-        if (wf_timer_ts_ != s.wake_ts) {
-          wf_timer_ts_ = s.wake_ts;
-          // A durable wake-up: survives sleep and restarts like any schedule.
-          storage::ScheduleRow row{"wf-" + std::to_string(s.wake_ts), kWorkflowWake, "", s.wake_ts, now_ms()};
-          auto args = cbor::encode(Value(Array{}), cbor::Mode::Storage);
-          row.args.assign(args.begin(), args.end());
-          rt_.store().put(batch_, storage::Family::kSchedules, actor_id + row.id, storage::encode(row));
-          new_alarms_.push_back(Alarm{row.id, s.wake_ts});
-        }
-        break;
-      case WorkflowSuspend::Kind::Yield:
-        wf_requested_ = true;
-        break;
+    if (!s.queues.empty()) wf_waiting_queues_ = s.queues;
+    if (s.wake_ts && wf_timer_ts_ != s.wake_ts) {
+      wf_timer_ts_ = s.wake_ts;
+      // A durable wake-up: survives sleep and restarts like any schedule.
+      storage::ScheduleRow row{"wf-" + std::to_string(s.wake_ts), kWorkflowWake, "", s.wake_ts, now_ms(), 0, ""};
+      auto args = cbor::encode(Value(Array{}), cbor::Mode::Storage);
+      row.args.assign(args.begin(), args.end());
+      rt_.store().put(batch_, storage::Family::kSchedules, actor_id + row.id, storage::encode(row));
+      new_alarms_.push_back(Alarm{row.id, s.wake_ts});
     }
+    if (s.yield) wf_requested_ = true;
     return Value();
   } catch (const WorkflowFailure& f) {
     out = f.error;
@@ -390,12 +384,57 @@ Result<Value> Instance::run_workflow() {
     out = internal_error();
   }
   WfRecord root = *wf_.find("");
+
+  if (wf_.rolling_back) {
+    // Compensation: rollback handlers of completed steps, newest first, each
+    // recorded so that a crash resumes where it stopped.
+    for (auto it = wf_.rollbacks.rbegin(); it != wf_.rollbacks.rend(); ++it) {
+      const std::string rp = it->first + "#rollback";
+      if (const WfRecord* r = wf_.find(rp); r && r->status == "completed") continue;
+      const Value output = wf_.find(it->first)->result;
+      auto st = guarded(actor_id, "rollback", [&]() -> Status { return it->second(ctx, output); });
+      wf_.write(rp, WfRecord{"rollback", st.ok() ? "completed" : "failed", Value(), 1, now_ms(), now_ms(),
+                             st.ok() ? "" : st.error().qualified() + ": " + st.error().message, 0, 0});
+      if (!st.ok()) {
+        root.error += "; rollback of `" + it->first + "` failed: " + st.error().message;
+        break;
+      }
+    }
+    root.status = "failed";
+    root.completed_ts = now_ms();
+    wf_.write("", std::move(root));
+    wf_finished_ = true;
+    wf_.rolling_back = false;
+    spdlog::error("actor {} ({}): workflow rolled back and failed: {}", actor_id, name, wf_.find("")->error);
+    return Value();
+  }
+
+  if (out.ok()) {
+    // Every recorded entry must have been reached (outside loop iterations,
+    // which are pruned and skipped by design); use removed() for deletions.
+    for (const auto& [p, rec] : wf_.history)
+      if (!p.empty() && p.find('~') == std::string::npos && p.find('#') == std::string::npos &&
+          !wf_.visited.count(p)) {
+        out = make_error("workflow", "history_divergent",
+                         "Workflow entry `" + p + "` exists in history but was not visited. Use removed().");
+        break;
+      }
+  }
+  if (!out.ok()) {
+    root.error = out.error().qualified() + ": " + out.error().message;
+    bool has_checkpoint = false;
+    for (const auto& [p, rec] : wf_.history) has_checkpoint = has_checkpoint || rec.kind == "rollback_checkpoint";
+    if (has_checkpoint && out.error().code != "history_divergent") {
+      // Replay once more in rollback mode to collect the compensations.
+      root.status = "rolling_back";
+      wf_.write("", std::move(root));
+      wf_requested_ = true;
+      return Value();
+    }
+  }
   root.status = out.ok() ? "completed" : "failed";
   root.completed_ts = now_ms();
-  if (out.ok())
-    root.result = *out;
-  else
-    root.error = out.error().qualified() + ": " + out.error().message;
+  if (out.ok()) root.result = *out;
   wf_.write("", std::move(root));
   wf_finished_ = true;
   if (!out.ok())

@@ -16,7 +16,7 @@ constexpr int kIterationsPerTurn = 256;
                                        want + " there. Keep step names stable or version the workflow.")};
 }
 
-const WfRecord* expect_kind(const WorkflowState& s, const std::string& path, const char* kind) {
+const WfRecord* expect_kind(WorkflowState& s, const std::string& path, const char* kind) {
   const WfRecord* rec = s.find(path);
   if (rec && rec->kind != kind) divergent(path, kind, rec->kind);
   return rec;
@@ -29,11 +29,20 @@ std::string Workflow::path(std::string_view name) const { return prefix_ + std::
 Result<Value> Workflow::step(std::string_view name, const std::function<Result<Value>()>& fn, StepOptions opts) {
   const std::string p = path(name);
   const WfRecord* rec = expect_kind(state_, p, "step");
-  if (rec && rec->status == "completed") return rec->result;
+  if (rec && rec->status == "completed") {
+    if (opts.rollback) {
+      if (!has_checkpoint())
+        throw WorkflowFailure{make_error("workflow", "rollback_checkpoint_missing",
+                                         "Step `" + p + "` has a rollback but no rollback_checkpoint precedes it.")};
+      if (state_.rolling_back) state_.rollbacks.emplace_back(p, opts.rollback);
+    }
+    return rec->result;
+  }
+  if (state_.rolling_back) throw WorkflowFailure{make_error("workflow", "rolled_back", "rolled back")};
   if (rec && rec->status == "failed") return make_error("workflow", "step_failed", rec->error);
   const int64_t now = now_ms();
   if (rec && rec->status == "waiting" && now < rec->wake_ts)
-    throw WorkflowSuspend{WorkflowSuspend::Kind::Timer, {}, rec->wake_ts};
+    throw WorkflowSuspend::at(rec->wake_ts);
 
   if (!state_.executed.insert(p).second) ++state_.reexecutions;
   WfRecord next = rec ? *rec : WfRecord{};
@@ -59,6 +68,9 @@ Result<Value> Workflow::step(std::string_view name, const std::function<Result<V
     next.completed_ts = now_ms();
     next.error.clear();
     state_.write(p, std::move(next));
+    if (opts.rollback && !has_checkpoint())
+      throw WorkflowFailure{make_error("workflow", "rollback_checkpoint_missing",
+                                       "Step `" + p + "` has a rollback but no rollback_checkpoint precedes it.")};
     return out;
   }
   // A failed attempt leaves no trace in the state.
@@ -69,7 +81,7 @@ Result<Value> Workflow::step(std::string_view name, const std::function<Result<V
     next.wake_ts = now + opts.backoff.count() * (int64_t{1} << std::min<uint32_t>(next.attempts - 1, 20));
     int64_t wake = next.wake_ts;
     state_.write(p, std::move(next));
-    throw WorkflowSuspend{WorkflowSuspend::Kind::Timer, {}, wake};
+    throw WorkflowSuspend::at(wake);
   }
   next.status = "failed";
   next.completed_ts = now_ms();
@@ -86,7 +98,7 @@ Result<Value> Workflow::loop(std::string_view name, const std::function<Result<L
   WfRecord cur = rec ? *rec : WfRecord{"loop", "running", Value(), 0, now_ms(), 0, "", 0, 0};
   if (!rec) state_.write(p, cur);
   for (;;) {
-    if (++state_.iterations_this_turn > kIterationsPerTurn) throw WorkflowSuspend{WorkflowSuspend::Kind::Yield, {}, 0};
+    if (++state_.iterations_this_turn > kIterationsPerTurn) throw WorkflowSuspend::now();
     Workflow inner(state_, actor_, p + "~" + std::to_string(cur.iteration) + "/");
     auto r = fn(inner);
     if (!r.ok()) {
@@ -124,14 +136,121 @@ Result<QueueMessage> Workflow::queue_next(std::string_view name, const std::vect
     m.created_at = r.find("createdAt") && r.find("createdAt")->is_int() ? r.find("createdAt")->as_int() : 0;
     return m;
   }
+  if (state_.rolling_back) throw WorkflowFailure{make_error("workflow", "rolled_back", "rolled back")};
   auto msg = state_.host->wf_take_message(queues);
-  if (!msg) throw WorkflowSuspend{WorkflowSuspend::Kind::Queue, queues, 0};
+  if (!msg) throw WorkflowSuspend::on_queues(queues);
   WfRecord next{"queue", "completed",
                 obj({{"id", static_cast<int64_t>(msg->id)}, {"name", msg->name}, {"body", msg->body},
                      {"createdAt", msg->created_at}}),
                 1, now_ms(), now_ms(), "", 0, 0};
   state_.write(p, std::move(next));
   return *msg;
+}
+
+bool Workflow::has_checkpoint() const {
+  for (const auto& [p, r] : state_.history)
+    if (r.kind == "rollback_checkpoint") return true;
+  return false;
+}
+
+Status Workflow::rollback_checkpoint(std::string_view name) {
+  const std::string p = path(name);
+  const WfRecord* rec = expect_kind(state_, p, "rollback_checkpoint");
+  if (!rec) state_.write(p, WfRecord{"rollback_checkpoint", "completed", Value(), 1, now_ms(), now_ms(), "", 0, 0});
+  return Ok{};
+}
+
+Result<Value> Workflow::join(std::string_view name, const std::vector<Branch>& branches) {
+  const std::string p = path(name);
+  const WfRecord* rec = expect_kind(state_, p, "join");
+  if (rec && rec->status == "completed") return rec->result;
+  if (!rec) state_.write(p, WfRecord{"join", "running", Value(), 1, now_ms(), 0, "", 0, 0});
+  // Every branch advances as far as it can; the join suspends until all are done.
+  std::optional<WorkflowSuspend> waiting;
+  Object outputs;
+  std::string failures;
+  for (const auto& [branch, fn] : branches) {
+    Workflow inner(state_, actor_, p + "/" + branch + "/");
+    try {
+      auto r = fn(inner);
+      if (r.ok())
+        outputs.emplace_back(branch, *r);
+      else
+        failures += (failures.empty() ? "" : "; ") + branch + ": " + r.error().qualified() + " " + r.error().message;
+    } catch (const WorkflowSuspend& s) {
+      if (!waiting) waiting = s;
+      else waiting->merge(s);
+    }
+  }
+  if (waiting) throw *waiting;
+  WfRecord done = *state_.find(p);
+  done.completed_ts = now_ms();
+  if (!failures.empty()) {
+    done.status = "failed";
+    done.error = failures;
+    state_.write(p, done);
+    return make_error("workflow", "join_failed", "Join `" + p + "` failed: " + failures);
+  }
+  done.status = "completed";
+  done.result = Value(std::move(outputs));
+  state_.write(p, done);
+  return done.result;
+}
+
+Result<Value> Workflow::race(std::string_view name, const std::vector<Branch>& branches) {
+  const std::string p = path(name);
+  const WfRecord* rec = expect_kind(state_, p, "race");
+  if (rec && rec->status == "completed") return rec->result;
+  if (!rec) state_.write(p, WfRecord{"race", "running", Value(), 1, now_ms(), 0, "", 0, 0});
+  std::optional<WorkflowSuspend> waiting;
+  std::string failures;
+  for (const auto& [branch, fn] : branches) {
+    Workflow inner(state_, actor_, p + "/" + branch + "/");
+    try {
+      auto r = fn(inner);
+      if (r.ok()) {
+        // First to finish wins; the others are cancelled (never resumed).
+        WfRecord done = *state_.find(p);
+        done.status = "completed";
+        done.completed_ts = now_ms();
+        done.result = obj({{"winner", branch}, {"value", *r}});
+        state_.write(p, done);
+        return done.result;
+      }
+      failures += (failures.empty() ? "" : "; ") + branch + ": " + r.error().qualified() + " " + r.error().message;
+    } catch (const WorkflowSuspend& s) {
+      if (!waiting) waiting = s;
+      else waiting->merge(s);
+    }
+  }
+  if (waiting) throw *waiting;
+  WfRecord done = *state_.find(p);
+  done.status = "failed";
+  done.error = failures;
+  done.completed_ts = now_ms();
+  state_.write(p, done);
+  return make_error("workflow", "race_failed", "Every branch of race `" + p + "` failed: " + failures);
+}
+
+int64_t Workflow::get_version(std::string_view name, int64_t latest) {
+  const std::string p = path(name);
+  const WfRecord* rec = expect_kind(state_, p, "version_check");
+  if (rec) return rec->result.is_int() ? rec->result.as_int() : 1;
+  // An instance that already ran past this point (it has history this
+  // replay has not reached yet) keeps the old behaviour: version 1.
+  bool ran_past = false;
+  for (const auto& [hp, r] : state_.history)
+    if (!hp.empty() && hp.compare(0, prefix_.size(), prefix_) == 0 && !state_.visited.count(hp)) ran_past = true;
+  int64_t resolved = ran_past ? 1 : std::max<int64_t>(1, latest);
+  state_.write(p, WfRecord{"version_check", "completed", Value(resolved), 1, now_ms(), now_ms(), "", 0, 0});
+  return resolved;
+}
+
+void Workflow::removed(std::string_view name, std::string_view original_kind) {
+  const std::string p = path(name);
+  const WfRecord* rec = state_.find(p);
+  if (rec && rec->kind != original_kind && rec->kind != "removed") divergent(p, std::string(original_kind), rec->kind);
+  if (!rec) state_.write(p, WfRecord{"removed", "completed", Value(), 0, now_ms(), now_ms(), "", 0, 0});
 }
 
 Status Workflow::sleep(std::string_view name, std::chrono::milliseconds duration) {
@@ -143,6 +262,7 @@ Status Workflow::sleep_until(std::string_view name, int64_t unix_ms) {
   const std::string p = path(name);
   const WfRecord* rec = expect_kind(state_, p, "sleep");
   if (rec && rec->status == "completed") return Ok{};
+  if (state_.rolling_back) throw WorkflowFailure{make_error("workflow", "rolled_back", "rolled back")};
   const int64_t wake = rec ? rec->wake_ts : unix_ms;
   const int64_t now = now_ms();
   if (now >= wake) {
@@ -150,7 +270,7 @@ Status Workflow::sleep_until(std::string_view name, int64_t unix_ms) {
     return Ok{};
   }
   if (!rec) state_.write(p, WfRecord{"sleep", "waiting", Value(), 0, now, 0, "", 0, wake});
-  throw WorkflowSuspend{WorkflowSuspend::Kind::Timer, {}, wake};
+  throw WorkflowSuspend::at(wake);
 }
 
 }  // namespace anvil

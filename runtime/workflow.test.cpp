@@ -120,7 +120,7 @@ ActorDefinition steps_actor(std::shared_ptr<Probe> probe) {
           }
           wf.actor().mutate_state()["done"].as_array().emplace_back(msg->body);
           return a->as_int() + 1;
-        }, StepOptions{3, std::chrono::milliseconds(20)});
+        }, StepOptions{3, std::chrono::milliseconds(20), {}});
         if (!b.ok()) return b.error();
         if (auto st = wf.sleep("nap", std::chrono::milliseconds(50)); !st.ok()) return st.error();
         wf.actor().mutate_state()["finished"] = *b;
@@ -244,7 +244,9 @@ TEST(Workflow, LoopsRecordIterationsAndPruneOldHistory) {
   for (const auto& rec : history->as_array()) {
     const auto& path = rec.find("path")->as_string();
     if (path.rfind("l~", 0) == 0) ++iteration_records;
-    if (path == "l") EXPECT_EQ(rec.find("iteration")->as_int(), 10);
+    if (path == "l") {
+      EXPECT_EQ(rec.find("iteration")->as_int(), 10);
+    }
   }
   EXPECT_LE(iteration_records, 2 * 4);  // at most history_size (+1) iterations x 2 records
   n.send(id, "q", "stop");

@@ -24,11 +24,22 @@ struct WfRecord {
   int64_t wake_ts = 0;
 };
 
-// Thrown through the author's workflow code to stop this turn's replay.
+// Thrown through the author's workflow code to stop this turn's replay. The
+// workflow resumes when any of the conditions holds (branches of a join or
+// race merge theirs).
 struct WorkflowSuspend {
-  enum class Kind { Queue, Timer, Yield } kind;
-  std::vector<std::string> queues;  // Queue
-  int64_t wake_ts = 0;              // Timer
+  std::vector<std::string> queues;  // a message on one of these queues
+  int64_t wake_ts = 0;              // this time (0: none)
+  bool yield = false;               // right away (long loops give up the strand)
+
+  static WorkflowSuspend on_queues(std::vector<std::string> q) { return {std::move(q), 0, false}; }
+  static WorkflowSuspend at(int64_t ts) { return {{}, ts, false}; }
+  static WorkflowSuspend now() { return {{}, 0, true}; }
+  void merge(const WorkflowSuspend& o) {
+    queues.insert(queues.end(), o.queues.begin(), o.queues.end());
+    if (o.wake_ts && (!wake_ts || o.wake_ts < wake_ts)) wake_ts = o.wake_ts;
+    yield = yield || o.yield;
+  }
 };
 // Thrown when history and code disagree; the run is marked failed.
 struct WorkflowFailure {
@@ -52,8 +63,13 @@ struct WorkflowState {
   std::set<std::string> executed;  // step paths executed by this process
   uint64_t reexecutions = 0;        // executions of an already-executed step path
   int iterations_this_turn = 0;
+  std::set<std::string> visited;  // paths touched by this replay
+  // Rollback: handlers of completed steps, collected in replay order.
+  bool rolling_back = false;
+  std::vector<std::pair<std::string, std::function<Status(ActorContext&, const Value&)>>> rollbacks;
 
-  const WfRecord* find(const std::string& path) const {
+  const WfRecord* find(const std::string& path) {
+    visited.insert(path);
     auto it = history.find(path);
     return it == history.end() ? nullptr : &it->second;
   }

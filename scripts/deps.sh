@@ -33,6 +33,8 @@ if [ ! -f "$ANVIL_SHARED_DIR/rivet-ref/node_modules/rivetkit/package.json" ]; th
   (cd "$ANVIL_SHARED_DIR/rivet-ref" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 if [ -f "$ANVIL_ROOT/tests/browser/package.json" ] && [ ! -d "$ANVIL_ROOT/tests/browser/node_modules/playwright-core" ]; then
-  log "npm ci in tests/browser"
-  (cd "$ANVIL_ROOT/tests/browser" && npm ci --no-audit --no-fund --loglevel=error)
+  # `npm install` (not `npm ci`): lock files written with this machine's npm
+  # config omit other platforms' optional packages, which `npm ci` rejects.
+  log "npm install in tests/browser"
+  (cd "$ANVIL_ROOT/tests/browser" && npm install --no-audit --no-fund --loglevel=error)
 fi
