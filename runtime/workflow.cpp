@@ -138,7 +138,12 @@ Result<QueueMessage> Workflow::queue_next(std::string_view name, const std::vect
   }
   if (state_.rolling_back) throw WorkflowFailure{make_error("workflow", "rolled_back", "rolled back")};
   auto msg = state_.host->wf_take_message(queues);
-  if (!msg) throw WorkflowSuspend::on_queues(queues);
+  if (!msg) {
+    // Recording where the run waits lets get_version() tell that an in-flight
+    // run has already passed code inserted before this point.
+    if (!rec) state_.write(p, WfRecord{"queue", "waiting", Value(), 0, now_ms(), 0, "", 0, 0});
+    throw WorkflowSuspend::on_queues(queues);
+  }
   WfRecord next{"queue", "completed",
                 obj({{"id", static_cast<int64_t>(msg->id)}, {"name", msg->name}, {"body", msg->body},
                      {"createdAt", msg->created_at}}),

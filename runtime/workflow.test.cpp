@@ -302,3 +302,198 @@ TEST(Workflow, HistoryThatDisagreesWithTheCodeFailsTheRunWithAClearError) {
   EXPECT_NE(error.find("workflow.history_divergent"), std::string::npos) << error << " history: " << debug_string(*n.rt().workflow_history(id));
   std::filesystem::remove_all(dir);
 }
+
+TEST(Workflow, JoinWaitsForEveryBranchAndRaceTakesTheFirstToFinish) {
+  auto dir = temp_dir("join-race");
+  Registry reg;
+  ActorDefinition def("branches");
+  def.initial_state(obj({{"joined", Value()}, {"raced", Value()}}))
+      .queue("a")
+      .queue("b")
+      .run([](Workflow& wf) -> Result<Value> {
+        auto wait_for = [](const char* q) {
+          return [q](Workflow& w) -> Result<Value> {
+            auto m = w.queue_next("recv", {q});
+            if (!m.ok()) return m.error();
+            return m->body;
+          };
+        };
+        auto joined = wf.join("both", {{"a", wait_for("a")}, {"b", wait_for("b")}});
+        if (!joined.ok()) return joined.error();
+        auto rec = wf.step("record-join", [&]() -> Result<Value> {
+          wf.actor().mutate_state()["joined"] = *joined;
+          return true;
+        });
+        if (!rec.ok()) return rec.error();
+        auto raced = wf.race("first", {{"a", wait_for("a")}, {"b", wait_for("b")}});
+        if (!raced.ok()) return raced.error();
+        auto rec2 = wf.step("record-race", [&]() -> Result<Value> {
+          wf.actor().mutate_state()["raced"] = *raced;
+          return true;
+        });
+        if (!rec2.ok()) return rec2.error();
+        return true;
+      })
+      .action("get", [](ActionContext& c, const Array&) -> Result<Value> { return c.state(); });
+  reg.add(def);
+  Node n(dir, reg);
+  auto id = n.actor("branches");
+  n.send(id, "b", "b1");
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_TRUE(n.call(id, "get")->find("joined")->is_null());  // still waiting for branch a
+  n.send(id, "a", "a1");
+  auto joined = n.wait_for(id, "get", [](const Value& v) { return !v.find("joined")->is_null(); });
+  EXPECT_EQ(*joined.find("joined"), obj({{"a", "a1"}, {"b", "b1"}}));
+  n.send(id, "b", "b2");
+  auto raced = n.wait_for(id, "get", [](const Value& v) { return !v.find("raced")->is_null(); });
+  EXPECT_EQ(*raced.find("raced"), obj({{"winner", "b"}, {"value", "b2"}}));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Workflow, AFailedRunCompensatesCompletedStepsInReverseOrder) {
+  auto dir = temp_dir("rollback");
+  Registry reg;
+  ActorDefinition def("saga");
+  def.initial_state(obj({{"log", Array{}}}))
+      .run([](Workflow& wf) -> Result<Value> {
+        auto log = [&wf](const char* s) { wf.actor().mutate_state()["log"].as_array().emplace_back(s); };
+        if (auto st = wf.rollback_checkpoint("start"); !st.ok()) return st.error();
+        StepOptions reserve;
+        reserve.rollback = [](ActorContext& c, const Value&) -> Status {
+          c.mutate_state()["log"].as_array().emplace_back("undo-reserve");
+          return Ok{};
+        };
+        auto a = wf.step("reserve", [&]() -> Result<Value> { log("reserve"); return 1; }, reserve);
+        if (!a.ok()) return a.error();
+        StepOptions charge;
+        charge.rollback = [](ActorContext& c, const Value&) -> Status {
+          c.mutate_state()["log"].as_array().emplace_back("undo-charge");
+          return Ok{};
+        };
+        auto b = wf.step("charge", [&]() -> Result<Value> { log("charge"); return 2; }, charge);
+        if (!b.ok()) return b.error();
+        StepOptions once;
+        once.max_attempts = 1;
+        auto c = wf.step("ship", [&]() -> Result<Value> { return user_error("no stock", "no_stock"); }, once);
+        if (!c.ok()) return c.error();
+        return true;
+      })
+      .action("log", [](ActionContext& c, const Array&) -> Result<Value> { return *c.state().find("log"); });
+  reg.add(def);
+  Node n(dir, reg);
+  auto id = n.actor("saga");
+  auto log = n.wait_for(id, "log", [](const Value& v) { return v.as_array().size() >= 4; });
+  EXPECT_EQ(log, arr({"reserve", "charge", "undo-charge", "undo-reserve"}));
+  std::string status;
+  auto h = n.rt().workflow_history(id);
+  for (const auto& rec : h->as_array())
+    if (rec.find("path")->as_string().empty()) status = rec.find("status")->as_string();
+  EXPECT_EQ(status, "failed");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Workflow, GetVersionGivesNewRunsTheLatestAndInFlightRunsVersionOne) {
+  auto dir = temp_dir("version");
+  auto with_gate = std::make_shared<std::atomic<bool>>(false);
+  Registry reg;
+  ActorDefinition def("gated");
+  def.initial_state(obj({{"v", Value()}}))
+      .queue("go")
+      .run([with_gate](Workflow& wf) -> Result<Value> {
+        auto s = wf.step("first", []() -> Result<Value> { return 1; });
+        if (!s.ok()) return s.error();
+        int64_t v = 1;
+        if (*with_gate) v = wf.get_version("gate", 2);  // added while a run was in flight
+        auto m = wf.queue_next("wait", {"go"});
+        if (!m.ok()) return m.error();
+        auto rec = wf.step("record", [&]() -> Result<Value> {
+          wf.actor().mutate_state()["v"] = v;
+          return true;
+        });
+        if (!rec.ok()) return rec.error();
+        return true;
+      })
+      .action("v", [](ActionContext& c, const Array&) -> Result<Value> { return *c.state().find("v"); });
+  reg.add(def);
+  std::string old_run;
+  {
+    Node n(dir, reg);
+    old_run = n.actor("gated");
+    for (int i = 0; i < 100; ++i) {
+      auto h = n.rt().workflow_history(old_run);
+      if (h.ok() && h->as_array().size() >= 2) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  *with_gate = true;
+  Node n(dir, reg);
+  CreateRequest cr;
+  cr.name = "gated";
+  cr.key = {"fresh"};
+  auto fresh = n.rt().get_or_create(cr);
+  n.run(n.rt().durable(fresh->seq));
+  // In-flight run: its history already ran past the gate's position? No:
+  // it is waiting at "wait", after where the gate now stands, so it gets 1.
+  n.send(old_run, "go", 1);
+  n.send(fresh->info.actor_id, "go", 1);
+  EXPECT_EQ(n.wait_for(old_run, "v", [](const Value& v) { return !v.is_null(); }), Value(1));
+  EXPECT_EQ(n.wait_for(fresh->info.actor_id, "v", [](const Value& v) { return !v.is_null(); }), Value(2));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Workflow, RemovedSatisfiesADeletedEntryWhileAnUnvisitedOneIsDivergent) {
+  auto dir = temp_dir("removed");
+  auto version = std::make_shared<std::atomic<int>>(1);
+  Registry reg;
+  ActorDefinition def("evolving");
+  def.queue("go").run([version](Workflow& wf) -> Result<Value> {
+    if (*version == 1) {
+      auto s = wf.step("old", []() -> Result<Value> { return 1; });
+      if (!s.ok()) return s.error();
+    } else if (*version == 2) {
+      wf.removed("old", "step");
+    }  // version 3 forgets the entry entirely
+    auto m = wf.queue_next("wait", {"go"});
+    if (!m.ok()) return m.error();
+    return true;
+  });
+  reg.add(def);
+  auto root_status = [](Node& n, const std::string& id) {
+    auto h = n.rt().workflow_history(id);
+    for (const auto& rec : h->as_array())
+      if (rec.find("path")->as_string().empty())
+        return rec.find("status")->as_string() + " " + (rec.find("error") ? rec.find("error")->as_string() : "");
+    return std::string();
+  };
+  std::string a, b;
+  {
+    Node n(dir, reg);
+    a = n.actor("evolving");
+    CreateRequest cr;
+    cr.name = "evolving";
+    cr.key = {"b"};
+    b = n.rt().get_or_create(cr)->info.actor_id;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  *version = 2;
+  {
+    Node n(dir, reg);
+    n.send(a, "go", 1);
+    std::string st;
+    for (int i = 0; i < 200 && st.rfind("completed", 0) != 0; ++i) {
+      st = root_status(n, a);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_EQ(st.substr(0, 9), "completed") << st;
+  }
+  *version = 3;
+  Node n(dir, reg);
+  n.send(b, "go", 1);
+  std::string st;
+  for (int i = 0; i < 200 && st.rfind("failed", 0) != 0; ++i) {
+    st = root_status(n, b);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_NE(st.find("was not visited"), std::string::npos) << st;
+  std::filesystem::remove_all(dir);
+}
