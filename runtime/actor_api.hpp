@@ -316,11 +316,12 @@ struct StepOptions {
   std::function<Status(ActorContext&, const Value& output)> rollback;
 };
 
-// What one loop iteration decides.
+// What one loop iteration decides: go on (with the loop state for the next
+// iteration) or finish with a value.
 struct LoopResult {
   bool done = false;
-  Value value;
-  static LoopResult next() { return {}; }
+  Value value;  // finish: the loop's result; next: the new loop state
+  static LoopResult next(Value state = Value()) { return {false, std::move(state)}; }
   static LoopResult finish(Value v = Value()) { return {true, std::move(v)}; }
 };
 
@@ -340,10 +341,22 @@ class Workflow {
   // History of iterations older than `history_size` is pruned.
   Result<Value> loop(std::string_view name, const std::function<Result<LoopResult>(Workflow&)>& fn,
                      size_t history_size = 20);
+  // A loop with state: each iteration sees the state the previous one passed
+  // to LoopResult::next(state), persisted with the iteration.
+  Result<Value> loop(std::string_view name, Value initial_state,
+                     const std::function<Result<LoopResult>(Workflow&, const Value& state)>& fn,
+                     size_t history_size = 20);
   // The next message of one of `queues` (FIFO by id), recorded in history;
   // suspends until one arrives. The message is deleted from the queue in the
   // same batch as the record.
   Result<QueueMessage> queue_next(std::string_view name, const std::vector<std::string>& queues);
+  // As queue_next, but gives up after `timeout` (deadline recorded on first
+  // execution, so replays agree): nullopt when nothing arrived in time.
+  Result<std::optional<QueueMessage>> queue_next_for(std::string_view name, const std::vector<std::string>& queues,
+                                                     std::chrono::milliseconds timeout);
+  // Completes a received message: a sender waiting with `wait: true` gets
+  // `response` (in memory, as in RivetKit: lost if the actor restarts first).
+  void complete(const QueueMessage& msg, Value response = Value(Undefined{}));
   // Durable timers: survive sleep and restarts.
   Status sleep(std::string_view name, std::chrono::milliseconds duration);
   Status sleep_until(std::string_view name, int64_t unix_ms);

@@ -336,11 +336,15 @@ std::optional<QueueMessage> Instance::wf_take_message(const std::vector<std::str
   QueueMessage msg = std::move(*it);
   queue_.erase(it);
   rt_.store().del(batch_, storage::Family::kQueue, queue_key(actor_id, msg.id));
-  if (auto w = entry_->queue_waiters.find(msg.id); w != entry_->queue_waiters.end()) {
-    if (auto waiter = w->second.lock()) waiter->complete(Value(Undefined{}));
+  // A sender waiting for completion keeps waiting until complete() (or its timeout).
+  return msg;
+}
+
+void Instance::wf_complete(uint64_t message_id, Value response) {
+  if (auto w = entry_->queue_waiters.find(message_id); w != entry_->queue_waiters.end()) {
+    if (auto waiter = w->second.lock()) waiter->complete(std::move(response));
     entry_->queue_waiters.erase(w);
   }
-  return msg;
 }
 
 Result<Value> Instance::run_workflow() {

@@ -109,6 +109,7 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   void wf_write(const std::string& path, const WfRecord& rec) override;
   void wf_erase_prefix(const std::string& prefix) override;
   std::optional<QueueMessage> wf_take_message(const std::vector<std::string>& queues) override;
+  void wf_complete(uint64_t message_id, Value response) override;
   Value wf_snapshot_state() override { return state; }
   void wf_restore_state(Value v) override { state = std::move(v); }
   void persist_state();

@@ -91,16 +91,23 @@ Result<Value> Workflow::step(std::string_view name, const std::function<Result<V
 
 Result<Value> Workflow::loop(std::string_view name, const std::function<Result<LoopResult>(Workflow&)>& fn,
                              size_t history_size) {
+  return loop(name, Value(), [&fn](Workflow& w, const Value&) { return fn(w); }, history_size);
+}
+
+Result<Value> Workflow::loop(std::string_view name, Value initial_state,
+                             const std::function<Result<LoopResult>(Workflow&, const Value& state)>& fn,
+                             size_t history_size) {
   const std::string p = path(name);
   const WfRecord* rec = expect_kind(state_, p, "loop");
   if (rec && rec->status == "completed") return rec->result;
   if (rec && rec->status == "failed") return make_error("workflow", "loop_failed", rec->error);
-  WfRecord cur = rec ? *rec : WfRecord{"loop", "running", Value(), 0, now_ms(), 0, "", 0, 0};
+  // While running, `result` holds the loop state for the current iteration.
+  WfRecord cur = rec ? *rec : WfRecord{"loop", "running", std::move(initial_state), 0, now_ms(), 0, "", 0, 0};
   if (!rec) state_.write(p, cur);
   for (;;) {
     if (++state_.iterations_this_turn > kIterationsPerTurn) throw WorkflowSuspend::now();
     Workflow inner(state_, actor_, p + "~" + std::to_string(cur.iteration) + "/");
-    auto r = fn(inner);
+    auto r = fn(inner, cur.result);
     if (!r.ok()) {
       cur.status = "failed";
       cur.error = r.error().qualified() + ": " + r.error().message;
@@ -116,8 +123,10 @@ Result<Value> Workflow::loop(std::string_view name, const std::function<Result<L
       state_.host->wf_erase_prefix(p + "~");
       return r->value;
     }
-    // The iteration is complete: the next replay starts at the next one.
+    // The iteration is complete: the next replay starts at the next one,
+    // with the state it handed on.
     cur.iteration += 1;
+    cur.result = std::move(r->value);
     state_.write(p, cur);
     if (cur.iteration > history_size)
       state_.host->wf_erase_prefix(p + "~" + std::to_string(cur.iteration - 1 - history_size) + "/");
@@ -257,6 +266,43 @@ void Workflow::removed(std::string_view name, std::string_view original_kind) {
   if (rec && rec->kind != original_kind && rec->kind != "removed") divergent(p, std::string(original_kind), rec->kind);
   if (!rec) state_.write(p, WfRecord{"removed", "completed", Value(), 0, now_ms(), now_ms(), "", 0, 0});
 }
+
+Result<std::optional<QueueMessage>> Workflow::queue_next_for(std::string_view name,
+                                                           const std::vector<std::string>& queues,
+                                                           std::chrono::milliseconds timeout) {
+  const std::string p = path(name);
+  const WfRecord* rec = expect_kind(state_, p, "queue");
+  if (rec && rec->status == "completed") {
+    if (rec->result.is_null()) return std::optional<QueueMessage>();  // timed out
+    auto m = queue_next(name, queues);
+    if (!m.ok()) return m.error();
+    return std::optional<QueueMessage>(std::move(*m));
+  }
+  const int64_t now = now_ms();
+  const int64_t deadline = rec && rec->wake_ts ? rec->wake_ts : now + timeout.count();
+  if (now >= deadline && !state_.rolling_back) {
+    // Deadline passed: a message that is already there still wins.
+    try {
+      auto m = queue_next(name, queues);
+      if (!m.ok()) return m.error();
+      return std::optional<QueueMessage>(std::move(*m));
+    } catch (const WorkflowSuspend&) {
+      state_.write(p, WfRecord{"queue", "completed", Value(), 0, rec ? rec->started_ts : now, now, "", 0, deadline});
+      return std::optional<QueueMessage>();
+    }
+  }
+  if (!rec) state_.write(p, WfRecord{"queue", "waiting", Value(), 0, now, 0, "", 0, deadline});
+  try {
+    auto m = queue_next(name, queues);
+    if (!m.ok()) return m.error();
+    return std::optional<QueueMessage>(std::move(*m));
+  } catch (WorkflowSuspend& s) {
+    s.merge(WorkflowSuspend::at(deadline));  // a message or the deadline, whichever first
+    throw;
+  }
+}
+
+void Workflow::complete(const QueueMessage& msg, Value response) { state_.host->wf_complete(msg.id, std::move(response)); }
 
 Status Workflow::sleep(std::string_view name, std::chrono::milliseconds duration) {
   const WfRecord* rec = expect_kind(state_, path(name), "sleep");

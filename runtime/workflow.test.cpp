@@ -497,3 +497,74 @@ TEST(Workflow, RemovedSatisfiesADeletedEntryWhileAnUnvisitedOneIsDivergent) {
   EXPECT_NE(st.find("was not visited"), std::string::npos) << st;
   std::filesystem::remove_all(dir);
 }
+
+TEST(Workflow, LoopStateCarriesAcrossIterationsAndRestarts) {
+  auto dir = temp_dir("loop-state");
+  Registry reg;
+  ActorDefinition def("summer");
+  def.initial_state(obj({{"total", Value()}}))
+      .queue("q")
+      .run([](Workflow& wf) -> Result<Value> {
+        auto total = wf.loop("sum", Value(0), [](Workflow& it, const Value& acc) -> Result<LoopResult> {
+          auto m = it.queue_next("recv", {"q"});
+          if (!m.ok()) return m.error();
+          if (m->body.is_string()) return LoopResult::finish(acc);
+          return LoopResult::next(acc.as_int() + m->body.as_int());
+        });
+        if (!total.ok()) return total.error();
+        auto rec = wf.step("record", [&]() -> Result<Value> {
+          wf.actor().mutate_state()["total"] = *total;
+          return true;
+        });
+        if (!rec.ok()) return rec.error();
+        return *total;
+      })
+      .action("total", [](ActionContext& c, const Array&) -> Result<Value> { return *c.state().find("total"); });
+  reg.add(def);
+  std::string id;
+  {
+    Node n(dir, reg);
+    id = n.actor("summer");
+    for (int i = 1; i <= 4; ++i) n.send(id, "q", i);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  Node n(dir, reg);  // the loop resumes with its persisted state (10)
+  n.send(id, "q", 5);
+  n.send(id, "q", "done");
+  EXPECT_EQ(n.wait_for(id, "total", [](const Value& v) { return !v.is_null(); }), Value(15));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Workflow, QueueNextForTimesOutAndCompleteAnswersAWaitingSender) {
+  auto dir = temp_dir("next-for");
+  Registry reg;
+  ActorDefinition def("answering");
+  def.initial_state(obj({{"timedOut", false}}))
+      .queue("q")
+      .run([](Workflow& wf) -> Result<Value> {
+        auto first = wf.queue_next_for("maybe", {"q"}, std::chrono::milliseconds(100));
+        if (!first.ok()) return first.error();
+        if (!*first) {
+          auto rec = wf.step("note-timeout", [&]() -> Result<Value> {
+            wf.actor().mutate_state()["timedOut"] = true;
+            return true;
+          });
+          if (!rec.ok()) return rec.error();
+        }
+        auto m = wf.queue_next("ask", {"q"});
+        if (!m.ok()) return m.error();
+        wf.complete(*m, obj({{"answer", m->body.as_int() * 2}}));
+        return true;
+      })
+      .action("timedOut", [](ActionContext& c, const Array&) -> Result<Value> { return *c.state().find("timedOut"); });
+  reg.add(def);
+  Node n(dir, reg);
+  auto id = n.actor("answering");
+  EXPECT_EQ(n.wait_for(id, "timedOut", [](const Value& v) { return v == Value(true); }), Value(true));
+  auto out = n.run(n.rt().queue_send(id, "q", Value(21), /*wait=*/true, 5000));
+  ASSERT_TRUE(out.ok()) << out.error().message;
+  EXPECT_EQ(out->status, "completed");
+  ASSERT_TRUE(out->response.has_value());
+  EXPECT_EQ(*out->response, obj({{"answer", 42}}));
+  std::filesystem::remove_all(dir);
+}

@@ -53,6 +53,7 @@ class WorkflowHost {
   virtual void wf_write(const std::string& path, const WfRecord& rec) = 0;
   virtual void wf_erase_prefix(const std::string& prefix) = 0;
   virtual std::optional<QueueMessage> wf_take_message(const std::vector<std::string>& queues) = 0;
+  virtual void wf_complete(uint64_t message_id, Value response) = 0;
   virtual Value wf_snapshot_state() = 0;
   virtual void wf_restore_state(Value v) = 0;
 };
