@@ -74,20 +74,24 @@ void CommitPipeline::run() {
       round.swap(pending_);
     }
 
-    // All but the last batch go to the WAL unsynced; syncing the last one
-    // makes the whole round durable because the WAL is one sequential file.
+    // The whole round becomes one batch: one WAL record, one fsync, applied
+    // atomically in sequence order.
     std::string err;
-    for (size_t i = 0; i < round.size() && err.empty(); ++i) {
-      auto& batch = round[i].second;
-      if (i + 1 == round.size()) {
-        auto st = store_.write_synced(batch);
-        if (!st.ok()) err = st.error().message;
-      } else {
-        rocksdb::WriteOptions wo;
-        wo.sync = false;
-        auto s = store_.db_write(wo, batch);
-        if (!s.ok()) err = s.error().message;
+    rocksdb::WriteBatch merged;
+    if (round.size() == 1) {
+      merged = std::move(round.front().second);
+    } else {
+      for (auto& [_, batch] : round) {
+        auto st = store_.append(merged, batch);
+        if (!st.ok()) {
+          err = st.error().message;
+          break;
+        }
       }
+    }
+    if (err.empty()) {
+      auto st = store_.write_synced(merged);
+      if (!st.ok()) err = st.error().message;
     }
 
     std::vector<Waiter> ready;

@@ -87,3 +87,22 @@ TEST(CommitPipeline, WaitingForAnAlreadySyncedSequenceReturnsAtOnce) {
   EXPECT_EQ(pipe.wait_blocking(0), "");
   std::filesystem::remove_all(dir);
 }
+
+TEST(CommitPipeline, ARoundMergesBatchesAcrossFamiliesInOrder) {
+  auto dir = temp_dir("pipe-merge");
+  auto s = Store::open({dir});
+  ASSERT_TRUE(s.ok());
+  rocksdb::WriteBatch a, b, merged;
+  (*s)->put(a, Family::kState, "x", "1");
+  (*s)->put(a, Family::kKv, "k1", "v");
+  (*s)->put(b, Family::kState, "x", "2");  // later batch wins
+  (*s)->del(b, Family::kKv, "k1");
+  (*s)->del_prefix(b, Family::kQueue, "q");
+  ASSERT_TRUE((*s)->append(merged, a).ok());
+  ASSERT_TRUE((*s)->append(merged, b).ok());
+  EXPECT_EQ(merged.Count(), 5u);
+  ASSERT_TRUE((*s)->write_synced(merged).ok());
+  EXPECT_EQ(*(*s)->get(Family::kState, "x").value(), "2");
+  EXPECT_FALSE((*s)->get(Family::kKv, "k1").value().has_value());
+  std::filesystem::remove_all(dir);
+}

@@ -98,8 +98,31 @@ Status Store::write_synced(rocksdb::WriteBatch& b) {
   return Ok{};
 }
 
-Status Store::db_write(const rocksdb::WriteOptions& wo, rocksdb::WriteBatch& b) {
-  auto s = db_->Write(wo, &b);
+Status Store::append(rocksdb::WriteBatch& dst, const rocksdb::WriteBatch& src) const {
+  // Replays `src` into `dst` through the public Handler interface.
+  struct Copier : rocksdb::WriteBatch::Handler {
+    const Store& store;
+    rocksdb::WriteBatch& out;
+    Copier(const Store& s, rocksdb::WriteBatch& o) : store(s), out(o) {}
+    rocksdb::ColumnFamilyHandle* cf(uint32_t id) const {
+      for (auto* h : store.cfs_)
+        if (h->GetID() == id) return h;
+      return nullptr;
+    }
+    rocksdb::Status PutCF(uint32_t id, const rocksdb::Slice& k, const rocksdb::Slice& v) override {
+      auto* h = cf(id);
+      return h ? out.Put(h, k, v) : rocksdb::Status::InvalidArgument("unknown column family");
+    }
+    rocksdb::Status DeleteCF(uint32_t id, const rocksdb::Slice& k) override {
+      auto* h = cf(id);
+      return h ? out.Delete(h, k) : rocksdb::Status::InvalidArgument("unknown column family");
+    }
+    rocksdb::Status DeleteRangeCF(uint32_t id, const rocksdb::Slice& b, const rocksdb::Slice& e) override {
+      auto* h = cf(id);
+      return h ? out.DeleteRange(h, b, e) : rocksdb::Status::InvalidArgument("unknown column family");
+    }
+  } copier(*this, dst);
+  auto s = src.Iterate(&copier);
   if (!s.ok()) return storage_error(s);
   return Ok{};
 }

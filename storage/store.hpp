@@ -77,8 +77,8 @@ class Store {
 
   // Synchronous durable write (WAL fsync) — used by the commit pipeline only.
   Status write_synced(rocksdb::WriteBatch& b);
-  // Plain write with explicit options — used by the commit pipeline only.
-  Status db_write(const rocksdb::WriteOptions& wo, rocksdb::WriteBatch& b);
+  // Appends every operation of `src` to `dst` (same order).
+  Status append(rocksdb::WriteBatch& dst, const rocksdb::WriteBatch& src) const;
 
   static Error storage_error(const rocksdb::Status& s);
   rocksdb::ColumnFamilyHandle* cf(Family f) const { return cfs_[static_cast<int>(f)]; }
