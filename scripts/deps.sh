@@ -8,7 +8,7 @@ set -euo pipefail
 
 PACKAGES=(build-essential cmake ninja-build ccache pkg-config libboost-all-dev capnproto libcapnp-dev
   librocksdb-dev libpqxx-dev libcpprest-dev libhiredis-dev libspdlog-dev libfmt-dev libgtest-dev
-  nlohmann-json3-dev postgresql redis-server chromium openssl curl ca-certificates)
+  nlohmann-json3-dev libjemalloc-dev postgresql redis-server chromium openssl curl ca-certificates)
 
 if [ "${ANVIL_SKIP_APT:-0}" != 1 ]; then
   missing=()
