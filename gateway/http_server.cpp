@@ -13,7 +13,9 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-http::Request from_beast(bhttp::request<bhttp::string_body>&& r) {
+}  // namespace
+
+http::Request to_request(const BeastRequest& r) {
   http::Request out;
   out.method = std::string(r.method_string());
   std::string_view target(r.target().data(), r.target().size());
@@ -25,6 +27,13 @@ http::Request from_beast(bhttp::request<bhttp::string_body>&& r) {
     for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     out.headers.emplace_back(std::move(name), std::string(f.value()));
   }
+  return out;
+}
+
+namespace {
+
+http::Request from_beast(BeastRequest&& r) {
+  http::Request out = to_request(r);
   out.body = std::move(r.body());
   return out;
 }

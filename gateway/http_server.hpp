@@ -29,6 +29,9 @@ struct ServerOptions {
   std::chrono::seconds idle_timeout{120};
 };
 
+// The transport-neutral view of a Beast request (header names lowercased).
+http::Request to_request(const BeastRequest& r);
+
 class HttpServer {
  public:
   HttpServer(asio::io_context& io, ServerOptions opts, Handler handler, UpgradeHandler upgrade);

@@ -26,21 +26,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-http::Request to_request(const BeastRequest& r) {
-  http::Request out;
-  out.method = std::string(r.method_string());
-  std::string_view target(r.target().data(), r.target().size());
-  size_t q = target.find('?');
-  out.path = std::string(target.substr(0, q));
-  if (q != target.npos) out.query = std::string(target.substr(q + 1));
-  for (const auto& f : r) {
-    std::string name(f.name_string());
-    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    out.headers.emplace_back(std::move(name), std::string(f.value()));
-  }
-  return out;
-}
-
 asio::awaitable<void> reject_upgrade(beast::tcp_stream& stream, const BeastRequest& req, const Error& e) {
   http::Response r = http::error_response(e);
   bhttp::response<bhttp::string_body> res;

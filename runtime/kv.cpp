@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "runtime/instance.hpp"
+#include "storage/store.hpp"
 
 namespace anvil {
 namespace {
@@ -25,20 +26,6 @@ Status check_value(std::string_view value) {
 Status check_batch(size_t n) {
   if (n > kMaxBatchKeys) return make_error("kv", "batch_too_large", "A KV batch holds at most 128 keys.");
   return Ok{};
-}
-
-// The smallest string greater than every string with this prefix ("" = none).
-std::string prefix_end(std::string_view prefix) {
-  std::string end(prefix);
-  while (!end.empty()) {
-    auto& c = reinterpret_cast<unsigned char&>(end.back());
-    if (c != 0xff) {
-      ++c;
-      return end;
-    }
-    end.pop_back();
-  }
-  return end;
 }
 
 }  // namespace
@@ -104,7 +91,7 @@ Status ActorContext::kv_delete_range(std::string_view start, std::string_view en
 }
 
 Result<ActorContext::KvEntries> ActorContext::kv_list_prefix(std::string_view prefix, KvListOptions opts) {
-  return core_.kv_scan(prefix, prefix_end(prefix), opts.reverse, opts.limit);
+  return core_.kv_scan(prefix, storage::prefix_end(prefix), opts.reverse, opts.limit);
 }
 
 Result<ActorContext::KvEntries> ActorContext::kv_list_range(std::string_view start, std::string_view end,

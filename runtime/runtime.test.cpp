@@ -12,74 +12,30 @@
 #include <gtest/gtest.h>
 
 #include "actors/fixtures/fixtures.hpp"
+#include "runtime/test_node.hpp"
 
 using namespace anvil;
 
 namespace {
 
-// One node: RocksDB + pipeline + runtime, with the io_context on 2 threads.
-class Node {
+using anvil::testing::temp_dir;
+
+// The fixture actors unless a test brings its own registry.
+class Node : public anvil::testing::Node {
  public:
-  explicit Node(const std::string& dir, Registry* registry = nullptr) {
-    if (!registry) {
-      actors::register_fixtures(own_registry_);
-      registry = &own_registry_;
-    }
-    auto s = storage::Store::open({dir});
-    if (!s.ok()) throw std::runtime_error(s.error().message);
-    store_ = std::move(*s);
-    pipeline_ = std::make_unique<storage::CommitPipeline>(*store_, io_.get_executor());
-    rt_ = std::make_unique<Runtime>(io_, *store_, *pipeline_, *registry);
-    auto st = rt_->load();
-    if (!st.ok()) throw std::runtime_error(st.error().message);
-    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
-  }
-  ~Node() {
-    work_.reset();
-    io_.stop();
-    for (auto& t : threads_) t.join();
-    rt_.reset();
-    pipeline_.reset();
-    store_.reset();
-  }
-
-  Runtime& rt() { return *rt_; }
-
-  template <typename T>
-  T run(asio::awaitable<T> aw) {
-    return asio::co_spawn(io_, std::move(aw), asio::use_future).get();
-  }
-
-  Result<Value> call(const std::string& id, const std::string& action, Array args = {}) {
-    return run(rt_->call_action(id, action, std::move(args), Value())).output;
-  }
-
-  std::string get_or_create(const std::string& name, ActorKey key, std::optional<Value> input = {}) {
-    CreateRequest cr;
-    cr.name = name;
-    cr.key = std::move(key);
-    cr.input = std::move(input);
-    auto r = rt_->get_or_create(cr);
-    if (!r.ok()) throw std::runtime_error(r.error().message);
-    run(rt_->durable(r->seq));
-    return r->info.actor_id;
-  }
+  explicit Node(const std::string& dir, const Registry* registry = nullptr)
+      : anvil::testing::Node(dir, registry ? *registry : fixtures()) {}
 
  private:
-  Registry own_registry_;
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(io_);
-  std::unique_ptr<storage::Store> store_;
-  std::unique_ptr<storage::CommitPipeline> pipeline_;
-  std::unique_ptr<Runtime> rt_;
-  std::vector<std::thread> threads_;
+  static const Registry& fixtures() {
+    static const Registry reg = [] {
+      Registry r;
+      actors::register_fixtures(r);
+      return r;
+    }();
+    return reg;
+  }
 };
-
-std::string temp_dir(const std::string& name) {
-  auto p = std::filesystem::temp_directory_path() / ("anvil-rt-" + name + "-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(p);
-  return p.string();
-}
 
 }  // namespace
 

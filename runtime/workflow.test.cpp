@@ -8,76 +8,15 @@
 #include <gtest/gtest.h>
 
 #include "runtime/runtime.hpp"
+#include "runtime/test_node.hpp"
 
 using namespace anvil;
 
 namespace {
 
-class Node {
- public:
-  Node(const std::string& dir, const Registry& reg) {
-    auto opened = storage::Store::open({dir});
-    store_ = std::move(opened.value());
-    pipeline_ = std::make_unique<storage::CommitPipeline>(*store_, io_.get_executor());
-    rt_ = std::make_unique<Runtime>(io_, *store_, *pipeline_, reg);
-    EXPECT_TRUE(rt_->load().ok());
-    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
-  }
-  ~Node() {
-    work_.reset();
-    io_.stop();
-    for (auto& t : threads_) t.join();
-    rt_.reset();
-    pipeline_.reset();
-    store_.reset();
-  }
-  Runtime& rt() { return *rt_; }
-  template <typename T>
-  T run(asio::awaitable<T> aw) {
-    return asio::co_spawn(io_, std::move(aw), asio::use_future).get();
-  }
-  Result<Value> call(const std::string& id, const std::string& action, Array args = {}) {
-    return run(rt_->call_action(id, action, std::move(args), Value())).output;
-  }
-  std::string actor(const std::string& name) {
-    CreateRequest cr;
-    cr.name = name;
-    auto r = rt_->get_or_create(cr);
-    run(rt_->durable(r->seq));
-    return r->info.actor_id;
-  }
-  void send(const std::string& id, const std::string& queue, Value body) {
-    auto r = run(rt_->queue_send(id, queue, std::move(body), false, 0));
-    ASSERT_TRUE(r.ok()) << r.error().message;
-  }
-  // Polls `action` until `pred` holds (workflows run asynchronously).
-  Value wait_for(const std::string& id, const std::string& action, const std::function<bool(const Value&)>& pred) {
-    Value last;
-    for (int i = 0; i < 300; ++i) {
-      auto r = call(id, action);
-      if (r.ok()) {
-        last = *r;
-        if (pred(last)) return last;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return last;
-  }
+using anvil::testing::Node;
 
- private:
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(io_);
-  std::unique_ptr<storage::Store> store_;
-  std::unique_ptr<storage::CommitPipeline> pipeline_;
-  std::unique_ptr<Runtime> rt_;
-  std::vector<std::thread> threads_;
-};
-
-std::string temp_dir(const std::string& name) {
-  auto p = std::filesystem::temp_directory_path() / ("anvil-wf-" + name + "-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(p);
-  return p.string();
-}
+std::string temp_dir(const std::string& name) { return anvil::testing::temp_dir("wf-" + name); }
 
 Value& counter(ActorContext& c, const char* field) {
   Value& v = c.mutate_state()[field];
@@ -143,7 +82,7 @@ TEST(Workflow, StepsRunOnceAndTheWorkflowResumesWhenAMessageArrives) {
   Registry reg;
   reg.add(steps_actor(probe));
   Node n(dir, reg);
-  auto id = n.actor("steps");
+  auto id = n.get_or_create("steps");
   EXPECT_EQ(n.wait_for(id, "done", [](const Value& v) { return v.as_array().size() == 1; }), arr({"a"}));
   EXPECT_TRUE(n.call(id, "finished")->is_null());  // waiting on the queue
   n.send(id, "go", "msg");
@@ -160,7 +99,7 @@ TEST(Workflow, AFailingStepIsRetriedWithItsStateChangesRolledBack) {
   Registry reg;
   reg.add(steps_actor(probe));
   Node n(dir, reg);
-  auto id = n.actor("steps");
+  auto id = n.get_or_create("steps");
   n.send(id, "go", "m");
   EXPECT_EQ(n.wait_for(id, "finished", [](const Value& v) { return !v.is_null(); }), Value(2));
   EXPECT_EQ(*n.call(id, "done"), arr({"a", "m"}));  // no trace of the failed attempts
@@ -186,7 +125,7 @@ TEST(Workflow, ReplayAfterRestartNeverReExecutesACompletedStep) {
   std::string id;
   {
     Node n(dir, reg);
-    id = n.actor("steps");
+    id = n.get_or_create("steps");
     n.wait_for(id, "done", [](const Value& v) { return v.as_array().size() == 1; });
   }
   EXPECT_EQ(probe->step_runs, 1);
@@ -204,7 +143,7 @@ TEST(Workflow, ADurableSleepWakesASleepingActor) {
   Registry reg;
   reg.add(steps_actor(probe));
   Node n(dir, reg);
-  auto id = n.actor("steps");
+  auto id = n.get_or_create("steps");
   n.send(id, "go", "m");
   n.wait_for(id, "done", [](const Value& v) { return v.as_array().size() == 2; });
   ASSERT_TRUE(n.call(id, "sleep").ok());  // during the 50 ms nap
@@ -235,7 +174,7 @@ TEST(Workflow, LoopsRecordIterationsAndPruneOldHistory) {
       .action("n", [](ActionContext& c, const Array&) { return get_field(c, "n"); });
   reg.add(def);
   Node n(dir, reg);
-  auto id = n.actor("looper");
+  auto id = n.get_or_create("looper");
   for (int i = 1; i <= 10; ++i) n.send(id, "q", i);
   EXPECT_EQ(n.wait_for(id, "n", [](const Value& v) { return v == Value(55); }), Value(55));
   auto history = n.rt().workflow_history(id);
@@ -282,7 +221,7 @@ TEST(Workflow, HistoryThatDisagreesWithTheCodeFailsTheRunWithAClearError) {
   std::string id;
   {
     Node n(dir, reg);
-    id = n.actor("versioned");
+    id = n.get_or_create("versioned");
     for (int i = 0; i < 100; ++i) {
       auto h = n.rt().workflow_history(id);
       if (h.ok() && h->as_array().size() >= 2) break;
@@ -337,7 +276,7 @@ TEST(Workflow, JoinWaitsForEveryBranchAndRaceTakesTheFirstToFinish) {
       .action("get", [](ActionContext& c, const Array&) -> Result<Value> { return c.state(); });
   reg.add(def);
   Node n(dir, reg);
-  auto id = n.actor("branches");
+  auto id = n.get_or_create("branches");
   n.send(id, "b", "b1");
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_TRUE(n.call(id, "get")->find("joined")->is_null());  // still waiting for branch a
@@ -381,7 +320,7 @@ TEST(Workflow, AFailedRunCompensatesCompletedStepsInReverseOrder) {
       .action("log", [](ActionContext& c, const Array&) -> Result<Value> { return *c.state().find("log"); });
   reg.add(def);
   Node n(dir, reg);
-  auto id = n.actor("saga");
+  auto id = n.get_or_create("saga");
   auto log = n.wait_for(id, "log", [](const Value& v) { return v.as_array().size() >= 4; });
   EXPECT_EQ(log, arr({"reserve", "charge", "undo-charge", "undo-reserve"}));
   std::string status;
@@ -418,7 +357,7 @@ TEST(Workflow, GetVersionGivesNewRunsTheLatestAndInFlightRunsVersionOne) {
   std::string old_run;
   {
     Node n(dir, reg);
-    old_run = n.actor("gated");
+    old_run = n.get_or_create("gated");
     for (int i = 0; i < 100; ++i) {
       auto h = n.rt().workflow_history(old_run);
       if (h.ok() && h->as_array().size() >= 2) break;
@@ -468,7 +407,7 @@ TEST(Workflow, RemovedSatisfiesADeletedEntryWhileAnUnvisitedOneIsDivergent) {
   std::string a, b;
   {
     Node n(dir, reg);
-    a = n.actor("evolving");
+    a = n.get_or_create("evolving");
     CreateRequest cr;
     cr.name = "evolving";
     cr.key = {"b"};
@@ -524,7 +463,7 @@ TEST(Workflow, LoopStateCarriesAcrossIterationsAndRestarts) {
   std::string id;
   {
     Node n(dir, reg);
-    id = n.actor("summer");
+    id = n.get_or_create("summer");
     for (int i = 1; i <= 4; ++i) n.send(id, "q", i);
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
@@ -559,7 +498,7 @@ TEST(Workflow, QueueNextForTimesOutAndCompleteAnswersAWaitingSender) {
       .action("timedOut", [](ActionContext& c, const Array&) -> Result<Value> { return *c.state().find("timedOut"); });
   reg.add(def);
   Node n(dir, reg);
-  auto id = n.actor("answering");
+  auto id = n.get_or_create("answering");
   EXPECT_EQ(n.wait_for(id, "timedOut", [](const Value& v) { return v == Value(true); }), Value(true));
   auto out = n.run(n.rt().queue_send(id, "q", Value(21), /*wait=*/true, 5000));
   ASSERT_TRUE(out.ok()) << out.error().message;

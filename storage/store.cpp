@@ -7,8 +7,8 @@ namespace {
 constexpr const char* kFamilyNames[] = {"actors", "key_index", "state", "kv", "queue", "schedules", "workflow"};
 static_assert(std::size(kFamilyNames) == static_cast<size_t>(Family::kCount));
 
-// The smallest key greater than every key starting with `prefix`
-// (empty when none exists, i.e. prefix is all 0xff).
+}  // namespace
+
 std::string prefix_end(std::string_view prefix) {
   std::string end(prefix);
   while (!end.empty()) {
@@ -21,7 +21,6 @@ std::string prefix_end(std::string_view prefix) {
   }
   return end;
 }
-}  // namespace
 
 Error Store::storage_error(const rocksdb::Status& s) {
   return make_error("storage", "io_error", s.ToString());

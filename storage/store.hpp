@@ -32,6 +32,10 @@ struct StoreOptions {
   bool create_if_missing = true;
 };
 
+// The smallest key greater than every key starting with `prefix`; empty
+// when there is none (the prefix is all 0xff bytes, or empty).
+std::string prefix_end(std::string_view prefix);
+
 class Store {
  public:
   static Result<std::unique_ptr<Store>> open(const StoreOptions& opts);

@@ -6,16 +6,13 @@
 
 #include <gtest/gtest.h>
 
+#include "storage/test_dir.hpp"
+
 using namespace anvil;
 using namespace anvil::storage;
 
 namespace {
-std::string temp_dir(const char* name) {
-  auto p = std::filesystem::temp_directory_path() /
-           (std::string("anvil-") + name + "-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(p);
-  return p.string();
-}
+std::string temp_dir(const char* name) { return anvil::testing::temp_dir(name); }
 }  // namespace
 
 TEST(Store, SyncedWritesAreReadableAfterReopen) {

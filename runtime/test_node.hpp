@@ -1,0 +1,90 @@
+// Test support: one in-process node (real RocksDB in a temp dir, commit
+// pipeline, runtime on 2 io threads) and helpers to drive it synchronously.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <future>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include "runtime/runtime.hpp"
+#include "storage/test_dir.hpp"
+
+namespace anvil::testing {
+
+class Node {
+ public:
+  Node(const std::string& dir, const Registry& registry) {
+    auto s = storage::Store::open({dir});
+    if (!s.ok()) throw std::runtime_error(s.error().message);
+    store_ = std::move(s.value());
+    pipeline_ = std::make_unique<storage::CommitPipeline>(*store_, io_.get_executor());
+    rt_ = std::make_unique<Runtime>(io_, *store_, *pipeline_, registry);
+    auto st = rt_->load();
+    if (!st.ok()) throw std::runtime_error(st.error().message);
+    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
+  }
+  // No graceful shutdown: like a process that just stops.
+  ~Node() {
+    work_.reset();
+    io_.stop();
+    for (auto& t : threads_) t.join();
+    rt_.reset();
+    pipeline_.reset();
+    store_.reset();
+  }
+
+  Runtime& rt() { return *rt_; }
+
+  template <typename T>
+  T run(asio::awaitable<T> aw) {
+    return asio::co_spawn(io_, std::move(aw), asio::use_future).get();
+  }
+
+  Result<Value> call(const std::string& id, const std::string& action, Array args = {}) {
+    return run(rt_->call_action(id, action, std::move(args), Value())).output;
+  }
+
+  std::string get_or_create(const std::string& name, ActorKey key = {}, std::optional<Value> input = {}) {
+    CreateRequest cr;
+    cr.name = name;
+    cr.key = std::move(key);
+    cr.input = std::move(input);
+    auto r = rt_->get_or_create(cr);
+    if (!r.ok()) throw std::runtime_error(r.error().message);
+    run(rt_->durable(r->seq));
+    return r->info.actor_id;
+  }
+
+  void send(const std::string& id, const std::string& queue, Value body) {
+    auto r = run(rt_->queue_send(id, queue, std::move(body), false, 0));
+    if (!r.ok()) throw std::runtime_error(r.error().message);
+  }
+
+  // Polls `action` until `pred` holds (work that runs asynchronously); returns the last value.
+  Value wait_for(const std::string& id, const std::string& action, const std::function<bool(const Value&)>& pred) {
+    Value last;
+    for (int i = 0; i < 300; ++i) {
+      auto r = call(id, action);
+      if (r.ok()) {
+        last = *r;
+        if (pred(last)) return last;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return last;
+  }
+
+ private:
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(io_);
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<storage::CommitPipeline> pipeline_;
+  std::unique_ptr<Runtime> rt_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace anvil::testing
