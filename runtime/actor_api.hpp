@@ -221,6 +221,15 @@ struct ActorOptions {
   // Idle time after which an actor with no work goes to sleep (RivetKit's
   // default sleepTimeout is 30 s).
   std::chrono::milliseconds sleep_timeout{30'000};
+  // RivetKit's time limits (actor-model.md §2.2, §3.4, §4.3). Hooks and
+  // actions are synchronous C++ and cannot be interrupted, so a limit is
+  // enforced when the call returns: an action over its limit answers
+  // actor.action_timed_out (its state changes stand, as RivetKit's keep
+  // running), a connection hook over its limit rejects the connection, a
+  // createVars over its limit fails the start.
+  std::chrono::milliseconds action_timeout{60'000};
+  std::chrono::milliseconds create_vars_timeout{5'000};
+  std::chrono::milliseconds connection_hook_timeout{5'000};  // onBeforeConnect, createConnState, onConnect
 };
 
 class ActorDefinition {

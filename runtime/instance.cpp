@@ -40,6 +40,22 @@ std::string new_conn_id() {
   return buf;
 }
 
+// As guarded(), and answers `timeout_error` when the call took longer than
+// `limit` (the call itself cannot be interrupted).
+template <typename Fn>
+auto timed(const std::string& actor_id, const char* what, std::chrono::milliseconds limit, Error timeout_error,
+           Fn&& fn) -> decltype(fn()) {
+  const auto started = std::chrono::steady_clock::now();
+  auto out = guarded(actor_id, what, std::forward<Fn>(fn));
+  const auto took = std::chrono::steady_clock::now() - started;
+  if (took > limit) {
+    spdlog::warn("actor {}: {} took {} ms, over its {} ms limit", actor_id, what,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(took).count(), limit.count());
+    return timeout_error;
+  }
+  return out;
+}
+
 }  // namespace
 
 Instance::Instance(Runtime& rt, std::shared_ptr<ActorEntry> entry, const ActorDefinition& def)
@@ -94,7 +110,9 @@ Status Instance::start() {
     }
   }
   if (def_.create_vars_hook()) {
-    auto v = guarded(actor_id, "createVars", [&] { return def_.create_vars_hook()(ctx); });
+    auto v = timed(actor_id, "createVars", def_.options().create_vars_timeout,
+                   make_error("actor", "create_vars_timed_out", "createVars timed out."),
+                   [&] { return def_.create_vars_hook()(ctx); });
     if (!v.ok()) return v.error();
     vars = std::move(*v);
   }
@@ -564,7 +582,9 @@ Result<Value> Instance::action(const std::string& action, const Array& args, Con
   const ActionFn* fn = def_.find_action(action);
   if (!fn) return make_error("actor", "action_not_found", "Action `" + action + "` was not found.");
   ActionContext ctx(*this, conn);
-  auto out = guarded(actor_id, "action", [&] { return (*fn)(ctx, args); });
+  auto out = timed(actor_id, "action", def_.options().action_timeout,
+                   make_error("actor", "action_timed_out", "Action `" + action + "` timed out."),
+                   [&] { return (*fn)(ctx, args); });
   if (out.ok() && def_.on_before_action_response_hook())
     out = guarded(actor_id, "onBeforeActionResponse",
                   [&] { return def_.on_before_action_response_hook()(ctx, action, args, std::move(*out)); });
@@ -575,7 +595,9 @@ Result<std::shared_ptr<ConnData>> Instance::open_conn(Value params, std::shared_
                                                       bool ephemeral) {
   ActorContext ctx(*this);
   if (def_.on_before_connect_hook()) {
-    auto st = guarded(actor_id, "onBeforeConnect", [&] { return def_.on_before_connect_hook()(ctx, params); });
+    auto st = timed(actor_id, "onBeforeConnect", def_.options().connection_hook_timeout,
+                    make_error("actor", "connect_timed_out", "onBeforeConnect timed out."),
+                    [&] { return def_.on_before_connect_hook()(ctx, params); });
     if (!st.ok()) return st.error();
   }
   auto conn = std::make_shared<ConnData>();
@@ -583,7 +605,9 @@ Result<std::shared_ptr<ConnData>> Instance::open_conn(Value params, std::shared_
   conn->ephemeral = ephemeral;
   conn->sink = std::move(sink);
   if (def_.create_conn_state_hook()) {
-    auto s = guarded(actor_id, "createConnState", [&] { return def_.create_conn_state_hook()(ctx, params); });
+    auto s = timed(actor_id, "createConnState", def_.options().connection_hook_timeout,
+                   make_error("actor", "connect_timed_out", "createConnState timed out."),
+                   [&] { return def_.create_conn_state_hook()(ctx, params); });
     if (!s.ok()) return s.error();
     conn->state = std::move(*s);
   }
@@ -591,7 +615,9 @@ Result<std::shared_ptr<ConnData>> Instance::open_conn(Value params, std::shared_
   entry_->conns.push_back(conn);
   if (def_.on_connect_hook()) {
     Conn view(*conn);
-    auto st = guarded(actor_id, "onConnect", [&] { return def_.on_connect_hook()(ctx, view); });
+    auto st = timed(actor_id, "onConnect", def_.options().connection_hook_timeout,
+                    make_error("actor", "connect_timed_out", "onConnect timed out."),
+                    [&] { return def_.on_connect_hook()(ctx, view); });
     if (!st.ok()) {
       std::erase(entry_->conns, conn);
       return st.error();

@@ -589,3 +589,34 @@ TEST(ActorToActor, CallsRunOnTheTargetAndRepliesComeBackToTheCaller) {
   EXPECT_EQ(processed, arr({obj({{"id", 1}, {"input", 21}, {"result", 42}})}));
   std::filesystem::remove_all(dir);
 }
+
+TEST(Hooks, ActionsAndConnectionHooksOverTheirLimitAnswerTimeoutErrors) {
+  auto dir = temp_dir("timeouts");
+  Registry reg;
+  ActorDefinition def("slow");
+  ActorOptions opts;
+  opts.action_timeout = std::chrono::milliseconds(20);
+  opts.connection_hook_timeout = std::chrono::milliseconds(20);
+  def.options(opts)
+      .on_before_connect([](ActorContext&, const Value& params) -> Status {
+        if (params.find("slow")) std::this_thread::sleep_for(std::chrono::milliseconds(40));
+        return Ok{};
+      })
+      .action("slow", [](ActionContext&, const Array&) -> Result<Value> {
+        std::this_thread::sleep_for(std::chrono::milliseconds(40));
+        return true;
+      })
+      .action("fast", [](ActionContext&, const Array&) -> Result<Value> { return true; });
+  reg.add(def);
+  Node n(dir, &reg);
+  auto id = n.get_or_create("slow", {});
+  auto slow = n.call(id, "slow");
+  ASSERT_FALSE(slow.ok());
+  EXPECT_EQ(slow.error().qualified(), "actor.action_timed_out");
+  EXPECT_EQ(http_status_for(slow.error()), 408);
+  auto rejected = n.run(n.rt().call_action(id, "fast", {}, obj({{"slow", true}}))).output;
+  ASSERT_FALSE(rejected.ok());
+  EXPECT_EQ(rejected.error().qualified(), "actor.connect_timed_out");
+  EXPECT_EQ(*n.call(id, "fast"), Value(true));
+  std::filesystem::remove_all(dir);
+}

@@ -1,29 +1,8 @@
 #include "gateway/codec/bare.hpp"
 
+#include "runtime/value/detail.hpp"
+
 namespace anvil::bare {
-namespace {
-
-bool valid_utf8(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 0;
-    if (len == 0 || i + len > s.size()) return false;
-    for (size_t k = 1; k < len; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return false;
-    unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
-    if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 >= 0xa0) || (c == 0xf0 && c1 < 0x90) ||
-        (c == 0xf4 && c1 >= 0x90))
-      return false;
-    i += len;
-  }
-  return true;
-}
-
-}  // namespace
 
 void Writer::u8(uint8_t v) { out_.push_back(v); }
 void Writer::u16(uint16_t v) {
@@ -116,7 +95,7 @@ std::string Reader::string() {
   if (!ok() || !need(n)) return {};
   std::string s(reinterpret_cast<const char*>(in_.data() + pos_), n);
   pos_ += n;
-  if (!valid_utf8(s)) fail("invalid UTF-8 in string");
+  if (!detail::valid_utf8(s)) fail("invalid UTF-8 in string");
   return s;
 }
 

@@ -1,5 +1,8 @@
 #include "gateway/codec/wire.hpp"
 
+#include <cmath>
+#include <limits>
+
 #include "gateway/codec/bare.hpp"
 #include "runtime/value/cbor.hpp"
 #include "runtime/value/json.hpp"
@@ -24,10 +27,11 @@ Bytes encode_envelope(Encoding e, const Value& v) {
   return cbor::encode(v, cbor::Mode::Envelope);
 }
 
-// The BARE version prefix; the client sends 4 and we accept 1..4.
-bool read_version(bare::Reader& r) {
+// The BARE version prefix; the client sends 4 and we accept down to
+// `oldest` (messages whose shape did not change across versions).
+bool read_version(bare::Reader& r, uint16_t oldest = 1) {
   uint16_t v = r.u16();
-  if (r.ok() && (v < 1 || v > kBareVersion)) r.fail("unsupported protocol version " + std::to_string(v));
+  if (r.ok() && (v < oldest || v > kBareVersion)) r.fail("unsupported protocol version " + std::to_string(v));
   return r.ok();
 }
 
@@ -42,13 +46,31 @@ void write_cbor_data(bare::Writer& w, const Value& v) { w.data(cbor::encode(v, c
 // Protocol integers (ids) as json/cbor want them: a bigint.
 Value protocol_uint(uint64_t n) { return Value(BigInt{false, n}); }
 
+// A protocol integer (id, actionId): bigint (json ["$BigInt","n"] / cbor
+// `1b`) or, leniently, a plain non-negative integral number.
 Result<uint64_t> read_protocol_uint(const Value* v, const char* what) {
   if (!v) return invalid(std::string("missing ") + what);
   if (v->is_bigint() && !v->as_bigint().negative) return v->as_bigint().magnitude;
   if (v->is_int() && v->as_int() >= 0) return static_cast<uint64_t>(v->as_int());
-  if (v->is_double() && v->as_double() >= 0 && v->as_double() == static_cast<double>(static_cast<uint64_t>(v->as_double())))
-    return static_cast<uint64_t>(v->as_double());
+  if (v->is_double()) {
+    double d = v->as_double();
+    if (d >= 0 && d < 18446744073709551616.0 && d == std::trunc(d)) return static_cast<uint64_t>(d);
+  }
   return invalid(std::string("invalid ") + what);
+}
+
+// Queue `timeout` (ms): the client sends any JS number; negative => 0,
+// fractions are dropped, huge values saturate.
+Result<uint64_t> read_timeout(const Value& v) {
+  if (v.is_bigint()) return v.as_bigint().negative ? uint64_t{0} : v.as_bigint().magnitude;
+  if (v.is_int()) return v.as_int() < 0 ? uint64_t{0} : static_cast<uint64_t>(v.as_int());
+  if (v.is_double() && !std::isnan(v.as_double())) {
+    double d = v.as_double();
+    if (d <= 0) return uint64_t{0};
+    if (d >= 18446744073709551616.0) return std::numeric_limits<uint64_t>::max();
+    return static_cast<uint64_t>(d);
+  }
+  return invalid("timeout must be a number");
 }
 
 Value actor_json(const ActorSpecifier& a, bool bigint_generation) {
@@ -153,7 +175,7 @@ Result<QueueSendRequest> decode_queue_send(Encoding e, std::span<const uint8_t> 
   QueueSendRequest q;
   if (e == Encoding::Bare) {
     bare::Reader r(body);
-    if (!read_version(r)) return invalid("Invalid BARE: " + r.error());
+    if (!read_version(r, 3)) return invalid("Invalid BARE: " + r.error());  // queues exist since v3
     auto b = read_cbor_data(r);
     if (!b.ok()) return b.error();
     q.body = std::move(*b);
@@ -177,7 +199,7 @@ Result<QueueSendRequest> decode_queue_send(Encoding e, std::span<const uint8_t> 
     q.wait = w->as_bool();
   }
   if (const Value* t = v->find("timeout"); t && !t->is_nullish()) {
-    auto ms = read_protocol_uint(t, "timeout");
+    auto ms = read_timeout(*t);
     if (!ms.ok()) return ms.error();
     q.timeout_ms = *ms;
   }

@@ -2,19 +2,49 @@
 
 #include <bit>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 
+#include "runtime/value/detail.hpp"
 #include "runtime/value/json.hpp"
 
 namespace anvil::cbor {
 namespace {
 
-constexpr int kMaxDepth = 128;
+using detail::kMaxDepth;
 
 Error bad(std::string why) { return make_error("actor", "invalid_request", "Invalid CBOR: " + why); }
 
 // ---------------------------------------------------------------- decoding
+// A CBOR epoch date (seconds) as Date.prototype.toISOString writes it, i.e.
+// what the same Date would have become through JSON.stringify.
+Result<Value> date_string(double seconds) {
+  double ms = std::round(seconds * 1000);  // cbor-x: new Date(Math.round(s * 1000))
+  if (!(std::fabs(ms) <= 8.64e15)) return bad("date out of range");
+  int64_t t = static_cast<int64_t>(ms);
+  int64_t days = t >= 0 ? t / 86400000 : -((-t + 86400000 - 1) / 86400000);
+  int64_t rem = t - days * 86400000;  // [0, 86400000)
+  // Civil date from days since 1970-01-01 (proleptic Gregorian).
+  int64_t z = days + 719468;
+  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  int64_t doe = z - era * 146097;
+  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  int64_t mp = (5 * doy + 2) / 153;
+  int64_t day = doy - (153 * mp + 2) / 5 + 1;
+  int64_t month = mp < 10 ? mp + 3 : mp - 9;
+  int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  char buf[40];
+  const char* year_fmt = year >= 0 && year <= 9999 ? "%04lld" : year < 0 ? "-%06lld" : "+%06lld";
+  int n = std::snprintf(buf, sizeof buf, year_fmt, static_cast<long long>(year < 0 ? -year : year));
+  std::snprintf(buf + n, sizeof buf - static_cast<size_t>(n), "-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ",
+                static_cast<long long>(month), static_cast<long long>(day), static_cast<long long>(rem / 3600000),
+                static_cast<long long>(rem / 60000 % 60), static_cast<long long>(rem / 1000 % 60),
+                static_cast<long long>(rem % 1000));
+  return Value(std::string(buf));
+}
+
 class Decoder {
  public:
   Decoder(std::span<const uint8_t> in, Mode mode) : in_(in), mode_(mode) {}
@@ -124,7 +154,7 @@ class Decoder {
         return Value(std::move(a));
       }
       case 5: {
-        Object o;
+        detail::ObjectBuilder o;
         if (!indefinite && n > in_.size() - pos_) return bad("truncated map");
         for (uint64_t i = 0; indefinite || i < n; ++i) {
           if (indefinite) {
@@ -145,9 +175,9 @@ class Decoder {
             return bad("map key is not a string");
           auto v = item(depth + 1);
           if (!v.ok()) return v;
-          o.emplace_back(std::move(key), std::move(*v));
+          o.add(std::move(key), std::move(*v));
         }
-        return Value(std::move(o));
+        return Value(o.take());
       }
       case 6: {
         if (indefinite) return bad("indefinite tag");
@@ -164,6 +194,14 @@ class Decoder {
           if (n == 2) return Value(BigInt{false, mag});
           if (mag == std::numeric_limits<uint64_t>::max()) return bad("bignum too large");
           return Value(BigInt{true, mag + 1});
+        }
+        if (n == 0) {  // date/time string
+          if (!inner->is_string()) return bad("tag 0 without a string");
+          return inner;
+        }
+        if (n == 1) {  // epoch-based date (cbor-x encodes Date so)
+          if (!inner->is_number()) return bad("tag 1 without a number");
+          return date_string(inner->as_number());
         }
         if (n == 258) {  // Set => array
           if (!inner->is_array()) return bad("tag 258 without array");
@@ -199,56 +237,6 @@ class Decoder {
   size_t pos_ = 0;
   Mode mode_;
 };
-
-// Compat revival (client-protocol.md §8.1).
-Result<Value> revive(Value v, int depth) {
-  if (depth > kMaxDepth) return bad("nesting too deep");
-  if (v.is_array()) {
-    auto& a = v.as_array();
-    if (a.size() == 2 && a[0].is_string() && !a[0].as_string().empty() && a[0].as_string()[0] == '$') {
-      const std::string& tag = a[0].as_string();
-      if (tag == "$BigInt") {
-        BigInt b;
-        if (!a[1].is_string() || !BigInt::parse(a[1].as_string(), b)) return bad("bad $BigInt");
-        return Value(b);
-      }
-      if (tag == "$Uint8Array" || tag == "$ArrayBuffer") {
-        if (!a[1].is_string()) return bad("bad " + tag);
-        auto bytes = json::base64_decode(a[1].as_string());
-        if (!bytes.ok()) return bad("bad " + tag);
-        return Value(std::move(*bytes));
-      }
-      if (tag == "$Undefined") return Value(Undefined{});
-      if (tag == "$Set") {
-        if (!a[1].is_array()) return bad("bad $Set");
-        return revive(std::move(a[1]), depth + 1);
-      }
-      if (tag.size() > 1 && tag[1] == '$') {
-        Array out;
-        out.emplace_back(tag.substr(1));
-        auto second = revive(std::move(a[1]), depth + 1);
-        if (!second.ok()) return second;
-        out.push_back(std::move(*second));
-        return Value(std::move(out));
-      }
-      return make_error("actor", "invalid_request", "Unknown JSON encoding type `" + tag + "`.");
-    }
-    for (auto& item : a) {
-      auto r = revive(std::move(item), depth + 1);
-      if (!r.ok()) return r;
-      item = std::move(*r);
-    }
-    return v;
-  }
-  if (v.is_object()) {
-    for (auto& [_, item] : v.as_object()) {
-      auto r = revive(std::move(item), depth + 1);
-      if (!r.ok()) return r;
-      item = std::move(*r);
-    }
-  }
-  return v;
-}
 
 // ---------------------------------------------------------------- encoding
 class Encoder {
@@ -303,7 +291,7 @@ class Encoder {
 
   // A JS number: small integers as CBOR ints (as cbor-x), others float64.
   void js_number(double d) {
-    if (std::isfinite(d) && d == std::floor(d) && d >= -2147483648.0 && d <= 4294967295.0 &&
+    if (std::isfinite(d) && d == std::floor(d) && d >= -4294967296.0 && d <= 4294967295.0 &&
         !(d == 0 && std::signbit(d)))
       int_minimal(static_cast<int64_t>(d));
     else
@@ -325,7 +313,7 @@ class Encoder {
   }
   void put(bool b) { out_.push_back(b ? 0xf5 : 0xf4); }
   void put(int64_t v) {
-    if (mode_ == Mode::Storage || (v >= -2147483648LL && v <= 4294967295LL))
+    if (mode_ == Mode::Storage || (v >= -4294967296LL && v <= 4294967295LL))
       int_minimal(v);
     else
       float64(static_cast<double>(v));
@@ -336,7 +324,9 @@ class Encoder {
     else
       js_number(d);
   }
-  void put(const BigInt& b) {
+  void put(const BigInt& raw) {
+    BigInt b = raw;
+    if (b.magnitude == 0) b.negative = false;  // there is no -0n
     switch (mode_) {
       case Mode::Storage: {
         out_.push_back(0xc0 | (b.negative ? 3 : 2));
@@ -400,7 +390,7 @@ Result<Value> decode(std::span<const uint8_t> bytes, Mode mode) {
   Decoder d(bytes, mode);
   auto v = d.top();
   if (!v.ok() || mode != Mode::Compat) return v;
-  return revive(std::move(*v), 0);
+  return json::revive(std::move(*v));
 }
 
 Bytes encode(const Value& v, Mode mode) {

@@ -15,11 +15,16 @@ enum class Mode {
   //  decode: maps (a0.., b9 00NN, indefinite), `1b`/`3b` ints => BigInt,
   //          smaller ints => int64, f9/fa/fb => double (integral doubles stay
   //          double), f7 => Undefined, tag 64 => Bytes, plain byte string =>
-  //          Bytes, tags 2/3 bignum (<= 8 bytes) => BigInt; no compat revival.
+  //          Bytes, tags 2/3 bignum (<= 8 bytes) => BigInt, tag 258 (Set) =>
+  //          array, tag 1 (Date) => its toISOString() text and tag 0 => its
+  //          string (what JSON.stringify would have sent); other tags are
+  //          errors; a repeated map key keeps its last value; no compat
+  //          revival.
   //  encode: definite-length maps/arrays with minimal headers; int64 in
   //          [-2^32, 2^32-1] minimal, outside that as float64 (a JS number);
-  //          double that is integral and in that range => int; BigInt => `1b`
-  //          (or `3b`) 8-byte form; Bytes => tag 64 + byte string;
+  //          double that is integral and in that range (not -0) => int;
+  //          BigInt => `1b` (or `3b`) 8-byte form; Bytes => tag 64 + byte
+  //          string;
   //          Undefined => f7; user 2-arrays whose first item is a string
   //          starting with '$' get one extra '$' (client revives them).
   Envelope,

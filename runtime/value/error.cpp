@@ -15,13 +15,14 @@ int http_status_for(const Error& e) {
   if (g == "actor") {
     if (c == "action_not_found" || c == "not_found") return 404;
     if (c == "action_timed_out") return 408;
-    if (c == "invalid_request" || c == "duplicate_key" || c == "not_registered" || c == "key_too_large" ||
-        c == "input_too_large")
-      return 400;
+    if (c == "invalid_request" || c == "duplicate_key" || c == "not_registered") return 400;
+    // Anvil's own request validation (actor_key.cpp, manager_api.cpp).
+    if (c == "key_too_large" || c == "input_too_large") return 400;
     if (c == "method_not_allowed") return 405;
   }
   if (g == "message" && (c == "incoming_too_long" || c == "outgoing_too_long")) return 400;
-  if (g == "queue" || g == "validation" || g == "namespace") return 400;
+  if (g == "queue" || g == "validation") return 400;
+  if (g == "namespace" && c == "not_found") return 400;
   if (g == "guard" && c.rfind("query_", 0) == 0) return 400;
   if (g == "api" && c == "not_found") return 404;
   return 500;

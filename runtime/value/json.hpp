@@ -17,7 +17,14 @@ namespace anvil::json {
 // Undefined, ["$Set",[...]] => Array, ["$$x",v] => ["$x",v]; an unknown tag
 // is an error. Integral numbers that fit int64 => int64, others => double.
 // Errors have group "actor", code "invalid_request".
+// Text that is not valid UTF-8 is read as TextDecoder would (U+FFFD for bad
+// bytes); lone surrogate escapes (\ud800) become U+FFFD. A repeated object
+// key keeps its first position and its last value, as in JSON.parse.
 Result<Value> parse(std::string_view text, bool revive = true);
+
+// The revival step of `parse` (rivetkit reviveJsonCompatValue) applied to an
+// already decoded Value; cbor::decode uses it for Mode::Compat.
+Result<Value> revive(Value v);
 
 // Serializes like JSON.stringify after rivetkit's compat tagging:
 // BigInt => ["$BigInt","<dec>"], Bytes => ["$Uint8Array","<b64>"],
