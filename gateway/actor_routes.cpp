@@ -139,7 +139,8 @@ asio::awaitable<Result<ActorTarget>> ActorRoutes::resolve_target(const http::Req
     if (a.region) cr.datacenter = *a.region;
     auto r = rt_.get_or_create(cr);
     if (!r.ok()) co_return r.error();
-    if (auto st = co_await rt_.durable(r->seq); !st.ok()) co_return st.error();
+    // No wait for the create commit here: whatever this request does next
+    // replies only after a later commit of the same actor, which covers it.
     t.actor_id = r->info.actor_id;
     co_return t;
   }

@@ -128,6 +128,7 @@ Status Instance::start() {
   store.put(batch_, storage::Family::kActors, actor_id, storage::encode(actor_row));
   persist_state();
   commit();
+  entry_->never_started.store(false);
   if (auto st = load_queue(); !st.ok()) return st;
   if (auto st = load_workflow(); !st.ok()) return st;
   schedule_count_ = 0;

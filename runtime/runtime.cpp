@@ -191,6 +191,7 @@ Result<Resolved> Runtime::resolve(const CreateRequest& req, bool fail_if_exists)
   store_.put(batch, storage::Family::kKeyIndex, ikey, row.actor_id);
   uint64_t seq = pipeline_.submit(std::move(batch));
   e->last_seq.store(seq);
+  e->never_started.store(true);
 
   by_key_[ikey] = e->info.actor_id;
   by_id_[e->info.actor_id] = e;
@@ -339,7 +340,7 @@ asio::awaitable<CallResult> Runtime::turn(const std::string& actor_id, TurnBody 
     std::shared_ptr<ActorEntry> entry;
     auto inst = acquire(actor_id, &entry);
     if (!inst) co_return CallResult{not_found(), std::nullopt};
-    if (inst->fresh()) {
+    if (inst->fresh() && !entry->never_started.load()) {
       // Waking: the previous generation's last writes must be readable.
       if (auto st = co_await durable(entry->last_seq.load()); !st.ok())
         co_return CallResult{st.error(), std::nullopt};

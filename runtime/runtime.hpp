@@ -93,6 +93,9 @@ struct ActorEntry {
   ActorInfo info;
   std::optional<Value> input;
   std::atomic<uint64_t> last_seq{0};  // newest commit touching this actor
+  // Created by this process and not started yet: nothing of it is in the
+  // state family, so its first start need not wait for the create commit.
+  std::atomic<bool> never_started{false};
   std::shared_ptr<Instance> instance;  // GUARDED_BY(Runtime::mu_); null while asleep
   bool destroyed = false;              // GUARDED_BY(Runtime::mu_)
   // Open connections in connect order. Touched only by the current instance,

@@ -319,8 +319,9 @@ Bytes encode_to_client(Encoding e, const ToClient& msg) {
         } else if constexpr (std::is_same_v<T, ErrorMsg>) {
           Object val{{"group", m.error.group}, {"code", m.error.code}, {"message", m.error.message}};
           if (m.error.metadata) val.emplace_back("metadata", *m.error.metadata);
-          val.emplace_back("actionId", m.action_id ? protocol_uint(*m.action_id) : Value());
+          // Same key order as the real runtime's CBOR frames (captures).
           if (m.actor) val.emplace_back("actor", actor_json(*m.actor, e == Encoding::Cbor));
+          val.emplace_back("actionId", m.action_id ? protocol_uint(*m.action_id) : Value());
           return obj({{"tag", "Error"}, {"val", Value(std::move(val))}});
         } else if constexpr (std::is_same_v<T, ActionResponseMsg>) {
           return obj({{"tag", "ActionResponse"}, {"val", obj({{"id", protocol_uint(m.id)}, {"output", m.output}})}});
