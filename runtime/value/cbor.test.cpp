@@ -96,3 +96,128 @@ TEST(Cbor, TruncatedAndTrailingInputIsRejectedNotCrashing) {
   EXPECT_FALSE(cbor::decode(hex("5bffffffffffffffff"), cbor::Mode::Envelope).ok());
   EXPECT_FALSE(cbor::decode(Bytes(1000, 0x81), cbor::Mode::Envelope).ok());  // nesting bomb
 }
+
+TEST(Cbor, TheCapturedQueueSendEnvelopeDecodesWithTimeoutUndefined) {
+  // b9 0004 64"body" b9 0002 62"id" 01 65"value" 15 64"name" 64"jobs" 64"wait" f4 67"timeout" f7
+  auto v = cbor::decode(hex("b9000464626f6479b9000262696401657661" "6c756515646e616d65646a6f627364776169" "74f46774696d656f7574f7"),
+                        cbor::Mode::Envelope);
+  ASSERT_TRUE(v.ok()) << v.error().message;
+  EXPECT_EQ(*v->find("body"), obj({{"id", 1}, {"value", 21}}));
+  EXPECT_EQ(*v->find("wait"), Value(false));
+  EXPECT_TRUE(v->find("timeout")->is_undefined());
+}
+
+TEST(Cbor, EnvelopeEncodesEveryKindAsTheClientExpects) {
+  EXPECT_EQ(to_hex(cbor::encode(Value(nullptr), cbor::Mode::Envelope)), "f6");
+  EXPECT_EQ(to_hex(cbor::encode(Value(Undefined{}), cbor::Mode::Envelope)), "f7");
+  EXPECT_EQ(to_hex(cbor::encode(Value(true), cbor::Mode::Envelope)), "f5");
+  EXPECT_EQ(to_hex(cbor::encode(Value(23), cbor::Mode::Envelope)), "17");
+  EXPECT_EQ(to_hex(cbor::encode(Value(24), cbor::Mode::Envelope)), "1818");
+  EXPECT_EQ(to_hex(cbor::encode(Value(-1), cbor::Mode::Envelope)), "20");
+  EXPECT_EQ(to_hex(cbor::encode(Value(int64_t{4294967295}), cbor::Mode::Envelope)), "1affffffff");
+  EXPECT_EQ(to_hex(cbor::encode(Value(int64_t{-4294967296}), cbor::Mode::Envelope)), "3affffffff");
+  EXPECT_EQ(to_hex(cbor::encode(Value(int64_t{4294967296}), cbor::Mode::Envelope)), "fb41f0000000000000");
+  EXPECT_EQ(to_hex(cbor::encode(Value(2.0), cbor::Mode::Envelope)), "02");  // integral double => int
+  EXPECT_EQ(to_hex(cbor::encode(Value(-0.0), cbor::Mode::Envelope)), "fb8000000000000000");
+  EXPECT_EQ(to_hex(cbor::encode(Value(1.5), cbor::Mode::Envelope)), "fb3ff8000000000000");
+  EXPECT_EQ(to_hex(cbor::encode(Value(BigInt{true, 1}), cbor::Mode::Envelope)), "3b0000000000000000");
+  EXPECT_EQ(to_hex(cbor::encode(Value(Bytes{1, 2, 3}), cbor::Mode::Envelope)), "d84043010203");
+  EXPECT_EQ(to_hex(cbor::encode(Value("héllo"), cbor::Mode::Envelope)), "6668c3a96c6c6f");
+  EXPECT_EQ(to_hex(cbor::encode(arr({"$x", 1}), cbor::Mode::Envelope)), "8263242478" "01");
+}
+
+TEST(Cbor, CompatEncodesTheSpecsBareArgsByteForByte) {
+  // client-protocol.md §4.1 bare args (after the 04 00 30 prefix).
+  Value args = arr({1, "s", nullptr, Value(BigInt{false, 10}), Value(Bytes{1, 2, 3}), arr({"$x", 1}),
+                    obj({{"a", arr({true})}})});
+  // Ours writes the map as a1 where cbor-x writes b9 0001.
+  EXPECT_EQ(to_hex(cbor::encode(args, cbor::Mode::Compat)),
+            "87016173f6826724426967496e74623130826b2455696e743841727261796441514944826324247801a1616181f5");
+  EXPECT_EQ(to_hex(cbor::encode(Value(Undefined{}), cbor::Mode::Compat)), "826a24556e646566696e656400");
+}
+
+TEST(Cbor, SetsAreArraysAndTheirItemsAreRevivedOneByOne) {
+  // tag 258 (cbor-x Set) in an envelope
+  EXPECT_EQ(*cbor::decode(hex("d9010282" "0102"), cbor::Mode::Envelope), arr({1, 2}));
+  // compat ["$Set",["$a",1]] is the set {"$a", 1}
+  auto v = cbor::decode(cbor::encode(arr({"$Set", arr({"$a", 1})}), cbor::Mode::Storage), cbor::Mode::Compat);
+  ASSERT_TRUE(v.ok()) << v.error().message;
+  EXPECT_EQ(*v, arr({"$a", 1}));
+}
+
+TEST(Cbor, DatesBecomeTheirIsoStringAsJsonStringifyWouldSendThem) {
+  // cbor-x: whole seconds as tag 1 + uint32, otherwise tag 1 + float64 seconds.
+  EXPECT_EQ(*cbor::decode(hex("c11a5f5e1000"), cbor::Mode::Envelope), Value("2020-09-13T12:26:40.000Z"));
+  EXPECT_EQ(*cbor::decode(hex("c1fb41d7d78400100000"), cbor::Mode::Envelope), Value("2020-09-13T12:26:40.250Z"));
+  EXPECT_EQ(*cbor::decode(hex("c1fbc000000000000000"), cbor::Mode::Envelope), Value("1969-12-31T23:59:58.000Z"));
+  EXPECT_EQ(*cbor::decode(hex("c100"), cbor::Mode::Compat), Value("1970-01-01T00:00:00.000Z"));
+  EXPECT_EQ(cbor::decode(hex("c16130"), cbor::Mode::Envelope).error().qualified(), "actor.invalid_request");
+  EXPECT_FALSE(cbor::decode(hex("c1fb7ff0000000000000"), cbor::Mode::Envelope).ok());  // Infinity: no valid date
+  EXPECT_EQ(*cbor::decode(hex("c0736f6e6520737472696e67206173206974206973"), cbor::Mode::Envelope),
+            Value("one string as it is"));
+}
+
+TEST(Cbor, RepeatedMapKeysKeepTheLastValue) {
+  auto v = cbor::decode(hex("a3616101616202616103"), cbor::Mode::Envelope);
+  ASSERT_TRUE(v.ok());
+  ASSERT_EQ(v->as_object().size(), 2u);
+  EXPECT_EQ(v->as_object()[0].first, "a");
+  EXPECT_EQ(v->as_object()[0].second, Value(3));
+}
+
+TEST(Cbor, IndefiniteLengthItemsDecode) {
+  // [_ 1, {_ "a": (_ "x", "y")}, (_ h'01', h'02')]
+  auto v = cbor::decode(hex("9f01bf61617f61786179ffff5f41014102ffff"), cbor::Mode::Envelope);
+  ASSERT_TRUE(v.ok()) << v.error().message;
+  EXPECT_EQ(*v, arr({1, obj({{"a", "xy"}}), Value(Bytes{1, 2})}));
+}
+
+TEST(Cbor, BignumTagsWithinSixtyFourBitsAreBigInts) {
+  EXPECT_EQ(*cbor::decode(hex("c2420100"), cbor::Mode::Envelope), Value(BigInt{false, 256}));
+  EXPECT_EQ(*cbor::decode(hex("c3420100"), cbor::Mode::Envelope), Value(BigInt{true, 257}));
+  EXPECT_FALSE(cbor::decode(hex("c249010000000000000000"), cbor::Mode::Envelope).ok());
+  EXPECT_EQ(*cbor::decode(hex("3b7fffffffffffffff"), cbor::Mode::Envelope), Value(BigInt{true, 9223372036854775808u}));
+  EXPECT_FALSE(cbor::decode(hex("3bffffffffffffffff"), cbor::Mode::Envelope).ok());
+}
+
+TEST(Cbor, StorageKeepsSmallAndHugeIntegersExactAndNeverEscapes) {
+  EXPECT_EQ(to_hex(cbor::encode(Value(int64_t{5000000000}), cbor::Mode::Storage)), "1b000000012a05f200");
+  EXPECT_EQ(to_hex(cbor::encode(Value(1.0), cbor::Mode::Storage)), "fb3ff0000000000000");
+  EXPECT_EQ(to_hex(cbor::encode(Value(BigInt{false, 1}), cbor::Mode::Storage)), "c2480000000000000001");
+  EXPECT_EQ(to_hex(cbor::encode(Value(Bytes{7}), cbor::Mode::Storage)), "4107");
+  EXPECT_EQ(to_hex(cbor::encode(arr({"$x", 1}), cbor::Mode::Storage)), "8262247801");
+  auto big = cbor::decode(cbor::encode(Value(INT64_MIN), cbor::Mode::Storage), cbor::Mode::Storage);
+  ASSERT_TRUE(big.ok());
+  ASSERT_TRUE(big->is_int());
+  EXPECT_EQ(big->as_int(), INT64_MIN);
+  auto d = cbor::decode(cbor::encode(Value(1.0), cbor::Mode::Storage), cbor::Mode::Storage);
+  EXPECT_TRUE(d->is_double());
+}
+
+TEST(Cbor, EveryTruncationOfAValidMessageIsAnErrorNotACrash) {
+  Bytes full = hex("b90001646172677385016173f61b000000000000000ab90001616181f5");
+  for (size_t n = 0; n < full.size(); ++n) {
+    auto v = cbor::decode(std::span<const uint8_t>(full.data(), n), cbor::Mode::Compat);
+    ASSERT_FALSE(v.ok()) << n;
+    EXPECT_EQ(v.error().qualified(), "actor.invalid_request");
+  }
+}
+
+TEST(Cbor, HostileLengthsAndReservedBytesAreRejected) {
+  EXPECT_FALSE(cbor::decode(hex("9bffffffffffffffff"), cbor::Mode::Envelope).ok());   // huge array
+  EXPECT_FALSE(cbor::decode(hex("bbffffffffffffffff"), cbor::Mode::Envelope).ok());   // huge map
+  EXPECT_FALSE(cbor::decode(hex("7bffffffffffffffff"), cbor::Mode::Envelope).ok());   // huge string
+  EXPECT_FALSE(cbor::decode(hex("1c"), cbor::Mode::Envelope).ok());                   // reserved ai
+  EXPECT_FALSE(cbor::decode(hex("ff"), cbor::Mode::Envelope).ok());                   // stray break
+  EXPECT_FALSE(cbor::decode(hex("a1f6f6"), cbor::Mode::Envelope).ok());               // null key
+  EXPECT_FALSE(cbor::decode(hex("d8ff00"), cbor::Mode::Envelope).ok());               // unknown tag
+  EXPECT_FALSE(cbor::decode(hex("5f6161ff"), cbor::Mode::Envelope).ok());             // text chunk in bytes
+  EXPECT_FALSE(cbor::decode(Bytes{}, cbor::Mode::Envelope).ok());
+  Bytes tags(300, 0xc0);  // tag nesting bomb
+  tags.push_back(0x60);
+  EXPECT_FALSE(cbor::decode(tags, cbor::Mode::Envelope).ok());
+}
+
+TEST(Cbor, IntegerMapKeysBecomeStringsAsJsObjectKeysDo) {
+  EXPECT_EQ(*cbor::decode(hex("a1016178"), cbor::Mode::Envelope), obj({{"1", "x"}}));
+}

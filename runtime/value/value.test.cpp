@@ -1,8 +1,8 @@
 #include "runtime/value/value.hpp"
 
-#include "runtime/value/error.hpp"
-
 #include <gtest/gtest.h>
+
+#include "runtime/value/error.hpp"
 
 using namespace anvil;
 
