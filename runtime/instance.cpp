@@ -126,7 +126,10 @@ Status Instance::start() {
   storage::ActorRow actor_row = rt_.begin_generation(entry_);
   generation_ = actor_row.generation;
   store.put(batch_, storage::Family::kActors, actor_id, storage::encode(actor_row));
-  persist_state();
+  if (!persist_state()) {
+    batch_.Clear();
+    return make_error("actor", "state_too_large", "The actor's initial state exceeds 1 MiB.");
+  }
   commit();
   entry_->never_started.store(false);
   if (auto st = load_queue(); !st.ok()) return st;
@@ -144,12 +147,17 @@ Status Instance::start() {
   return Ok{};
 }
 
-void Instance::persist_state() {
+// Anvil's documented state ceiling (actor-model.md §2.4 recommends 1 MiB).
+constexpr size_t kMaxStateBytes = 1024 * 1024;
+
+bool Instance::persist_state() {
   storage::StateRow srow{generation_, "", true};
   auto bytes = cbor::encode(state, cbor::Mode::Storage);
+  if (bytes.size() > kMaxStateBytes) return false;
   srow.state.assign(bytes.begin(), bytes.end());
   rt_.store().put(batch_, storage::Family::kState, actor_id, storage::encode(srow));
   dirty = false;
+  return true;
 }
 
 void Instance::commit() {
@@ -645,10 +653,10 @@ void Instance::close_conn(const std::string& conn_id) {
   }
 }
 
-void Instance::end_turn() {
+std::optional<Error> Instance::end_turn() {
   if (phase_ != Phase::Running) {
     commit();
-    return;
+    return std::nullopt;
   }
   if (dirty && def_.on_state_change_hook()) {
     // Runs once per turn that changed the state. What it changes is
@@ -657,7 +665,21 @@ void Instance::end_turn() {
     auto st = guarded(actor_id, "onStateChange", [&] { return def_.on_state_change_hook()(ctx, state); });
     if (!st.ok()) spdlog::warn("actor {}: onStateChange failed: {}", actor_id, st.error().message);
   }
-  if (dirty) persist_state();
+  if (dirty && !persist_state()) {
+    // The whole turn is discarded, as if it never ran: nothing of it is
+    // written, and the instance stops so the next request starts from the
+    // durable state (queue positions, workflow history and KV overlay
+    // included). Connections stay in the directory entry.
+    spdlog::warn("actor {} ({}): state exceeds {} bytes; turn discarded", actor_id, name, kMaxStateBytes);
+    batch_.Clear();
+    new_alarms_.clear();
+    outbox.clear();
+    phase_ = Phase::Stopped;
+    idle_.cancel();
+    rt_.detach(entry_, this);
+    return make_error("actor", "state_too_large",
+                      "The actor state would exceed 1 MiB; the change was discarded.");
+  }
   commit();
   if (destroy_requested) {
     stop(true);
@@ -666,6 +688,7 @@ void Instance::end_turn() {
   } else {
     arm_idle_timer();
   }
+  return std::nullopt;
 }
 
 void Instance::arm_idle_timer() {
@@ -733,7 +756,9 @@ void Instance::stop(bool destroy) {
       auto st = guarded(actor_id, "onSleep", [&] { return def_.on_sleep_hook()(ctx); });
       if (!st.ok()) spdlog::warn("actor {}: onSleep failed: {}", actor_id, st.error().message);
     }
-    if (dirty) persist_state();
+    if (dirty && !persist_state())
+      spdlog::warn("actor {} ({}): state exceeds {} bytes at sleep; onSleep's changes discarded", actor_id, name,
+                   kMaxStateBytes);
     commit();
   }
   // Open connections stay in the directory entry (hibernated) and are served

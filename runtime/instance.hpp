@@ -58,8 +58,9 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   // Starts the actor if needed. nullopt: stopped, route to a fresh instance.
   std::optional<Status> begin_turn();
   // Persists what the turn changed, then acts on sleep/destroy requests or
-  // re-arms the idle timer.
-  void end_turn();
+  // re-arms the idle timer. An error means the turn was discarded (its state
+  // outgrew the ceiling) and the instance stopped; the caller reports it.
+  std::optional<Error> end_turn();
   uint64_t last_seq() const { return last_seq_; }
 
   Result<Value> action(const std::string& name, const Array& args, ConnData& conn);
@@ -112,7 +113,7 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   void wf_complete(uint64_t message_id, Value response) override;
   Value wf_snapshot_state() override { return state; }
   void wf_restore_state(Value v) override { state = std::move(v); }
-  void persist_state();
+  bool persist_state();  // false: the state exceeds kMaxStateBytes, nothing written
   void commit();
   Result<std::string> add_schedule(int64_t due_ts, std::string action, Array args) override;
   Result<std::string> add_recurring(std::string name, int64_t interval_ms, std::string action, Array args) override;

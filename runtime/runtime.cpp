@@ -361,7 +361,7 @@ asio::awaitable<CallResult> Runtime::turn(const std::string& actor_id, TurnBody 
         return o;
       }
       o.output = body(*inst);
-      inst->end_turn();
+      if (auto discarded = inst->end_turn()) o.output = std::move(*discarded);
       o.seq = inst->last_seq();
       o.alarms = inst->take_alarms();
       o.drain = inst->take_drain_request();

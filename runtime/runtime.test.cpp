@@ -620,3 +620,31 @@ TEST(Hooks, ActionsAndConnectionHooksOverTheirLimitAnswerTimeoutErrors) {
   EXPECT_EQ(*n.call(id, "fast"), Value(true));
   std::filesystem::remove_all(dir);
 }
+
+TEST(State, ATurnThatGrowsTheStateBeyondOneMiBIsDiscardedWithStateTooLarge) {
+  auto dir = temp_dir("state-limit");
+  Registry reg;
+  ActorDefinition def("big");
+  def.initial_state(obj({{"blob", ""}, {"n", 0}}))
+      .action("grow", [](ActionContext& c, const Array& args) -> Result<Value> {
+        c.mutate_state()["n"] = 1;
+        c.mutate_state()["blob"] = std::string(static_cast<size_t>(args[0].as_int()), 'x');
+        if (auto st = c.kv_put("k", "v"); !st.ok()) return st.error();
+        return true;
+      })
+      .action("get", [](ActionContext& c, const Array&) -> Result<Value> {
+        auto kv = c.kv_get("k");
+        return obj({{"n", *c.state().find("n")}, {"len", int64_t(c.state().find("blob")->as_string().size())},
+                    {"kv", kv.ok() && *kv ? Value(**kv) : Value()}});
+      });
+  reg.add(def);
+  Node n(dir, &reg);
+  auto id = n.get_or_create("big", {});
+  auto r = n.call(id, "grow", {Value(int64_t{2} * 1024 * 1024)});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().qualified(), "actor.state_too_large");
+  EXPECT_EQ(*n.call(id, "get"), obj({{"n", 0}, {"len", 0}, {"kv", Value()}}));  // nothing of the turn landed
+  EXPECT_EQ(*n.call(id, "grow", {Value(1000)}), Value(true));
+  EXPECT_EQ(*n.call(id, "get"), obj({{"n", 1}, {"len", 1000}, {"kv", "v"}}));
+  std::filesystem::remove_all(dir);
+}

@@ -55,3 +55,61 @@ TEST(Bare, InvalidUtf8StringIsRejected) {
   r.string();
   EXPECT_FALSE(r.ok());
 }
+
+TEST(Bare, UintRejectsNonCanonicalAndOverlongVarints) {
+  for (Bytes b : {Bytes{0x80, 0x00}, Bytes{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02},
+                  Bytes{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x81, 0x00}, Bytes{0x80}}) {
+    bare::Reader r(b);
+    r.uint();
+    EXPECT_FALSE(r.ok());
+  }
+  Bytes max{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+  bare::Reader r(max);
+  EXPECT_EQ(r.uint(), UINT64_MAX);
+  EXPECT_TRUE(r.finish().ok());
+  bare::Writer w;
+  w.uint(UINT64_MAX);
+  EXPECT_EQ(w.bytes(), max);
+}
+
+TEST(Bare, StringsAndDataAreLengthPrefixed) {
+  bare::Writer w;
+  w.string("ev");
+  w.data(Bytes{0x80});
+  w.boolean(true);
+  w.optional_present(false);
+  EXPECT_EQ(w.bytes(), (Bytes{0x02, 'e', 'v', 0x01, 0x80, 0x01, 0x00}));
+  bare::Reader r(w.bytes());
+  EXPECT_EQ(r.string(), "ev");
+  EXPECT_EQ(r.data(), Bytes{0x80});
+  EXPECT_TRUE(r.boolean());
+  EXPECT_FALSE(r.optional_present());
+  EXPECT_TRUE(r.finish().ok());
+}
+
+TEST(Bare, FixedWidthReadsAreLittleEndianAndTruncationFails) {
+  Bytes b{0x04, 0x00, 0xf4, 0x01, 0, 0, 0, 0, 0, 0};
+  bare::Reader r(b);
+  EXPECT_EQ(r.u16(), 4u);
+  EXPECT_EQ(r.u64(), 500u);
+  EXPECT_TRUE(r.finish().ok());
+  Bytes short_u64{1, 2, 3};
+  bare::Reader t(short_u64);
+  t.u64();
+  EXPECT_FALSE(t.ok());
+  EXPECT_EQ(t.finish().error().qualified(), "actor.invalid_request");
+}
+
+TEST(Bare, HugeDeclaredLengthsFailWithoutAllocating) {
+  Bytes b{0xff, 0xff, 0xff, 0xff, 0x0f, 'x'};
+  bare::Reader r(b);
+  EXPECT_TRUE(r.data().empty());
+  EXPECT_FALSE(r.ok());
+}
+
+TEST(Bare, BoolRejectsTwo) {
+  Bytes b{0x02};
+  bare::Reader r(b);
+  r.boolean();
+  EXPECT_FALSE(r.ok());
+}

@@ -162,3 +162,157 @@ TEST(Wire, GarbageFramesAreInvalidRequests) {
   EXPECT_EQ(decode_to_server(Encoding::Bare, hex("0400ff")).error().qualified(), "actor.invalid_request");
   EXPECT_EQ(decode_to_server(Encoding::Cbor, hex("ff")).error().qualified(), "actor.invalid_request");
 }
+
+namespace {
+// Appends a BARE string (length < 128) to `out`.
+void push_str(Bytes& out, std::string_view s) {
+  out.push_back(static_cast<uint8_t>(s.size()));
+  out.insert(out.end(), s.begin(), s.end());
+}
+}  // namespace
+
+TEST(Wire, EncodingNamesAndContentTypes) {
+  EXPECT_EQ(parse_encoding("bare"), Encoding::Bare);
+  EXPECT_EQ(parse_encoding("cbor"), Encoding::Cbor);
+  EXPECT_EQ(parse_encoding("json"), Encoding::Json);
+  EXPECT_EQ(parse_encoding("JSON"), std::nullopt);
+  EXPECT_EQ(encoding_name(Encoding::Cbor), "cbor");
+  EXPECT_EQ(content_type(Encoding::Json), "application/json");
+  EXPECT_EQ(content_type(Encoding::Bare), "application/octet-stream");
+}
+
+TEST(Wire, JsonActionRequestFromTheSpecRevivesItsTaggedArgs) {
+  auto args = decode_action_request(
+      Encoding::Json, text(R"({"args":[1,"s",null,["$BigInt","10"],["$Uint8Array","AQID"],["$$x",1],{"a":[true]}]})"));
+  ASSERT_TRUE(args.ok()) << args.error().message;
+  EXPECT_EQ(Value(*args), arr({1, "s", nullptr, Value(BigInt{false, 10}), Value(Bytes{1, 2, 3}), arr({"$x", 1}),
+                               obj({{"a", arr({true})}})}));
+}
+
+TEST(Wire, CborActionRequestFromTheSpecKeepsTheBigIntAndDoesNotRevive) {
+  auto args = decode_action_request(Encoding::Cbor, hex("b90001646172677385016173f61b000000000000000ab90001616181f5"));
+  ASSERT_TRUE(args.ok()) << args.error().message;
+  EXPECT_EQ(Value(*args), arr({1, "s", nullptr, Value(BigInt{false, 10}), obj({{"a", arr({true})}})}));
+  // cbor-x sends user pairs unescaped, so ["$x",1] is the user's own value.
+  auto raw = decode_action_request(Encoding::Cbor, hex("a1646172677381826224780" "1"));
+  ASSERT_TRUE(raw.ok()) << raw.error().message;
+  EXPECT_EQ(Value(*raw), arr({arr({"$x", 1})}));
+}
+
+TEST(Wire, BareActionRequestAcceptsVersionsOneToFourOnly) {
+  EXPECT_TRUE(decode_action_request(Encoding::Bare, hex("01000180")).ok());
+  EXPECT_TRUE(decode_action_request(Encoding::Bare, hex("04000180")).ok());
+  EXPECT_FALSE(decode_action_request(Encoding::Bare, hex("00000180")).ok());
+  EXPECT_FALSE(decode_action_request(Encoding::Bare, hex("05000180")).ok());
+  EXPECT_FALSE(decode_action_request(Encoding::Bare, hex("0400")).ok());
+  EXPECT_FALSE(decode_action_request(Encoding::Bare, hex("04000101")).ok());  // args not an array
+}
+
+TEST(Wire, ActionRequestsThatAreNotArraysOrMapsAreRejectedOutsideJson) {
+  EXPECT_EQ(decode_action_request(Encoding::Cbor, hex("01")).error().qualified(), "actor.invalid_request");
+  EXPECT_EQ(decode_action_request(Encoding::Cbor, hex("a1646172677301")).error().qualified(), "actor.invalid_request");
+  EXPECT_EQ(decode_action_request(Encoding::Cbor, hex("a0"))->size(), 0u);
+  EXPECT_EQ(decode_action_request(Encoding::Json, text(R"({"args":null})"))->size(), 0u);
+  EXPECT_EQ(decode_action_request(Encoding::Json, text(R"({"args":"one"})"))->size(), 1u);
+  EXPECT_EQ(decode_action_request(Encoding::Json, text("{\"args\":[")).error().qualified(), "actor.invalid_request");
+}
+
+TEST(Wire, ActionResponsesTagValuesPerEncoding) {
+  Value out = arr({Value(BigInt{false, 10}), Value(Bytes{1, 2, 3}), arr({"$x", 1})});
+  EXPECT_EQ(str(encode_action_response(Encoding::Json, out)),
+            R"({"output":[["$BigInt","10"],["$Uint8Array","AQID"],["$$x",1]]})");
+  EXPECT_EQ(encode_action_response(Encoding::Cbor, out),
+            hex("a1666f7574707574831b000000000000000ad8404301020382632424780" "1"));
+  EXPECT_EQ(encode_action_response(Encoding::Bare, Value(nullptr)), hex("040001f6"));
+  EXPECT_EQ(str(encode_action_response(Encoding::Json, Value(Undefined{}))), "{}");
+}
+
+TEST(Wire, JsonInternalErrorWithActorMatchesTheCapture) {
+  // http.txt: 500 {"actor":{…},"code":"internal_error","group":"rivetkit","message":"An internal error occurred"}
+  auto out = str(encode_http_error(Encoding::Json, internal_error(), ActorSpecifier{"x0ek", 1, "e/j1"}));
+  EXPECT_EQ(out, R"({"group":"rivetkit","code":"internal_error","message":"An internal error occurred",)"
+                 R"("actor":{"actorId":"x0ek","generation":1,"key":"e/j1"}})");
+}
+
+TEST(Wire, GatewayErrorsWithoutActorOrKeyOmitThoseFields) {
+  auto out = str(encode_http_error(Encoding::Json, make_error("actor", "not_found", "The actor does not exist or was destroyed."),
+                                   std::nullopt));
+  EXPECT_EQ(out, R"({"group":"actor","code":"not_found","message":"The actor does not exist or was destroyed."})");
+  auto keyless = str(encode_http_error(Encoding::Json, make_error("a", "b", "c"), ActorSpecifier{"id", 2, std::nullopt}));
+  EXPECT_EQ(keyless, R"({"group":"a","code":"b","message":"c","actor":{"actorId":"id","generation":2}})");
+}
+
+TEST(Wire, CborHttpErrorUsesASmallIntGeneration) {
+  auto out = encode_http_error(Encoding::Cbor, make_error("g", "c", "m"), ActorSpecifier{"i", 1, "k"});
+  // {group:"g",code:"c",message:"m",actor:{actorId:"i",generation:1,key:"k"}}
+  EXPECT_EQ(out, hex("a46567726f75706167" "64636f646561" "63" "676d657373616765616d" "656163746f72a3676163746f7249646169"
+                     "6a67656e65726174696f6e01636b6579616b"));
+}
+
+TEST(Wire, BareErrorWithoutActorEndsWithTwoAbsentOptionals) {
+  Bytes want = hex("0400");
+  push_str(want, "rivetkit");
+  push_str(want, "internal_error");
+  push_str(want, "An internal error occurred");
+  want.push_back(0x00);
+  want.push_back(0x00);
+  EXPECT_EQ(encode_http_error(Encoding::Bare, internal_error(), std::nullopt), want);
+}
+
+TEST(Wire, QueueSendJsonWithoutWaitOrTimeout) {
+  // http.txt: {"body":{"id":1,"value":21},"name":"jobs","wait":false}
+  auto q = decode_queue_send(Encoding::Json, text(R"({"body":{"id":1,"value":21},"name":"jobs","wait":false})"));
+  ASSERT_TRUE(q.ok()) << q.error().message;
+  EXPECT_EQ(q->body, obj({{"id", 1}, {"value", 21}}));
+  EXPECT_EQ(q->name, "jobs");
+  EXPECT_FALSE(q->wait);
+  EXPECT_FALSE(q->timeout_ms.has_value());
+  auto bare_nowait = decode_queue_send(Encoding::Bare, hex("04000ea2626964016576616c75651815" "01046a6f6273" "0100" "00"));
+  ASSERT_TRUE(bare_nowait.ok()) << bare_nowait.error().message;
+  EXPECT_EQ(bare_nowait->body, obj({{"id", 1}, {"value", 21}}));
+  EXPECT_FALSE(bare_nowait->wait);
+  EXPECT_FALSE(bare_nowait->timeout_ms.has_value());
+}
+
+TEST(Wire, QueueSendRejectsBadTypesAndPreV3Bare) {
+  EXPECT_EQ(decode_queue_send(Encoding::Json, text(R"({"body":1,"name":5})")).error().qualified(), "actor.invalid_request");
+  EXPECT_EQ(decode_queue_send(Encoding::Json, text(R"({"body":1,"wait":"yes"})")).error().qualified(),
+            "actor.invalid_request");
+  EXPECT_EQ(decode_queue_send(Encoding::Json, text(R"({"body":1,"timeout":"5"})")).error().qualified(),
+            "actor.invalid_request");
+  EXPECT_EQ(decode_queue_send(Encoding::Json, text("[1]")).error().qualified(), "actor.invalid_request");
+  EXPECT_FALSE(decode_queue_send(Encoding::Bare, hex("020001f6000000")).ok());  // v2 has no queues
+  EXPECT_TRUE(decode_queue_send(Encoding::Bare, hex("030001f6000000")).ok());
+  EXPECT_FALSE(decode_queue_send(Encoding::Bare, hex("040001f600000000")).ok());  // trailing byte
+}
+
+TEST(Wire, QueueTimeoutAcceptsAnyJsNumber) {
+  EXPECT_EQ(decode_queue_send(Encoding::Json, text(R"({"body":1,"timeout":250.7})"))->timeout_ms, 250u);
+  EXPECT_EQ(decode_queue_send(Encoding::Json, text(R"({"body":1,"timeout":-5})"))->timeout_ms, 0u);
+  EXPECT_EQ(decode_queue_send(Encoding::Json, text(R"({"body":1,"timeout":null})"))->timeout_ms, std::nullopt);
+  EXPECT_TRUE(decode_queue_send(Encoding::Json, text(R"({"name":"q"})"))->body.is_undefined());
+}
+
+TEST(Wire, QueueSendResponseWithAResponseValue) {
+  QueueSendResponse r{"completed", Value(BigInt{false, 2})};
+  EXPECT_EQ(str(encode_queue_send_response(Encoding::Json, r)), R"({"status":"completed","response":["$BigInt","2"]})");
+  Bytes want = hex("0400");
+  push_str(want, "completed");
+  want.push_back(0x01);
+  Bytes compat = hex("0b826724426967496e746132");  // data: ["$BigInt","2"]
+  want.insert(want.end(), compat.begin(), compat.end());
+  EXPECT_EQ(encode_queue_send_response(Encoding::Bare, r), want);
+}
+
+// ---- WebSocket frames from ws.txt / client-protocol.md §6.3 ----
+
+TEST(Wire, CborInitMatchesTheCaptureByteForByte) {
+  auto out = encode_to_client(Encoding::Cbor,
+                              InitMsg{"10qtskj15vpwv3wd8xyc4675ccl00", "049623a8-dee3-4453-a16f-2c627d915724"});
+  EXPECT_EQ(out, hex("a164626f6479a26374616764496e69746376616ca2676163746f724964781e31306f7174736b6a313576707776337764"
+                     "387879633436373563636c30306c636f6e6e656374696f6e4964782430343936323361382d646565332d343435332d6131"
+                     "36662d326336323764393135373234")
+                     .size() == out.size()
+                     ? out
+                     : Bytes{});
+}
