@@ -267,9 +267,11 @@ TEST(Wire, QueueSendJsonWithoutWaitOrTimeout) {
   EXPECT_EQ(q->name, "jobs");
   EXPECT_FALSE(q->wait);
   EXPECT_FALSE(q->timeout_ms.has_value());
-  auto bare_nowait = decode_queue_send(Encoding::Bare, hex("04000ea2626964016576616c75651815" "01046a6f6273" "0100" "00"));
+  // http.txt, bare: body {id:1, value:10}, name "jobs", wait false, no timeout
+  auto bare_nowait = decode_queue_send(Encoding::Bare, hex("04000eb90002626964016576616c75650a" "01046a6f6273" "0100" "00"));
   ASSERT_TRUE(bare_nowait.ok()) << bare_nowait.error().message;
-  EXPECT_EQ(bare_nowait->body, obj({{"id", 1}, {"value", 21}}));
+  EXPECT_EQ(bare_nowait->body, obj({{"id", 1}, {"value", 10}}));
+  EXPECT_EQ(bare_nowait->name, "jobs");
   EXPECT_FALSE(bare_nowait->wait);
   EXPECT_FALSE(bare_nowait->timeout_ms.has_value());
 }
@@ -306,13 +308,177 @@ TEST(Wire, QueueSendResponseWithAResponseValue) {
 
 // ---- WebSocket frames from ws.txt / client-protocol.md §6.3 ----
 
+// ---- WebSocket frames, byte for byte from ws.txt (cbor, bare connections) ----
+
 TEST(Wire, CborInitMatchesTheCaptureByteForByte) {
   auto out = encode_to_client(Encoding::Cbor,
-                              InitMsg{"10qtskj15vpwv3wd8xyc4675ccl00", "049623a8-dee3-4453-a16f-2c627d915724"});
-  EXPECT_EQ(out, hex("a164626f6479a26374616764496e69746376616ca2676163746f724964781e31306f7174736b6a313576707776337764"
-                     "387879633436373563636c30306c636f6e6e656374696f6e4964782430343936323361382d646565332d343435332d6131"
-                     "36662d326336323764393135373234")
-                     .size() == out.size()
-                     ? out
-                     : Bytes{});
+                              InitMsg{"10oqtskj15vpwv3wd8xyc4675ccl00", "049623a8-dee3-4453-a16f-2c627d915724"});
+  EXPECT_EQ(out, hex("a164626f6479a26374616764496e69746376616ca2676163746f724964781e31306f7174736b6a31357670777633776438"
+                     "7879633436373563636c30306c636f6e6e656374696f6e4964782430343936323361382d646565332d343435332d613136"
+                     "662d326336323764393135373234"));
+}
+
+TEST(Wire, CborConnectionErrorMatchesTheCaptureByteForByte) {
+  // onBeforeConnect rejected "banned": actionId null, metadata present.
+  ErrorMsg m{make_error("user", "banned", "user is banned", obj({{"username", "banned"}})), std::nullopt, std::nullopt};
+  EXPECT_EQ(encode_to_client(Encoding::Cbor, m),
+            hex("a164626f6479a263746167654572726f726376616ca56567726f7570647573657264636f64656662616e6e6564676d6573"
+                "736167656e757365722069732062616e6e6564686d65746164617461a168757365726e616d656662616e6e6564686163"
+                "74696f6e4964f6"));
+}
+
+TEST(Wire, CborActionErrorCarriesA1bGenerationAndActionId) {
+  ErrorMsg m{make_error("user", "user_error", "plain user error"), 1,
+             ActorSpecifier{"x4xdudaj0pni4na3uidbm8b9tccl00", 1, "conf/mwrwkshouert/err/31"}};
+  EXPECT_EQ(encode_to_client(Encoding::Cbor, m),
+            hex("a164626f6479a263746167654572726f726376616ca56567726f7570647573657264636f64656a757365725f6572726f"
+                "72676d65737361676570706c61696e2075736572206572726f72656163746f72a3676163746f724964781e7834786475"
+                "64616a30706e69346e6133756964626d3862397463636c30306a67656e65726174696f6e1b0000000000000001636b6579"
+                "7818636f6e662f6d7772776b73686f756572742f6572722f333168616374696f6e49641b0000000000000001"));
+}
+
+TEST(Wire, CborActionResponseAndEventMatchTheCapture) {
+  EXPECT_EQ(encode_to_client(Encoding::Cbor, ActionResponseMsg{1, Value(2)}),
+            hex("a164626f6479a2637461676e416374696f6e526573706f6e73656376616ca26269641b0000000000000001666f7574707574"
+                "02"));
+  // The real runtime writes Event val as {name, args}; ours is the same.
+  EXPECT_EQ(encode_to_client(Encoding::Cbor, EventMsg{"newCount", Array{Value(5)}}),
+            hex("a164626f6479a263746167654576656e746376616ca2646e616d65686e6577436f756e7464617267738105"));
+}
+
+TEST(Wire, BareConnectionErrorMatchesTheCaptureByteForByte) {
+  ErrorMsg m{make_error("user", "banned", "user is banned", obj({{"username", "banned"}})), std::nullopt, std::nullopt};
+  EXPECT_EQ(encode_to_client(Encoding::Bare, m),
+            hex("04000104757365720662616e6e65640e757365722069732062616e6e65640111a168757365726e616d656662616e6e656400"
+                "00"));
+}
+
+TEST(Wire, BareActionErrorMatchesTheCaptureByteForByte) {
+  ErrorMsg m{make_error("user", "custom_code", "Something went wrong for the user", obj({{"detail", "extra"}, {"n", 42}})),
+             0, ActorSpecifier{"t1o1e6ssv9gldyso6jpcymvmgwal00", 1, "conf/mwrwkshouert/err/49"}};
+  EXPECT_EQ(encode_to_client(Encoding::Bare, m),
+            hex("04000104757365720b637573746f6d5f636f646521536f6d657468696e672077656e742077726f6e6720666f72207468652075"
+                "7365720112a26664657461696c656578747261616e182a0100011e74316f31653673737639676c6479736f366a7063796d766d"
+                "6777616c3030010118636f6e662f6d7772776b73686f756572742f6572722f3439"));
+}
+
+TEST(Wire, BareActionResponseEventAndSpecErrorFrames) {
+  // §6.3: 04 00 02 01 01 f6 = ActionResponse id=1 output=null
+  EXPECT_EQ(encode_to_client(Encoding::Bare, ActionResponseMsg{1, Value(nullptr)}), hex("04000201" "01f6"));
+  // §6.3: Event ev [1, 2n, "three"]
+  EXPECT_EQ(encode_to_client(Encoding::Bare, EventMsg{"ev", Array{Value(1), Value(BigInt{false, 2}), Value("three")}}),
+            hex("040003" "026576" "13" "8301826724426967496e7461326574687265" "65"));
+  // §6.3: Error action_not_found, metadata none, actionId=2, actor{…, gen 1, key "c/b1"}
+  Bytes want = hex("040001");
+  push_str(want, "actor");
+  push_str(want, "action_not_found");
+  push_str(want, "Action `nope` was not found.");
+  Bytes tail = hex("00" "0102" "01");
+  want.insert(want.end(), tail.begin(), tail.end());
+  push_str(want, "14nspvqqvws215yxjcr7d4t2inal00");
+  want.push_back(0x01);
+  want.push_back(0x01);
+  push_str(want, "c/b1");
+  EXPECT_EQ(encode_to_client(Encoding::Bare,
+                             ErrorMsg{make_error("actor", "action_not_found", "Action `nope` was not found."), 2,
+                                      ActorSpecifier{"14nspvqqvws215yxjcr7d4t2inal00", 1, "c/b1"}}),
+            want);
+  // Large ids use multi-byte LEB128.
+  EXPECT_EQ(encode_to_client(Encoding::Bare, ActionResponseMsg{300, Value(nullptr)}), hex("040002ac0201f6"));
+}
+
+TEST(Wire, JsonFramesMatchTheCapturedShapes) {
+  EXPECT_EQ(str(encode_to_client(Encoding::Json, InitMsg{"a", "c"})),
+            R"({"body":{"tag":"Init","val":{"actorId":"a","connectionId":"c"}}})");
+  EXPECT_EQ(str(encode_to_client(Encoding::Json, EventMsg{"ev", Array{Value(1), Value(BigInt{false, 2}), Value("three")}})),
+            R"({"body":{"tag":"Event","val":{"name":"ev","args":[1,["$BigInt","2"],"three"]}}})");
+  EXPECT_EQ(str(encode_to_client(Encoding::Json, ErrorMsg{make_error("actor", "action_not_found", "m"), 2,
+                                                          ActorSpecifier{"id", 1, "c/j1"}})),
+            R"({"body":{"tag":"Error","val":{"group":"actor","code":"action_not_found","message":"m",)"
+            R"("actor":{"actorId":"id","generation":1,"key":"c/j1"},"actionId":["$BigInt","2"]}}})");
+  EXPECT_EQ(str(encode_to_client(Encoding::Json, ErrorMsg{make_error("user", "banned", "user is banned",
+                                                                     obj({{"username", "banned"}})),
+                                                          std::nullopt, std::nullopt})),
+            R"({"body":{"tag":"Error","val":{"group":"user","code":"banned","message":"user is banned",)"
+            R"("metadata":{"username":"banned"},"actionId":null}}})");
+}
+
+TEST(Wire, CapturedClientFramesDecodeInAllThreeEncodings) {
+  auto sub = decode_to_server(Encoding::Cbor, hex("b9000164626f6479b900026374616773537562736372697074696f6e5265717565737463"
+                                                  "76616cb90002696576656e744e616d65686e6577436f756e7469737562736372696265f4"));
+  ASSERT_TRUE(sub.ok()) << sub.error().message;
+  EXPECT_EQ(std::get<SubscriptionRequest>(*sub).event_name, "newCount");
+  EXPECT_FALSE(std::get<SubscriptionRequest>(*sub).subscribe);
+
+  auto act = decode_to_server(Encoding::Cbor, hex("b9000164626f6479b90002637461676d416374696f6e526571756573746376616cb90003"
+                                                  "6269641b0000000000000001646e616d6568676574436f756e74646172677380"));
+  ASSERT_TRUE(act.ok()) << act.error().message;
+  EXPECT_EQ(std::get<ActionRequest>(*act).id, 1u);
+  EXPECT_EQ(std::get<ActionRequest>(*act).name, "getCount");
+  EXPECT_TRUE(std::get<ActionRequest>(*act).args.empty());
+
+  // bare "echo" with args [{a: [1, 2]}] as cbor-x writes it (b9 0001 map)
+  auto echo = decode_to_server(Encoding::Bare, hex("04000006046563686f0981b900016161820102"));
+  ASSERT_TRUE(echo.ok()) << echo.error().message;
+  EXPECT_EQ(std::get<ActionRequest>(*echo).id, 6u);
+  EXPECT_EQ(Value(std::get<ActionRequest>(*echo).args), arr({obj({{"a", arr({1, 2})}})}));
+
+  // §6.3: emit [1, 2n, "three"] in bare and json
+  auto emit = decode_to_server(Encoding::Bare, hex("0400000104656d697413" "8301826724426967496e7461326574687265" "65"));
+  ASSERT_TRUE(emit.ok()) << emit.error().message;
+  EXPECT_EQ(Value(std::get<ActionRequest>(*emit).args), arr({1, Value(BigInt{false, 2}), "three"}));
+  auto emit_json = decode_to_server(
+      Encoding::Json, text(R"({"body":{"tag":"ActionRequest","val":{"id":["$BigInt","1"],"name":"emit","args":[1,["$BigInt","2"],"three"]}}})"));
+  ASSERT_TRUE(emit_json.ok());
+  EXPECT_EQ(Value(std::get<ActionRequest>(*emit_json).args), Value(std::get<ActionRequest>(*emit).args));
+}
+
+TEST(Wire, ToServerIdsMayBePlainNumbers) {
+  auto a = decode_to_server(Encoding::Json, text(R"({"body":{"tag":"ActionRequest","val":{"id":3,"name":"x","args":[]}}})"));
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(std::get<ActionRequest>(*a).id, 3u);
+  auto c = decode_to_server(Encoding::Cbor, hex("a164626f6479a2637461676d416374696f6e52657175657374" "6376616ca3626964" "05"
+                                                "646e616d65617864617267738" "0"));
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(std::get<ActionRequest>(*c).id, 5u);
+}
+
+TEST(Wire, ToServerWithWrongTypesIsAnInvalidRequest) {
+  auto bad = [](std::string_view json) {
+    auto r = decode_to_server(Encoding::Json, text(json));
+    return r.ok() ? std::string("ok") : r.error().qualified();
+  };
+  EXPECT_EQ(bad(R"({"body":{"tag":"ActionRequest","val":{"id":-1,"name":"x","args":[]}}})"), "actor.invalid_request");
+  EXPECT_EQ(bad(R"({"body":{"tag":"ActionRequest","val":{"id":1.5,"name":"x","args":[]}}})"), "actor.invalid_request");
+  EXPECT_EQ(bad(R"({"body":{"tag":"ActionRequest","val":{"id":1e30,"name":"x","args":[]}}})"), "actor.invalid_request");
+  EXPECT_EQ(bad(R"({"body":{"tag":"ActionRequest","val":{"id":["$BigInt","-1"],"name":"x"}}})"), "actor.invalid_request");
+  EXPECT_EQ(bad(R"({"body":{"tag":"ActionRequest","val":{"name":"x","args":[]}}})"), "actor.invalid_request");
+  EXPECT_EQ(bad(R"({"body":{"tag":"ActionRequest","val":{"id":1,"name":7,"args":[]}}})"), "actor.invalid_request");
+  EXPECT_EQ(bad(R"({"body":{"tag":"ActionRequest","val":{"id":1,"name":"x","args":5}}})"), "actor.invalid_request");
+  EXPECT_EQ(bad(R"({"body":{"tag":"SubscriptionRequest","val":{"eventName":"e","subscribe":1}}})"), "actor.invalid_request");
+  EXPECT_EQ(bad(R"({"body":{"tag":"Nope","val":{}}})"), "actor.invalid_request");
+  EXPECT_EQ(bad(R"({"body":[]})"), "actor.invalid_request");
+  EXPECT_EQ(bad(R"([1])"), "actor.invalid_request");
+  EXPECT_EQ(bad(R"({"body":{"tag":"ActionRequest","val":{"id":1,"name":"x","args":[["$Nope",1]]}}})"),
+            "actor.invalid_request");
+  EXPECT_EQ(bad(R"({"body":{"tag":"ActionRequest","val":{"id":1,"name":"x"}}})"), "ok");  // args absent => []
+}
+
+TEST(Wire, BareToServerRejectsTrailingBytesBadTagsAndBadBools) {
+  EXPECT_FALSE(decode_to_server(Encoding::Bare, hex("040000" "00" "04636f6e6e" "0180" "00")).ok());
+  EXPECT_FALSE(decode_to_server(Encoding::Bare, hex("040001" "026576" "02")).ok());
+  EXPECT_FALSE(decode_to_server(Encoding::Bare, hex("040002")).ok());
+  EXPECT_FALSE(decode_to_server(Encoding::Bare, hex("040000" "00" "04636f6e6e" "0101")).ok());  // args not an array
+  EXPECT_FALSE(decode_to_server(Encoding::Bare, hex("04")).ok());
+  EXPECT_FALSE(decode_to_server(Encoding::Bare, hex("")).ok());
+  EXPECT_TRUE(decode_to_server(Encoding::Bare, hex("010001" "026576" "01")).ok());  // v1 shape is the same
+}
+
+TEST(Wire, EveryTruncationOfACapturedBareFrameIsRejected) {
+  Bytes full = hex("0400000104656d697413" "8301826724426967496e7461326574687265" "65");
+  for (size_t n = 0; n < full.size(); ++n) {
+    auto r = decode_to_server(Encoding::Bare, std::span<const uint8_t>(full.data(), n));
+    ASSERT_FALSE(r.ok()) << n;
+    EXPECT_EQ(r.error().qualified(), "actor.invalid_request");
+  }
 }
