@@ -20,8 +20,8 @@ if [ "${ANVIL_SKIP_APT:-0}" != 1 ]; then
   command -v node >/dev/null || missing+=(nodejs npm)
   if [ ${#missing[@]} -gt 0 ]; then
     log "apt-get install ${missing[*]}"
-    as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 fi
 
@@ -29,12 +29,19 @@ if [ ! -d "$ANVIL_SHARED_DIR/rivet-ref" ]; then
   die "shared reference harness not found at $ANVIL_SHARED_DIR/rivet-ref (set ANVIL_SHARED_DIR)"
 fi
 if [ ! -f "$ANVIL_SHARED_DIR/rivet-ref/node_modules/rivetkit/package.json" ]; then
+  # `npm ci` when the lock allows it; the shared lock was written with
+  # omit-lockfile-registry-resolved and lacks other platforms' optional
+  # packages, which `npm ci` rejects. `npm install --no-save` then installs
+  # the same versions (rivetkit is pinned) without touching the shared lock.
   log "npm ci in $ANVIL_SHARED_DIR/rivet-ref"
-  (cd "$ANVIL_SHARED_DIR/rivet-ref" && npm ci --no-audit --no-fund --loglevel=error)
+  (cd "$ANVIL_SHARED_DIR/rivet-ref" &&
+    { npm ci --no-audit --no-fund --loglevel=error 2>/dev/null ||
+      { log "npm ci refused the lock file: npm install --no-save"; npm install --no-save --no-audit --no-fund --loglevel=error; }; })
+  [ -f "$ANVIL_SHARED_DIR/rivet-ref/node_modules/rivetkit/package.json" ] || die "rivetkit was not installed in $ANVIL_SHARED_DIR/rivet-ref"
 fi
 if [ -f "$ANVIL_ROOT/tests/browser/package.json" ] && [ ! -d "$ANVIL_ROOT/tests/browser/node_modules/playwright-core" ]; then
   # `npm install` (not `npm ci`): lock files written with this machine's npm
   # config omit other platforms' optional packages, which `npm ci` rejects.
   log "npm install in tests/browser"
-  (cd "$ANVIL_ROOT/tests/browser" && npm install --no-audit --no-fund --loglevel=error)
+  (cd "$ANVIL_ROOT/tests/browser" && npm install --no-save --no-audit --no-fund --loglevel=error)
 fi

@@ -61,8 +61,8 @@ stop_redis() {
   rm -f "$REDIS_PIDFILE"
 }
 
+started=()
 start() {
-  local started=()
   # On failure, stop whatever this call started, and nothing else.
   trap 'rc=$?; if [ $rc != 0 ]; then for s in "${started[@]}"; do stop_$s; done; fi' EXIT
 
@@ -72,12 +72,12 @@ start() {
   if ! pg_running; then
     if [ ! -f "$PG_DIR/PG_VERSION" ]; then
       mkdir -p "$PG_DIR"
-      as_root_user && chown postgres:postgres "$PG_DIR"
+      if as_root_user; then chown postgres:postgres "$PG_DIR"; fi
       chmod 700 "$PG_DIR"
       pg_run "$PG_BIN/initdb" -D "$PG_DIR" -U postgres --auth=trust -E UTF8 >/dev/null ||
         die "initdb failed in $PG_DIR"
     fi
-    as_root_user && chown -R postgres:postgres "$PG_DIR"
+    if as_root_user; then chown -R postgres:postgres "$PG_DIR"; fi
     # Sockets in /tmp (writable by postgres); TCP on 127.0.0.1 only.
     if ! pg_run "$PG_BIN/pg_ctl" -D "$PG_DIR" -l "$PG_DIR/server.log" -w -t 60 \
       -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k /tmp" start >/dev/null; then

@@ -7,7 +7,12 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 "$ANVIL_ROOT/scripts/deps.sh"
 "$ANVIL_ROOT/scripts/build.sh"
-eval "$("$ANVIL_ROOT/scripts/services.sh" start)"
-trap '"$ANVIL_ROOT/scripts/services.sh" stop' EXIT
+# Stop only the services this run started (none if they were already up).
+ANVIL_SERVICES_STARTED=
+trap '[ -z "$ANVIL_SERVICES_STARTED" ] || "$ANVIL_ROOT/scripts/services.sh" stop $ANVIL_SERVICES_STARTED' EXIT
+services_env="$("$ANVIL_ROOT/scripts/services.sh" start)"
+eval "$services_env"
+rc=0
 # shellcheck disable=SC2086
-ctest --test-dir "$ANVIL_BUILD_DIR" --output-on-failure --timeout 1200 ${ANVIL_CTEST_ARGS:-}
+ctest --test-dir "$ANVIL_BUILD_DIR" --output-on-failure --timeout 1200 ${ANVIL_CTEST_ARGS:-} </dev/null || rc=$?
+exit $rc

@@ -9,7 +9,9 @@
 // its value after restart (nothing lost), and every key present was at least
 // attempted (no phantom writes).
 //   CRASH_CYCLES (default 5; 1000 for a long manual run), CRASH_ACTORS (8),
-//   CRASH_WORKERS (4 per actor), CRASH_ENCODING (bare)
+//   CRASH_WORKERS (4 per actor), CRASH_ENCODING (bare),
+//   CRASH_TIMEOUT_S (default 120 + 20 per cycle: fail instead of hanging),
+//   ANVIL_BIN (what to launch; see anvil_proc.mjs)
 import path from "node:path";
 import { loadClient, startAnvil, tempDir } from "./anvil_proc.mjs";
 
@@ -17,7 +19,14 @@ const CYCLES = Number(process.env.CRASH_CYCLES ?? 5);
 const ACTORS = Number(process.env.CRASH_ACTORS ?? 8);
 const WORKERS = Number(process.env.CRASH_WORKERS ?? 4);
 const ENCODING = process.env.CRASH_ENCODING ?? "bare";
+const TIMEOUT_S = Number(process.env.CRASH_TIMEOUT_S ?? 120 + 20 * CYCLES);
 const { createClient } = loadClient();
+// Bounded in time: a hung node or client fails the test (anvil_proc kills anvil on exit).
+setTimeout(() => {
+	console.log(`FAIL: crash test did not finish within ${TIMEOUT_S} s`);
+	console.log(`${passed} passed, ${failed + 1} failed`);
+	process.exit(1);
+}, TIMEOUT_S * 1000).unref();
 
 const dataDir = tempDir("crash-data");
 const logFile = path.join(tempDir("crash-log"), "anvil.log");
@@ -35,117 +44,124 @@ let totalKvAcked = 0;
 let totalKvLost = 0;
 let totalPhantom = 0;
 
-for (let cycle = 1; cycle <= CYCLES; cycle++) {
-	const anvil = await startAnvil({ dataDir, logFile });
-	const client = createClient({ endpoint: `${anvil.endpoint}/api/rivet`, encoding: ENCODING });
-	const stats = new Map(keys.map((k) => [k.join("/"), { acked: [], attempted: 0 }]));
+try {
+	for (let cycle = 1; cycle <= CYCLES; cycle++) {
+		const anvil = await startAnvil({ dataDir, logFile });
+		const client = createClient({ endpoint: `${anvil.endpoint}/api/rivet`, encoding: ENCODING });
+		const stats = new Map(keys.map((k) => [k.join("/"), { acked: [], attempted: 0 }]));
 
-	// Recovery check for the previous cycle happens first, on the restarted node.
-	for (const k of keys) {
-		const name = k.join("/");
-		const got = await client.counter.getOrCreate(k).getCount();
-		if (got !== base.get(name)) {
-			// base holds the previous cycle's recovered count; it must not move by itself.
-			console.log(`FAIL cycle ${cycle}: ${name} count ${got} != ${base.get(name)} after restart`);
-			failed++;
+		// Recovery check for the previous cycle happens first, on the restarted node.
+		for (const k of keys) {
+			const name = k.join("/");
+			const got = await client.counter.getOrCreate(k).getCount();
+			if (got !== base.get(name)) {
+				// base holds the previous cycle's recovered count; it must not move by itself.
+				console.log(`FAIL cycle ${cycle}: ${name} count ${got} != ${base.get(name)} after restart`);
+				failed++;
+			}
 		}
-	}
 
-	let stop = false;
-	const loops = [];
-	for (const k of keys) {
-		const s = stats.get(k.join("/"));
-		for (let w = 0; w < WORKERS; w++) {
-			loops.push(
-				(async () => {
-					const h = client.counter.getOrCreate(k);
-					while (!stop) {
-						s.attempted++;
-						try {
-							s.acked.push(await h.increment(1));
-						} catch {
-							return; // the node is gone
+		let stop = false;
+		const loops = [];
+		for (const k of keys) {
+			const s = stats.get(k.join("/"));
+			for (let w = 0; w < WORKERS; w++) {
+				loops.push(
+					(async () => {
+						const h = client.counter.getOrCreate(k);
+						while (!stop) {
+							s.attempted++;
+							try {
+								s.acked.push(await h.increment(1));
+							} catch {
+								return; // the node is gone
+							}
 						}
-					}
-				})(),
-			);
+					})(),
+				);
+			}
 		}
-	}
-	for (const k of ledgers) {
-		const name = k.join("/");
-		for (let w = 0; w < WORKERS; w++) {
-			loops.push(
-				(async () => {
-					const h = client.ledger.getOrCreate(k);
-					while (!stop) {
-						const key = `c${cycle}-w${w}-${++kvSeq}`;
-						const value = `v${kvSeq}`;
-						kvAttempted.get(name).add(key);
-						try {
-							await h.put(key, value);
-							kvAcked.get(name).set(key, value);
-						} catch {
-							return;
+		for (const k of ledgers) {
+			const name = k.join("/");
+			for (let w = 0; w < WORKERS; w++) {
+				loops.push(
+					(async () => {
+						const h = client.ledger.getOrCreate(k);
+						while (!stop) {
+							const key = `c${cycle}-w${w}-${++kvSeq}`;
+							const value = `v${kvSeq}`;
+							kvAttempted.get(name).add(key);
+							try {
+								await h.put(key, value);
+								kvAcked.get(name).set(key, value);
+							} catch {
+								return;
+							}
 						}
-					}
-				})(),
-			);
+					})(),
+				);
+			}
 		}
-	}
-	const killAfter = 300 + Math.floor(Math.random() * 1200);
-	await new Promise((r) => setTimeout(r, killAfter));
-	await anvil.kill("SIGKILL");
-	stop = true;
-	await Promise.race([Promise.allSettled(loops), new Promise((r) => setTimeout(r, 10_000))]);
-	client.dispose?.().catch?.(() => {});
+		const killAfter = 300 + Math.floor(Math.random() * 1200);
+		await new Promise((r) => setTimeout(r, killAfter));
+		await anvil.kill("SIGKILL");
+		stop = true;
+		await Promise.race([Promise.allSettled(loops), new Promise((r) => setTimeout(r, 10_000))]);
+		client.dispose?.().catch?.(() => {});
 
-	// Restart and check the oracle.
-	const again = await startAnvil({ dataDir, logFile });
-	const client2 = createClient({ endpoint: `${again.endpoint}/api/rivet`, encoding: ENCODING });
-	let cycleOk = true;
-	let acked = 0;
-	for (const k of keys) {
-		const name = k.join("/");
-		const s = stats.get(name);
-		const got = await client2.counter.getOrCreate(k).getCount();
-		const max = s.acked.length ? Math.max(...s.acked) : base.get(name);
-		const distinct = new Set(s.acked).size === s.acked.length;
-		const lost = Math.max(0, max - got);
-		const phantom = got > base.get(name) + s.attempted;
-		acked += s.acked.length;
-		totalLost += lost;
-		const grew = got - base.get(name);
-		if (!distinct || lost > 0 || phantom || s.acked.length > grew) {
-			cycleOk = false;
-			console.log(
-				`FAIL cycle ${cycle}: ${name} base=${base.get(name)} acked=${s.acked.length} max=${max} recovered=${got} attempted=${s.attempted} distinct=${distinct}`,
-			);
+		// Restart and check the oracle.
+		const again = await startAnvil({ dataDir, logFile });
+		const client2 = createClient({ endpoint: `${again.endpoint}/api/rivet`, encoding: ENCODING });
+		let cycleOk = true;
+		let acked = 0;
+		for (const k of keys) {
+			const name = k.join("/");
+			const s = stats.get(name);
+			const got = await client2.counter.getOrCreate(k).getCount();
+			const max = s.acked.length ? Math.max(...s.acked) : base.get(name);
+			// Acknowledged values are distinct and all above the count the cycle started from.
+			const distinct = new Set(s.acked).size === s.acked.length && s.acked.every((v) => v > base.get(name));
+			const lost = Math.max(0, max - got);
+			const phantom = got > base.get(name) + s.attempted;
+			acked += s.acked.length;
+			totalLost += lost;
+			const grew = got - base.get(name);
+			if (!distinct || lost > 0 || phantom || s.acked.length > grew) {
+				cycleOk = false;
+				console.log(
+					`FAIL cycle ${cycle}: ${name} base=${base.get(name)} acked=${s.acked.length} max=${max} recovered=${got} attempted=${s.attempted} distinct=${distinct}`,
+				);
+			}
+			base.set(name, got);
 		}
-		base.set(name, got);
-	}
-	for (const k of ledgers) {
-		const name = k.join("/");
-		const present = await client2.ledger.getOrCreate(k).list("");
-		let lost = 0;
-		let phantom = 0;
-		for (const [key, value] of kvAcked.get(name)) if (present[key] !== value) lost++;
-		for (const key of Object.keys(present)) if (!kvAttempted.get(name).has(key)) phantom++;
-		totalKvLost += lost;
-		totalPhantom += phantom;
-		if (lost || phantom) {
-			cycleOk = false;
-			console.log(`FAIL cycle ${cycle}: ledger ${name} lost=${lost} phantom=${phantom}`);
+		for (const k of ledgers) {
+			const name = k.join("/");
+			const present = await client2.ledger.getOrCreate(k).list("");
+			let lost = 0;
+			let phantom = 0;
+			for (const [key, value] of kvAcked.get(name)) if (present[key] !== value) lost++;
+			for (const key of Object.keys(present)) if (!kvAttempted.get(name).has(key)) phantom++;
+			totalKvLost += lost;
+			totalPhantom += phantom;
+			if (lost || phantom) {
+				cycleOk = false;
+				console.log(`FAIL cycle ${cycle}: ledger ${name} lost=${lost} phantom=${phantom}`);
+			}
+			// Unacknowledged puts that did land count as acknowledged from now on.
+			for (const [key, value] of Object.entries(present)) kvAcked.get(name).set(key, value);
 		}
-		// Unacknowledged puts that did land count as acknowledged from now on.
-		for (const [key, value] of Object.entries(present)) kvAcked.get(name).set(key, value);
+		totalKvAcked = [...kvAcked.values()].reduce((n, m) => n + m.size, 0);
+		totalAcked += acked;
+		await client2.dispose?.().catch?.(() => {});
+		await again.kill("SIGTERM");
+		if (cycleOk) passed++;
+		else failed++;
+		console.log(`cycle ${cycle}: killed after ${killAfter} ms, ${acked} increments acknowledged, ${cycleOk ? "none lost" : "LOSS"}`);
 	}
-	totalKvAcked = [...kvAcked.values()].reduce((n, m) => n + m.size, 0);
-	totalAcked += acked;
-	await client2.dispose?.().catch?.(() => {});
-	await again.kill("SIGTERM");
-	if (cycleOk) passed++;
-	else failed++;
-	console.log(`cycle ${cycle}: killed after ${killAfter} ms, ${acked} increments acknowledged, ${cycleOk ? "none lost" : "LOSS"}`);
+} catch (err) {
+	// A node that does not come back, or a check that cannot run, is a failure too.
+	console.log(`FAIL: ${err.stack ?? err}`);
+	failed++;
 }
 
 console.log(
