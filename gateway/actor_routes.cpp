@@ -91,7 +91,8 @@ bool ActorRoutes::matches(const http::Request& req, std::string_view path) const
   return false;
 }
 
-asio::awaitable<Result<ActorTarget>> ActorRoutes::resolve_target(const http::Request& req, std::string_view path) {
+asio::awaitable<Result<ActorTarget>> ActorRoutes::resolve_target(const http::Request& req, std::string_view path,
+                                                                 bool defer_create) {
   ActorTarget t;
   if (!starts_with_segment(path, "/gateway")) {
     // Header routed: the whole path is the actor path.
@@ -137,11 +138,12 @@ asio::awaitable<Result<ActorTarget>> ActorRoutes::resolve_target(const http::Req
     cr.runner_name_selector = a.runner;
     if (a.crash_policy) cr.crash_policy = *a.crash_policy;
     if (a.region) cr.datacenter = *a.region;
-    auto r = rt_.get_or_create(cr);
+    auto r = rt_.get_or_create(cr, defer_create);
     if (!r.ok()) co_return r.error();
     // No wait for the create commit here: whatever this request does next
     // replies only after a later commit of the same actor, which covers it.
     t.actor_id = r->info.actor_id;
+    t.created_deferred = defer_create && r->created;
     co_return t;
   }
 
@@ -161,10 +163,20 @@ asio::awaitable<Result<ActorTarget>> ActorRoutes::resolve_target(const http::Req
 }
 
 asio::awaitable<http::Response> ActorRoutes::handle(const http::Request& req, std::string_view path) {
-  auto target = co_await resolve_target(req, path);
+  // A getOrCreate that creates leaves the record to the actor's first turn
+  // (one fsync on the cold path); a request that ends without a turn (bad
+  // input, say) commits it here, before its reply.
+  auto target = co_await resolve_target(req, path, /*defer_create=*/true);
   if (!target.ok()) co_return http::error_response(target.error());
-  const ActorTarget& t = *target;
+  http::Response res = co_await dispatch(req, *target);
+  if (target->created_deferred) {
+    if (auto st = co_await rt_.durable(rt_.flush_create(target->actor_id)); !st.ok())
+      co_return http::error_response(st.error());
+  }
+  co_return res;
+}
 
+asio::awaitable<http::Response> ActorRoutes::dispatch(const http::Request& req, const ActorTarget& t) {
   auto segs = http::split_path(t.actor_path);
   if (segs.size() == 2 && segs[0] == "action") {
     if (req.method != "POST")

@@ -19,6 +19,7 @@ struct ActorTarget {
   std::string actor_path;   // e.g. "/action/increment" (raw, percent-encoded)
   std::string actor_query;  // the non-rvt query params, raw, in order ("" if none)
   std::optional<std::string> token;
+  bool created_deferred = false;  // created by this request, record held back (see resolve_target)
 };
 
 // Parsed `rvt-*` query addressing (pure; exposed for tests).
@@ -46,9 +47,13 @@ class ActorRoutes {
   static constexpr size_t kMaxMessageBytes = 4 * 1024 * 1024;
 
  // Resolves the addressed actor (creating it for rvt-method=getOrCreate).
-  asio::awaitable<Result<ActorTarget>> resolve_target(const http::Request& req, std::string_view path);
+  // With `defer_create`, a new actor's record is left for its first turn to
+  // commit (Runtime::get_or_create); the caller then owes a flush_create.
+  asio::awaitable<Result<ActorTarget>> resolve_target(const http::Request& req, std::string_view path,
+                                                      bool defer_create = false);
 
  private:
+  asio::awaitable<http::Response> dispatch(const http::Request& req, const ActorTarget& t);
   asio::awaitable<http::Response> action(const http::Request& req, const ActorTarget& t,
                                          std::string action_name);
   asio::awaitable<http::Response> queue_send(const http::Request& req, const ActorTarget& t, std::string queue_name);

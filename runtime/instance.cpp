@@ -75,6 +75,8 @@ std::optional<Status> Instance::begin_turn() {
   if (phase_ == Phase::Running) return Status(Ok{});
   auto st = start();
   if (!st.ok()) {
+    // What the start already wrote (at least a held-back create) stays.
+    commit();
     spdlog::error("actor {} ({}) could not start: {} ({})", actor_id, name, st.error().qualified(),
                   st.error().message);
     phase_ = Phase::Stopped;
@@ -85,6 +87,9 @@ std::optional<Status> Instance::begin_turn() {
 
 Status Instance::start() {
   auto& store = rt_.store();
+  if (auto create = rt_.take_pending_create(entry_)) {
+    if (auto st = store.append(batch_, *create); !st.ok()) return st;
+  }
   auto row = store.get(storage::Family::kState, actor_id);
   if (!row.ok()) return row.error();
 
@@ -125,12 +130,16 @@ Status Instance::start() {
   // hooks changed) land in one batch.
   storage::ActorRow actor_row = rt_.begin_generation(entry_);
   generation_ = actor_row.generation;
+  batch_.SetSavePoint();
   store.put(batch_, storage::Family::kActors, actor_id, storage::encode(actor_row));
   if (!persist_state()) {
-    batch_.Clear();
+    batch_.RollbackToSavePoint();
     return make_error("actor", "state_too_large", "The actor's initial state exceeds 1 MiB.");
   }
-  commit();
+  // The start records commit with the turn that woke the actor (one fsync
+  // for a cold request); a discarded turn keeps them (end_turn).
+  batch_.SetSavePoint();
+  start_in_batch_ = true;
   entry_->never_started.store(false);
   if (auto st = load_queue(); !st.ok()) return st;
   if (auto st = load_workflow(); !st.ok()) return st;
@@ -161,6 +170,7 @@ bool Instance::persist_state() {
 }
 
 void Instance::commit() {
+  start_in_batch_ = false;
   if (batch_.Count() == 0) return;
   last_seq_ = rt_.pipeline().submit(std::move(batch_));
   batch_ = rocksdb::WriteBatch();
@@ -671,7 +681,12 @@ std::optional<Error> Instance::end_turn() {
     // durable state (queue positions, workflow history and KV overlay
     // included). Connections stay in the directory entry.
     spdlog::warn("actor {} ({}): state exceeds {} bytes; turn discarded", actor_id, name, kMaxStateBytes);
-    batch_.Clear();
+    if (start_in_batch_) {
+      batch_.RollbackToSavePoint();  // back to the start records, which stay
+      commit();
+    } else {
+      batch_.Clear();
+    }
     new_alarms_.clear();
     outbox.clear();
     phase_ = Phase::Stopped;

@@ -136,6 +136,9 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   uint32_t generation_ = 0;
   uint64_t last_seq_ = 0;
   rocksdb::WriteBatch batch_;  // this turn's writes
+  // batch_ holds this generation's start records (and a held-back create)
+  // under a save point: a discarded first turn keeps them.
+  bool start_in_batch_ = false;
   std::vector<Alarm> new_alarms_;
   std::deque<QueueMessage> queue_;  // undelivered messages, by id
   uint64_t next_queue_id_ = 1;

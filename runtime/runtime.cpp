@@ -137,10 +137,31 @@ Status Runtime::load() {
   return Ok{};
 }
 
-Result<Resolved> Runtime::get_or_create(const CreateRequest& req) { return resolve(req, false); }
-Result<Resolved> Runtime::create(const CreateRequest& req) { return resolve(req, true); }
+Result<Resolved> Runtime::get_or_create(const CreateRequest& req, bool defer_commit) {
+  return resolve(req, false, defer_commit);
+}
+Result<Resolved> Runtime::create(const CreateRequest& req) { return resolve(req, true, false); }
 
-Result<Resolved> Runtime::resolve(const CreateRequest& req, bool fail_if_exists) {
+void Runtime::submit_pending_create(ActorEntry& e) {
+  if (!e.pending_create) return;
+  e.last_seq.store(pipeline_.submit(std::move(*e.pending_create)));
+  e.pending_create.reset();
+}
+
+uint64_t Runtime::flush_create(const std::string& actor_id) {
+  std::lock_guard lk(mu_);
+  auto it = by_id_.find(actor_id);
+  if (it == by_id_.end() || !it->second->pending_create) return 0;
+  submit_pending_create(*it->second);
+  return it->second->last_seq.load();
+}
+
+std::unique_ptr<rocksdb::WriteBatch> Runtime::take_pending_create(const std::shared_ptr<ActorEntry>& entry) {
+  std::lock_guard lk(mu_);
+  return std::move(entry->pending_create);
+}
+
+Result<Resolved> Runtime::resolve(const CreateRequest& req, bool fail_if_exists, bool defer_commit) {
   if (!registry_.find(req.name))
     return make_error("actor", "not_registered",
                       "Actor type `" + req.name + "` is not registered on this node.");
@@ -155,7 +176,9 @@ Result<Resolved> Runtime::resolve(const CreateRequest& req, bool fail_if_exists)
       return make_error("actor", "duplicate_key",
                         "Actor key '" + skey + "' already in use for actor '" + it->second + "'",
                         obj({{"existing_actor_id", it->second}, {"key", skey}}));
-    // The creator's commit may still be in flight: report only once durable.
+    // The creator's commit may still be in flight (or held back for its
+    // first turn): report only once durable.
+    submit_pending_create(*entry);
     return Resolved{entry->info, false, entry->last_seq.load()};
   }
 
@@ -189,8 +212,13 @@ Result<Resolved> Runtime::resolve(const CreateRequest& req, bool fail_if_exists)
   rocksdb::WriteBatch batch;
   store_.put(batch, storage::Family::kActors, row.actor_id, storage::encode(row));
   store_.put(batch, storage::Family::kKeyIndex, ikey, row.actor_id);
-  uint64_t seq = pipeline_.submit(std::move(batch));
-  e->last_seq.store(seq);
+  uint64_t seq = 0;
+  if (defer_commit) {
+    e->pending_create = std::make_unique<rocksdb::WriteBatch>(std::move(batch));
+  } else {
+    seq = pipeline_.submit(std::move(batch));
+    e->last_seq.store(seq);
+  }
   e->never_started.store(true);
 
   by_key_[ikey] = e->info.actor_id;
@@ -358,6 +386,7 @@ asio::awaitable<CallResult> Runtime::turn(const std::string& actor_id, TurnBody 
       o.info = info_of(entry);
       if (!started->ok()) {
         o.output = started->error();
+        o.seq = inst->last_seq();  // a failed first start still commits the create
         return o;
       }
       o.output = body(*inst);
@@ -610,8 +639,10 @@ asio::awaitable<void> Runtime::shutdown() {
   std::vector<std::shared_ptr<Instance>> awake;
   {
     std::lock_guard lk(mu_);
-    for (auto& [_, e] : by_id_)
+    for (auto& [_, e] : by_id_) {
+      submit_pending_create(*e);
       if (e->instance) awake.push_back(e->instance);
+    }
   }
   uint64_t last = 0;
   for (auto& inst : awake) {

@@ -97,6 +97,11 @@ struct ActorEntry {
   // state family, so its first start need not wait for the create commit.
   std::atomic<bool> never_started{false};
   std::shared_ptr<Instance> instance;  // GUARDED_BY(Runtime::mu_); null while asleep
+  // A create whose record is not submitted yet (get_or_create with
+  // defer_commit): the actor's first start folds it into its own batch, so a
+  // cold request waits for one fsync, not two. Whoever else needs the actor
+  // durable first submits it (flush_create). GUARDED_BY(Runtime::mu_).
+  std::unique_ptr<rocksdb::WriteBatch> pending_create;
   bool destroyed = false;              // GUARDED_BY(Runtime::mu_)
   // Open connections in connect order. Touched only by the current instance,
   // on its strand; kept here so they survive the actor's sleep.
@@ -131,7 +136,13 @@ class Runtime {
   asio::io_context& io() { return io_; }
 
   // Validates name/key; then returns the existing actor or creates one.
-  Result<Resolved> get_or_create(const CreateRequest& req);
+  // With `defer_commit`, a new actor's record is held back for its first
+  // turn to commit (Resolved::seq is then 0); the caller must run a turn on
+  // it or call flush_create() before telling anyone about the actor.
+  Result<Resolved> get_or_create(const CreateRequest& req, bool defer_commit = false);
+  // Submits a held-back create record, if any; returns the commit to await
+  // before reporting the actor (0: nothing to wait for).
+  uint64_t flush_create(const std::string& actor_id);
   // Fails with actor.duplicate_key when the key is in use.
   Result<Resolved> create(const CreateRequest& req);
   std::optional<ActorInfo> find_by_key(const std::string& ns, const std::string& name,
@@ -204,11 +215,14 @@ class Runtime {
   // returns the record to persist with the start batch.
   storage::ActorRow begin_generation(const std::shared_ptr<ActorEntry>& entry);
   ActorInfo info_of(const std::shared_ptr<ActorEntry>& entry) const;
+  // Hands a held-back create record to the actor's first start.
+  std::unique_ptr<rocksdb::WriteBatch> take_pending_create(const std::shared_ptr<ActorEntry>& entry);
   static std::string index_key(const std::string& ns, const std::string& name,
                                const std::string& serialized_key);
 
  private:
-  Result<Resolved> resolve(const CreateRequest& req, bool fail_if_exists);
+  Result<Resolved> resolve(const CreateRequest& req, bool fail_if_exists, bool defer_commit);
+  void submit_pending_create(ActorEntry& e);  // requires mu_
   void arm_alarm(const std::string& actor_id, const Alarm& alarm);
   asio::awaitable<void> fire_alarm(std::string actor_id, std::string schedule_id);
   void schedule_drain(const std::string& actor_id);

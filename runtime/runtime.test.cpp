@@ -648,3 +648,125 @@ TEST(State, ATurnThatGrowsTheStateBeyondOneMiBIsDiscardedWithStateTooLarge) {
   EXPECT_EQ(*n.call(id, "get"), obj({{"n", 1}, {"len", 1000}, {"kv", "v"}}));
   std::filesystem::remove_all(dir);
 }
+
+// A create held back for the actor's first turn (the gateway's cold path).
+namespace {
+Resolved deferred_create(Node& n, const std::string& name, ActorKey key) {
+  CreateRequest cr;
+  cr.name = name;
+  cr.key = std::move(key);
+  auto r = n.rt().get_or_create(cr, /*defer_commit=*/true);
+  if (!r.ok()) throw std::runtime_error(r.error().message);
+  return *r;
+}
+}  // namespace
+
+TEST(DeferredCreate, TheFirstTurnCommitsTheCreateWithItsOwnWrites) {
+  auto dir = temp_dir("defer-turn");
+  std::string id;
+  {
+    Node n(dir);
+    auto r = deferred_create(n, "counter", {"cold"});
+    EXPECT_TRUE(r.created);
+    EXPECT_EQ(r.seq, 0u);
+    id = r.info.actor_id;
+    ASSERT_EQ(n.call(id, "increment", {Value(2)})->as_int(), 2);
+    EXPECT_EQ(n.rt().flush_create(id), 0u);  // nothing left to submit
+  }
+  Node n(dir);
+  EXPECT_EQ(n.get_or_create("counter", {"cold"}), id);
+  EXPECT_EQ(n.call(id, "getCount")->as_int(), 2);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(DeferredCreate, AnotherResolverOfTheKeySubmitsItAndGetsACommitToAwait) {
+  auto dir = temp_dir("defer-other");
+  std::string id;
+  {
+    Node n(dir);
+    id = deferred_create(n, "counter", {"k"}).info.actor_id;
+    CreateRequest cr;
+    cr.name = "counter";
+    cr.key = {"k"};
+    auto second = n.rt().get_or_create(cr);
+    ASSERT_TRUE(second.ok());
+    EXPECT_FALSE(second->created);
+    EXPECT_EQ(second->info.actor_id, id);
+    ASSERT_GT(second->seq, 0u);
+    ASSERT_TRUE(n.run(n.rt().durable(second->seq)).ok());
+  }  // no turn ever ran on it
+  Node n(dir);
+  EXPECT_EQ(n.get_or_create("counter", {"k"}), id);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(DeferredCreate, FlushCreateMakesAnUntouchedActorDurable) {
+  auto dir = temp_dir("defer-flush");
+  std::string id;
+  {
+    Node n(dir);
+    id = deferred_create(n, "counter", {"f"}).info.actor_id;
+    uint64_t seq = n.rt().flush_create(id);
+    ASSERT_GT(seq, 0u);
+    ASSERT_TRUE(n.run(n.rt().durable(seq)).ok());
+    EXPECT_EQ(n.rt().flush_create(id), 0u);
+  }
+  Node n(dir);
+  EXPECT_EQ(n.get_or_create("counter", {"f"}), id);
+  EXPECT_EQ(n.call(id, "getCount")->as_int(), 0);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(DeferredCreate, AFailedFirstStartStillCommitsTheCreate) {
+  auto dir = temp_dir("defer-fail");
+  Registry reg;
+  ActorDefinition def("fails");
+  def.initial_state(obj({{"n", 0}}))
+      .on_create([](ActorContext&, const Value&) -> Status { return make_error("user", "nope", "onCreate fails"); })
+      .action("get", [](ActionContext&, const Array&) -> Result<Value> { return Value(1); });
+  reg.add(def);
+  std::string id;
+  {
+    Node n(dir, &reg);
+    id = deferred_create(n, "fails", {"x"}).info.actor_id;
+    auto r = n.call(id, "get");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().qualified(), "user.nope");
+  }
+  Node n(dir, &reg);
+  CreateRequest cr;
+  cr.name = "fails";
+  cr.key = {"x"};
+  auto again = n.rt().get_or_create(cr);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->created);
+  EXPECT_EQ(again->info.actor_id, id);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(DeferredCreate, ADiscardedFirstTurnKeepsTheActorAndItsInitialState) {
+  auto dir = temp_dir("defer-discard");
+  Registry reg;
+  ActorDefinition def("big");
+  def.initial_state(obj({{"blob", ""}}))
+      .action("grow", [](ActionContext& c, const Array&) -> Result<Value> {
+        c.mutate_state()["blob"] = std::string(2 * 1024 * 1024, 'x');
+        return true;
+      })
+      .action("len", [](ActionContext& c, const Array&) -> Result<Value> {
+        return int64_t(c.state().find("blob")->as_string().size());
+      });
+  reg.add(def);
+  std::string id;
+  {
+    Node n(dir, &reg);
+    id = deferred_create(n, "big", {"d"}).info.actor_id;
+    auto r = n.call(id, "grow");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().qualified(), "actor.state_too_large");
+  }  // restart right after the discarded turn: nothing else committed it
+  Node n(dir, &reg);
+  EXPECT_EQ(n.get_or_create("big", {"d"}), id);
+  EXPECT_EQ(n.call(id, "len")->as_int(), 0);
+  std::filesystem::remove_all(dir);
+}

@@ -3,8 +3,8 @@
 // client is not the bottleneck. Drives Anvil and the reference alike.
 //
 //   anvil-loadgen http  --base URL --conc N --seconds S [--actors N]
-//   anvil-loadgen cold  --base URL --conc N --count N [--seconds S]
-//   anvil-loadgen ws    --base URL --conns N --inflight N --seconds S
+//   anvil-loadgen cold  --base URL --conc N --count N [--seconds S] [--rate R (open loop)]
+//   anvil-loadgen ws    --base URL --conns N --inflight N --seconds S [--action increment|getCount]
 //   anvil-loadgen fanout --base URL --subscribers N --events N
 //   anvil-loadgen idle  --base URL --conc N --count N [--seconds S]   (idler.ping on new keys)
 // Prints one JSON object on stdout.
@@ -202,25 +202,41 @@ std::string bench_http(const Url& u, const Args& a) {
 std::string bench_cold(const Url& u, const Args& a, const char* actor = "counter", const std::string& body = kBareIncrement,
                        const char* action = "increment", const char* test = "cold") {
   const long conc = a.num("conc", 32), count = a.num("count", 1000), seconds = a.num("seconds", 100);
+  // --rate R: open loop. Request i is due at start + i/R; its latency counts
+  // from that due time, so a server that falls behind is charged for the
+  // queueing it causes (no coordinated omission). 0 = closed loop.
+  const double rate = std::stod(a.get("rate", "0"));
   const std::string set = run_id();
-  Stats stats;
+  Stats stats;     // send -> reply
+  Stats from_due;  // open loop: due time -> reply (includes any wait to be sent)
   std::atomic<long> next{0};
   auto deadline = Clock::now() + std::chrono::seconds(seconds);
   std::vector<std::thread> ts;
-  auto t0 = Clock::now();
+  // Open loop: connections are made first so that connecting is not charged.
+  std::vector<std::unique_ptr<HttpConn>> conns;
+  for (long t = 0; t < conc; ++t) conns.push_back(std::make_unique<HttpConn>(u));
+  auto t0 = Clock::now() + std::chrono::milliseconds(rate > 0 ? 20 : 0);
   for (long t = 0; t < conc; ++t)
-    ts.emplace_back([&] {
-      HttpConn c(u);
+    ts.emplace_back([&, t] {
+      HttpConn& c = *conns[t];
       for (;;) {
         long i = next++;
         if (i >= count || Clock::now() > deadline) break;
+        Clock::time_point due{};
+        if (rate > 0) {
+          due = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(i / rate));
+          std::this_thread::sleep_until(due);
+        }
         std::string target = u.path + "/gateway/" + actor + "/action/" + action +
                              "?rvt-namespace=default&rvt-method=getOrCreate&rvt-runner=default&rvt-key=" + test + "-" +
                              set + "-" + std::to_string(i) + "&rvt-crash-policy=sleep";
         auto s = Clock::now();
         unsigned st = c.request(http::verb::post, target, body, kBareHeaders);
-        if (st == 200)
-          stats.add(std::chrono::duration<double, std::micro>(Clock::now() - s).count());
+        if (st == 200) {
+          auto end = Clock::now();
+          stats.add(std::chrono::duration<double, std::micro>(end - s).count());
+          if (rate > 0) from_due.add(std::chrono::duration<double, std::micro>(end - due).count());
+        }
         else
           stats.error();
       }
@@ -228,7 +244,8 @@ std::string bench_cold(const Url& u, const Args& a, const char* actor = "counter
   for (auto& t : ts) t.join();
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   return std::string("{\"test\":\"") + test + "\",\"requested\":" + std::to_string(count) + ",\"conc\":" +
-         std::to_string(conc) + "," + stats.json(secs, "done") + "}";
+         std::to_string(conc) + ",\"offered_per_second\":" + std::to_string(rate) + "," + stats.json(secs, "done") +
+         (rate > 0 ? ",\"from_due\":{" + from_due.json(secs, "done") + "}" : std::string()) + "}";
 }
 
 // LEB128 varint.
@@ -274,7 +291,10 @@ struct WsClient {
     put_uint(f, id);
     put_uint(f, name.size());
     f += name;
-    f += std::string("\x02\x81\x01", 3);  // args CBOR [1]
+    if (name == "increment")
+      f += std::string("\x02\x81\x01", 3);  // args CBOR [1]
+    else
+      f += std::string("\x01\x80", 2);  // args CBOR []
     ws.write(net::buffer(f));
   }
   void subscribe(const std::string& event) {
@@ -289,6 +309,7 @@ struct WsClient {
 // (b) WebSocket action round-trips with `inflight` outstanding per connection.
 std::string bench_ws(const Url& u, const Args& a) {
   const long conns = a.num("conns", 1), inflight = a.num("inflight", 1), seconds = a.num("seconds", 8);
+  const std::string action = a.get("action", "increment");  // getCount: a read, no write to wait for
   std::string id;
   {
     HttpConn setup(u);
@@ -306,7 +327,7 @@ std::string bench_ws(const Url& u, const Args& a) {
         while (!stop) {
           while (static_cast<long>(pending.size()) < inflight) {
             pending[next] = Clock::now();
-            ws.action(next++, "increment");
+            ws.action(next++, action);
           }
           std::string m = ws.read();
           if (m.size() > 3 && m[2] == 2) {  // ActionResponse
@@ -332,7 +353,7 @@ std::string bench_ws(const Url& u, const Args& a) {
   stop = true;
   for (auto& t : ts) t.join();
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-  return "{\"test\":\"ws\",\"conns\":" + std::to_string(conns) + ",\"inflight\":" + std::to_string(inflight) + "," +
+  return "{\"test\":\"ws\",\"action\":\"" + action + "\",\"conns\":" + std::to_string(conns) + ",\"inflight\":" + std::to_string(inflight) + "," +
          stats.json(secs, "round_trips") + "}";
 }
 
