@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "gateway/router.hpp"
+#include "gateway/ws_frame.hpp"
 #include "runtime/value/json.hpp"
 
 namespace anvil::gateway {
@@ -125,74 +126,150 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   std::string close_reason_;
 };
 
-// One `/connect` WebSocket: the RivetKit connection protocol.
-class ConnectSession : public WsSession, public ConnSink {
+// One `/connect` WebSocket: the RivetKit connection protocol. Beast does the
+// handshake; after it the session frames the protocol itself (ws_frame.hpp)
+// so that it can decode every frame a read brought and send every queued
+// reply in one write: the hot path of WebSocket actions.
+class ConnectSession : public std::enable_shared_from_this<ConnectSession>, public ConnSink {
  public:
   ConnectSession(Runtime& rt, WsStream ws, wire::Encoding enc, std::string actor_id)
-      : WsSession(std::move(ws)), rt_(rt), enc_(enc), actor_id_(std::move(actor_id)) {}
-
-  std::shared_ptr<ConnectSession> self() { return std::static_pointer_cast<ConnectSession>(shared_from_this()); }
+      : ws_(std::move(ws)),
+        rt_(rt),
+        enc_(enc),
+        actor_id_(std::move(actor_id)),
+        decoder_(WsGateway::kMaxFrameBytes),
+        batches_done_(ws_.get_executor()),
+        writer_idle_(ws_.get_executor()),
+        keepalive_(ws_.get_executor()) {}
 
   asio::awaitable<void> run(Value params) {
-    auto keep = self();
+    auto keep = shared_from_this();
     auto opened = co_await rt_.connect(actor_id_, std::move(params), keep);
     if (!opened.output.ok()) {
       // Rejected connection: Error with actionId null, then close 1011 group.code.
       const Error& e = opened.output.error();
       send(wire::ErrorMsg{e, std::nullopt, specifier(opened.actor)});
       close_with(1011, e.qualified());
-      co_await drain();
+      co_await finish();
       co_return;
     }
     conn_id_ = opened.output->as_string();
     actor_ = opened.actor;
     send(wire::InitMsg{actor_id_, conn_id_});
+    asio::co_spawn(ws_.get_executor(), keepalive(keep), asio::detached);
 
-    beast::flat_buffer buf;
-    for (;;) {
+    auto& sock = socket();
+    std::vector<uint8_t> buf(16 * 1024);
+    bool reading = true;
+    while (reading) {
       boost::system::error_code ec;
-      co_await ws_.async_read(buf, asio::redirect_error(asio::use_awaitable, ec));
+      size_t n = co_await sock.async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
       if (ec) break;
-      if (buf.size() > WsGateway::kMaxFrameBytes) {
-        close_with(1011, "message.incoming_too_long");
-        break;
+      last_rx_ = std::chrono::steady_clock::now();
+      decoder_.feed(std::span<const uint8_t>(buf.data(), n));
+      while (auto ev = decoder_.next()) {
+        if (ev->kind == wsframe::Event::Message) {
+          if (!on_message(ev->payload)) {
+            reading = false;
+            break;
+          }
+        } else if (ev->kind == wsframe::Event::Ping) {
+          queue_frame(wsframe::kPong, ev->payload);
+        } else if (ev->kind == wsframe::Event::Close) {
+          // The client closes: answer with its code (none if it gave none).
+          peer_closed_ = true;
+          close_with(ev->close_code == 1005 ? 0 : ev->close_code, "");
+          reading = false;
+          break;
+        }
       }
-      auto data = buf.cdata();
-      auto frame = wire::decode_to_server(enc_, std::span(static_cast<const uint8_t*>(data.data()), data.size()));
-      buf.consume(buf.size());
-      if (!frame.ok()) {
-        spdlog::debug("conn {}: undecodable frame: {}", conn_id_, frame.error().message);
-        close_with(1011, "actor.invalid_request");
-        break;
-      }
-      if (auto* sub = std::get_if<wire::SubscriptionRequest>(&*frame)) {
-        // In order: a subscription applies before any later action runs.
-        co_await rt_.subscribe(actor_id_, conn_id_, sub->event_name, sub->subscribe);
-      } else {
-        auto& req = std::get<wire::ActionRequest>(*frame);
-        asio::co_spawn(ws_.get_executor(), handle_action(std::move(req)), asio::detached);
+      if (auto& v = decoder_.violation()) {
+        if (v->code == 1009)
+          close_with(1011, "message.incoming_too_long");
+        else
+          close_with(v->code, v->reason);
+        reading = false;
       }
     }
+    if (batching_) {  // queued calls run before onDisconnect
+      batches_done_.expires_at(asio::steady_timer::time_point::max());
+      boost::system::error_code tec;
+      co_await batches_done_.async_wait(asio::redirect_error(asio::use_awaitable, tec));
+    }
     co_await rt_.disconnect(actor_id_, conn_id_);
-    co_await drain();
+    co_await finish();
   }
 
   // ConnSink (called from the actor's strand).
   void send_event(const std::string& name, const Array& args) override {
-    on_socket_strand([this, name, args] { send(wire::EventMsg{name, args}); });
+    asio::post(ws_.get_executor(), [self = shared_from_this(), name, args] { self->send(wire::EventMsg{name, args}); });
   }
   void close(uint16_t code, const std::string& reason) override {
-    on_socket_strand([this, code, reason] { close_with(code, reason); });
+    asio::post(ws_.get_executor(), [self = shared_from_this(), code, reason] { self->close_with(code, reason); });
   }
 
  private:
-  asio::awaitable<void> handle_action(wire::ActionRequest req) {
-    auto keep = self();
-    auto res = co_await rt_.conn_action(actor_id_, conn_id_, std::move(req.name), std::move(req.args));
-    if (res.output.ok())
-      send(wire::ActionResponseMsg{req.id, std::move(*res.output)});
-    else
-      send(wire::ErrorMsg{res.output.error(), req.id, specifier(res.actor ? res.actor : actor_)});
+  asio::ip::tcp::socket& socket() { return ws_.next_layer().socket(); }
+
+  // One decoded message; false ends the connection (it was closed).
+  bool on_message(const std::string& payload) {
+    auto frame = wire::decode_to_server(enc_, std::span(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
+    if (!frame.ok()) {
+      spdlog::debug("conn {}: undecodable frame: {}", conn_id_, frame.error().message);
+      close_with(1011, "actor.invalid_request");
+      return false;
+    }
+    // Calls run in arrival order (a subscription applies before any later
+    // action), batched: whatever arrived while the previous batch was on
+    // the actor's strand goes in the next one.
+    ConnCall call;
+    if (auto* sub = std::get_if<wire::SubscriptionRequest>(&*frame)) {
+      call.is_subscription = true;
+      call.subscribe = sub->subscribe;
+      call.name = std::move(sub->event_name);
+      pending_ids_.push_back(std::nullopt);
+    } else {
+      auto& req = std::get<wire::ActionRequest>(*frame);
+      call.name = std::move(req.name);
+      call.args = std::move(req.args);
+      pending_ids_.push_back(req.id);
+    }
+    pending_.push_back(std::move(call));
+    if (!batching_) {
+      batching_ = true;
+      asio::co_spawn(ws_.get_executor(), run_batches(shared_from_this()), asio::detached);
+    }
+    return true;
+  }
+
+  // Runs queued calls batch by batch on the actor's strand; each batch's
+  // replies wait for its commit in their own coroutine, so the next batch
+  // runs meanwhile (and usually lands in the same group commit).
+  asio::awaitable<void> run_batches(std::shared_ptr<ConnectSession> keep) {
+    while (!pending_.empty()) {
+      std::vector<ConnCall> calls = std::move(pending_);
+      pending_.clear();
+      std::vector<std::optional<uint64_t>> ids = std::move(pending_ids_);
+      pending_ids_.clear();
+      TurnBatch batch = co_await rt_.conn_calls(actor_id_, conn_id_, std::move(calls));
+      asio::co_spawn(ws_.get_executor(), reply(keep, std::move(ids), std::move(batch)), asio::detached);
+    }
+    batching_ = false;
+    batches_done_.cancel();
+  }
+
+  asio::awaitable<void> reply(std::shared_ptr<ConnectSession> keep, std::vector<std::optional<uint64_t>> ids,
+                              TurnBatch batch) {
+    (void)keep;
+    co_await rt_.finish_turns(actor_id_, batch);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (!ids[i]) continue;  // subscriptions have no reply
+      auto& res = batch.results[i];
+      if (res.output.ok())
+        send(wire::ActionResponseMsg{*ids[i], std::move(*res.output)});
+      else
+        send(wire::ErrorMsg{res.output.error(), *ids[i], specifier(res.actor ? res.actor : actor_)});
+    }
   }
 
   std::optional<wire::ActorSpecifier> specifier(const std::optional<ActorInfo>& a) const {
@@ -200,12 +277,120 @@ class ConnectSession : public WsSession, public ConnSink {
     return wire::ActorSpecifier{a->actor_id, a->generation, a->key};
   }
 
-  void send(const wire::ToClient& msg) { enqueue_frame(enc_ == wire::Encoding::Json, wire::encode_to_client(enc_, msg)); }
+  void send(const wire::ToClient& msg) {
+    auto bytes = wire::encode_to_client(enc_, msg);
+    queue_frame(enc_ == wire::Encoding::Json ? wsframe::kText : wsframe::kBinary,
+                std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  }
 
+  // --- the write side: frames accumulate in out_ and go out in one write ---
+
+  void queue_frame(wsframe::Opcode op, std::string_view payload) {
+    if (close_queued_) return;
+    wsframe::append_frame(out_, op, payload);
+    start_writer();
+  }
+
+  // Queues a close frame after everything queued (code 0: no code).
+  void close_with(uint16_t code, std::string_view reason) {
+    if (close_queued_) return;
+    wsframe::append_frame(out_, wsframe::kClose, code ? wsframe::close_payload(code, reason) : std::string());
+    close_queued_ = true;
+    start_writer();
+  }
+
+  void start_writer() {
+    if (writing_) return;
+    writing_ = true;
+    asio::co_spawn(ws_.get_executor(), write_loop(shared_from_this()), asio::detached);
+  }
+
+  asio::awaitable<void> write_loop(std::shared_ptr<ConnectSession> keep) {
+    (void)keep;
+    std::string chunk;
+    while (!out_.empty()) {
+      chunk.clear();
+      chunk.swap(out_);
+      const bool has_close = close_queued_ && !close_written_;
+      boost::system::error_code ec;
+      co_await asio::async_write(socket(), asio::buffer(chunk), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) {
+        out_.clear();
+        close_queued_ = true;
+        break;
+      }
+      if (has_close && out_.empty()) {
+        close_written_ = true;
+        // No more frames from us; the client answers our close and ends
+        // the TCP connection (the reader then sees EOF).
+        socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+      }
+    }
+    writing_ = false;
+    writer_idle_.cancel();
+  }
+
+  // Ends the session: waits (bounded) for queued frames, then lets the peer
+  // finish its side before the socket closes, so that nothing it has yet to
+  // read (our close frame) is lost to a reset.
+  asio::awaitable<void> finish() {
+    closing_ = true;
+    keepalive_.cancel();
+    if (!close_queued_) close_with(1000, "");
+    if (writing_) {
+      writer_idle_.expires_after(std::chrono::seconds(5));
+      boost::system::error_code ec;
+      co_await writer_idle_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    boost::system::error_code ec;
+    if (!peer_closed_ && socket().is_open()) {
+      socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+      // Discard what the client still sends until it closes (at most 5 s).
+      ws_.next_layer().expires_after(std::chrono::seconds(5));
+      std::vector<uint8_t> sink(4096);
+      for (;;) {
+        co_await ws_.next_layer().async_read_some(asio::buffer(sink), asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) break;
+      }
+    }
+    socket().close(ec);
+  }
+
+  // Pings a silent client; a client silent for two intervals is gone.
+  asio::awaitable<void> keepalive(std::shared_ptr<ConnectSession> keep) {
+    (void)keep;
+    constexpr auto kInterval = std::chrono::seconds(60);
+    while (!closing_) {
+      keepalive_.expires_after(kInterval);
+      boost::system::error_code ec;
+      co_await keepalive_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || closing_) break;
+      auto silent = std::chrono::steady_clock::now() - last_rx_;
+      if (silent >= 2 * kInterval) {
+        socket().cancel(ec);  // the reader ends; the session closes
+        socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+        break;
+      }
+      if (silent >= kInterval) queue_frame(wsframe::kPing, "");
+    }
+  }
+
+  WsStream ws_;  // after the handshake only its TCP stream is used
   Runtime& rt_;
   wire::Encoding enc_;
   std::string actor_id_, conn_id_;
   std::optional<ActorInfo> actor_;
+  wsframe::Decoder decoder_;
+  std::chrono::steady_clock::time_point last_rx_ = std::chrono::steady_clock::now();
+  std::vector<ConnCall> pending_;                     // calls not yet on the actor's strand
+  std::vector<std::optional<uint64_t>> pending_ids_;  // their action ids (nullopt: subscription)
+  bool batching_ = false;
+  asio::steady_timer batches_done_;  // wakes the reader when batching_ ends
+  std::string out_;                  // framed bytes waiting for the writer
+  bool writing_ = false, close_queued_ = false, close_written_ = false;
+  bool peer_closed_ = false, closing_ = false;
+  asio::steady_timer writer_idle_;  // wakes finish() when the writer stops
+  asio::steady_timer keepalive_;
 };
 
 // One `/websocket/…` socket bridged to the actor's onWebSocket: frames pass

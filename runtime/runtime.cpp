@@ -1,5 +1,6 @@
 #include "runtime/runtime.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include <spdlog/spdlog.h>
@@ -283,7 +284,8 @@ size_t Runtime::actor_count() const {
 }
 
 asio::awaitable<Status> Runtime::durable(uint64_t seq) {
-  if (seq == 0) co_return Ok{};
+  // Already synced (reads, or a write whose round finished): no hand-off.
+  if (seq == 0 || pipeline_.synced_at_least(seq)) co_return Ok{};
   std::string err = co_await pipeline_.async_wait(seq, asio::use_awaitable);
   if (!err.empty()) {
     spdlog::error("commit {} failed: {}", seq, err);
@@ -353,61 +355,104 @@ ActorInfo Runtime::info_of(const std::shared_ptr<ActorEntry>& entry) const {
   return entry->info;
 }
 
-asio::awaitable<CallResult> Runtime::turn(const std::string& actor_id, TurnBody body) {
-  struct TurnOutcome {
-    Result<Value> output;
+asio::awaitable<CallResult> Runtime::turn(const std::string& actor_id, TurnBody body, bool want_info) {
+  std::vector<TurnBody> bodies;
+  bodies.push_back(std::move(body));
+  TurnBatch batch = co_await run_turns(actor_id, std::move(bodies), want_info);
+  co_await finish_turns(actor_id, batch);
+  co_return std::move(batch.results.front());
+}
+
+asio::awaitable<TurnBatch> Runtime::run_turns(const std::string& actor_id, std::vector<TurnBody> bodies,
+                                              bool want_info) {
+  // What one visit of the actor's strand did: turns [from, next) ran.
+  struct Visit {
+    std::vector<CallResult> results;
+    size_t next = 0;
     uint64_t seq = 0;
-    bool retry = false;
     bool drain = false;
     bool workflow = false;
     std::vector<Alarm> alarms;
     std::vector<OutboxMessage> outbox;
-    std::optional<ActorInfo> info;
   };
-  for (int attempt = 0; attempt < kMaxRoutingAttempts; ++attempt) {
+  TurnBatch batch;
+  batch.results.reserve(bodies.size());
+  size_t done = 0;
+  bool gone = false;
+  for (int attempt = 0; attempt < kMaxRoutingAttempts && done < bodies.size(); ++attempt) {
     std::shared_ptr<ActorEntry> entry;
     auto inst = acquire(actor_id, &entry);
-    if (!inst) co_return CallResult{not_found(), std::nullopt};
+    if (!inst) {
+      gone = true;
+      break;
+    }
     if (inst->fresh() && !entry->never_started.load()) {
       // Waking: the previous generation's last writes must be readable.
-      if (auto st = co_await durable(entry->last_seq.load()); !st.ok())
-        co_return CallResult{st.error(), std::nullopt};
+      if (auto st = co_await durable(entry->last_seq.load()); !st.ok()) {
+        while (batch.results.size() < bodies.size()) batch.results.push_back(CallResult{st.error(), std::nullopt});
+        co_return batch;
+      }
     }
     // The strand side is plain synchronous code run by run_on(); no lambda
     // coroutine and no temporary lives across this co_await (GCC 12
-    // miscompiles captured temporaries in co_await expressions).
-    std::function<TurnOutcome()> work = [this, inst, entry, &body]() {
-      TurnOutcome o;
-      auto started = inst->begin_turn();
-      if (!started) {
-        o.retry = true;
-        return o;
+    // miscompiles captured temporaries in co_await expressions). Each body
+    // is its own turn, back to back; an instance that stops midway (sleep,
+    // destroy, a failed start) leaves the rest for a fresh one.
+    std::function<Visit()> work = [this, inst, entry, &bodies, done, want_info]() {
+      Visit v;
+      v.next = done;
+      for (; v.next < bodies.size(); ++v.next) {
+        auto started = inst->begin_turn();
+        if (!started) break;  // stopped: route the rest to a fresh instance
+        CallResult r;
+        if (!started->ok()) {
+          r.actor = info_of(entry);
+          r.output = started->error();
+        } else {
+          r.output = bodies[v.next](*inst);
+          if (auto discarded = inst->end_turn()) r.output = std::move(*discarded);
+          if (want_info || !r.output.ok()) r.actor = info_of(entry);
+        }
+        v.results.push_back(std::move(r));
+        for (auto& a : inst->take_alarms()) v.alarms.push_back(std::move(a));
+        for (auto& m : inst->take_outbox()) v.outbox.push_back(std::move(m));
+        v.drain = inst->take_drain_request() || v.drain;
+        v.workflow = inst->take_workflow_request() || v.workflow;
+        v.seq = inst->last_seq();  // a failed first start still commits the create
+        if (!started->ok()) {
+          ++v.next;
+          break;
+        }
       }
-      o.info = info_of(entry);
-      if (!started->ok()) {
-        o.output = started->error();
-        o.seq = inst->last_seq();  // a failed first start still commits the create
-        return o;
-      }
-      o.output = body(*inst);
-      if (auto discarded = inst->end_turn()) o.output = std::move(*discarded);
-      o.seq = inst->last_seq();
-      o.alarms = inst->take_alarms();
-      o.drain = inst->take_drain_request();
-      o.workflow = inst->take_workflow_request();
-      o.outbox = inst->take_outbox();
-      return o;
+      return v;
     };
-    TurnOutcome out = co_await run_on(inst->strand(), std::move(work));
-    if (out.retry) continue;
-    if (auto st = co_await durable(out.seq); !st.ok()) co_return CallResult{st.error(), out.info};
-    for (const auto& a : out.alarms) arm_alarm(actor_id, a);
-    if (out.drain) schedule_drain(actor_id);
-    if (out.workflow) schedule_workflow(actor_id);
-    for (auto& m : out.outbox) dispatch(std::move(m));
-    co_return CallResult{std::move(out.output), std::move(out.info)};
+    Visit v = co_await run_on(inst->strand(), std::move(work));
+    for (auto& r : v.results) batch.results.push_back(std::move(r));
+    for (auto& a : v.alarms) batch.alarms.push_back(std::move(a));
+    for (auto& m : v.outbox) batch.outbox.push_back(std::move(m));
+    batch.drain = batch.drain || v.drain;
+    batch.workflow = batch.workflow || v.workflow;
+    batch.seq = std::max(batch.seq, v.seq);
+    done = v.next;
   }
-  co_return CallResult{make_error("actor", "stopping", "The actor kept stopping; retry later."), std::nullopt};
+  if (done < bodies.size()) {
+    // Gone (never existed, destroyed, type not hosted) or kept stopping.
+    Error e = gone ? not_found() : make_error("actor", "stopping", "The actor kept stopping; retry later.");
+    while (batch.results.size() < bodies.size()) batch.results.push_back(CallResult{e, std::nullopt});
+  }
+  co_return batch;
+}
+
+asio::awaitable<void> Runtime::finish_turns(const std::string& actor_id, TurnBatch& batch) {
+  if (auto st = co_await durable(batch.seq); !st.ok()) {
+    for (auto& r : batch.results) r.output = st.error();
+    co_return;
+  }
+  for (const auto& a : batch.alarms) arm_alarm(actor_id, a);
+  if (batch.drain) schedule_drain(actor_id);
+  if (batch.workflow) schedule_workflow(actor_id);
+  for (auto& m : batch.outbox) dispatch(std::move(m));
+  batch.outbox.clear();
 }
 
 asio::awaitable<CallResult> Runtime::call_action(const std::string& actor_id, std::string action,
@@ -432,11 +477,33 @@ asio::awaitable<CallResult> Runtime::connect(const std::string& actor_id, Value 
 
 asio::awaitable<CallResult> Runtime::conn_action(const std::string& actor_id, const std::string& conn_id,
                                                  std::string action, Array args) {
-  co_return co_await turn(actor_id, [&](Instance& inst) -> Result<Value> {
-    auto conn = inst.find_conn(conn_id);
-    if (!conn) return make_error("actor", "connection_not_found", "The connection is closed.");
-    return inst.action(action, args, *conn);
-  });
+  co_return co_await turn(
+      actor_id,
+      [&](Instance& inst) -> Result<Value> {
+        auto conn = inst.find_conn(conn_id);
+        if (!conn) return make_error("actor", "connection_not_found", "The connection is closed.");
+        return inst.action(action, args, *conn);
+      },
+      /*want_info=*/false);
+}
+
+asio::awaitable<TurnBatch> Runtime::conn_calls(const std::string& actor_id, const std::string& conn_id,
+                                               std::vector<ConnCall> calls) {
+  std::vector<TurnBody> bodies;
+  bodies.reserve(calls.size());
+  for (auto& c : calls) {
+    bodies.push_back([&conn_id, &c](Instance& inst) -> Result<Value> {
+      auto conn = inst.find_conn(conn_id);
+      if (!conn) return make_error("actor", "connection_not_found", "The connection is closed.");
+      if (!c.is_subscription) return inst.action(c.name, c.args, *conn);
+      if (c.subscribe)
+        conn->subscriptions.insert(c.name);
+      else
+        conn->subscriptions.erase(c.name);
+      return Value(c.subscribe);
+    });
+  }
+  co_return co_await run_turns(actor_id, std::move(bodies), /*want_info=*/false);
 }
 
 asio::awaitable<CallResult> Runtime::subscribe(const std::string& actor_id, const std::string& conn_id,

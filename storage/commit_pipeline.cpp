@@ -104,6 +104,7 @@ void CommitPipeline::run() {
         waiters_.clear();
       } else {
         synced_ = round.back().first;
+        synced_fast_.store(synced_, std::memory_order_release);
         auto end = waiters_.upper_bound(synced_);
         for (auto it = waiters_.begin(); it != end; ++it) ready.push_back(std::move(it->second));
         waiters_.erase(waiters_.begin(), end);

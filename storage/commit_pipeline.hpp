@@ -8,6 +8,7 @@
 // without batch n.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -34,6 +35,8 @@ class CommitPipeline {
   // The newest sequence number handed out (0 before any submit).
   uint64_t last_submitted() const;
   uint64_t last_synced() const;
+  // Lock-free check that `seq` is durable (false after a storage failure).
+  bool synced_at_least(uint64_t seq) const { return seq <= synced_fast_.load(std::memory_order_acquire); }
   uint64_t rounds() const;  // number of synced WAL writes (for metrics)
 
   // Completes with "" once `seq` is durable, or with an error message when
@@ -68,6 +71,7 @@ class CommitPipeline {
   std::multimap<uint64_t, Waiter> waiters_;                         // GUARDED_BY(mu_)
   uint64_t next_seq_ = 1;                                           // GUARDED_BY(mu_)
   uint64_t synced_ = 0;                                             // GUARDED_BY(mu_)
+  std::atomic<uint64_t> synced_fast_{0};  // = synced_ while no failure; stays put after one
   uint64_t rounds_ = 0;                                             // GUARDED_BY(mu_)
   std::string failure_;                                             // GUARDED_BY(mu_)
   bool stopping_ = false;                                           // GUARDED_BY(mu_)
