@@ -28,6 +28,26 @@ if (r.reference_reused_from)
   p(`Note: the reference cells come from an earlier invocation of the same driver on this machine minutes before (\`${r.reference_reused_from}\`; that invocation stopped at the reference's shutdown step before writing results); the Anvil cells come from this invocation (\`BENCH_REUSE_REFERENCE\`). Its idle-actor "before" RSS is the RSS at the end of the preceding fan-out cell of that run.`);
 p("Reproduce: `node bench/run.mjs` (after `./scripts/build.sh`; needs the reference harness installed: `scripts/deps.sh`).");
 p();
+// The issue's targets for Anvil on this machine, read off this run.
+{
+  const met = (ok) => (ok ? "met" : "**missed**");
+  const httpBest = Math.max(A.http_a1_c64?.per_second ?? 0, A.http_amany_c64?.per_second ?? 0);
+  const wsWrite = Math.max(...["ws_1x16", "ws_16x1", "ws_16x16"].map((k) => A[k]?.per_second ?? 0));
+  const wsRead = Math.max(A.ws_1x16_read?.per_second ?? 0, A.ws_16x16_read?.per_second ?? 0);
+  const s = A.sleeping ?? {};
+  p("## Targets (Anvil, durable replies on)");
+  p();
+  p("| target | this run | |");
+  p("|---|---|---|");
+  p(`| ≥ 30,000 HTTP actions/s | ${fmt(httpBest, 0)}/s (best of conc 64 cells) | ${met(httpBest >= 30000)} |`);
+  p(`| ≥ 100,000 WS round-trips/s | writes: ${fmt(wsWrite, 0)}/s; reads: ${fmt(wsRead, 0)}/s | writes ${met(wsWrite >= 100000)}, reads ${met(wsRead >= 100000)} |`);
+  p(`| ≥ 5,000 cold starts/s with p99 < 2 ms | ${fmt(A.cold?.per_second, 0)}/s at saturation (p99 ${fmt(A.cold?.p99_ms, 2)} ms); at ${fmt(A.cold_open?.offered_per_second, 0)}/s offered: p99 ${fmt(A.cold_open?.p99_ms, 2)} ms | rate ${met((A.cold?.per_second ?? 0) >= 5000)}, p99 ${met((A.cold_open?.p99_ms ?? 99) < 2)} |`);
+  p(`| ≤ 4 KiB RSS per awake idle actor | ${A.idle?.rss_per_actor_kib ?? "—"} KiB | ${met((A.idle?.rss_per_actor_kib ?? 99) <= 4)} |`);
+  p(`| 1,000,000 sleeping actors, RAM only for their directory | ${s.actors ?? "—"} actors, ${s.rss_per_actor_bytes ?? "—"} B each | ${met(s.actors >= 1000000)} |`);
+  p();
+  p("What limits each missed target, and the profile, are in bench/PROFILE.md.");
+  p();
+}
 const row = (label, a, b, unit = "per_second") => {
   p(`| ${label} | ${fmt(b?.[unit])} | ${fmt(b?.p50_ms, 2)} / ${fmt(b?.p99_ms, 2)} / ${fmt(b?.p999_ms, 2)} | ${fmt(b?.server_cpu_pct, 0)} % / ${fmt(b?.server_rss_mib, 0)} MiB | ${fmt(a?.[unit])} | ${fmt(a?.p50_ms, 3)} / ${fmt(a?.p99_ms, 3)} / ${fmt(a?.p999_ms, 3)} | ${fmt(a?.server_cpu_pct, 0)} % / ${fmt(a?.server_rss_mib, 0)} MiB | ${ratio(a?.[unit], b?.[unit])} |`);
 };
@@ -45,6 +65,12 @@ p("|---|---:|---:|---:|---:|---:|---:|---:|");
 row("1 connection, 1 in flight", A.ws_1x1, R.ws_1x1);
 row("1 connection, 16 in flight", A.ws_1x16, R.ws_1x16);
 row("16 connections, 1 in flight each", A.ws_16x1, R.ws_16x1);
+row("16 connections, 16 in flight each", A.ws_16x16, R.ws_16x16);
+row("read (`getCount`, no write): 1 connection, 16 in flight", A.ws_1x16_read, R.ws_1x16_read);
+row("read (`getCount`, no write): 16 connections, 16 in flight each", A.ws_16x16_read, R.ws_16x16_read);
+p();
+p("A write round-trip replies after its fsync, so with N requests in flight a client gets at most N / (fsync + service time)");
+p(`round-trips/s (Little's law): ${fmt(16 / r.fsync_ms * 1000, 0)}/s for 16 in flight on this disk before any CPU is spent, ${fmt(256 / r.fsync_ms * 1000, 0)}/s for 256.`);
 p();
 p("## (c) Cold start: create + first action in one request (`getOrCreate(newKey).increment(1)`, conc 32)");
 p();
@@ -53,6 +79,13 @@ p("|---|---:|---:|---:|---:|---:|");
 for (const [n, x] of [["reference", R.cold], ["Anvil", A.cold]])
   p(`| ${n} | ${x?.requested ?? "—"} | ${x?.done ?? "—"} | ${fmt(x?.per_second)} | ${fmt(x?.p50_ms, 2)} / ${fmt(x?.p99_ms, 2)} / ${fmt(x?.p999_ms, 2)} / ${fmt(x?.max_ms, 2)} | ${x?.errors ?? "—"} |`);
 p(`\nAnvil/ref actors/s: ${ratio(A.cold?.per_second, R.cold?.per_second)}.`);
+p();
+p("Open loop (request *i* is due at start + *i*/rate on 32 connections; latency from send, and from the due time, which adds any wait for a free connection):");
+p();
+p("| | offered /s | done | achieved /s | p50 / p99 / p99.9 / max ms (from send) | p50 / p99 ms (from due time) | errors |");
+p("|---|---:|---:|---:|---:|---:|---:|");
+for (const [n, x] of [["reference", R.cold_open], ["Anvil", A.cold_open]])
+  p(`| ${n} | ${fmt(x?.offered_per_second, 0)} | ${x?.done ?? "—"} | ${fmt(x?.per_second)} | ${fmt(x?.p50_ms, 2)} / ${fmt(x?.p99_ms, 2)} / ${fmt(x?.p999_ms, 2)} / ${fmt(x?.max_ms, 2)} | ${fmt(x?.from_due?.p50_ms, 2)} / ${fmt(x?.from_due?.p99_ms, 2)} | ${x?.errors ?? "—"} |`);
 p();
 p("## (d) Memory");
 p();

@@ -81,7 +81,16 @@ function workloads(target, ref) {
   r.ws_1x1 = cell(target, "ws", [["conns", 1], ["inflight", 1], ["seconds", SECONDS]]);
   r.ws_1x16 = cell(target, "ws", [["conns", 1], ["inflight", 16], ["seconds", SECONDS]]);
   r.ws_16x1 = cell(target, "ws", [["conns", 16], ["inflight", 1], ["seconds", SECONDS]]);
+  r.ws_16x16 = cell(target, "ws", [["conns", 16], ["inflight", 16], ["seconds", SECONDS]]);
+  // A read (no write to wait for): what the WebSocket path costs by itself.
+  r.ws_1x16_read = cell(target, "ws", [["conns", 1], ["inflight", 16], ["seconds", SECONDS], ["action", "getCount"]]);
+  r.ws_16x16_read = cell(target, "ws", [["conns", 16], ["inflight", 16], ["seconds", SECONDS], ["action", "getCount"]]);
   r.cold = cell(target, "cold", [["conc", 32], ["count", ref ? 200 : 10000], ["seconds", ref ? 60 : 100]]);
+  // Open loop at a fixed offered rate (the target's 5,000/s for Anvil; what
+  // the reference can take for it): latency under that load, not at saturation.
+  r.cold_open = ref
+    ? cell(target, "cold", [["conc", 32], ["count", 40], ["rate", 4], ["seconds", 60]])
+    : cell(target, "cold", [["conc", 32], ["count", 25000], ["rate", 5000], ["seconds", 60]]);
   r.fanout = cell(target, "fanout", [["subscribers", 100], ["events", ref ? 20 : 200]]);
   const idleN = ref ? 300 : 100000;
   const before = sum(target.pids()).rssKiB;

@@ -286,7 +286,7 @@ struct WsClient {
     ws.read(buf);
     return beast::buffers_to_string(buf.data());
   }
-  void action(uint64_t id, const std::string& name) {
+  static std::string action_message(uint64_t id, const std::string& name) {
     std::string f("\x04\x00\x00", 3);
     put_uint(f, id);
     put_uint(f, name.size());
@@ -295,8 +295,29 @@ struct WsClient {
       f += std::string("\x02\x81\x01", 3);  // args CBOR [1]
     else
       f += std::string("\x01\x80", 2);  // args CBOR []
-    ws.write(net::buffer(f));
+    return f;
   }
+  void action(uint64_t id, const std::string& name) { ws.write(net::buffer(action_message(id, name))); }
+  // Appends one masked binary client frame (RFC 6455 §5.3) to `out`, so
+  // that a window of requests goes out in one write, as a browser batches.
+  static void append_client_frame(std::string& out, const std::string& payload) {
+    out += static_cast<char>(0x82);
+    const size_t n = payload.size();
+    if (n < 126) {
+      out += static_cast<char>(0x80 | n);
+    } else {
+      out += static_cast<char>(0x80 | 126);
+      out += static_cast<char>(n >> 8);
+      out += static_cast<char>(n & 0xff);
+    }
+    static thread_local uint32_t seed = 0x9e3779b9u ^ static_cast<uint32_t>(reinterpret_cast<uintptr_t>(&out));
+    seed = seed * 1664525u + 1013904223u;
+    char key[4] = {static_cast<char>(seed), static_cast<char>(seed >> 8), static_cast<char>(seed >> 16),
+                   static_cast<char>(seed >> 24)};
+    out.append(key, 4);
+    for (size_t i = 0; i < n; ++i) out += static_cast<char>(payload[i] ^ key[i & 3]);
+  }
+  void write_raw(const std::string& bytes) { net::write(ws.next_layer(), net::buffer(bytes)); }
   void subscribe(const std::string& event) {
     std::string f("\x04\x00\x01", 3);
     put_uint(f, event.size());
@@ -325,10 +346,12 @@ std::string bench_ws(const Url& u, const Args& a) {
         std::map<uint64_t, Clock::time_point> pending;
         uint64_t next = 0;
         while (!stop) {
+          std::string burst;
           while (static_cast<long>(pending.size()) < inflight) {
             pending[next] = Clock::now();
-            ws.action(next++, action);
+            WsClient::append_client_frame(burst, WsClient::action_message(next++, action));
           }
+          if (!burst.empty()) ws.write_raw(burst);
           std::string m = ws.read();
           if (m.size() > 3 && m[2] == 2) {  // ActionResponse
             size_t p = 3;
