@@ -100,7 +100,7 @@ asio::awaitable<Result<ActorTarget>> ActorRoutes::resolve_target(const http::Req
     t.actor_path = std::string(path);
     t.actor_query = req.query;
     if (auto tok = req.header("x-rivet-token")) t.token = std::string(*tok);
-    if (!rt_.find_by_id(t.actor_id)) co_return actor_not_found();
+    if (!rt_.exists(t.actor_id)) co_return actor_not_found();
     co_return t;
   }
 
@@ -158,7 +158,7 @@ asio::awaitable<Result<ActorTarget>> ActorRoutes::resolve_target(const http::Req
   }
   t.actor_id = std::move(*id);
   t.actor_query = req.query;
-  if (!rt_.find_by_id(t.actor_id)) co_return actor_not_found();
+  if (!rt_.exists(t.actor_id)) co_return actor_not_found();
   co_return t;
 }
 

@@ -238,6 +238,12 @@ std::optional<ActorInfo> Runtime::find_by_key(const std::string& ns, const std::
   return by_id_.at(it->second)->info;
 }
 
+bool Runtime::exists(const std::string& id) const {
+  std::lock_guard lk(mu_);
+  auto it = by_id_.find(id);
+  return it != by_id_.end() && !it->second->destroyed;
+}
+
 std::optional<ActorInfo> Runtime::find_by_id(const std::string& id) const {
   std::lock_guard lk(mu_);
   auto it = by_id_.find(id);

@@ -166,6 +166,7 @@ class Runtime {
   std::optional<ActorInfo> find_by_key(const std::string& ns, const std::string& name,
                                        const ActorKey& key) const;
   std::optional<ActorInfo> find_by_id(const std::string& id) const;
+  bool exists(const std::string& id) const;  // find_by_id without the copy
   std::vector<ActorInfo> list_by_name(const std::string& ns, const std::string& name) const;
 
   // Waits until commit `seq` is durable (error message on storage failure).
