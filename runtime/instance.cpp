@@ -59,13 +59,12 @@ auto timed(const std::string& actor_id, const char* what, std::chrono::milliseco
 }  // namespace
 
 Instance::Instance(Runtime& rt, std::shared_ptr<ActorEntry> entry, const ActorDefinition& def)
-    : rt_(rt),
+    : InstanceCore(entry->info.actor_id, entry->info.name),
+      rt_(rt),
       entry_(std::move(entry)),
       def_(def),
       strand_(asio::make_strand(rt.io())),
       idle_(strand_) {
-  actor_id = entry_->info.actor_id;
-  name = entry_->info.name;
   key = deserialize_key(entry_->info.key);
   conns = &entry_->conns;
 }
@@ -88,7 +87,7 @@ std::optional<Status> Instance::begin_turn() {
 Status Instance::start() {
   auto& store = rt_.store();
   if (auto create = rt_.take_pending_create(entry_)) {
-    if (auto st = store.append(batch_, *create); !st.ok()) return st;
+    if (auto st = store.append(batch(), *create); !st.ok()) return st;
   }
   auto row = store.get(storage::Family::kState, actor_id);
   if (!row.ok()) return row.error();
@@ -130,15 +129,15 @@ Status Instance::start() {
   // hooks changed) land in one batch.
   storage::ActorRow actor_row = rt_.begin_generation(entry_);
   generation_ = actor_row.generation;
-  batch_.SetSavePoint();
-  store.put(batch_, storage::Family::kActors, actor_id, storage::encode(actor_row));
+  batch().SetSavePoint();
+  store.put(batch(), storage::Family::kActors, actor_id, storage::encode(actor_row));
   if (!persist_state()) {
-    batch_.RollbackToSavePoint();
+    batch().RollbackToSavePoint();
     return make_error("actor", "state_too_large", "The actor's initial state exceeds 1 MiB.");
   }
   // The start records commit with the turn that woke the actor (one fsync
   // for a cold request); a discarded turn keeps them (end_turn).
-  batch_.SetSavePoint();
+  batch().SetSavePoint();
   start_in_batch_ = true;
   entry_->never_started.store(false);
   if (auto st = load_queue(); !st.ok()) return st;
@@ -164,27 +163,29 @@ bool Instance::persist_state() {
   auto bytes = cbor::encode(state, cbor::Mode::Storage);
   if (bytes.size() > kMaxStateBytes) return false;
   srow.state.assign(bytes.begin(), bytes.end());
-  rt_.store().put(batch_, storage::Family::kState, actor_id, storage::encode(srow));
+  rt_.store().put(batch(), storage::Family::kState, actor_id, storage::encode(srow));
   dirty = false;
   return true;
 }
 
 void Instance::commit() {
   start_in_batch_ = false;
-  if (batch_.Count() == 0) return;
-  last_seq_ = rt_.pipeline().submit(std::move(batch_));
-  batch_ = rocksdb::WriteBatch();
+  if (!wb_ || wb_->Count() == 0) return;
+  last_seq_ = rt_.pipeline().submit(std::move(*wb_));
+  wb_.reset();
   entry_->last_seq.store(last_seq_);
   // KV overlay: this turn's writes now belong to `last_seq_`; writes whose
   // commit is synced are in RocksDB and need no overlay any more.
   const uint64_t synced = rt_.pipeline().last_synced();
-  for (auto it = kv_overlay_.begin(); it != kv_overlay_.end();) {
+  if (!kv_overlay_) return;
+  for (auto it = kv_overlay_->begin(); it != kv_overlay_->end();) {
     if (it->second.first == 0) it->second.first = last_seq_;
     if (it->second.first <= synced)
-      it = kv_overlay_.erase(it);
+      it = kv_overlay_->erase(it);
     else
       ++it;
   }
+  if (kv_overlay_->empty()) kv_overlay_.reset();
 }
 
 static std::string queue_key(const std::string& actor_id, uint64_t id) {
@@ -228,11 +229,11 @@ Result<uint64_t> Instance::enqueue(std::string qname, Value body, std::shared_pt
   if (queue_.size() >= kMaxQueueSize)
     return make_error("queue", "full", "Queue is full (1000 messages).");
   storage::QueueRow row{next_queue_id_++, qname, std::string(bytes.begin(), bytes.end()), now_ms()};
-  rt_.store().put(batch_, storage::Family::kQueue, queue_key(actor_id, row.id), storage::encode(row));
-  if (std::find(wf_waiting_queues_.begin(), wf_waiting_queues_.end(), qname) != wf_waiting_queues_.end())
+  rt_.store().put(batch(), storage::Family::kQueue, queue_key(actor_id, row.id), storage::encode(row));
+  if (wf_ && std::find(wf_->waiting_queues.begin(), wf_->waiting_queues.end(), qname) != wf_->waiting_queues.end())
     wf_requested_ = true;
   queue_.push_back(QueueMessage{row.id, std::move(qname), std::move(body), row.created_ts});
-  if (waiter) entry_->queue_waiters[row.id] = waiter;
+  if (waiter) entry_->ext().queue_waiters[row.id] = waiter;
   return row.id;
 }
 
@@ -259,10 +260,10 @@ Result<Value> Instance::process_next_message() {
       spdlog::warn("actor {}: queue `{}` message {} failed: {}", actor_id, msg.name, msg.id, out.error().message);
   }
   // Consumed in the same batch as the handler's state change.
-  rt_.store().del(batch_, storage::Family::kQueue, queue_key(actor_id, msg.id));
-  if (auto it = entry_->queue_waiters.find(msg.id); it != entry_->queue_waiters.end()) {
+  rt_.store().del(batch(), storage::Family::kQueue, queue_key(actor_id, msg.id));
+  if (auto it = entry_->ext().queue_waiters.find(msg.id); it != entry_->ext().queue_waiters.end()) {
     if (auto w = it->second.lock()) w->complete(out.ok() ? *out : Value(Undefined{}));
-    entry_->queue_waiters.erase(it);
+    entry_->ext().queue_waiters.erase(it);
   }
   return out;
 }
@@ -273,14 +274,14 @@ Result<uint64_t> Instance::open_raw_socket(const RawRequest& req, std::shared_pt
   ActorContext ctx(*this);
   auto handlers = guarded(actor_id, "onWebSocket", [&] { return def_.on_websocket_hook()(ctx, socket, req); });
   if (!handlers.ok()) return handlers.error();
-  uint64_t handle = entry_->next_raw_socket++;
-  entry_->raw_sockets[handle] = ActorEntry::RawSocket{std::move(socket), std::move(*handlers)};
+  uint64_t handle = entry_->ext().next_raw_socket++;
+  entry_->ext().raw_sockets[handle] = ActorEntry::RawSocket{std::move(socket), std::move(*handlers)};
   return handle;
 }
 
 void Instance::raw_socket_message(uint64_t handle, const WsMessage& msg) {
-  auto it = entry_->raw_sockets.find(handle);
-  if (it == entry_->raw_sockets.end() || !it->second.handlers.on_message) return;
+  auto it = entry_->ext().raw_sockets.find(handle);
+  if (it == entry_->ext().raw_sockets.end() || !it->second.handlers.on_message) return;
   ActorContext ctx(*this);
   auto sock = it->second.socket;
   auto& fn = it->second.handlers.on_message;
@@ -291,10 +292,10 @@ void Instance::raw_socket_message(uint64_t handle, const WsMessage& msg) {
 }
 
 void Instance::raw_socket_closed(uint64_t handle, uint16_t code, const std::string& reason) {
-  auto it = entry_->raw_sockets.find(handle);
-  if (it == entry_->raw_sockets.end()) return;
+  auto it = entry_->ext().raw_sockets.find(handle);
+  if (it == entry_->ext().raw_sockets.end()) return;
   auto entry = std::move(it->second);
-  entry_->raw_sockets.erase(it);
+  entry_->ext().raw_sockets.erase(it);
   if (!entry.handlers.on_close) return;
   ActorContext ctx(*this);
   guarded(actor_id, "websocket close", [&]() -> Status {
@@ -315,10 +316,9 @@ bool Instance::take_drain_request() {
 static constexpr const char* kWorkflowWake = "__workflow_wake";
 
 Status Instance::load_workflow() {
-  wf_.host = this;
-  wf_.history.clear();
   wf_finished_ = false;
   if (!def_.run_hook()) return Ok{};
+  wfs().history.clear();
   Status failure = Ok{};
   auto st = rt_.store().scan_prefix(storage::Family::kWorkflow, actor_id, [&](std::string_view, std::string_view v) {
     auto row = storage::decode_workflow_row(v);
@@ -335,14 +335,14 @@ Status Instance::load_workflow() {
       }
       result = std::move(*r);
     }
-    wf_.history[row->path] = WfRecord{row->kind,        row->status, std::move(result), row->attempts,
+    wfs().history[row->path] = WfRecord{row->kind,        row->status, std::move(result), row->attempts,
                                       row->started_ts,  row->completed_ts, row->error,  row->iteration,
                                       row->wake_ts};
     return true;
   });
   if (!st.ok()) return st;
   if (!failure.ok()) return failure;
-  const WfRecord* root = wf_.find("");
+  const WfRecord* root = wfs().find("");
   wf_finished_ = root && (root->status == "completed" || root->status == "failed");
   wf_requested_ = !wf_finished_;
   return Ok{};
@@ -355,13 +355,13 @@ void Instance::wf_write(const std::string& path, const WfRecord& rec) {
     auto bytes = cbor::encode(rec.result, cbor::Mode::Storage);
     row.result.assign(bytes.begin(), bytes.end());
   }
-  rt_.store().put(batch_, storage::Family::kWorkflow, actor_id + path, storage::encode(row));
+  rt_.store().put(batch(), storage::Family::kWorkflow, actor_id + path, storage::encode(row));
 }
 
 void Instance::wf_erase_prefix(const std::string& prefix) {
-  for (auto it = wf_.history.lower_bound(prefix); it != wf_.history.end() && it->first.compare(0, prefix.size(), prefix) == 0;) {
-    rt_.store().del(batch_, storage::Family::kWorkflow, actor_id + it->first);
-    it = wf_.history.erase(it);
+  for (auto it = wfs().history.lower_bound(prefix); it != wfs().history.end() && it->first.compare(0, prefix.size(), prefix) == 0;) {
+    rt_.store().del(batch(), storage::Family::kWorkflow, actor_id + it->first);
+    it = wfs().history.erase(it);
   }
 }
 
@@ -372,15 +372,15 @@ std::optional<QueueMessage> Instance::wf_take_message(const std::vector<std::str
   if (it == queue_.end()) return std::nullopt;
   QueueMessage msg = std::move(*it);
   queue_.erase(it);
-  rt_.store().del(batch_, storage::Family::kQueue, queue_key(actor_id, msg.id));
+  rt_.store().del(batch(), storage::Family::kQueue, queue_key(actor_id, msg.id));
   // A sender waiting for completion keeps waiting until complete() (or its timeout).
   return msg;
 }
 
 void Instance::wf_complete(uint64_t message_id, Value response) {
-  if (auto w = entry_->queue_waiters.find(message_id); w != entry_->queue_waiters.end()) {
+  if (auto w = entry_->ext().queue_waiters.find(message_id); w != entry_->ext().queue_waiters.end()) {
     if (auto waiter = w->second.lock()) waiter->complete(std::move(response));
-    entry_->queue_waiters.erase(w);
+    entry_->ext().queue_waiters.erase(w);
   }
 }
 
@@ -388,32 +388,32 @@ Result<Value> Instance::run_workflow() {
   wf_scheduled_ = false;
   wf_requested_ = false;
   if (!def_.run_hook() || wf_finished_) return Value();
-  wf_waiting_queues_.clear();
-  wf_.iterations_this_turn = 0;
-  wf_.visited.clear();
-  wf_.rollbacks.clear();
-  if (!wf_.find("")) wf_.write("", WfRecord{"run", "running", Value(), 1, now_ms(), 0, "", 0, 0});
-  wf_.rolling_back = wf_.find("")->status == "rolling_back";
+  wfs().waiting_queues.clear();
+  wfs().iterations_this_turn = 0;
+  wfs().visited.clear();
+  wfs().rollbacks.clear();
+  if (!wfs().find("")) wfs().write("", WfRecord{"run", "running", Value(), 1, now_ms(), 0, "", 0, 0});
+  wfs().rolling_back = wfs().find("")->status == "rolling_back";
   ActorContext ctx(*this);
-  Workflow wf(wf_, ctx, "");
+  Workflow wf(wfs(), ctx, "");
   struct CountReexecutions {
     Runtime& rt;
     WorkflowState& s;
     uint64_t before;
     ~CountReexecutions() { rt.workflow_reexecutions += s.reexecutions - before; }
-  } count{rt_, wf_, wf_.reexecutions};
+  } count{rt_, wfs(), wfs().reexecutions};
   Result<Value> out = Value();
   try {
     out = def_.run_hook()(wf);
   } catch (const WorkflowSuspend& s) {
-    if (!s.queues.empty()) wf_waiting_queues_ = s.queues;
-    if (s.wake_ts && wf_timer_ts_ != s.wake_ts) {
-      wf_timer_ts_ = s.wake_ts;
+    if (!s.queues.empty()) wfs().waiting_queues = s.queues;
+    if (s.wake_ts && wfs().timer_ts != s.wake_ts) {
+      wfs().timer_ts = s.wake_ts;
       // A durable wake-up: survives sleep and restarts like any schedule.
       storage::ScheduleRow row{"wf-" + std::to_string(s.wake_ts), kWorkflowWake, "", s.wake_ts, now_ms(), 0, ""};
       auto args = cbor::encode(Value(Array{}), cbor::Mode::Storage);
       row.args.assign(args.begin(), args.end());
-      rt_.store().put(batch_, storage::Family::kSchedules, actor_id + row.id, storage::encode(row));
+      rt_.store().put(batch(), storage::Family::kSchedules, actor_id + row.id, storage::encode(row));
       new_alarms_.push_back(Alarm{row.id, s.wake_ts});
     }
     if (s.yield) wf_requested_ = true;
@@ -424,17 +424,17 @@ Result<Value> Instance::run_workflow() {
     spdlog::error("actor {}: workflow threw: {}", actor_id, e.what());
     out = internal_error();
   }
-  WfRecord root = *wf_.find("");
+  WfRecord root = *wfs().find("");
 
-  if (wf_.rolling_back) {
+  if (wfs().rolling_back) {
     // Compensation: rollback handlers of completed steps, newest first, each
     // recorded so that a crash resumes where it stopped.
-    for (auto it = wf_.rollbacks.rbegin(); it != wf_.rollbacks.rend(); ++it) {
+    for (auto it = wfs().rollbacks.rbegin(); it != wfs().rollbacks.rend(); ++it) {
       const std::string rp = it->first + "#rollback";
-      if (const WfRecord* r = wf_.find(rp); r && r->status == "completed") continue;
-      const Value output = wf_.find(it->first)->result;
+      if (const WfRecord* r = wfs().find(rp); r && r->status == "completed") continue;
+      const Value output = wfs().find(it->first)->result;
       auto st = guarded(actor_id, "rollback", [&]() -> Status { return it->second(ctx, output); });
-      wf_.write(rp, WfRecord{"rollback", st.ok() ? "completed" : "failed", Value(), 1, now_ms(), now_ms(),
+      wfs().write(rp, WfRecord{"rollback", st.ok() ? "completed" : "failed", Value(), 1, now_ms(), now_ms(),
                              st.ok() ? "" : st.error().qualified() + ": " + st.error().message, 0, 0});
       if (!st.ok()) {
         root.error += "; rollback of `" + it->first + "` failed: " + st.error().message;
@@ -443,19 +443,19 @@ Result<Value> Instance::run_workflow() {
     }
     root.status = "failed";
     root.completed_ts = now_ms();
-    wf_.write("", std::move(root));
+    wfs().write("", std::move(root));
     wf_finished_ = true;
-    wf_.rolling_back = false;
-    spdlog::error("actor {} ({}): workflow rolled back and failed: {}", actor_id, name, wf_.find("")->error);
+    wfs().rolling_back = false;
+    spdlog::error("actor {} ({}): workflow rolled back and failed: {}", actor_id, name, wfs().find("")->error);
     return Value();
   }
 
   if (out.ok()) {
     // Every recorded entry must have been reached (outside loop iterations,
     // which are pruned and skipped by design); use removed() for deletions.
-    for (const auto& [p, rec] : wf_.history)
+    for (const auto& [p, rec] : wfs().history)
       if (!p.empty() && p.find('~') == std::string::npos && p.find('#') == std::string::npos &&
-          !wf_.visited.count(p)) {
+          !wfs().visited.count(p)) {
         out = make_error("workflow", "history_divergent",
                          "Workflow entry `" + p + "` exists in history but was not visited. Use removed().");
         break;
@@ -464,11 +464,11 @@ Result<Value> Instance::run_workflow() {
   if (!out.ok()) {
     root.error = out.error().qualified() + ": " + out.error().message;
     bool has_checkpoint = false;
-    for (const auto& [p, rec] : wf_.history) has_checkpoint = has_checkpoint || rec.kind == "rollback_checkpoint";
+    for (const auto& [p, rec] : wfs().history) has_checkpoint = has_checkpoint || rec.kind == "rollback_checkpoint";
     if (has_checkpoint && out.error().code != "history_divergent") {
       // Replay once more in rollback mode to collect the compensations.
       root.status = "rolling_back";
-      wf_.write("", std::move(root));
+      wfs().write("", std::move(root));
       wf_requested_ = true;
       return Value();
     }
@@ -476,7 +476,7 @@ Result<Value> Instance::run_workflow() {
   root.status = out.ok() ? "completed" : "failed";
   root.completed_ts = now_ms();
   if (out.ok()) root.result = *out;
-  wf_.write("", std::move(root));
+  wfs().write("", std::move(root));
   wf_finished_ = true;
   if (!out.ok())
     spdlog::error("actor {} ({}): workflow failed: {} ({})", actor_id, name, out.error().qualified(),
@@ -520,7 +520,7 @@ Result<std::string> Instance::add_recurring(std::string job, int64_t interval_ms
   row.due_ts = row.created_ts + interval_ms;
   row.interval_ms = interval_ms;
   row.name = std::move(job);
-  rt_.store().put(batch_, storage::Family::kSchedules, actor_id + row.id, storage::encode(row));
+  rt_.store().put(batch(), storage::Family::kSchedules, actor_id + row.id, storage::encode(row));
   new_alarms_.push_back(Alarm{row.id, row.due_ts});
   return row.id;
 }
@@ -529,7 +529,7 @@ Result<bool> Instance::cancel_schedule(const std::string& id) {
   auto existing = rt_.store().get(storage::Family::kSchedules, actor_id + id);
   if (!existing.ok()) return existing.error();
   if (!existing->has_value()) return false;
-  rt_.store().del(batch_, storage::Family::kSchedules, actor_id + id);
+  rt_.store().del(batch(), storage::Family::kSchedules, actor_id + id);
   if (schedule_count_ > 0) --schedule_count_;
   return true;  // its armed timer finds no record and does nothing
 }
@@ -546,7 +546,7 @@ Result<std::string> Instance::add_schedule(int64_t due_ts, std::string action, A
   row.args.assign(bytes.begin(), bytes.end());
   row.due_ts = due_ts;
   row.created_ts = now_ms();
-  rt_.store().put(batch_, storage::Family::kSchedules, actor_id + row.id, storage::encode(row));
+  rt_.store().put(batch(), storage::Family::kSchedules, actor_id + row.id, storage::encode(row));
   new_alarms_.push_back(Alarm{row.id, due_ts});
   return row.id;
 }
@@ -558,8 +558,8 @@ Result<Value> Instance::fire_schedule(const std::string& schedule_id) {
   auto row = storage::decode_schedule_row(**raw);
   if (!row.ok()) return row.error();
   if (row->action == kWorkflowWake) {
-    rt_.store().del(batch_, storage::Family::kSchedules, actor_id + schedule_id);
-    wf_timer_ts_ = 0;
+    rt_.store().del(batch(), storage::Family::kSchedules, actor_id + schedule_id);
+    wfs().timer_ts = 0;
     wf_requested_ = true;
     return Value();
   }
@@ -579,13 +579,13 @@ Result<Value> Instance::fire_schedule(const std::string& schedule_id) {
     int64_t next = row->due_ts + row->interval_ms;
     if (next <= fired_at) next += ((fired_at - next) / row->interval_ms + 1) * row->interval_ms;
     row->due_ts = next;
-    rt_.store().put(batch_, storage::Family::kSchedules, actor_id + schedule_id, storage::encode(*row));
+    rt_.store().put(batch(), storage::Family::kSchedules, actor_id + schedule_id, storage::encode(*row));
     new_alarms_.push_back(Alarm{row->id, next});
     return out;
   }
   // Deleted with the action's state change: the effect is applied once, and
   // a crash before this commit fires it again after restart.
-  rt_.store().del(batch_, storage::Family::kSchedules, actor_id + schedule_id);
+  rt_.store().del(batch(), storage::Family::kSchedules, actor_id + schedule_id);
   if (schedule_count_ > 0) --schedule_count_;
   return out;
 }
@@ -682,10 +682,10 @@ std::optional<Error> Instance::end_turn() {
     // included). Connections stay in the directory entry.
     spdlog::warn("actor {} ({}): state exceeds {} bytes; turn discarded", actor_id, name, kMaxStateBytes);
     if (start_in_batch_) {
-      batch_.RollbackToSavePoint();  // back to the start records, which stay
+      batch().RollbackToSavePoint();  // back to the start records, which stay
       commit();
     } else {
-      batch_.Clear();
+      wb_.reset();
     }
     new_alarms_.clear();
     outbox.clear();
@@ -706,18 +706,44 @@ std::optional<Error> Instance::end_turn() {
   return std::nullopt;
 }
 
+namespace {
+// Plain, exactly sized allocation for a handler's operation. Asio's default
+// hands a long-pending wait the thread's cached block, whatever its size (up
+// to ~1 KiB, typically a just-freed socket op), and the wait pins it.
+template <typename T>
+struct ExactAlloc {
+  using value_type = T;
+  ExactAlloc() = default;
+  template <typename U>
+  ExactAlloc(const ExactAlloc<U>&) noexcept {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T))); }
+  void deallocate(T* p, size_t) noexcept { ::operator delete(p); }
+  template <typename U>
+  bool operator==(const ExactAlloc<U>&) const noexcept { return true; }
+  template <typename U>
+  bool operator!=(const ExactAlloc<U>&) const noexcept { return false; }
+};
+}  // namespace
+
+struct Instance::IdleWake {
+  std::shared_ptr<Instance> self;
+  using allocator_type = ExactAlloc<void>;
+  allocator_type get_allocator() const noexcept { return {}; }
+  void operator()(const boost::system::error_code& ec) const {
+    if (ec) return;  // re-armed or cancelled
+    if (self->phase_ == Phase::Running && self->entry_->conns.empty() && !self->entry_->has_raw_sockets())
+      self->stop(false);
+  }
+};
+
 void Instance::arm_idle_timer() {
   // Open connections and raw sockets keep an actor awake (actor-model.md §7.2).
-  if (!entry_->conns.empty() || !entry_->raw_sockets.empty()) {
+  if (!entry_->conns.empty() || entry_->has_raw_sockets()) {
     idle_.cancel();
     return;
   }
   idle_.expires_after(def_.options().sleep_timeout);
-  idle_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-    if (ec) return;  // re-armed or cancelled
-    if (self->phase_ == Phase::Running && self->entry_->conns.empty() && self->entry_->raw_sockets.empty())
-      self->stop(false);
-  });
+  idle_.async_wait(IdleWake{shared_from_this()});
 }
 
 void Instance::sleep_now() {
@@ -745,20 +771,21 @@ void Instance::stop(bool destroy) {
     entry_->conns.clear();
     for (auto& c : open)
       if (c->sink) c->sink->close(1000, "actor.destroyed");
-    auto raws = std::move(entry_->raw_sockets);
-    entry_->raw_sockets.clear();
+    std::map<uint64_t, ActorEntry::RawSocket> raws;
+    if (entry_->extras) raws = std::move(entry_->extras->raw_sockets);
+    if (entry_->extras) entry_->extras->raw_sockets.clear();
     for (auto& [_, r] : raws) r.socket->close(1000, "actor destroyed");
     // All actor storage goes in one batch with the key release.
     auto& store = rt_.store();
-    batch_.Clear();  // nothing of this turn outlives the actor
+    batch().Clear();  // nothing of this turn outlives the actor
     auto info = rt_.info_of(entry_);
-    store.del(batch_, storage::Family::kActors, actor_id);
-    store.del(batch_, storage::Family::kState, actor_id);
-    store.del_prefix(batch_, storage::Family::kKv, actor_id);
-    store.del_prefix(batch_, storage::Family::kQueue, actor_id);
-    store.del_prefix(batch_, storage::Family::kSchedules, actor_id);
-    store.del_prefix(batch_, storage::Family::kWorkflow, actor_id);
-    store.del(batch_, storage::Family::kKeyIndex, Runtime::index_key(info.namespace_name, info.name, info.key));
+    store.del(batch(), storage::Family::kActors, actor_id);
+    store.del(batch(), storage::Family::kState, actor_id);
+    store.del_prefix(batch(), storage::Family::kKv, actor_id);
+    store.del_prefix(batch(), storage::Family::kQueue, actor_id);
+    store.del_prefix(batch(), storage::Family::kSchedules, actor_id);
+    store.del_prefix(batch(), storage::Family::kWorkflow, actor_id);
+    store.del(batch(), storage::Family::kKeyIndex, Runtime::index_key(info.namespace_name, info.name, info.key));
     commit();
     new_alarms_.clear();
     outbox.clear();

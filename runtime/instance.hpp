@@ -22,6 +22,8 @@ namespace anvil {
 // The part of an instance the actor API reaches through ActorContext.
 class InstanceCore {
  public:
+  // Both refer into the directory entry, which the instance keeps alive.
+  InstanceCore(const std::string& id, const std::string& type_name) : actor_id(id), name(type_name) {}
   virtual ~InstanceCore() = default;
   virtual Result<std::string> add_schedule(int64_t due_ts, std::string action, Array args) = 0;
   virtual Result<std::string> add_recurring(std::string name, int64_t interval_ms, std::string action, Array args) = 0;
@@ -35,7 +37,8 @@ class InstanceCore {
                                                                           size_t limit) = 0;
   Value vars;
 
-  std::string actor_id, name;
+  const std::string& actor_id;
+  const std::string& name;
   ActorKey key;
   Value state;
   bool dirty = false;
@@ -47,6 +50,10 @@ class InstanceCore {
 class Instance : public std::enable_shared_from_this<Instance>, private InstanceCore, private WorkflowHost {
  public:
   using Strand = asio::strand<asio::io_context::executor_type>;
+  // Typed on the strand: an any_io_executor cannot hold a strand in its
+  // small buffer and heap-allocates a copy (48 B) per timer and per wait.
+  using IdleTimer = asio::basic_waitable_timer<std::chrono::steady_clock,
+                                               asio::wait_traits<std::chrono::steady_clock>, Strand>;
 
   Instance(Runtime& rt, std::shared_ptr<ActorEntry> entry, const ActorDefinition& def);
 
@@ -92,7 +99,7 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   Result<Value> run_workflow();
   // Whether the runtime should schedule a workflow turn.
   bool take_workflow_request();
-  uint64_t workflow_reexecutions() const { return wf_.reexecutions; }
+  uint64_t workflow_reexecutions() const { return wf_ ? wf_->reexecutions : 0; }
 
   // Puts the actor to sleep if still running.
   void sleep_now();
@@ -126,32 +133,49 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
                                                                   bool reverse, size_t limit) override;
   void stop(bool destroy);
   void arm_idle_timer();
+  struct IdleWake;
 
   Runtime& rt_;
   std::shared_ptr<ActorEntry> entry_;
   const ActorDefinition& def_;
   Strand strand_;
-  asio::steady_timer idle_;
+  IdleTimer idle_;
   Phase phase_ = Phase::Fresh;
   uint32_t generation_ = 0;
   uint64_t last_seq_ = 0;
-  rocksdb::WriteBatch batch_;  // this turn's writes
+  // This turn's writes; allocated by the turn's first write, handed to the
+  // commit pipeline by commit() (an idle actor holds none).
+  std::unique_ptr<rocksdb::WriteBatch> wb_;
+  rocksdb::WriteBatch& batch() {
+    if (!wb_) wb_ = std::make_unique<rocksdb::WriteBatch>();
+    return *wb_;
+  }
   // batch_ holds this generation's start records (and a held-back create)
   // under a save point: a discarded first turn keeps them.
   bool start_in_batch_ = false;
   std::vector<Alarm> new_alarms_;
-  std::deque<QueueMessage> queue_;  // undelivered messages, by id
+  // Undelivered messages, by id. A vector, not a deque: libstdc++ deques
+  // allocate a 512 B node and a map even when empty (at most 1000 entries).
+  std::vector<QueueMessage> queue_;
   uint64_t next_queue_id_ = 1;
   bool drain_scheduled_ = false;
-  WorkflowState wf_;
+  // Allocated on first use: only actors with a run hook have a workflow.
+  std::unique_ptr<WorkflowState> wf_;
+  WorkflowState& wfs() {
+    if (!wf_) {
+      wf_ = std::make_unique<WorkflowState>();
+      wf_->host = this;
+    }
+    return *wf_;
+  }
   bool wf_finished_ = false;
   bool wf_requested_ = false;
   bool wf_scheduled_ = false;
-  std::vector<std::string> wf_waiting_queues_;
-  int64_t wf_timer_ts_ = 0;  // the wake already armed for a timer suspension
   // KV writes not yet known to be in RocksDB: user key -> (commit seq, value
   // or nullopt for a delete). seq 0 = this turn's batch, not yet submitted.
-  std::map<std::string, std::pair<uint64_t, std::optional<std::string>>> kv_overlay_;
+  // Allocated by the first KV write, dropped once empty.
+  using KvOverlay = std::map<std::string, std::pair<uint64_t, std::optional<std::string>>>;
+  std::unique_ptr<KvOverlay> kv_overlay_;
 };
 
 }  // namespace anvil

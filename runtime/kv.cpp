@@ -104,17 +104,19 @@ Value& ActorContext::vars() { return core_.vars; }
 // ---------------------------------------------------------------- instance side
 
 Result<std::optional<std::string>> Instance::kv_get(std::string_view key) {
-  if (auto it = kv_overlay_.find(std::string(key)); it != kv_overlay_.end()) return it->second.second;
+  if (kv_overlay_)
+    if (auto it = kv_overlay_->find(std::string(key)); it != kv_overlay_->end()) return it->second.second;
   return rt_.store().get(storage::Family::kKv, actor_id + std::string(key));
 }
 
 void Instance::kv_put(std::string_view key, std::optional<std::string_view> value) {
   std::string full = actor_id + std::string(key);
   if (value)
-    rt_.store().put(batch_, storage::Family::kKv, full, *value);
+    rt_.store().put(batch(), storage::Family::kKv, full, *value);
   else
-    rt_.store().del(batch_, storage::Family::kKv, full);
-  kv_overlay_[std::string(key)] = {0, value ? std::optional<std::string>(std::string(*value)) : std::nullopt};
+    rt_.store().del(batch(), storage::Family::kKv, full);
+  if (!kv_overlay_) kv_overlay_ = std::make_unique<KvOverlay>();
+  (*kv_overlay_)[std::string(key)] = {0, value ? std::optional<std::string>(std::string(*value)) : std::nullopt};
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> Instance::kv_scan(std::string_view start,
@@ -132,13 +134,16 @@ Result<std::vector<std::pair<std::string, std::string>>> Instance::kv_scan(std::
     return true;
   });
   if (!st.ok()) return st.error();
-  for (const auto& [k, entry] : kv_overlay_) {
-    if (k < start || (!end.empty() && k >= end)) continue;
-    if (entry.second)
-      merged[k] = *entry.second;
-    else
-      merged.erase(k);
+  if (kv_overlay_) {
+    for (const auto& [k, entry] : *kv_overlay_) {
+      if (k < start || (!end.empty() && k >= end)) continue;
+      if (entry.second)
+        merged[k] = *entry.second;
+      else
+        merged.erase(k);
+    }
   }
+
   std::vector<std::pair<std::string, std::string>> out;
   auto take = [&](auto begin, auto finish) {
     for (auto it = begin; it != finish && out.size() < limit; ++it) out.emplace_back(it->first, it->second);

@@ -96,26 +96,36 @@ struct ActorEntry {
   // Created by this process and not started yet: nothing of it is in the
   // state family, so its first start need not wait for the create commit.
   std::atomic<bool> never_started{false};
+  bool destroyed = false;  // GUARDED_BY(Runtime::mu_)
   std::shared_ptr<Instance> instance;  // GUARDED_BY(Runtime::mu_); null while asleep
   // A create whose record is not submitted yet (get_or_create with
   // defer_commit): the actor's first start folds it into its own batch, so a
   // cold request waits for one fsync, not two. Whoever else needs the actor
   // durable first submits it (flush_create). GUARDED_BY(Runtime::mu_).
   std::unique_ptr<rocksdb::WriteBatch> pending_create;
-  bool destroyed = false;              // GUARDED_BY(Runtime::mu_)
   // Open connections in connect order. Touched only by the current instance,
   // on its strand; kept here so they survive the actor's sleep.
   std::vector<std::shared_ptr<ConnData>> conns;
-  // Senders waiting for completion of a queue message, by message id. Same
-  // strand discipline as `conns`; in memory only (as RivetKit's).
-  std::map<uint64_t, std::weak_ptr<QueueWaiter>> queue_waiters;
-  // Open raw WebSockets by handle (same strand discipline).
+  // Rarely used per-actor state, allocated on first use (same strand
+  // discipline as `conns`).
   struct RawSocket {
     std::shared_ptr<RawWebSocket> socket;
     WebSocketHandlers handlers;
   };
-  std::map<uint64_t, RawSocket> raw_sockets;
-  uint64_t next_raw_socket = 1;
+  struct Extras {
+    // Senders waiting for completion of a queue message, by message id; in
+    // memory only (as RivetKit's).
+    std::map<uint64_t, std::weak_ptr<QueueWaiter>> queue_waiters;
+    // Open raw WebSockets by handle.
+    std::map<uint64_t, RawSocket> raw_sockets;
+    uint64_t next_raw_socket = 1;
+  };
+  std::unique_ptr<Extras> extras;
+  Extras& ext() {
+    if (!extras) extras = std::make_unique<Extras>();
+    return *extras;
+  }
+  bool has_raw_sockets() const { return extras && !extras->raw_sockets.empty(); }
 };
 
 struct CallResult {

@@ -68,6 +68,8 @@ struct WorkflowState {
   // Rollback: handlers of completed steps, collected in replay order.
   bool rolling_back = false;
   std::vector<std::pair<std::string, std::function<Status(ActorContext&, const Value&)>>> rollbacks;
+  std::vector<std::string> waiting_queues;  // the suspension waits for a message on one of these
+  int64_t timer_ts = 0;                     // the wake already armed for a timer suspension
 
   const WfRecord* find(const std::string& path) {
     visited.insert(path);
