@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // "No acknowledged write is lost after SIGKILL": concurrent increments on
-// several counter actors through the real client while anvil is killed with
+// several counter actors through the real client (stateless HTTP actions and,
+// on one WebSocket connection per actor, pipelined connection actions, which
+// Anvil batches) while anvil is killed with
 // SIGKILL at a random moment, then restarted on the same data directory.
 // Oracle per counter actor: every acknowledged increment returned a distinct
 // count, the recovered count is >= the highest acknowledged one (nothing
@@ -9,7 +11,7 @@
 // its value after restart (nothing lost), and every key present was at least
 // attempted (no phantom writes).
 //   CRASH_CYCLES (default 5; 1000 for a long manual run), CRASH_ACTORS (8),
-//   CRASH_WORKERS (4 per actor), CRASH_ENCODING (bare),
+//   CRASH_WORKERS (4 per actor), CRASH_WS_INFLIGHT (4 per actor's connection), CRASH_ENCODING (bare),
 //   CRASH_TIMEOUT_S (default 120 + 20 per cycle: fail instead of hanging),
 //   ANVIL_BIN (what to launch; see anvil_proc.mjs)
 import path from "node:path";
@@ -18,6 +20,7 @@ import { loadClient, startAnvil, tempDir } from "./anvil_proc.mjs";
 const CYCLES = Number(process.env.CRASH_CYCLES ?? 5);
 const ACTORS = Number(process.env.CRASH_ACTORS ?? 8);
 const WORKERS = Number(process.env.CRASH_WORKERS ?? 4);
+const WS_INFLIGHT = Number(process.env.CRASH_WS_INFLIGHT ?? 4);
 const ENCODING = process.env.CRASH_ENCODING ?? "bare";
 const TIMEOUT_S = Number(process.env.CRASH_TIMEOUT_S ?? 120 + 20 * CYCLES);
 const { createClient } = loadClient();
@@ -81,6 +84,27 @@ try {
 				);
 			}
 		}
+		// Connection actions share the counters' oracle.
+		const conns = [];
+		for (const k of keys) {
+			const s = stats.get(k.join("/"));
+			const conn = client.counter.getOrCreate(k).connect();
+			conns.push(conn);
+			for (let w = 0; w < WS_INFLIGHT; w++) {
+				loops.push(
+					(async () => {
+						while (!stop) {
+							s.attempted++;
+							try {
+								s.acked.push(await conn.increment(1));
+							} catch {
+								return; // the node is gone
+							}
+						}
+					})(),
+				);
+			}
+		}
 		for (const k of ledgers) {
 			const name = k.join("/");
 			for (let w = 0; w < WORKERS; w++) {
@@ -106,6 +130,11 @@ try {
 		await new Promise((r) => setTimeout(r, killAfter));
 		await anvil.kill("SIGKILL");
 		stop = true;
+		// Connections must not reconnect to the restarted node and replay.
+		await Promise.race([
+			Promise.allSettled(conns.map((c) => c.dispose?.())),
+			new Promise((r) => setTimeout(r, 5_000)),
+		]);
 		await Promise.race([Promise.allSettled(loops), new Promise((r) => setTimeout(r, 10_000))]);
 		client.dispose?.().catch?.(() => {});
 
