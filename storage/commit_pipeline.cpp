@@ -81,15 +81,12 @@ void CommitPipeline::run() {
     if (round.size() == 1) {
       merged = std::move(round.front().second);
     } else {
-      for (auto& [_, batch] : round) {
-        auto st = store_.append(merged, batch);
-        if (!st.ok()) {
-          err = st.error().message;
-          break;
-        }
-      }
+      std::vector<const rocksdb::WriteBatch*> parts;
+      parts.reserve(round.size());
+      for (auto& [_, batch] : round) parts.push_back(&batch);
+      merged = Store::concat(parts);
     }
-    if (err.empty()) {
+    {
       auto st = store_.write_synced(merged);
       if (!st.ok()) err = st.error().message;
     }

@@ -97,6 +97,21 @@ Status Store::write_synced(rocksdb::WriteBatch& b) {
   return Ok{};
 }
 
+rocksdb::WriteBatch Store::concat(const std::vector<const rocksdb::WriteBatch*>& batches) {
+  constexpr size_t kHeader = 12;  // fixed64 sequence, fixed32 count (little-endian)
+  size_t total = kHeader;
+  for (const auto* b : batches) total += b->Data().size() - kHeader;
+  std::string rep(kHeader, '\0');
+  rep.reserve(total);
+  uint32_t count = 0;
+  for (const auto* b : batches) {
+    rep.append(b->Data(), kHeader, std::string::npos);
+    count += b->Count();
+  }
+  for (int i = 0; i < 4; ++i) rep[8 + i] = static_cast<char>((count >> (8 * i)) & 0xff);
+  return rocksdb::WriteBatch(std::move(rep));
+}
+
 Status Store::append(rocksdb::WriteBatch& dst, const rocksdb::WriteBatch& src) const {
   // Replays `src` into `dst` through the public Handler interface.
   struct Copier : rocksdb::WriteBatch::Handler {
