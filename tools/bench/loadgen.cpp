@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstring>
+#include <functional>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -133,6 +135,136 @@ class HttpConn {
   beast::flat_buffer buf_;
 };
 
+// Closed-loop HTTP/1.1 keep-alive load from one thread: `conns` connections,
+// each sending its next request (pre-built bytes, no per-request header
+// objects) as soon as the previous reply is complete. Replies are framed by
+// Content-Length or chunked encoding. Much cheaper per request than a
+// blocking client thread per connection, so the server under test gets the
+// CPU (client and server share the machine).
+class HttpLoad {
+ public:
+  // Fills `target`/`body` for connection `conn`'s next request; false: done.
+  using NextFn = std::function<bool(long conn, std::string& target, std::string& body)>;
+
+  HttpLoad(const Url& u, long conns, NextFn next, Stats& stats, const std::atomic<bool>& stop)
+      : u_(u), next_(std::move(next)), stats_(stats), stop_(stop) {
+    tcp::resolver r(ioc_);
+    auto eps = r.resolve(u.host, u.port);
+    for (long i = 0; i < conns; ++i) {
+      auto c = std::make_unique<Conn>(ioc_, i);
+      net::connect(c->sock, eps);
+      c->sock.set_option(tcp::no_delay(true));
+      conns_.push_back(std::move(c));
+    }
+  }
+  void run() {
+    for (auto& c : conns_) send(*c);
+    ioc_.run();
+  }
+
+ private:
+  struct Conn {
+    Conn(net::io_context& io, long i) : sock(io), index(i) {}
+    tcp::socket sock;
+    long index;
+    std::string req, in, target, body;
+    size_t have = 0;
+    Clock::time_point t0;
+  };
+
+  void send(Conn& c) {
+    if (stop_ || !next_(c.index, c.target, c.body)) return;
+    c.req.clear();
+    c.req += "POST ";
+    c.req += c.target;
+    c.req += " HTTP/1.1\r\nHost: ";
+    c.req += u_.host;
+    c.req += "\r\nx-rivet-encoding: bare\r\ncontent-type: application/octet-stream\r\ncontent-length: ";
+    c.req += std::to_string(c.body.size());
+    c.req += "\r\n\r\n";
+    c.req += c.body;
+    c.t0 = Clock::now();
+    net::async_write(c.sock, net::buffer(c.req), [this, &c](beast::error_code ec, size_t) {
+      if (ec) return fail(c);
+      read(c);
+    });
+  }
+
+  void read(Conn& c) {
+    if (c.in.size() < c.have + 16384) c.in.resize(c.have + 16384);
+    c.sock.async_read_some(net::buffer(c.in.data() + c.have, c.in.size() - c.have),
+                           [this, &c](beast::error_code ec, size_t n) {
+                             if (ec) return fail(c);
+                             c.have += n;
+                             long consumed = 0;
+                             int status = parse(std::string_view(c.in.data(), c.have), consumed);
+                             if (status == 0) return read(c);  // incomplete
+                             if (status < 0) return fail(c);
+                             if (status == 200)
+                               stats_.add(std::chrono::duration<double, std::micro>(Clock::now() - c.t0).count());
+                             else
+                               stats_.error();
+                             std::memmove(c.in.data(), c.in.data() + consumed, c.have - consumed);
+                             c.have -= consumed;
+                             send(c);
+                           });
+  }
+
+  void fail(Conn& c) {
+    stats_.error();
+    beast::error_code ec;
+    c.sock.close(ec);
+  }
+
+  static std::string lower(std::string_view s) {
+    std::string o(s);
+    for (auto& ch : o) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return o;
+  }
+
+  // The status of the complete reply at the start of `in` (setting
+  // `consumed`), 0 if incomplete, -1 if malformed.
+  static int parse(std::string_view in, long& consumed) {
+    size_t hdr_end = in.find("\r\n\r\n");
+    if (hdr_end == std::string_view::npos) return 0;
+    if (in.size() < 12 || in.substr(0, 5) != "HTTP/") return -1;
+    int status = std::atoi(std::string(in.substr(9, 3)).c_str());
+    std::string head = lower(in.substr(0, hdr_end));
+    size_t body = hdr_end + 4;
+    if (auto p = head.find("\r\ncontent-length:"); p != std::string::npos) {
+      size_t len = std::strtoul(head.c_str() + p + 17, nullptr, 10);
+      if (in.size() < body + len) return 0;
+      consumed = static_cast<long>(body + len);
+      return status;
+    }
+    if (head.find("\r\ntransfer-encoding: chunked") != std::string::npos) {
+      size_t pos = body;
+      for (;;) {
+        size_t eol = in.find("\r\n", pos);
+        if (eol == std::string_view::npos) return 0;
+        size_t size = std::strtoul(std::string(in.substr(pos, eol - pos)).c_str(), nullptr, 16);
+        if (size == 0) {
+          size_t end = in.find("\r\n\r\n", eol);  // no trailers: "0\r\n\r\n"
+          if (end == std::string_view::npos) return 0;
+          consumed = static_cast<long>(end + 4);
+          return status;
+        }
+        if (in.size() < eol + 2 + size + 2) return 0;
+        pos = eol + 2 + size + 2;
+      }
+    }
+    consumed = static_cast<long>(body);  // no body
+    return status;
+  }
+
+  Url u_;
+  net::io_context ioc_{1};
+  NextFn next_;
+  Stats& stats_;
+  const std::atomic<bool>& stop_;
+  std::vector<std::unique_ptr<Conn>> conns_;
+};
+
 const std::string kBareIncrement("\x04\x00\x02\x81\x01", 5);  // args [1]
 const std::string kBareNoArgs("\x04\x00\x01\x80", 4);          // args []
 const std::vector<std::pair<std::string, std::string>> kBareHeaders = {
@@ -174,25 +306,22 @@ std::string bench_http(const Url& u, const Args& a) {
   }
   Stats stats;
   std::atomic<bool> stop{false};
-  std::vector<std::thread> ts;
-  for (long t = 0; t < conc; ++t)
-    ts.emplace_back([&, t] {
-      HttpConn c(u);
-      size_t i = t;
-      while (!stop) {
-        const std::string& id = ids[i++ % ids.size()];
-        auto t0 = Clock::now();
-        unsigned st = c.request(http::verb::post, u.path + "/gateway/" + id + "/action/increment", kBareIncrement, kBareHeaders);
-        if (st == 200)
-          stats.add(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
-        else
-          stats.error();
-      }
-    });
+  std::vector<std::string> targets;
+  for (auto& id : ids) targets.push_back(u.path + "/gateway/" + id + "/action/increment");
+  std::vector<size_t> cursor(conc);
+  for (long t = 0; t < conc; ++t) cursor[t] = t;
+  HttpLoad load(u, conc, [&](long c, std::string& target, std::string& body) {
+    target = targets[cursor[c]++ % targets.size()];
+    body = kBareIncrement;
+    return true;
+  }, stats, stop);
   auto t0 = Clock::now();
-  std::this_thread::sleep_for(std::chrono::seconds(seconds));
-  stop = true;
-  for (auto& t : ts) t.join();
+  std::thread timer([&] {
+    std::this_thread::sleep_for(std::chrono::seconds(seconds));
+    stop = true;
+  });
+  load.run();  // returns once every connection's last reply is in
+  timer.join();
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   return "{\"test\":\"http\",\"conc\":" + std::to_string(conc) + ",\"actors\":" + std::to_string(actors) + "," +
          stats.json(secs) + "}";
@@ -211,6 +340,24 @@ std::string bench_cold(const Url& u, const Args& a, const char* actor = "counter
   Stats from_due;  // open loop: due time -> reply (includes any wait to be sent)
   std::atomic<long> next{0};
   auto deadline = Clock::now() + std::chrono::seconds(seconds);
+  if (rate <= 0) {
+    // Closed loop: one client thread, `conc` connections.
+    std::atomic<bool> stop{false};
+    auto t0 = Clock::now();
+    HttpLoad load(u, conc, [&](long, std::string& target, std::string& b) {
+      long i = next++;
+      if (i >= count || Clock::now() > deadline) return false;
+      target = u.path + "/gateway/" + actor + "/action/" + action +
+               "?rvt-namespace=default&rvt-method=getOrCreate&rvt-runner=default&rvt-key=" + test + "-" + set + "-" +
+               std::to_string(i) + "&rvt-crash-policy=sleep";
+      b = body;
+      return true;
+    }, stats, stop);
+    load.run();
+    double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    return std::string("{\"test\":\"") + test + "\",\"requested\":" + std::to_string(count) + ",\"conc\":" +
+           std::to_string(conc) + ",\"offered_per_second\":0," + stats.json(secs, "done") + "}";
+  }
   std::vector<std::thread> ts;
   // Open loop: connections are made first so that connecting is not charged.
   std::vector<std::unique_ptr<HttpConn>> conns;
