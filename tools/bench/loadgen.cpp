@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <cstdio>
 #include <iostream>
@@ -162,6 +163,19 @@ class HttpLoad {
     ioc_.run();
   }
 
+  // Open loop: request i is due at start + i/rate and goes out on an idle
+  // connection (or, if none is idle, as soon as one is). `stats` gets the
+  // latency from send, `from_due` the latency from the due time.
+  void run_open(double rate, long count, Stats& from_due) {
+    rate_ = rate;
+    count_ = count;
+    from_due_ = &from_due;
+    for (auto& c : conns_) idle_.push_back(c.get());
+    start_ = Clock::now() + std::chrono::milliseconds(20);
+    schedule();
+    ioc_.run();
+  }
+
  private:
   struct Conn {
     Conn(net::io_context& io, long i) : sock(io), index(i) {}
@@ -169,8 +183,45 @@ class HttpLoad {
     long index;
     std::string req, in, target, body;
     size_t have = 0;
-    Clock::time_point t0;
+    Clock::time_point t0, due;
   };
+
+  Clock::time_point due_of(long i) const {
+    return start_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(i / rate_));
+  }
+
+  void schedule() {
+    if (issued_ >= count_) return;
+    timer_.expires_at(due_of(issued_));
+    timer_.async_wait([this](beast::error_code ec) {
+      if (ec) return;
+      const auto now = Clock::now();
+      for (; issued_ < count_ && due_of(issued_) <= now; ++issued_) {
+        if (idle_.empty()) {
+          backlog_.push_back(due_of(issued_));
+        } else {
+          Conn* c = idle_.back();
+          idle_.pop_back();
+          c->due = due_of(issued_);
+          send(*c);
+        }
+      }
+      schedule();
+    });
+  }
+
+  // A reply is complete: the connection takes its next request.
+  void next_request(Conn& c) {
+    if (!from_due_) return send(c);
+    from_due_->add(std::chrono::duration<double, std::micro>(Clock::now() - c.due).count());
+    if (backlog_.empty()) {
+      idle_.push_back(&c);
+      return;
+    }
+    c.due = backlog_.front();
+    backlog_.pop_front();
+    send(c);
+  }
 
   void send(Conn& c) {
     if (stop_ || !next_(c.index, c.target, c.body)) return;
@@ -206,7 +257,7 @@ class HttpLoad {
                                stats_.error();
                              std::memmove(c.in.data(), c.in.data() + consumed, c.have - consumed);
                              c.have -= consumed;
-                             send(c);
+                             next_request(c);
                            });
   }
 
@@ -259,6 +310,13 @@ class HttpLoad {
 
   Url u_;
   net::io_context ioc_{1};
+  net::steady_timer timer_{ioc_};
+  double rate_ = 0;
+  long count_ = 0, issued_ = 0;
+  Clock::time_point start_;
+  Stats* from_due_ = nullptr;
+  std::vector<Conn*> idle_;
+  std::deque<Clock::time_point> backlog_;
   NextFn next_;
   Stats& stats_;
   const std::atomic<bool>& stop_;
@@ -331,7 +389,7 @@ std::string bench_http(const Url& u, const Args& a) {
 std::string bench_cold(const Url& u, const Args& a, const char* actor = "counter", const std::string& body = kBareIncrement,
                        const char* action = "increment", const char* test = "cold") {
   const long conc = a.num("conc", 32), count = a.num("count", 1000), seconds = a.num("seconds", 100);
-  // --rate R: open loop. Request i is due at start + i/R; its latency counts
+  // --rate R: open loop. Request i is due at start + i/R; `from_due` counts
   // from that due time, so a server that falls behind is charged for the
   // queueing it causes (no coordinated omission). 0 = closed loop.
   const double rate = std::stod(a.get("rate", "0"));
@@ -340,6 +398,11 @@ std::string bench_cold(const Url& u, const Args& a, const char* actor = "counter
   Stats from_due;  // open loop: due time -> reply (includes any wait to be sent)
   std::atomic<long> next{0};
   auto deadline = Clock::now() + std::chrono::seconds(seconds);
+  auto target_of = [&](long i) {
+    return u.path + "/gateway/" + actor + "/action/" + action +
+           "?rvt-namespace=default&rvt-method=getOrCreate&rvt-runner=default&rvt-key=" + test + "-" + set + "-" +
+           std::to_string(i) + "&rvt-crash-policy=sleep";
+  };
   if (rate <= 0) {
     // Closed loop: one client thread, `conc` connections.
     std::atomic<bool> stop{false};
@@ -347,9 +410,7 @@ std::string bench_cold(const Url& u, const Args& a, const char* actor = "counter
     HttpLoad load(u, conc, [&](long, std::string& target, std::string& b) {
       long i = next++;
       if (i >= count || Clock::now() > deadline) return false;
-      target = u.path + "/gateway/" + actor + "/action/" + action +
-               "?rvt-namespace=default&rvt-method=getOrCreate&rvt-runner=default&rvt-key=" + test + "-" + set + "-" +
-               std::to_string(i) + "&rvt-crash-policy=sleep";
+      target = target_of(i);
       b = body;
       return true;
     }, stats, stop);
@@ -358,37 +419,15 @@ std::string bench_cold(const Url& u, const Args& a, const char* actor = "counter
     return std::string("{\"test\":\"") + test + "\",\"requested\":" + std::to_string(count) + ",\"conc\":" +
            std::to_string(conc) + ",\"offered_per_second\":0," + stats.json(secs, "done") + "}";
   }
-  std::vector<std::thread> ts;
-  // Open loop: connections are made first so that connecting is not charged.
-  std::vector<std::unique_ptr<HttpConn>> conns;
-  for (long t = 0; t < conc; ++t) conns.push_back(std::make_unique<HttpConn>(u));
-  auto t0 = Clock::now() + std::chrono::milliseconds(rate > 0 ? 20 : 0);
-  for (long t = 0; t < conc; ++t)
-    ts.emplace_back([&, t] {
-      HttpConn& c = *conns[t];
-      for (;;) {
-        long i = next++;
-        if (i >= count || Clock::now() > deadline) break;
-        Clock::time_point due{};
-        if (rate > 0) {
-          due = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(i / rate));
-          std::this_thread::sleep_until(due);
-        }
-        std::string target = u.path + "/gateway/" + actor + "/action/" + action +
-                             "?rvt-namespace=default&rvt-method=getOrCreate&rvt-runner=default&rvt-key=" + test + "-" +
-                             set + "-" + std::to_string(i) + "&rvt-crash-policy=sleep";
-        auto s = Clock::now();
-        unsigned st = c.request(http::verb::post, target, body, kBareHeaders);
-        if (st == 200) {
-          auto end = Clock::now();
-          stats.add(std::chrono::duration<double, std::micro>(end - s).count());
-          if (rate > 0) from_due.add(std::chrono::duration<double, std::micro>(end - due).count());
-        }
-        else
-          stats.error();
-      }
-    });
-  for (auto& t : ts) t.join();
+  // Open loop on one client thread.
+  auto t0 = Clock::now();
+  std::atomic<bool> stop{false};
+  HttpLoad load(u, conc, [&](long, std::string& target, std::string& b) {
+    target = target_of(next++);
+    b = body;
+    return true;
+  }, stats, stop);
+  load.run_open(rate, count, from_due);
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   return std::string("{\"test\":\"") + test + "\",\"requested\":" + std::to_string(count) + ",\"conc\":" +
          std::to_string(conc) + ",\"offered_per_second\":" + std::to_string(rate) + "," + stats.json(secs, "done") +
