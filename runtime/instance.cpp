@@ -261,10 +261,7 @@ Result<Value> Instance::process_next_message() {
   }
   // Consumed in the same batch as the handler's state change.
   rt_.store().del(batch(), storage::Family::kQueue, queue_key(actor_id, msg.id));
-  if (auto it = entry_->ext().queue_waiters.find(msg.id); it != entry_->ext().queue_waiters.end()) {
-    if (auto w = it->second.lock()) w->complete(out.ok() ? *out : Value(Undefined{}));
-    entry_->ext().queue_waiters.erase(it);
-  }
+  complete_waiter(msg.id, out.ok() ? *out : Value(Undefined{}));
   return out;
 }
 
@@ -377,10 +374,14 @@ std::optional<QueueMessage> Instance::wf_take_message(const std::vector<std::str
   return msg;
 }
 
-void Instance::wf_complete(uint64_t message_id, Value response) {
-  if (auto w = entry_->ext().queue_waiters.find(message_id); w != entry_->ext().queue_waiters.end()) {
-    if (auto waiter = w->second.lock()) waiter->complete(std::move(response));
-    entry_->ext().queue_waiters.erase(w);
+void Instance::wf_complete(uint64_t message_id, Value response) { complete_waiter(message_id, std::move(response)); }
+
+void Instance::complete_waiter(uint64_t message_id, Value response) {
+  if (!entry_->extras) return;  // nobody ever waited on this actor
+  auto& waiters = entry_->extras->queue_waiters;
+  if (auto it = waiters.find(message_id); it != waiters.end()) {
+    if (auto waiter = it->second.lock()) waiter->complete(std::move(response));
+    waiters.erase(it);
   }
 }
 
@@ -772,8 +773,10 @@ void Instance::stop(bool destroy) {
     for (auto& c : open)
       if (c->sink) c->sink->close(1000, "actor.destroyed");
     std::map<uint64_t, ActorEntry::RawSocket> raws;
-    if (entry_->extras) raws = std::move(entry_->extras->raw_sockets);
-    if (entry_->extras) entry_->extras->raw_sockets.clear();
+    if (entry_->extras) {
+      raws = std::move(entry_->extras->raw_sockets);
+      entry_->extras->raw_sockets.clear();
+    }
     for (auto& [_, r] : raws) r.socket->close(1000, "actor destroyed");
     // All actor storage goes in one batch with the key release.
     auto& store = rt_.store();

@@ -118,6 +118,8 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   void wf_erase_prefix(const std::string& prefix) override;
   std::optional<QueueMessage> wf_take_message(const std::vector<std::string>& queues) override;
   void wf_complete(uint64_t message_id, Value response) override;
+  // Completes the sender waiting on a queue message, if any.
+  void complete_waiter(uint64_t message_id, Value response);
   Value wf_snapshot_state() override { return state; }
   void wf_restore_state(Value v) override { state = std::move(v); }
   bool persist_state();  // false: the state exceeds kMaxStateBytes, nothing written

@@ -481,18 +481,6 @@ asio::awaitable<CallResult> Runtime::connect(const std::string& actor_id, Value 
   });
 }
 
-asio::awaitable<CallResult> Runtime::conn_action(const std::string& actor_id, const std::string& conn_id,
-                                                 std::string action, Array args) {
-  co_return co_await turn(
-      actor_id,
-      [&](Instance& inst) -> Result<Value> {
-        auto conn = inst.find_conn(conn_id);
-        if (!conn) return make_error("actor", "connection_not_found", "The connection is closed.");
-        return inst.action(action, args, *conn);
-      },
-      /*want_info=*/false);
-}
-
 asio::awaitable<TurnBatch> Runtime::conn_calls(const std::string& actor_id, const std::string& conn_id,
                                                std::vector<ConnCall> calls) {
   std::vector<TurnBody> bodies;
@@ -510,19 +498,6 @@ asio::awaitable<TurnBatch> Runtime::conn_calls(const std::string& actor_id, cons
     });
   }
   co_return co_await run_turns(actor_id, std::move(bodies), /*want_info=*/false);
-}
-
-asio::awaitable<CallResult> Runtime::subscribe(const std::string& actor_id, const std::string& conn_id,
-                                               std::string event, bool on) {
-  co_return co_await turn(actor_id, [&](Instance& inst) -> Result<Value> {
-    auto conn = inst.find_conn(conn_id);
-    if (!conn) return make_error("actor", "connection_not_found", "The connection is closed.");
-    if (on)
-      conn->subscriptions.insert(event);
-    else
-      conn->subscriptions.erase(event);
-    return Value(on);
-  });
 }
 
 asio::awaitable<void> Runtime::disconnect(const std::string& actor_id, const std::string& conn_id) {

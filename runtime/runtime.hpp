@@ -193,10 +193,7 @@ class Runtime {
   // and returns the connection id as a string Value.
   asio::awaitable<CallResult> connect(const std::string& actor_id, Value params,
                                       std::shared_ptr<ConnSink> sink);
-  asio::awaitable<CallResult> conn_action(const std::string& actor_id, const std::string& conn_id,
-                                          std::string action, Array args);
-  asio::awaitable<CallResult> subscribe(const std::string& actor_id, const std::string& conn_id,
-                                        std::string event, bool on);
+  // A connection's actions and subscription changes go through conn_calls().
   // Runs onDisconnect and forgets the connection (no-op if already gone).
   asio::awaitable<void> disconnect(const std::string& actor_id, const std::string& conn_id);
 
