@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "runtime/value/json.hpp"
+#include "base/value/json.hpp"
 
 namespace anvil::http {
 namespace {

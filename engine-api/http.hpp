@@ -8,8 +8,8 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/value/error.hpp"
-#include "runtime/value/value.hpp"
+#include "base/value/error.hpp"
+#include "base/value/value.hpp"
 
 namespace anvil::http {
 

@@ -1,7 +1,7 @@
 #include "engine-api/manager_api.hpp"
 
-#include "runtime/value/cbor.hpp"
-#include "runtime/value/json.hpp"
+#include "base/value/cbor.hpp"
+#include "base/value/json.hpp"
 
 namespace anvil {
 namespace {

@@ -4,7 +4,7 @@
 
 #include "engine-api/http.hpp"
 #include "runtime/runtime.hpp"
-#include "runtime/value/asio.hpp"
+#include "base/value/asio.hpp"
 
 namespace anvil {
 

@@ -2,8 +2,8 @@
 
 #include <array>
 
-#include "runtime/value/cbor.hpp"
-#include "runtime/value/json.hpp"
+#include "base/value/cbor.hpp"
+#include "base/value/json.hpp"
 
 namespace anvil::gateway {
 namespace {

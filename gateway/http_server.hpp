@@ -13,7 +13,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include "engine-api/http.hpp"
-#include "runtime/value/asio.hpp"
+#include "base/value/asio.hpp"
 
 namespace anvil::gateway {
 

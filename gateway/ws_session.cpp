@@ -10,7 +10,7 @@
 
 #include "gateway/router.hpp"
 #include "gateway/ws_frame.hpp"
-#include "runtime/value/json.hpp"
+#include "base/value/json.hpp"
 
 namespace anvil::gateway {
 namespace beast = boost::beast;

@@ -22,8 +22,8 @@
 #include <vector>
 
 #include "runtime/actor_key.hpp"
-#include "runtime/value/error.hpp"
-#include "runtime/value/value.hpp"
+#include "base/value/error.hpp"
+#include "base/value/value.hpp"
 
 namespace anvil {
 

@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "runtime/value/error.hpp"
+#include "base/value/error.hpp"
 
 namespace anvil {
 

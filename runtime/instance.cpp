@@ -4,7 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "runtime/value/cbor.hpp"
+#include "base/value/cbor.hpp"
 #include "storage/records.hpp"
 
 namespace anvil {

@@ -14,7 +14,7 @@
 
 #include "runtime/actor_api.hpp"
 #include "runtime/runtime.hpp"
-#include "runtime/value/asio.hpp"
+#include "base/value/asio.hpp"
 #include "runtime/workflow_state.hpp"
 
 namespace anvil {

@@ -8,7 +8,7 @@
 #include "runtime/actor_id.hpp"
 #include <boost/asio/redirect_error.hpp>
 #include "runtime/instance.hpp"
-#include "runtime/value/cbor.hpp"
+#include "base/value/cbor.hpp"
 
 namespace anvil {
 namespace {

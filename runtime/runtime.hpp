@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "runtime/actor_api.hpp"
-#include "runtime/value/asio.hpp"
+#include "base/value/asio.hpp"
 #include "storage/commit_pipeline.hpp"
 #include "storage/records.hpp"
 #include "storage/store.hpp"

@@ -1,6 +1,6 @@
 @0xbbc36396cbeb9aed;
 # Every record Anvil persists in RocksDB. User values inside are opaque CBOR
-# bytes (runtime/value/cbor.hpp, Mode::Storage). Fields are only ever added,
+# bytes (base/value/cbor.hpp, Mode::Storage). Fields are only ever added,
 # never renumbered: a record written by an older Anvil must stay readable.
 
 $import "/capnp/c++.capnp".namespace("anvil::schema");

@@ -19,7 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/value/asio.hpp"
+#include "base/value/asio.hpp"
 #include "storage/store.hpp"
 
 namespace anvil::storage {

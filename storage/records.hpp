@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "runtime/value/error.hpp"
+#include "base/value/error.hpp"
 
 namespace anvil::storage {
 

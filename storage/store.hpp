@@ -12,7 +12,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
-#include "runtime/value/error.hpp"
+#include "base/value/error.hpp"
 
 namespace anvil::storage {
 

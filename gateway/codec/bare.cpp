@@ -1,6 +1,6 @@
 #include "gateway/codec/bare.hpp"
 
-#include "runtime/value/detail.hpp"
+#include "base/value/detail.hpp"
 
 namespace anvil::bare {
 

@@ -7,8 +7,8 @@
 #include <span>
 #include <string>
 
-#include "runtime/value/error.hpp"
-#include "runtime/value/value.hpp"
+#include "base/value/error.hpp"
+#include "base/value/value.hpp"
 
 namespace anvil::bare {
 

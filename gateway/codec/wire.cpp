@@ -4,8 +4,8 @@
 #include <limits>
 
 #include "gateway/codec/bare.hpp"
-#include "runtime/value/cbor.hpp"
-#include "runtime/value/json.hpp"
+#include "base/value/cbor.hpp"
+#include "base/value/json.hpp"
 
 namespace anvil::wire {
 namespace {

@@ -9,8 +9,8 @@
 #include <string>
 #include <variant>
 
-#include "runtime/value/error.hpp"
-#include "runtime/value/value.hpp"
+#include "base/value/error.hpp"
+#include "base/value/value.hpp"
 
 namespace anvil::wire {
 

@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "runtime/value/json.hpp"
+#include "base/value/json.hpp"
 
 using namespace anvil;
 using namespace anvil::wire;

@@ -6,8 +6,8 @@
 #include <string>
 #include <string_view>
 
-#include "runtime/value/error.hpp"
-#include "runtime/value/value.hpp"
+#include "base/value/error.hpp"
+#include "base/value/value.hpp"
 
 namespace anvil::json {
 

@@ -9,7 +9,7 @@
 #include <unordered_map>
 #include <utility>
 
-#include "runtime/value/value.hpp"
+#include "base/value/value.hpp"
 
 namespace anvil::detail {
 

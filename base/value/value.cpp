@@ -1,10 +1,10 @@
-#include "runtime/value/value.hpp"
+#include "base/value/value.hpp"
 
 #include <algorithm>
 #include <charconv>
 #include <ostream>
 
-#include "runtime/value/json.hpp"
+#include "base/value/json.hpp"
 
 namespace anvil {
 

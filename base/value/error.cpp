@@ -1,4 +1,4 @@
-#include "runtime/value/error.hpp"
+#include "base/value/error.hpp"
 
 namespace anvil {
 

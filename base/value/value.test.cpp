@@ -1,8 +1,8 @@
-#include "runtime/value/value.hpp"
+#include "base/value/value.hpp"
 
 #include <gtest/gtest.h>
 
-#include "runtime/value/error.hpp"
+#include "base/value/error.hpp"
 
 using namespace anvil;
 

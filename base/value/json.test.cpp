@@ -1,4 +1,4 @@
-#include "runtime/value/json.hpp"
+#include "base/value/json.hpp"
 
 #include <cmath>
 

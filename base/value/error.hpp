@@ -8,7 +8,7 @@
 #include <utility>
 #include <variant>
 
-#include "runtime/value/value.hpp"
+#include "base/value/value.hpp"
 
 namespace anvil {
 

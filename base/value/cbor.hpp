@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <span>
 
-#include "runtime/value/error.hpp"
-#include "runtime/value/value.hpp"
+#include "base/value/error.hpp"
+#include "base/value/value.hpp"
 
 namespace anvil::cbor {
 

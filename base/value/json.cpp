@@ -1,11 +1,11 @@
-#include "runtime/value/json.hpp"
+#include "base/value/json.hpp"
 
 #include <charconv>
 #include <cmath>
 #include <cstring>
 #include <limits>
 
-#include "runtime/value/detail.hpp"
+#include "base/value/detail.hpp"
 
 namespace anvil::json {
 namespace {

@@ -1,5 +1,5 @@
 // CBOR vectors from ../shared/rivet-ref/captures and client-protocol.md §4.1.
-#include "runtime/value/cbor.hpp"
+#include "base/value/cbor.hpp"
 
 #include <gtest/gtest.h>
 

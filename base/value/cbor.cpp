@@ -1,4 +1,4 @@
-#include "runtime/value/cbor.hpp"
+#include "base/value/cbor.hpp"
 
 #include <bit>
 #include <cmath>
@@ -6,8 +6,8 @@
 #include <cstring>
 #include <limits>
 
-#include "runtime/value/detail.hpp"
-#include "runtime/value/json.hpp"
+#include "base/value/detail.hpp"
+#include "base/value/json.hpp"
 
 namespace anvil::cbor {
 namespace {
