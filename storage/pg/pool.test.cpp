@@ -179,6 +179,15 @@ TEST_F(PgPool, AUniqueViolationIsQueryFailedWithItsSqlstate) {
   EXPECT_TRUE(pool->healthy());
 }
 
+TEST_F(PgPool, AStatementOverTheTimeoutIsCancelledByTheServer) {
+  Pool pool(PoolOptions{url_, 1, 5'000ms, 100ms});
+  auto r = query(pool, "SELECT pg_sleep(2)");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().qualified(), "db.query_failed");
+  EXPECT_EQ(*r.error().metadata->find("sqlstate"), Value("57014"));
+  EXPECT_TRUE(query(pool, "SELECT 1").ok());
+}
+
 TEST_F(PgPool, ATransactionCommitsEveryStatementTogether) {
   auto pool = make_pool();
   ASSERT_TRUE(query_sync(*pool, "CREATE TABLE acct (id int PRIMARY KEY, balance int NOT NULL)").ok());
