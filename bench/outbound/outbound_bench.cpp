@@ -6,6 +6,7 @@
 //       prints "port <n>" and serves until stdin closes.
 //   outbound_bench client --client beast|cpprest --port <n>
 //                  [--concurrency 10000] [--sequential 2000] [--threads 2]
+//                  [--max-idle N]  (beast: pooled connections kept; default = concurrency)
 //       N concurrent GET /slow, then a sequential keep-alive loop of GET /fast;
 //       prints one line per phase: calls/s, p50/p99 ms, peak threads, RSS, CPU.
 #include <dirent.h>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include <cpprest/http_client.h>
+#include <spdlog/spdlog.h>
 
 #include "base/net/http_client.hpp"
 #include "tests/fakes/fake_http.hpp"
@@ -36,7 +38,7 @@ namespace asio = anvil::asio;
 
 struct Args {
   std::string mode, client = "beast";
-  int port = 0, delay_ms = 100, threads = 2, concurrency = 10000, sequential = 2000;
+  int port = 0, delay_ms = 100, threads = 2, concurrency = 10000, sequential = 2000, max_idle = -1;
 };
 
 Args parse(int argc, char** argv) {
@@ -50,6 +52,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--threads") a.threads = std::stoi(v);
     else if (k == "--concurrency") a.concurrency = std::stoi(v);
     else if (k == "--sequential") a.sequential = std::stoi(v);
+    else if (k == "--max-idle") a.max_idle = std::stoi(v);
   }
   return a;
 }
@@ -140,7 +143,9 @@ void run_beast(const Args& a) {
   auto work = asio::make_work_guard(io);
   std::vector<std::thread> threads;
   for (int i = 0; i < a.threads; ++i) threads.emplace_back([&io] { io.run(); });
-  HttpClient client(io, anvil::net::ClientOptions{.max_idle_per_host = size_t(a.concurrency)});
+  anvil::net::ClientOptions opts;
+  opts.max_idle_per_host = size_t(a.max_idle >= 0 ? a.max_idle : a.concurrency);
+  HttpClient client(io, opts);
   const std::string base = "http://127.0.0.1:" + std::to_string(a.port);
 
   for (const char* phase : {"concurrent", "sequential"}) {
