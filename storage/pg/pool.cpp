@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <optional>
+#include <random>
 
 #include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
@@ -316,6 +317,17 @@ Error not_configured_error() {
 
 // --- Tx -------------------------------------------------------------------------------
 
+namespace {
+// Remembers the statement that aborted the transaction.
+Error record_failure(detail::TxState& st, const std::exception& e) {
+  auto f = classify(e, &st.tx->conn());
+  st.first_error = f.error;
+  st.retryable = f.retryable;
+  st.connection_lost = f.connection_lost;
+  return std::move(f.error);
+}
+}  // namespace
+
 Result<QueryResult> Tx::exec(std::string_view sql, const Array& params) {
   auto& st = state_;
   if (st.first_error) return *st.first_error;  // Postgres rejects everything after a failed statement
@@ -323,11 +335,7 @@ Result<QueryResult> Tx::exec(std::string_view sql, const Array& params) {
   try {
     return exec_statement(*st.tx, sql, params);
   } catch (const std::exception& e) {
-    auto f = classify(e, &st.tx->conn());
-    st.first_error = f.error;
-    st.retryable = f.retryable;
-    st.connection_lost = f.connection_lost;
-    return std::move(f.error);
+    return record_failure(st, e);
   }
 }
 
@@ -339,11 +347,7 @@ Status Tx::exec_script(std::string_view sql) {
     st.tx->exec(std::string(sql));
     return Ok{};
   } catch (const std::exception& e) {
-    auto f = classify(e, &st.tx->conn());
-    st.first_error = f.error;
-    st.retryable = f.retryable;
-    st.connection_lost = f.connection_lost;
-    return std::move(f.error);
+    return record_failure(st, e);
   }
 }
 
@@ -492,6 +496,13 @@ Status Pool::ensure_connected(detail::Session& s) {
   return Ok{};
 }
 
+void Pool::connection_lost(detail::Session& s) {
+  drop(s, counters_);
+  counters_.connections_lost.fetch_add(1, std::memory_order_relaxed);
+  counters_.unavailable.fetch_add(1, std::memory_order_relaxed);
+  healthy_.store(false, std::memory_order_relaxed);
+}
+
 Result<QueryResult> Pool::run_query(detail::Session& s, std::string_view sql, const Array& params) {
   counters_.statements.fetch_add(1, std::memory_order_relaxed);
   if (auto st = ensure_connected(s); !st) {
@@ -506,17 +517,30 @@ Result<QueryResult> Pool::run_query(detail::Session& s, std::string_view sql, co
     return r;
   } catch (const std::exception& e) {
     auto f = classify(e, s.conn.get());
-    if (f.connection_lost) {
-      drop(s, counters_);
-      counters_.connections_lost.fetch_add(1, std::memory_order_relaxed);
-      counters_.unavailable.fetch_add(1, std::memory_order_relaxed);
-      healthy_.store(false, std::memory_order_relaxed);
-    } else {
-      counters_.query_failed.fetch_add(1, std::memory_order_relaxed);
-    }
+    if (f.connection_lost) connection_lost(s);
+    else counters_.query_failed.fetch_add(1, std::memory_order_relaxed);
     return std::move(f.error);
   }
 }
+
+namespace {
+Result<Value> call(const std::function<Result<Value>(Tx&)>& fn, Tx& tx) {
+  try {
+    return fn(tx);
+  } catch (const std::exception& e) {
+    return make_error("db", "transaction_failed", std::string("transaction function threw: ") + e.what());
+  } catch (...) {
+    return make_error("db", "transaction_failed", "transaction function threw");
+  }
+}
+
+// A short jittered pause before rerunning a transaction that lost a
+// serialization conflict, so the contenders do not collide again.
+void retry_pause(int attempt) {
+  thread_local std::minstd_rand rng(std::random_device{}());
+  std::this_thread::sleep_for(std::chrono::milliseconds(5 * (attempt + 1) + rng() % 10));
+}
+}  // namespace
 
 Result<Value> Pool::run_transaction(detail::Session& s, const std::function<Result<Value>(Tx&)>& fn) {
   counters_.transactions.fetch_add(1, std::memory_order_relaxed);
@@ -526,63 +550,40 @@ Result<Value> Pool::run_transaction(detail::Session& s, const std::function<Resu
       return st.take_error();
     }
     BusyTimer timer(counters_);
-    Failure failure;
+    std::optional<Failure> server;  // a statement, BEGIN or COMMIT failed
+    std::optional<Error> fn_error;  // fn's own error: returned in preference
     try {
       pqxx::work w(*s.conn);
       detail::TxState state;
       state.tx = &w;
       state.counters = &counters_;
       Tx tx(state);
-      Result<Value> r;
-      try {
-        r = fn(tx);
-      } catch (const std::exception& e) {
-        r = make_error("db", "transaction_failed", std::string("transaction function threw: ") + e.what());
-      } catch (...) {
-        r = make_error("db", "transaction_failed", "transaction function threw");
+      Result<Value> r = call(fn, tx);
+      if (!state.first_error && r.ok()) {
+        w.commit();
+        healthy_.store(true, std::memory_order_relaxed);
+        return r;
       }
-      if (state.first_error || !r.ok()) {
-        counters_.rollbacks.fetch_add(1, std::memory_order_relaxed);
-        if (!state.connection_lost) w.abort();
-        if (state.connection_lost) {
-          drop(s, counters_);
-          counters_.connections_lost.fetch_add(1, std::memory_order_relaxed);
-          counters_.unavailable.fetch_add(1, std::memory_order_relaxed);
-          healthy_.store(false, std::memory_order_relaxed);
-        } else {
-          healthy_.store(true, std::memory_order_relaxed);
-        }
-        if (state.first_error && state.retryable && attempt < kTransactionRetries) {
-          counters_.retries.fetch_add(1, std::memory_order_relaxed);
-          std::this_thread::sleep_for(std::chrono::milliseconds(5 * (attempt + 1) + std::rand() % 10));
-          continue;
-        }
-        if (state.first_error && !state.connection_lost)
-          counters_.query_failed.fetch_add(1, std::memory_order_relaxed);
-        if (!r.ok()) return r;  // fn's error, possibly the failed statement's with context added
-        return *state.first_error;
-      }
-      w.commit();
-      healthy_.store(true, std::memory_order_relaxed);
-      return r;
-    } catch (const std::exception& e) {  // BEGIN, COMMIT or ROLLBACK failed
-      failure = classify(e, s.conn.get());
+      if (!r.ok()) fn_error = r.take_error();
+      if (state.first_error) server = Failure{*state.first_error, state.retryable, state.connection_lost};
+      if (!state.connection_lost) w.abort();
+    } catch (const std::exception& e) {
+      server = classify(e, s.conn.get());
     }
     counters_.rollbacks.fetch_add(1, std::memory_order_relaxed);
-    if (failure.connection_lost) {
-      drop(s, counters_);
-      counters_.connections_lost.fetch_add(1, std::memory_order_relaxed);
-      counters_.unavailable.fetch_add(1, std::memory_order_relaxed);
-      healthy_.store(false, std::memory_order_relaxed);
-      return std::move(failure.error);
+    if (!server) return std::move(*fn_error);
+    if (server->connection_lost) {
+      connection_lost(s);
+      return std::move(fn_error ? *fn_error : server->error);
     }
-    if (failure.retryable && attempt < kTransactionRetries) {
+    healthy_.store(true, std::memory_order_relaxed);
+    if (server->retryable && attempt < kTransactionRetries) {
       counters_.retries.fetch_add(1, std::memory_order_relaxed);
-      std::this_thread::sleep_for(std::chrono::milliseconds(5 * (attempt + 1) + std::rand() % 10));
+      retry_pause(attempt);
       continue;
     }
     counters_.query_failed.fetch_add(1, std::memory_order_relaxed);
-    return std::move(failure.error);
+    return std::move(fn_error ? *fn_error : server->error);
   }
 }
 

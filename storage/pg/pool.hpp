@@ -180,6 +180,8 @@ class Pool {
   // Opens the session's connection when needed (honouring the backoff) and
   // drops one the server closed while it was idle.
   Status ensure_connected(detail::Session& s);
+  // Drops a connection found broken during a statement.
+  void connection_lost(detail::Session& s);
   void warm_up();
 
   PoolOptions opts_;
