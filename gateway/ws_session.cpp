@@ -260,16 +260,30 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
 
   asio::awaitable<void> reply(std::shared_ptr<ConnectSession> keep, std::vector<std::optional<uint64_t>> ids,
                               TurnBatch batch) {
-    (void)keep;
     co_await rt_.finish_turns(actor_id_, batch);
     for (size_t i = 0; i < ids.size(); ++i) {
       if (!ids[i]) continue;  // subscriptions have no reply
       auto& res = batch.results[i];
-      if (res.output.ok())
-        send(wire::ActionResponseMsg{*ids[i], std::move(*res.output)});
-      else
-        send(wire::ErrorMsg{res.output.error(), *ids[i], specifier(res.actor ? res.actor : actor_)});
+      if (res.pending) {
+        // An async action answers when it ends; the others do not wait for it.
+        asio::co_spawn(ws_.get_executor(), reply_later(keep, *ids[i], std::move(res)), asio::detached);
+        continue;
+      }
+      send_result(*ids[i], res);
     }
+  }
+
+  asio::awaitable<void> reply_later(std::shared_ptr<ConnectSession> keep, uint64_t id, CallResult res) {
+    (void)keep;
+    co_await rt_.settle(res);
+    send_result(id, res);
+  }
+
+  void send_result(uint64_t id, CallResult& res) {
+    if (res.output.ok())
+      send(wire::ActionResponseMsg{id, std::move(*res.output)});
+    else
+      send(wire::ErrorMsg{res.output.error(), id, specifier(res.actor ? res.actor : actor_)});
   }
 
   std::optional<wire::ActorSpecifier> specifier(const std::optional<ActorInfo>& a) const {

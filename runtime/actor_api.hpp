@@ -21,13 +21,55 @@
 #include <string>
 #include <vector>
 
-#include "runtime/actor_key.hpp"
+#include "base/async.hpp"
+#include "base/net/http_client.hpp"
+#include "base/value/asio.hpp"
 #include "base/value/error.hpp"
 #include "base/value/value.hpp"
+#include "runtime/actor_key.hpp"
 
 namespace anvil {
 
 class InstanceCore;
+namespace pg {
+class Pool;
+struct QueryResult;
+class Tx;
+}  // namespace pg
+namespace redis {
+class Client;
+}
+
+// The awaitable every asynchronous hook, action and workflow step returns.
+template <typename T>
+using Task = asio::awaitable<T>;
+
+// One asynchronous call in progress (an async action, onRequest or workflow
+// step): its deadline and the wait it is suspended in, which the runtime
+// cancels when the deadline passes or the actor stops. Runtime-owned.
+class AsyncScope {
+ public:
+  virtual ~AsyncScope() = default;
+  // Completes the current wait with `why` (no-op when none); later waits
+  // fail at once with it.
+  void cancel(Error why);
+  bool cancelled() const { return cancelled_.has_value(); }
+  const std::optional<Error>& cancel_reason() const { return cancelled_; }
+
+  asio::any_io_executor executor;                // the actor's strand
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  Error timeout_error;                           // what a wait past the deadline answers
+  std::string idempotency_key;                   // stable key for outbound calls (steps)
+
+  // Used by ActorContext::wait(): arms the deadline timer and the cancel hook.
+  void arm(std::function<void(Error)> cancel_hook);
+  void disarm();
+
+ private:
+  std::function<void(Error)> current_;
+  std::shared_ptr<asio::steady_timer> timer_;
+  std::optional<Error> cancelled_;
+};
 
 // Where a connection's events go (the gateway's WebSocket session). Called
 // on the actor's strand; implementations must be thread-safe and non-blocking.
@@ -128,6 +170,37 @@ class ActorContext {
   // Ephemeral per-generation values (createVars), never persisted.
   Value& vars();
 
+  // ---- waiting on I/O (only in async actions, onRequest and steps) ----
+  //
+  // Every wait ends the current turn: what the code changed so far is
+  // committed (the reply still waits until every turn of the call is
+  // durable), then the actor's other actions, events and schedules run
+  // until the awaited operation completes. On resume the state is whatever
+  // the other turns left. A wait past the call's time limit answers the
+  // limit's error (actor.action_timed_out for actions); a wait of an actor
+  // that is destroyed or shut down answers actor.stopped.
+  template <typename T>
+  Task<Result<T>> wait(Task<Result<T>> op);
+
+  // Outbound HTTP through the node's one client (timeouts, retries with
+  // backoff, idempotency key, request id). Errors: outbound.*.
+  Task<Result<net::HttpResponse>> http(net::HttpRequest req);
+  // Server-sent events; on_event runs on the actor's strand.
+  Task<Result<net::HttpResponse>> http_stream(net::HttpRequest req, std::function<void(const net::SseEvent&)> on_event);
+  // A parameterised Postgres query ($1, $2, ...) on the node's pool.
+  // db.not_configured when the node has no --postgres-url.
+  Task<Result<pg::QueryResult>> sql(std::string query, Array params = {});
+  // fn runs inside BEGIN/COMMIT on a pool thread (synchronous, several statements).
+  Task<Result<Value>> sql_transaction(std::function<Result<Value>(pg::Tx&)> fn);
+  // The node's Redis client, or redis.not_configured. Await its calls with wait().
+  Result<redis::Client*> redis();
+  // Sleeps without holding the strand (a wait like any other).
+  Task<Status> sleep_for(std::chrono::milliseconds d);
+  // The call's stable idempotency key: for a workflow step it derives from
+  // the actor id and the step path (the same on every attempt and after a
+  // crash); for an action it is empty unless set by the caller.
+  const std::string& idempotency_key() const;
+
   // Ask the runtime to put the actor to sleep / destroy it once the current
   // turn has finished (single-shot; repeated calls are ignored).
   void sleep();
@@ -135,6 +208,13 @@ class ActorContext {
 
  protected:
   InstanceCore& core_;
+
+ private:
+  friend class Instance;
+  friend class Workflow;
+  AsyncScope* scope_ = nullptr;  // set for asynchronous calls
+  Status before_wait();
+  Status after_wait();
 };
 
 // What an action additionally sees: the connection it came through.
@@ -151,6 +231,9 @@ class ActionContext : public ActorContext {
 };
 
 using ActionFn = std::function<Result<Value>(ActionContext&, const Array& args)>;
+// An action that awaits I/O. `args` is its own copy: it lives as long as the
+// coroutine. The context lives until the coroutine completes.
+using AsyncActionFn = std::function<Task<Result<Value>>(ActionContext&, Array args)>;
 class Workflow;
 using WorkflowFn = std::function<Result<Value>(Workflow&)>;
 
@@ -181,6 +264,7 @@ struct RawResponse {
   std::string body;
 };
 using RequestFn = std::function<Result<RawResponse>(ActorContext&, const RawRequest&)>;
+using AsyncRequestFn = std::function<Task<Result<RawResponse>>(ActorContext&, RawRequest req)>;
 
 // Raw WebSocket (`handle.webSocket`): the actor's end of the socket. Sends
 // are thread-safe and never block.
@@ -253,11 +337,14 @@ class ActorDefinition {
   ActorDefinition& on_state_change(StateChangeFn fn);
   ActorDefinition& on_before_action_response(BeforeActionResponseFn fn);
   ActorDefinition& action(std::string name, ActionFn fn);
+  // An action that may co_await I/O (ctx.http, ctx.sql, ctx.wait, ...).
+  ActorDefinition& async_action(std::string name, AsyncActionFn fn);
   ActorDefinition& options(ActorOptions o);
   // Declares a durable queue and, optionally, its consumer (without one,
   // the run workflow reads it with queue_next).
   ActorDefinition& queue(std::string name, QueueHandlerFn fn = nullptr);
   ActorDefinition& on_request(RequestFn fn);
+  ActorDefinition& on_request_async(AsyncRequestFn fn);
   ActorDefinition& on_websocket(WebSocketFn fn);
   // The actor's run handler as a durable workflow (started on every wake
   // until it completes).
@@ -266,8 +353,11 @@ class ActorDefinition {
   const std::string& name() const { return name_; }
   const ActorOptions& options() const { return options_; }
   const ActionFn* find_action(const std::string& name) const;
+  const AsyncActionFn* find_async_action(const std::string& name) const;
+  bool has_action(const std::string& name) const { return find_action(name) || find_async_action(name); }
   const QueueHandlerFn* find_queue(std::string_view name) const;
   const RequestFn& on_request_hook() const { return on_request_; }
+  const AsyncRequestFn& on_request_async_hook() const { return on_request_async_; }
   const WebSocketFn& on_websocket_hook() const { return on_websocket_; }
   const WorkflowFn& run_hook() const { return run_; }
   bool declares_queue(std::string_view name) const { return queues_.count(std::string(name)) > 0; }
@@ -299,8 +389,10 @@ class ActorDefinition {
   StateChangeFn on_state_change_;
   BeforeActionResponseFn on_before_action_response_;
   std::map<std::string, ActionFn, std::less<>> actions_;
+  std::map<std::string, AsyncActionFn, std::less<>> async_actions_;
   std::map<std::string, QueueHandlerFn, std::less<>> queues_;
   RequestFn on_request_;
+  AsyncRequestFn on_request_async_;
   WebSocketFn on_websocket_;
   WorkflowFn run_;
   ActorOptions options_;
@@ -316,6 +408,7 @@ class ActorDefinition {
 // sleep, retry backoff) suspends the workflow by unwinding the author's code:
 // workflow code must not swallow exceptions with catch (...).
 struct WorkflowState;
+struct WfRecord;
 
 struct StepOptions {
   uint32_t max_attempts = 3;                  // failed attempts are retried...
@@ -323,6 +416,8 @@ struct StepOptions {
   // Compensation run (in reverse step order) when the workflow fails after
   // this step completed; needs an earlier rollback_checkpoint.
   std::function<Status(ActorContext&, const Value& output)> rollback;
+  // step_async: time limit of one attempt (workflow.step_timed_out).
+  std::chrono::milliseconds timeout{60'000};
 };
 
 // What one loop iteration decides: go on (with the loop state for the next
@@ -345,6 +440,17 @@ class Workflow {
   // attempt rolls back the state it changed and is retried with backoff up
   // to opts.max_attempts; then the step's error is returned.
   Result<Value> step(std::string_view name, const std::function<Result<Value>()>& fn, StepOptions opts = {});
+  // A step that awaits I/O. `fn` runs as its own coroutine on the actor's
+  // strand while the workflow is suspended (the actor's other work goes on);
+  // its result is recorded once, like step()'s, and replays return it.
+  // ctx.idempotency_key() is derived from the actor id and the step path,
+  // not the attempt: a retry or a re-run after a crash mid-call sends the
+  // same key, so the remote side can deduplicate. Failed attempts are
+  // retried with opts' backoff. `fn` should not change the actor's state
+  // (its writes would commit apart from the step's record): return a value
+  // and apply it in the next step. opts.timeout bounds one attempt.
+  using AsyncStepFn = std::function<Task<Result<Value>>(ActorContext&)>;
+  Result<Value> step_async(std::string_view name, AsyncStepFn fn, StepOptions opts = {});
   // Iterations run under `name~i/`; a finished iteration is never replayed
   // (the loop records its next iteration with the iteration's last step).
   // History of iterations older than `history_size` is pruned.
@@ -391,6 +497,8 @@ class Workflow {
  private:
   std::string path(std::string_view name) const;
   bool has_checkpoint() const;
+  Result<Value> record_attempt(const std::string& path, WfRecord next, Result<Value> out,
+                               const StepOptions& opts);
   WorkflowState& state_;
   ActorContext& actor_;
   std::string prefix_;
@@ -415,5 +523,29 @@ class Registry {
  private:
   std::map<std::string, std::shared_ptr<const ActorDefinition>, std::less<>> defs_;
 };
+
+// ------------------------------------------------------------------ waiting
+
+template <typename T>
+Task<Result<T>> ActorContext::wait(Task<Result<T>> op) {
+  if (auto st = before_wait(); !st.ok()) co_return st.error();
+  AsyncScope* scope = scope_;
+  auto shot = std::make_shared<OneShot<Result<T>>>();
+  // The operation runs as its own coroutine: a deadline or a stop completes
+  // this wait without it, and it finishes (or fails) on its own, holding
+  // nothing of the actor.
+  asio::co_spawn(scope->executor, std::move(op), [shot](std::exception_ptr e, Result<T> r) {
+    if (e) {
+      shot->set(Result<T>(internal_error()));
+    } else {
+      shot->set(std::move(r));
+    }
+  });
+  scope->arm([shot](Error why) { shot->set(Result<T>(std::move(why))); });
+  Result<T> out = co_await shot->wait();
+  scope->disarm();
+  if (auto st = after_wait(); !st.ok()) co_return st.error();
+  co_return out;
+}
 
 }  // namespace anvil

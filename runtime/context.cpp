@@ -1,7 +1,127 @@
 #include "runtime/actor_api.hpp"
+
+#include <boost/asio/redirect_error.hpp>
+
 #include "runtime/instance.hpp"
+#include "storage/pg/pool.hpp"
 
 namespace anvil {
+
+// ------------------------------------------------------------------ AsyncScope
+
+void AsyncScope::cancel(Error why) {
+  if (cancelled_) return;
+  cancelled_ = why;
+  if (current_) {
+    auto hook = std::move(current_);
+    current_ = nullptr;
+    hook(std::move(why));
+  }
+}
+
+void AsyncScope::arm(std::function<void(Error)> cancel_hook) {
+  current_ = cancel_hook;
+  if (deadline == std::chrono::steady_clock::time_point::max()) return;
+  // The timer's handler holds only the hook (a OneShot setter), never the
+  // scope: a wait that completed first leaves nothing to fire into.
+  timer_ = std::make_shared<asio::steady_timer>(executor, deadline);
+  timer_->async_wait([hook = std::move(cancel_hook), err = timeout_error](const boost::system::error_code& ec) {
+    if (!ec) hook(err);
+  });
+}
+
+void AsyncScope::disarm() {
+  current_ = nullptr;
+  if (timer_) {
+    timer_->cancel();
+    timer_.reset();
+  }
+}
+
+Status ActorContext::before_wait() {
+  if (!scope_)
+    return make_error("actor", "not_async",
+                      "Waiting on I/O needs an asynchronous action, onRequest or workflow step.");
+  if (scope_->cancelled()) return *scope_->cancel_reason();
+  if (std::chrono::steady_clock::now() >= scope_->deadline) return scope_->timeout_error;
+  return core_.end_segment();
+}
+
+Status ActorContext::after_wait() {
+  if (scope_->cancelled()) return *scope_->cancel_reason();
+  return core_.begin_segment();
+}
+
+const std::string& ActorContext::idempotency_key() const {
+  static const std::string none;
+  return scope_ ? scope_->idempotency_key : none;
+}
+
+namespace {
+// Named coroutines (not lambdas): the client/pool must outlive them, which
+// the node guarantees (services live as long as the runtime).
+Task<Result<net::HttpResponse>> do_http(net::HttpClient* client, net::HttpRequest req) {
+  co_return co_await client->request(std::move(req));
+}
+Task<Result<net::HttpResponse>> do_http_stream(net::HttpClient* client, net::HttpRequest req,
+                                               std::function<void(const net::SseEvent&)> on_event) {
+  co_return co_await client->stream(std::move(req), std::move(on_event));
+}
+Task<Result<pg::QueryResult>> do_sql(pg::Pool* pool, std::string query, Array params) {
+  co_return co_await pool->query(std::move(query), std::move(params));
+}
+Task<Result<Value>> do_sql_tx(pg::Pool* pool, std::function<Result<Value>(pg::Tx&)> fn) {
+  co_return co_await pool->transaction(std::move(fn));
+}
+Task<Result<Ok>> do_sleep(std::chrono::milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  boost::system::error_code ec;
+  co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  co_return Ok{};
+}
+}  // namespace
+
+Task<Result<net::HttpResponse>> ActorContext::http(net::HttpRequest req) {
+  net::HttpClient* client = core_.services().http;
+  if (!client) co_return make_error("outbound", "not_configured", "This node has no outbound HTTP client.");
+  if (req.idempotency_key.empty() && scope_) req.idempotency_key = scope_->idempotency_key;
+  auto op = do_http(client, std::move(req));
+  co_return co_await wait(std::move(op));
+}
+
+Task<Result<net::HttpResponse>> ActorContext::http_stream(net::HttpRequest req,
+                                                         std::function<void(const net::SseEvent&)> on_event) {
+  net::HttpClient* client = core_.services().http;
+  if (!client) co_return make_error("outbound", "not_configured", "This node has no outbound HTTP client.");
+  if (req.idempotency_key.empty() && scope_) req.idempotency_key = scope_->idempotency_key;
+  auto op = do_http_stream(client, std::move(req), std::move(on_event));
+  co_return co_await wait(std::move(op));
+}
+
+Task<Result<pg::QueryResult>> ActorContext::sql(std::string query, Array params) {
+  pg::Pool* pool = core_.services().pg;
+  if (!pool) co_return pg::not_configured_error();
+  auto op = do_sql(pool, std::move(query), std::move(params));
+  co_return co_await wait(std::move(op));
+}
+
+Task<Result<Value>> ActorContext::sql_transaction(std::function<Result<Value>(pg::Tx&)> fn) {
+  pg::Pool* pool = core_.services().pg;
+  if (!pool) co_return pg::not_configured_error();
+  auto op = do_sql_tx(pool, std::move(fn));
+  co_return co_await wait(std::move(op));
+}
+
+Result<redis::Client*> ActorContext::redis() {
+  if (!core_.services().redis)
+    return make_error("redis", "not_configured", "This node has no Redis (start it with --redis-url).");
+  return core_.services().redis;
+}
+
+Task<Status> ActorContext::sleep_for(std::chrono::milliseconds d) {
+  auto op = do_sleep(d);
+  co_return co_await wait(std::move(op));
+}
 
 const std::string& ActorContext::actor_id() const { return core_.actor_id; }
 const std::string& ActorContext::name() const { return core_.name; }

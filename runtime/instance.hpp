@@ -45,6 +45,13 @@ class InstanceCore {
   bool sleep_requested = false;
   bool destroy_requested = false;
   std::vector<std::shared_ptr<ConnData>>* conns = nullptr;
+
+  // Asynchronous calls (ActorContext::wait): a wait ends the current turn
+  // (end_segment commits what it changed) and the code after it starts a
+  // new one (begin_segment). Both fail with actor.aborted once the actor stopped.
+  virtual Status end_segment() = 0;
+  virtual Status begin_segment() = 0;
+  virtual const Services& services() const = 0;
 };
 
 class Instance : public std::enable_shared_from_this<Instance>, private InstanceCore, private WorkflowHost {
@@ -70,7 +77,14 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   std::optional<Error> end_turn();
   uint64_t last_seq() const { return last_seq_; }
 
-  Result<Value> action(const std::string& name, const Array& args, ConnData& conn);
+  // A synchronous action's result, or (for an async action) a placeholder:
+  // the call then runs as a coroutine and take_started_call() hands out its
+  // outcome. With `close_conn`, the connection is closed once the action
+  // finished (HTTP actions' ephemeral connections).
+  Result<Value> action(const std::string& name, const Array& args, const std::shared_ptr<ConnData>& conn,
+                       bool close_conn = false);
+  // The async call the last action()/request() started, if any.
+  std::shared_ptr<OneShot<AsyncOutcome>> take_started_call() { return std::move(started_call_); }
   // Runs the connection hooks; the connection id on success.
   Result<std::shared_ptr<ConnData>> open_conn(Value params, std::shared_ptr<ConnSink> sink, bool ephemeral);
   // onDisconnect + removal; no-op for unknown ids.
@@ -122,6 +136,11 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   void complete_waiter(uint64_t message_id, Value response);
   Value wf_snapshot_state() override { return state; }
   void wf_restore_state(Value v) override { state = std::move(v); }
+  std::shared_ptr<OneShot<Result<Value>>> wf_start_call(const std::string& path, Workflow::AsyncStepFn fn,
+                                                        std::chrono::milliseconds timeout) override;
+  asio::awaitable<void> run_async_step(std::shared_ptr<Instance> self, std::string path, Workflow::AsyncStepFn fn,
+                                       std::chrono::milliseconds timeout,
+                                       std::shared_ptr<OneShot<Result<Value>>> done);
   bool persist_state();  // false: the state exceeds kMaxStateBytes, nothing written
   void commit();
   Result<std::string> add_schedule(int64_t due_ts, std::string action, Array args) override;
@@ -134,6 +153,23 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   Result<std::vector<std::pair<std::string, std::string>>> kv_scan(std::string_view start, std::string_view end,
                                                                   bool reverse, size_t limit) override;
   void stop(bool destroy);
+  Status end_segment() override;
+  Status begin_segment() override;
+  const Services& services() const override { return rt_.services(); }
+  // Hands effects of a commit made outside a runtime turn to the runtime.
+  void hand_off_effects();
+  asio::awaitable<void> run_async_action(std::shared_ptr<Instance> self, AsyncActionFn fn, std::string action,
+                                         Array args, std::shared_ptr<ConnData> conn, bool close_conn,
+                                         std::shared_ptr<OneShot<AsyncOutcome>> done);
+  asio::awaitable<void> run_async_request(std::shared_ptr<Instance> self, RawRequest req,
+                                          std::shared_ptr<OneShot<AsyncOutcome>> done);
+  void register_scope(AsyncScope& scope, std::chrono::milliseconds limit, Error timeout_error);
+  void unregister_scope(AsyncScope& scope);
+  // Async calls in flight: the actor does not go idle while there are any,
+  // and a requested sleep waits for them.
+  size_t pending_async_ = 0;
+  std::vector<AsyncScope*> scopes_;
+  std::shared_ptr<OneShot<AsyncOutcome>> started_call_;
   void arm_idle_timer();
   struct IdleWake;
 

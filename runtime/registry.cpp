@@ -55,8 +55,15 @@ ActorDefinition& ActorDefinition::on_before_action_response(BeforeActionResponse
   on_before_action_response_ = std::move(fn);
   return *this;
 }
+// One name, one action: the last registration wins, sync or async.
 ActorDefinition& ActorDefinition::action(std::string name, ActionFn fn) {
+  async_actions_.erase(name);
   actions_[std::move(name)] = std::move(fn);
+  return *this;
+}
+ActorDefinition& ActorDefinition::async_action(std::string name, AsyncActionFn fn) {
+  actions_.erase(name);
+  async_actions_[std::move(name)] = std::move(fn);
   return *this;
 }
 ActorDefinition& ActorDefinition::options(ActorOptions o) {
@@ -69,7 +76,13 @@ ActorDefinition& ActorDefinition::queue(std::string name, QueueHandlerFn fn) {
   return *this;
 }
 ActorDefinition& ActorDefinition::on_request(RequestFn fn) {
+  on_request_async_ = nullptr;
   on_request_ = std::move(fn);
+  return *this;
+}
+ActorDefinition& ActorDefinition::on_request_async(AsyncRequestFn fn) {
+  on_request_ = nullptr;
+  on_request_async_ = std::move(fn);
   return *this;
 }
 
@@ -97,6 +110,11 @@ std::optional<std::string> RawRequest::header(std::string_view lower_name) const
 const ActionFn* ActorDefinition::find_action(const std::string& name) const {
   auto it = actions_.find(name);
   return it == actions_.end() ? nullptr : &it->second;
+}
+
+const AsyncActionFn* ActorDefinition::find_async_action(const std::string& name) const {
+  auto it = async_actions_.find(name);
+  return it == async_actions_.end() ? nullptr : &it->second;
 }
 
 Result<Value> ActorDefinition::make_state(ActorContext& c, const Value& input) const {

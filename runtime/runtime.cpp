@@ -366,7 +366,9 @@ asio::awaitable<CallResult> Runtime::turn(const std::string& actor_id, TurnBody 
   bodies.push_back(std::move(body));
   TurnBatch batch = co_await run_turns(actor_id, std::move(bodies), want_info);
   co_await finish_turns(actor_id, batch);
-  co_return std::move(batch.results.front());
+  CallResult& r = batch.results.front();
+  co_await settle(r);
+  co_return std::move(r);
 }
 
 asio::awaitable<TurnBatch> Runtime::run_turns(const std::string& actor_id, std::vector<TurnBody> bodies,
@@ -385,7 +387,9 @@ asio::awaitable<TurnBatch> Runtime::run_turns(const std::string& actor_id, std::
   batch.results.reserve(bodies.size());
   size_t done = 0;
   bool gone = false;
-  for (int attempt = 0; attempt < kMaxRoutingAttempts && done < bodies.size(); ++attempt) {
+  // Attempts count visits that made no progress (the instance stopped
+  // before running anything); a visit cut short by an async call is progress.
+  for (int attempt = 0; attempt < kMaxRoutingAttempts && done < bodies.size();) {
     std::shared_ptr<ActorEntry> entry;
     auto inst = acquire(actor_id, &entry);
     if (!inst) {
@@ -395,7 +399,7 @@ asio::awaitable<TurnBatch> Runtime::run_turns(const std::string& actor_id, std::
     if (inst->fresh() && !entry->never_started.load()) {
       // Waking: the previous generation's last writes must be readable.
       if (auto st = co_await durable(entry->last_seq.load()); !st.ok()) {
-        while (batch.results.size() < bodies.size()) batch.results.push_back(CallResult{st.error(), std::nullopt});
+        while (batch.results.size() < bodies.size()) batch.results.push_back(CallResult{st.error(), std::nullopt, nullptr});
         co_return batch;
       }
     }
@@ -416,16 +420,24 @@ asio::awaitable<TurnBatch> Runtime::run_turns(const std::string& actor_id, std::
           r.output = started->error();
         } else {
           r.output = bodies[v.next](*inst);
-          if (auto discarded = inst->end_turn()) r.output = std::move(*discarded);
+          r.pending = inst->take_started_call();
+          if (auto discarded = inst->end_turn()) {
+            r.output = std::move(*discarded);
+            // The async call (if any) still runs and ends aborted; nobody waits for it.
+            r.pending.reset();
+          }
           if (want_info || !r.output.ok()) r.actor = info_of(entry);
         }
+        // An async call's first turn is queued on the strand: later bodies
+        // run after it, in a new visit, so they see what it did first.
+        const bool yield_to_async = r.pending != nullptr;
         v.results.push_back(std::move(r));
         for (auto& a : inst->take_alarms()) v.alarms.push_back(std::move(a));
         for (auto& m : inst->take_outbox()) v.outbox.push_back(std::move(m));
         v.drain = inst->take_drain_request() || v.drain;
         v.workflow = inst->take_workflow_request() || v.workflow;
         v.seq = inst->last_seq();  // a failed first start still commits the create
-        if (!started->ok()) {
+        if (!started->ok() || yield_to_async) {
           ++v.next;
           break;
         }
@@ -439,12 +451,16 @@ asio::awaitable<TurnBatch> Runtime::run_turns(const std::string& actor_id, std::
     batch.drain = batch.drain || v.drain;
     batch.workflow = batch.workflow || v.workflow;
     batch.seq = std::max(batch.seq, v.seq);
+    if (v.next > done)
+      attempt = 0;
+    else
+      ++attempt;
     done = v.next;
   }
   if (done < bodies.size()) {
     // Gone (never existed, destroyed, type not hosted) or kept stopping.
     Error e = gone ? not_found() : make_error("actor", "stopping", "The actor kept stopping; retry later.");
-    while (batch.results.size() < bodies.size()) batch.results.push_back(CallResult{e, std::nullopt});
+    while (batch.results.size() < bodies.size()) batch.results.push_back(CallResult{e, std::nullopt, nullptr});
   }
   co_return batch;
 }
@@ -461,14 +477,33 @@ asio::awaitable<void> Runtime::finish_turns(const std::string& actor_id, TurnBat
   batch.outbox.clear();
 }
 
+asio::awaitable<void> Runtime::settle(CallResult& r) {
+  if (!r.pending) co_return;
+  std::shared_ptr<OneShot<AsyncOutcome>> pending = std::move(r.pending);
+  AsyncOutcome outcome = co_await pending->wait();
+  Status st = co_await durable(outcome.seq);
+  if (!st.ok())
+    r.output = st.error();
+  else
+    r.output = std::move(outcome.output);
+}
+
+namespace {
+asio::awaitable<void> finish_later(Runtime* rt, std::string actor_id, TurnBatch fx) {
+  co_await rt->finish_turns(actor_id, fx);
+}
+}  // namespace
+
+void Runtime::apply_after_durable(const std::string& actor_id, TurnBatch effects) {
+  asio::co_spawn(io_, finish_later(this, actor_id, std::move(effects)), asio::detached);
+}
+
 asio::awaitable<CallResult> Runtime::call_action(const std::string& actor_id, std::string action,
                                                  Array args, Value conn_params) {
   co_return co_await turn(actor_id, [&](Instance& inst) -> Result<Value> {
     auto conn = inst.open_conn(conn_params, nullptr, /*ephemeral=*/true);
     if (!conn.ok()) return conn.error();
-    auto out = inst.action(action, args, **conn);
-    inst.close_conn((*conn)->id);
-    return out;
+    return inst.action(action, args, *conn, /*close_conn=*/true);
   });
 }
 
@@ -489,7 +524,7 @@ asio::awaitable<TurnBatch> Runtime::conn_calls(const std::string& actor_id, cons
     bodies.push_back([&conn_id, &c](Instance& inst) -> Result<Value> {
       auto conn = inst.find_conn(conn_id);
       if (!conn) return make_error("actor", "connection_not_found", "The connection is closed.");
-      if (!c.is_subscription) return inst.action(c.name, c.args, *conn);
+      if (!c.is_subscription) return inst.action(c.name, c.args, conn);
       if (c.subscribe)
         conn->subscriptions.insert(c.name);
       else
@@ -548,11 +583,23 @@ asio::awaitable<Result<QueueSendOutcome>> Runtime::queue_send(const std::string&
 
 asio::awaitable<Result<RawResponse>> Runtime::raw_request(const std::string& actor_id, RawRequest req) {
   Result<RawResponse> out = make_error("actor", "not_found", "The actor does not exist or was destroyed.");
-  auto r = co_await turn(actor_id, [&](Instance& inst) -> Result<Value> {
+  std::vector<TurnBody> bodies;
+  bodies.push_back([&](Instance& inst) -> Result<Value> {
     out = inst.request(req);
     return Value();
   });
+  TurnBatch batch = co_await run_turns(actor_id, std::move(bodies));
+  co_await finish_turns(actor_id, batch);
+  CallResult& r = batch.results.front();
   if (!r.output.ok()) co_return r.output.error();
+  if (r.pending) {
+    std::shared_ptr<OneShot<AsyncOutcome>> pending = std::move(r.pending);
+    AsyncOutcome outcome = co_await pending->wait();
+    Status st = co_await durable(outcome.seq);
+    if (!st.ok()) co_return st.error();
+    if (!outcome.output.ok()) co_return outcome.output.error();
+    co_return std::move(*outcome.response);
+  }
   co_return out;
 }
 

@@ -128,9 +128,25 @@ struct ActorEntry {
   bool has_raw_sockets() const { return extras && !extras->raw_sockets.empty(); }
 };
 
+// What an asynchronous call ended with, and the commit covering its last turn.
+struct AsyncOutcome {
+  Result<Value> output;
+  uint64_t seq = 0;
+  std::optional<RawResponse> response;  // onRequest
+};
+
 struct CallResult {
   Result<Value> output;
   std::optional<ActorInfo> actor;  // for the error's actor specifier / headers
+  // An async call still running: `output` is a placeholder until settle().
+  std::shared_ptr<OneShot<AsyncOutcome>> pending;
+};
+
+// The node's connections to the outside world; null when not configured.
+struct Services {
+  net::HttpClient* http = nullptr;
+  pg::Pool* pg = nullptr;
+  redis::Client* redis = nullptr;
 };
 
 // Turns that ran on an actor's strand, before their writes are durable.
@@ -161,6 +177,9 @@ class Runtime {
   Status load();
 
   const Registry& registry() const { return registry_; }
+  // Set before serving; the pointees outlive the runtime.
+  void set_services(Services s) { services_ = s; }
+  const Services& services() const { return services_; }
   asio::io_context& io() { return io_; }
 
   // Validates name/key; then returns the existing actor or creates one.
@@ -225,6 +244,9 @@ class Runtime {
   asio::awaitable<TurnBatch> run_turns(const std::string& actor_id, std::vector<TurnBody> bodies,
                                        bool want_info = true);
   asio::awaitable<void> finish_turns(const std::string& actor_id, TurnBatch& batch);
+  // Waits for an async call's outcome (and its durability) when `r` holds
+  // one; no-op otherwise. Call after finish_turns.
+  asio::awaitable<void> settle(CallResult& r);
   // A connection's queued calls as one run_turns (then finish_turns).
   asio::awaitable<TurnBatch> conn_calls(const std::string& actor_id, const std::string& conn_id,
                                         std::vector<ConnCall> calls);
@@ -257,6 +279,10 @@ class Runtime {
   ActorInfo info_of(const std::shared_ptr<ActorEntry>& entry) const;
   // Hands a held-back create record to the actor's first start.
   std::unique_ptr<rocksdb::WriteBatch> take_pending_create(const std::shared_ptr<ActorEntry>& entry);
+  // Effects of a commit made outside a turn (an async call's segments):
+  // applied once `seq` is durable, as finish_turns does.
+  void apply_after_durable(const std::string& actor_id, TurnBatch effects);
+  void schedule_workflow(const std::string& actor_id);
   static std::string index_key(const std::string& ns, const std::string& name,
                                const std::string& serialized_key);
 
@@ -266,7 +292,6 @@ class Runtime {
   void arm_alarm(const std::string& actor_id, const Alarm& alarm);
   asio::awaitable<void> fire_alarm(std::string actor_id, std::string schedule_id);
   void schedule_drain(const std::string& actor_id);
-  void schedule_workflow(const std::string& actor_id);
   void dispatch(OutboxMessage msg);
   asio::awaitable<void> deliver(OutboxMessage msg);
   // The awake instance for an actor, creating it (not yet started) if asleep.
@@ -277,6 +302,7 @@ class Runtime {
   storage::Store& store_;
   storage::CommitPipeline& pipeline_;
   const Registry& registry_;
+  Services services_;
 
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<ActorEntry>> by_id_;  // GUARDED_BY(mu_)

@@ -33,11 +33,21 @@ class Node {
     io_.stop();
     for (auto& t : threads_) t.join();
     rt_.reset();
+    http_.reset();
     pipeline_.reset();
     store_.reset();
   }
 
   Runtime& rt() { return *rt_; }
+  asio::io_context& io() { return io_; }
+
+  // Gives actors the outbound HTTP client (ctx.http); call before using them.
+  void enable_http(net::ClientOptions opts = {}) {
+    http_ = std::make_unique<net::HttpClient>(io_, std::move(opts));
+    Services s = rt_->services();
+    s.http = http_.get();
+    rt_->set_services(s);
+  }
 
   template <typename T>
   T run(asio::awaitable<T> aw) {
@@ -84,6 +94,7 @@ class Node {
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<storage::CommitPipeline> pipeline_;
   std::unique_ptr<Runtime> rt_;
+  std::unique_ptr<net::HttpClient> http_;
   std::vector<std::thread> threads_;
 };
 

@@ -62,6 +62,14 @@ Result<Value> Workflow::step(std::string_view name, const std::function<Result<V
     spdlog::error("workflow step `{}` threw: {}", p, e.what());
     out = internal_error();
   }
+  // A failed attempt leaves no trace in the state.
+  if (!out.ok()) state_.host->wf_restore_state(std::move(snapshot));
+  return record_attempt(p, std::move(next), std::move(out), opts);
+}
+
+Result<Value> Workflow::record_attempt(const std::string& p, WfRecord next, Result<Value> out,
+                                       const StepOptions& opts) {
+  const int64_t now = now_ms();
   if (out.ok()) {
     next.status = "completed";
     next.result = *out;
@@ -73,8 +81,6 @@ Result<Value> Workflow::step(std::string_view name, const std::function<Result<V
                                        "Step `" + p + "` has a rollback but no rollback_checkpoint precedes it.")};
     return out;
   }
-  // A failed attempt leaves no trace in the state.
-  state_.host->wf_restore_state(std::move(snapshot));
   next.error = out.error().qualified() + ": " + out.error().message;
   if (next.attempts < opts.max_attempts) {
     next.status = "waiting";
@@ -87,6 +93,40 @@ Result<Value> Workflow::step(std::string_view name, const std::function<Result<V
   next.completed_ts = now_ms();
   state_.write(p, std::move(next));
   return out;
+}
+
+Result<Value> Workflow::step_async(std::string_view name, AsyncStepFn fn, StepOptions opts) {
+  const std::string p = path(name);
+  const WfRecord* rec = expect_kind(state_, p, "step");
+  if (rec && rec->status == "completed") {
+    if (opts.rollback) {
+      if (!has_checkpoint())
+        throw WorkflowFailure{make_error("workflow", "rollback_checkpoint_missing",
+                                         "Step `" + p + "` has a rollback but no rollback_checkpoint precedes it.")};
+      if (state_.rolling_back) state_.rollbacks.emplace_back(p, opts.rollback);
+    }
+    return rec->result;
+  }
+  if (state_.rolling_back) throw WorkflowFailure{make_error("workflow", "rolled_back", "rolled back")};
+  if (rec && rec->status == "failed") return make_error("workflow", "step_failed", rec->error);
+  if (rec && rec->status == "waiting" && now_ms() < rec->wake_ts) throw WorkflowSuspend::at(rec->wake_ts);
+
+  auto call = state_.calls.find(p);
+  if (call == state_.calls.end()) {
+    // Start an attempt; the workflow waits for it without holding the strand.
+    if (!state_.executed.insert(p).second) ++state_.reexecutions;
+    state_.calls[p] = state_.host->wf_start_call(p, std::move(fn), opts.timeout);
+    throw WorkflowSuspend::on_call();
+  }
+  if (!call->second->is_set()) throw WorkflowSuspend::on_call();
+  // The attempt ended: record it (once) like a synchronous step's.
+  Result<Value> out = call->second->take();
+  state_.calls.erase(call);
+  WfRecord next = rec ? *rec : WfRecord{};
+  next.kind = "step";
+  if (!rec) next.started_ts = now_ms();
+  next.attempts += 1;
+  return record_attempt(p, std::move(next), std::move(out), opts);
 }
 
 Result<Value> Workflow::loop(std::string_view name, const std::function<Result<LoopResult>(Workflow&)>& fn,

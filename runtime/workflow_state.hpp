@@ -35,6 +35,8 @@ struct WorkflowSuspend {
   static WorkflowSuspend on_queues(std::vector<std::string> q) { return {std::move(q), 0, false}; }
   static WorkflowSuspend at(int64_t ts) { return {{}, ts, false}; }
   static WorkflowSuspend now() { return {{}, 0, true}; }
+  // Until an async step in flight ends (its end requests a workflow turn).
+  static WorkflowSuspend on_call() { return {{}, 0, false}; }
   void merge(const WorkflowSuspend& o) {
     queues.insert(queues.end(), o.queues.begin(), o.queues.end());
     if (o.wake_ts && (!wake_ts || o.wake_ts < wake_ts)) wake_ts = o.wake_ts;
@@ -56,6 +58,10 @@ class WorkflowHost {
   virtual void wf_complete(uint64_t message_id, Value response) = 0;
   virtual Value wf_snapshot_state() = 0;
   virtual void wf_restore_state(Value v) = 0;
+  // Starts an async step's attempt as a coroutine on the actor's strand; its
+  // end sets the returned result and requests a workflow turn.
+  virtual std::shared_ptr<OneShot<Result<Value>>> wf_start_call(const std::string& path, Workflow::AsyncStepFn fn,
+                                                                std::chrono::milliseconds timeout) = 0;
 };
 
 struct WorkflowState {
@@ -70,6 +76,9 @@ struct WorkflowState {
   std::vector<std::pair<std::string, std::function<Status(ActorContext&, const Value&)>>> rollbacks;
   std::vector<std::string> waiting_queues;  // the suspension waits for a message on one of these
   int64_t timer_ts = 0;                     // the wake already armed for a timer suspension
+  // Async step attempts started by this instance, by path (memory only: a
+  // new instance starts the attempt again, with the same idempotency key).
+  std::map<std::string, std::shared_ptr<OneShot<Result<Value>>>> calls;
 
   const WfRecord* find(const std::string& path) {
     visited.insert(path);

@@ -1,0 +1,420 @@
+// Actions, onRequest and workflow steps that await I/O: interleaving, the
+// durability of every reply, time limits while waiting, cancellation on
+// destroy, and stable idempotency keys across a crash mid-call. Real RocksDB,
+// the real outbound client, a local fake HTTP server.
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "actors/fixtures/fixtures.hpp"
+#include "runtime/test_node.hpp"
+#include "tests/fakes/fake_http.hpp"
+
+using namespace anvil;
+using anvil::fakes::FakeHttpServer;
+using anvil::fakes::FakeResponse;
+using anvil::testing::temp_dir;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Test actors written against the public authoring API.
+ActorDefinition waiter_actor() {
+  ActorDefinition def("waiter");
+  ActorOptions o;
+  o.action_timeout = 300ms;
+  o.sleep_timeout = 200ms;
+  def.options(o)
+      .initial_state(obj({{"phase", "idle"}, {"log", Array{}}}))
+      // Marks the state, waits `ms`, marks it again.
+      .async_action("slow",
+                    [](ActionContext& c, Array args) -> Task<Result<Value>> {
+                      int64_t ms = args.empty() ? 100 : args[0].as_int();
+                      c.mutate_state()["phase"] = "waiting";
+                      auto st = co_await c.sleep_for(std::chrono::milliseconds(ms));
+                      if (!st.ok()) co_return st.error();
+                      c.mutate_state()["phase"] = "done";
+                      co_return Value("slept");
+                    })
+      // Awaits a URL that never answers (the action limit cuts it).
+      .async_action("hang",
+                    [](ActionContext& c, Array args) -> Task<Result<Value>> {
+                      net::HttpRequest req;
+                      req.url = args[0].as_string();
+                      req.total_timeout = 10s;
+                      auto r = co_await c.http(std::move(req));
+                      if (!r.ok()) co_return r.error();
+                      co_return Value(r->body);
+                    })
+      // Two waits; appends to the log around each.
+      .async_action("twice",
+                    [](ActionContext& c, Array args) -> Task<Result<Value>> {
+                      const std::string tag = args[0].as_string();
+                      c.mutate_state()["log"].as_array().push_back(tag + ":a");
+                      (void)co_await c.sleep_for(20ms);
+                      c.mutate_state()["log"].as_array().push_back(tag + ":b");
+                      (void)co_await c.sleep_for(20ms);
+                      c.mutate_state()["log"].as_array().push_back(tag + ":c");
+                      co_return Value(tag);
+                    })
+      .async_action("sleepAfterWait",
+                    [](ActionContext& c, Array) -> Task<Result<Value>> {
+                      c.sleep();  // a requested sleep waits for the call
+                      (void)co_await c.sleep_for(100ms);
+                      c.mutate_state()["phase"] = "after";
+                      co_return Value(true);
+                    })
+      .async_action("noWait",
+                    [](ActionContext& c, Array) -> Task<Result<Value>> {
+                      c.mutate_state()["phase"] = "instant";
+                      co_return Value(1);
+                    })
+      .on_request_async([](ActorContext& c, RawRequest req) -> Task<Result<RawResponse>> {
+        (void)co_await c.sleep_for(10ms);
+        RawResponse res;
+        res.body = "async " + req.path;
+        co_return res;
+      })
+      .action("scheduleSlow",
+              [](ActionContext& c, const Array& args) -> Result<Value> {
+                auto id = c.schedule_after(0, "slow", {args[0]});
+                if (!id.ok()) return id.error();
+                return Value(*id);
+              })
+      .action("phase", [](ActionContext& c, const Array&) -> Result<Value> { return *c.state().find("phase"); })
+      .action("log", [](ActionContext& c, const Array&) -> Result<Value> { return *c.state().find("log"); })
+      .action("destroy", actors::destroy_action);
+  return def;
+}
+
+const Registry& registry() {
+  static const Registry reg = [] {
+    Registry r;
+    actors::register_fixtures(r);
+    r.add(waiter_actor());
+    return r;
+  }();
+  return reg;
+}
+
+class Node : public anvil::testing::Node {
+ public:
+  explicit Node(const std::string& dir) : anvil::testing::Node(dir, registry()) { enable_http(); }
+
+  // Runs `n` calls of `action` concurrently (each its own coroutine).
+  std::vector<Result<Value>> call_many(const std::vector<std::string>& ids, const std::string& action,
+                                       const std::function<Array(size_t)>& args) {
+    std::vector<std::future<CallResult>> futures;
+    for (size_t i = 0; i < ids.size(); ++i)
+      futures.push_back(asio::co_spawn(io(), rt().call_action(ids[i], action, args(i), Value()), asio::use_future));
+    std::vector<Result<Value>> out;
+    for (auto& f : futures) out.push_back(f.get().output);
+    return out;
+  }
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+TEST(AsyncActions, FetchTextReturnsTheBodyFromTheOutboundClient) {
+  FakeHttpServer server;
+  server.route("GET", "/hello", FakeResponse::text(200, "hello there"));
+  auto dir = temp_dir("async-fetch");
+  Node n(dir);
+  auto id = n.get_or_create("outbound", {"a"});
+  auto r = n.call(id, "fetchText", {server.url("/hello")});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->as_string(), "hello there");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(AsyncActions, OutboundErrorsReachTheCallerAsOutboundCodes) {
+  FakeHttpServer server;
+  server.route("GET", "/missing", FakeResponse::text(404, "nope"));
+  server.route("GET", "/hang", FakeResponse::hang());
+  auto dir = temp_dir("async-errors");
+  Node n(dir);
+  auto id = n.get_or_create("outbound", {"a"});
+
+  auto status = n.call(id, "fetchText", {server.url("/missing")});
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error().qualified(), "outbound.http_status");
+  ASSERT_TRUE(status.error().metadata && status.error().metadata->find("status"));
+  EXPECT_EQ(status.error().metadata->find("status")->as_int(), 404);
+
+  auto timeout = n.call(id, "fetchText", {server.url("/hang"), obj({{"timeoutMs", 200}, {"retries", 0}})});
+  ASSERT_FALSE(timeout.ok());
+  EXPECT_EQ(timeout.error().qualified(), "outbound.timeout");
+
+  // A port where nothing listens: bind one, then close it.
+  uint16_t dead_port;
+  {
+    asio::io_context io;
+    asio::ip::tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
+    dead_port = a.local_endpoint().port();
+  }
+  auto refused = n.call(id, "fetchText",
+                        {"http://127.0.0.1:" + std::to_string(dead_port) + "/", obj({{"retries", 0}})});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().qualified(), "outbound.connect_failed");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(AsyncActions, TwoHundredWaitingCallsOnOneActorInterleave) {
+  FakeHttpServer::Options fo;
+  fo.threads = 2;
+  FakeHttpServer server(fo);
+  server.route("GET", "/slow", FakeResponse::text(200, "late").after(500ms));
+  auto dir = temp_dir("async-one");
+  Node n(dir);
+  auto id = n.get_or_create("outbound", {"one"});
+  const auto t0 = std::chrono::steady_clock::now();
+  auto results = n.call_many(std::vector<std::string>(200, id), "fetchText",
+                             [&](size_t) { return Array{server.url("/slow")}; });
+  const double took = seconds_since(t0);
+  for (auto& r : results) ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_LT(took, 2.0) << "200 interleaved 500 ms calls took " << took << " s";
+  auto stats = n.call(id, "getStats");
+  EXPECT_EQ(stats->find("started")->as_int(), 200);
+  EXPECT_EQ(stats->find("finished")->as_int(), 200);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(AsyncActions, TwoHundredWaitingCallsOnTwoHundredActorsRunTogether) {
+  FakeHttpServer::Options fo;
+  fo.threads = 2;
+  FakeHttpServer server(fo);
+  server.route("GET", "/slow", FakeResponse::text(200, "late").after(500ms));
+  auto dir = temp_dir("async-many");
+  Node n(dir);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 200; ++i) ids.push_back(n.get_or_create("outbound", {"a" + std::to_string(i)}));
+  const auto t0 = std::chrono::steady_clock::now();
+  auto results = n.call_many(ids, "fetchText", [&](size_t) { return Array{server.url("/slow")}; });
+  const double took = seconds_since(t0);
+  for (auto& r : results) ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_LT(took, 2.0) << "200 concurrent 500 ms calls took " << took << " s";
+  std::filesystem::remove_all(dir);
+}
+
+TEST(AsyncActions, OtherActorsKeepTheirLatencyWhileCallsWait) {
+  FakeHttpServer server;
+  server.route("GET", "/slow", FakeResponse::text(200, "late").after(800ms));
+  auto dir = temp_dir("async-latency");
+  Node n(dir);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 50; ++i) ids.push_back(n.get_or_create("outbound", {"w" + std::to_string(i)}));
+  auto counter = n.get_or_create("counter", {"c"});
+  std::thread waiting([&] { n.call_many(ids, "fetchText", [&](size_t) { return Array{server.url("/slow")}; }); });
+  std::this_thread::sleep_for(100ms);  // the calls are now waiting
+  double worst = 0;
+  for (int i = 0; i < 20; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(n.call(counter, "increment", {1}).ok());
+    worst = std::max(worst, seconds_since(t0));
+  }
+  waiting.join();
+  // Each increment waits for an fsync; nothing waits for the 800 ms calls.
+  EXPECT_LT(worst, 0.5) << "an increment took " << worst << " s while calls waited";
+  std::filesystem::remove_all(dir);
+}
+
+TEST(AsyncActions, AStateChangeBeforeAWaitIsVisibleToOtherActionsAtOnce) {
+  auto dir = temp_dir("async-visible");
+  Node n(dir);
+  auto id = n.get_or_create("waiter", {"v"});
+  auto slow = asio::co_spawn(n.io(), n.rt().call_action(id, "slow", {200}, Value()), asio::use_future);
+  std::this_thread::sleep_for(80ms);
+  EXPECT_EQ(n.call(id, "phase")->as_string(), "waiting");
+  auto r = slow.get().output;
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->as_string(), "slept");
+  EXPECT_EQ(n.call(id, "phase")->as_string(), "done");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(AsyncActions, EveryWriteOfAnAcknowledgedCallSurvivesARestart) {
+  auto dir = temp_dir("async-durable");
+  std::string id;
+  {
+    Node n(dir);
+    id = n.get_or_create("waiter", {"d"});
+    auto r = n.call(id, "twice", {"x"});
+    ASSERT_TRUE(r.ok()) << r.error().message;
+  }  // stops like a killed process: nothing flushed on the way out
+  Node n(dir);
+  auto log = n.call(id, "log");
+  ASSERT_TRUE(log.ok());
+  ASSERT_EQ(log->as_array().size(), 3u);
+  EXPECT_EQ(log->as_array()[2].as_string(), "x:c");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(AsyncActions, CallsInterleaveOnlyAtWaits) {
+  auto dir = temp_dir("async-interleave");
+  Node n(dir);
+  auto id = n.get_or_create("waiter", {"i"});
+  std::vector<std::string> ids(2, id);
+  auto results = n.call_many(ids, "twice", [](size_t i) { return Array{i == 0 ? "p" : "q"}; });
+  for (auto& r : results) ASSERT_TRUE(r.ok());
+  auto log = n.call(id, "log")->as_array();
+  ASSERT_EQ(log.size(), 6u);
+  // Each call's segments keep their order; the calls interleave between them.
+  for (const char* tag : {"p", "q"}) {
+    std::vector<std::string> mine;
+    for (auto& v : log)
+      if (v.as_string()[0] == tag[0]) mine.push_back(v.as_string());
+    EXPECT_EQ(mine, (std::vector<std::string>{std::string(tag) + ":a", std::string(tag) + ":b",
+                                              std::string(tag) + ":c"}));
+  }
+  EXPECT_NE(log[0].as_string()[0], log[1].as_string()[0]) << "the second call ran while the first waited";
+  std::filesystem::remove_all(dir);
+}
+
+TEST(AsyncActions, AWaitPastTheActionLimitIsCancelledWithActionTimedOut) {
+  FakeHttpServer server;
+  server.route("GET", "/hang", FakeResponse::hang());
+  auto dir = temp_dir("async-timeout");
+  Node n(dir);
+  auto id = n.get_or_create("waiter", {"t"});
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = n.call(id, "hang", {server.url("/hang")});
+  const double took = seconds_since(t0);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().qualified(), "actor.action_timed_out");
+  EXPECT_LT(took, 1.5) << "the 300 ms limit cut the 10 s wait";
+  EXPECT_GE(took, 0.25);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(AsyncActions, DestroyingAnActorCancelsItsWaitsCleanly) {
+  auto dir = temp_dir("async-destroy");
+  Node n(dir);
+  auto id = n.get_or_create("waiter", {"x"});
+  auto slow = asio::co_spawn(n.io(), n.rt().call_action(id, "slow", {250}, Value()), asio::use_future);
+  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(n.call(id, "destroy").ok());
+  auto r = slow.get().output;
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().qualified(), "actor.aborted");
+  EXPECT_FALSE(n.rt().exists(id));
+  std::this_thread::sleep_for(300ms);  // the sleep's timer fired into nothing
+  EXPECT_FALSE(n.rt().exists(id)) << "a write after destroy must not resurrect the actor";
+  std::filesystem::remove_all(dir);
+}
+
+TEST(AsyncActions, ARequestedSleepWaitsForTheCallInFlight) {
+  auto dir = temp_dir("async-sleep");
+  Node n(dir);
+  auto id = n.get_or_create("waiter", {"s"});
+  auto r = n.call(id, "sleepAfterWait");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(n.call(id, "phase")->as_string(), "after");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(AsyncActions, AnAsyncActionThatNeverWaitsAnswersLikeASyncOne) {
+  auto dir = temp_dir("async-nowait");
+  Node n(dir);
+  auto id = n.get_or_create("waiter", {"n"});
+  auto r = n.call(id, "noWait");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->as_int(), 1);
+  EXPECT_EQ(n.call(id, "phase")->as_string(), "instant");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(AsyncActions, AScheduledAsyncActionRunsAndCommits) {
+  auto dir = temp_dir("async-schedule");
+  std::string id;
+  {
+    Node n(dir);
+    id = n.get_or_create("waiter", {"sch"});
+    ASSERT_TRUE(n.call(id, "scheduleSlow", {30}).ok());
+    auto phase = n.wait_for(id, "phase", [](const Value& v) { return v.as_string() == "done"; });
+    EXPECT_EQ(phase.as_string(), "done");
+  }
+  Node n(dir);
+  EXPECT_EQ(n.call(id, "phase")->as_string(), "done");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(AsyncActions, AsyncOnRequestAnswersAfterItsWait) {
+  auto dir = temp_dir("async-request");
+  Node n(dir);
+  auto id = n.get_or_create("waiter", {"r"});
+  RawRequest req;
+  req.method = "GET";
+  req.path = "/ping";
+  auto res = n.run(n.rt().raw_request(id, req));
+  ASSERT_TRUE(res.ok()) << res.error().message;
+  EXPECT_EQ(res->body, "async /ping");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(AsyncSteps, AnAwaitingStepRecordsItsResultOnceWithAStableIdempotencyKey) {
+  FakeHttpServer server;
+  server.route("POST", "/charge", FakeResponse::text(200, "charged"));
+  auto dir = temp_dir("async-step");
+  Node n(dir);
+  auto id = n.get_or_create("outboundFlow", {"f"});
+  n.send(id, "calls", obj({{"url", server.url("/charge")}, {"body", "one"}}));
+  auto results = n.wait_for(id, "getResults", [](const Value& v) { return v.as_array().size() == 1; });
+  ASSERT_EQ(results.as_array().size(), 1u);
+  const Value& first = results.as_array()[0];
+  ASSERT_TRUE(first.find("body")) << "step failed";
+  EXPECT_EQ(first.find("body")->as_string(), "charged");
+  auto reqs = server.requests("POST", "/charge");
+  ASSERT_EQ(reqs.size(), 1u);
+  auto key = reqs[0].header("idempotency-key");
+  ASSERT_TRUE(key);
+  EXPECT_EQ(*key, first.find("key")->as_string());
+  EXPECT_EQ(key->rfind("wf-", 0), 0u);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(AsyncSteps, ACrashMidCallReRunsTheStepWithTheSameIdempotencyKey) {
+  FakeHttpServer server;
+  server.route("POST", "/charge", FakeResponse::hang());
+  auto dir = temp_dir("async-step-crash");
+  std::string id;
+  {
+    Node n(dir);
+    id = n.get_or_create("outboundFlow", {"crash"});
+    n.send(id, "calls", obj({{"url", server.url("/charge")}, {"body", "one"}}));
+    for (int i = 0; i < 200 && server.requests("POST", "/charge").empty(); ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(server.requests("POST", "/charge").size(), 1u);
+  }  // killed mid-call
+  server.route("POST", "/charge", FakeResponse::text(200, "charged"));
+  Node n(dir);  // the workflow resumes on load
+  auto results = n.wait_for(id, "getResults", [](const Value& v) { return v.as_array().size() == 1; });
+  ASSERT_EQ(results.as_array().size(), 1u) << "the step's result is recorded once";
+  auto reqs = server.requests("POST", "/charge");
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(reqs[0].header("idempotency-key"), reqs[1].header("idempotency-key"));
+  EXPECT_EQ(reqs[1].body, "one");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(AsyncSteps, StepsOfDifferentActorsGetDifferentKeys) {
+  FakeHttpServer server;
+  server.route("POST", "/charge", FakeResponse::text(200, "ok"));
+  auto dir = temp_dir("async-step-keys");
+  Node n(dir);
+  auto a = n.get_or_create("outboundFlow", {"a"});
+  auto b = n.get_or_create("outboundFlow", {"b"});
+  n.send(a, "calls", obj({{"url", server.url("/charge")}}));
+  n.send(b, "calls", obj({{"url", server.url("/charge")}}));
+  n.wait_for(a, "getResults", [](const Value& v) { return v.as_array().size() == 1; });
+  n.wait_for(b, "getResults", [](const Value& v) { return v.as_array().size() == 1; });
+  auto reqs = server.requests("POST", "/charge");
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_NE(reqs[0].header("idempotency-key"), reqs[1].header("idempotency-key"));
+  std::filesystem::remove_all(dir);
+}
