@@ -8,6 +8,8 @@
 #include "runtime/actor_id.hpp"
 #include <boost/asio/redirect_error.hpp>
 #include "runtime/instance.hpp"
+#include "storage/pg/pool.hpp"
+#include "storage/redis/client.hpp"
 #include "base/value/cbor.hpp"
 
 namespace anvil {
@@ -281,6 +283,9 @@ std::string Runtime::metrics_text() const {
   line("anvil_workflow_step_reexecutions_total",
        "Workflow steps executed again by this process after an earlier execution of the same path.", "counter",
        workflow_reexecutions.load());
+  if (services_.http) out += services_.http->metrics_text();
+  if (services_.pg) out += services_.pg->metrics_text();
+  if (services_.redis) out += services_.redis->metrics_text();
   return out;
 }
 

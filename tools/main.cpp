@@ -10,6 +10,8 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/examples/examples.hpp"
+#include "anvil_migrations/growqr.hpp"
+#include "base/net/http_client.hpp"
 #include "actors/fixtures/fixtures.hpp"
 #include "engine-api/manager_api.hpp"
 #include "gateway/actor_routes.hpp"
@@ -18,6 +20,9 @@
 #include "gateway/ws_session.hpp"
 #include "runtime/runtime.hpp"
 #include "storage/commit_pipeline.hpp"
+#include "storage/pg/migrations.hpp"
+#include "storage/pg/pool.hpp"
+#include "storage/redis/client.hpp"
 #include "storage/store.hpp"
 
 namespace {
@@ -34,6 +39,13 @@ Options for `serve` (each also read from the environment variable shown):
   --data-dir DIR            RocksDB data directory          [ANVIL_DATA_DIR, default ./data]
   --threads N               I/O + actor threads             [ANVIL_THREADS, default: CPU count]
   --log-level LEVEL         trace|debug|info|warn|error     [ANVIL_LOG_LEVEL, default info]
+  --postgres-url URL        Postgres for shared tables; the node applies its
+                            embedded migrations at start and refuses to start
+                            if an applied one changed   [ANVIL_POSTGRES_URL, default: none]
+  --postgres-pool N         Postgres connections        [ANVIL_POSTGRES_POOL, default 4]
+  --redis-url URL           Redis (streams)             [ANVIL_REDIS_URL, default: none]
+Without a Postgres or Redis URL the node serves every actor type that needs
+neither; one that does answers db.not_configured / redis.not_configured.
 
 Durability: every successful reply is sent only after the writes it depends
 on are fsynced to the RocksDB write-ahead log.
@@ -44,6 +56,9 @@ struct ServeConfig {
   std::string data_dir = "./data";
   unsigned threads = std::max(1u, std::thread::hardware_concurrency());
   std::string log_level = "info";
+  std::string postgres_url;
+  size_t postgres_pool = 4;
+  std::string redis_url;
 };
 
 std::string env_or(const char* name, std::string fallback) {
@@ -99,6 +114,27 @@ int serve(const ServeConfig& cfg) {
   anvil::actors::register_fixtures(registry);
   anvil::actors::register_examples(registry);
   anvil::Runtime runtime(io, **store, pipeline, registry);
+
+  // The node's connections to the outside world, shared by every actor.
+  anvil::net::HttpClient http(io);
+  anvil::Services services;
+  services.http = &http;
+  std::unique_ptr<anvil::pg::Pool> pg;
+  if (!cfg.postgres_url.empty()) {
+    pg = std::make_unique<anvil::pg::Pool>(anvil::pg::PoolOptions{cfg.postgres_url, cfg.postgres_pool});
+    if (auto st = anvil::pg::apply_migrations(*pg, "growqr", anvil::pg::embedded::growqr()); !st.ok()) {
+      spdlog::critical("Postgres migrations (set growqr): {} ({})", st.error().message, st.error().qualified());
+      return 1;
+    }
+    services.pg = pg.get();
+  }
+  std::unique_ptr<anvil::redis::Client> redis;
+  if (!cfg.redis_url.empty()) {
+    redis = std::make_unique<anvil::redis::Client>(io, anvil::redis::Options{cfg.redis_url});
+    services.redis = redis.get();
+  }
+  runtime.set_services(services);
+
   if (auto st = runtime.load(); !st.ok()) {
     spdlog::critical("cannot load the actor directory: {}", st.error().message);
     return 1;
@@ -138,8 +174,8 @@ int serve(const ServeConfig& cfg) {
         anvil::asio::detached);
   });
 
-  spdlog::info("anvil {} listening on http://{}:{} (also /api/rivet), data dir {}, {} threads",
-               "0.1.0", host, *bound, cfg.data_dir, cfg.threads);
+  spdlog::info("anvil {} listening on http://{}:{} (also /api/rivet), data dir {}, {} threads, postgres {}, redis {}",
+               "0.1.0", host, *bound, cfg.data_dir, cfg.threads, pg ? "on" : "off", redis ? "on" : "off");
   // A plain line on stdout for scripts waiting for readiness.
   std::cout << "anvil listening on http://" << host << ":" << *bound << std::endl;
 
@@ -170,6 +206,9 @@ int main(int argc, char** argv) {
   cfg.data_dir = env_or("ANVIL_DATA_DIR", cfg.data_dir);
   cfg.log_level = env_or("ANVIL_LOG_LEVEL", cfg.log_level);
   if (auto t = env_or("ANVIL_THREADS", ""); !t.empty()) cfg.threads = std::max(1, std::atoi(t.c_str()));
+  cfg.postgres_url = env_or("ANVIL_POSTGRES_URL", "");
+  cfg.redis_url = env_or("ANVIL_REDIS_URL", "");
+  if (auto p = env_or("ANVIL_POSTGRES_POOL", ""); !p.empty()) cfg.postgres_pool = std::max(1, std::atoi(p.c_str()));
 
   for (size_t i = 1; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -193,6 +232,17 @@ int main(int argc, char** argv) {
       int n = std::atoi(v->c_str());
       if (n < 1) return usage_error("--threads must be at least 1");
       cfg.threads = static_cast<unsigned>(n);
+    } else if (a == "--postgres-url") {
+      if (!(v = value("--postgres-url"))) return usage_error("--postgres-url needs a URL");
+      cfg.postgres_url = *v;
+    } else if (a == "--postgres-pool") {
+      if (!(v = value("--postgres-pool"))) return usage_error("--postgres-pool needs a number");
+      int n = std::atoi(v->c_str());
+      if (n < 1) return usage_error("--postgres-pool must be at least 1");
+      cfg.postgres_pool = static_cast<size_t>(n);
+    } else if (a == "--redis-url") {
+      if (!(v = value("--redis-url"))) return usage_error("--redis-url needs a URL");
+      cfg.redis_url = *v;
     } else if (a == "--log-level") {
       if (!(v = value("--log-level"))) return usage_error("--log-level needs a level");
       cfg.log_level = *v;

@@ -25,6 +25,12 @@ int http_status_for(const Error& e) {
   if (g == "namespace" && c == "not_found") return 400;
   if (g == "guard" && c.rfind("query_", 0) == 0) return 400;
   if (g == "api" && c == "not_found") return 404;
+  // Anvil: the outside world an actor waited on (Runtime 2).
+  if (g == "actor" && c == "aborted") return 503;
+  if (g == "outbound") return c == "timeout" ? 504 : 502;
+  if ((g == "db" && (c == "unavailable" || c == "not_configured" || c == "shutting_down")) ||
+      (g == "redis" && (c == "unavailable" || c == "not_configured" || c == "timeout")))
+    return 503;
   return 500;
 }
 
