@@ -223,6 +223,44 @@ asio::awaitable<int> completions_off_strand(Client& c, Strand s, std::string str
   co_return foreign;
 }
 
+// Writes 4 MiB values until a command fails; returns how many succeeded.
+asio::awaitable<int> write_until_failure(Client& c) {
+  const std::vector<std::string> set_big{"SET", "big", std::string(4 << 20, 'x')};
+  for (int i = 0; i < 1000; ++i) {
+    auto r = co_await c.command(set_big);
+    if (!r.ok()) co_return i;
+  }
+  co_return -1;
+}
+
+// Keeps writing 256 KiB values for `rounds` commands, failures included.
+asio::awaitable<int> write_regardless(Client& c, int rounds) {
+  const std::vector<std::string> set_big{"SET", "big", std::string(256 << 10, 'x')};
+  int failed = 0;
+  for (int i = 0; i < rounds; ++i) {
+    auto r = co_await c.command(set_big);
+    failed += !r.ok();
+    if (!r.ok()) {
+      asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(5));
+      co_await t.async_wait(asio::use_awaitable);
+    }
+  }
+  co_return failed;
+}
+
+// Closes the connection gracefully (QUIT) over and over while writers run.
+asio::awaitable<int> quit_repeatedly(Client& c, int times) {
+  const std::vector<std::string> quit{"QUIT"};
+  int done = 0;
+  for (int i = 0; i < times; ++i) {
+    auto r = co_await c.command(quit);
+    done += r.ok();
+    asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(150));
+    co_await t.async_wait(asio::use_awaitable);
+  }
+  co_return done;
+}
+
 }  // namespace
 
 // --- URLs --------------------------------------------------------------------
@@ -630,4 +668,42 @@ TEST_F(RedisClientTest, APasswordAndDatabaseInTheUrlAreAppliedOnConnect) {
   EXPECT_NE(denied.error().message.find("AUTH"), std::string::npos) << denied.error().message;
   EXPECT_EQ(denied.error().message.find("nope"), std::string::npos) << "the password leaked into the error";
   EXPECT_FALSE(wrong.connected());
+}
+
+TEST_F(RedisClientTest, WritesInProgressWhenTheServerDiesFailWithUnavailable) {
+  REQUIRE_REDIS_SERVER_BINARY();
+  OwnRedis server;
+  ASSERT_TRUE(server.start());
+  Client client(io_, Options{server.url()});
+  ASSERT_TRUE(wait_connected(client));
+  std::vector<std::future<int>> writers;
+  for (int i = 0; i < 4; ++i) writers.push_back(spawn(write_until_failure(client)));
+  std::this_thread::sleep_for(100ms);
+  server.kill();
+  for (auto& w : writers) EXPECT_GE(w.get(), 0) << "every writer sees the failure";
+  auto r = await(client.command({"PING"}));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().qualified(), "redis.unavailable");
+}
+
+// A server that closes gracefully (QUIT) leaves the socket in CLOSE_WAIT; the
+// next write draws an RST, and the write after that fails with EPIPE and
+// raises SIGPIPE, whose default action ends the process (exit status 141).
+// Without the client's SIGPIPE shield this test dies in most runs.
+TEST_F(RedisClientTest, WritesRacingAGracefulServerCloseDoNotKillTheProcessWithSigpipe) {
+  REQUIRE_REDIS_SERVER_BINARY();
+  OwnRedis server;
+  ASSERT_TRUE(server.start());
+  Options opts{server.url()};
+  opts.max_backoff = 100ms;
+  Client client(io_, opts);
+  ASSERT_TRUE(wait_connected(client));
+  std::vector<std::future<int>> writers;
+  auto quitter = spawn(quit_repeatedly(client, 20));
+  for (int i = 0; i < 4; ++i) writers.push_back(spawn(write_regardless(client, 2000)));
+  EXPECT_GT(quitter.get(), 0);
+  for (auto& w : writers) w.get();
+  ASSERT_TRUE(wait_connected(client));
+  auto pong = await(client.command({"PING"}));
+  EXPECT_TRUE(pong.ok()) << "reconnected after the last QUIT: " << pong.error().message;
 }
