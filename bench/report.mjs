@@ -111,5 +111,17 @@ p("|---|---:|---:|---:|");
 for (const [n, x] of [["reference", R.fanout], ["Anvil", A.fanout]])
   p(`| ${n} | ${x?.events ?? "—"} | ${fmt(x?.p50_ms, 2)} / ${fmt(x?.p99_ms, 2)} | ${fmt(x?.deliveries_per_second)} |`);
 p();
+p("## (g) Actions that await I/O (`outbound.fetchText`, 10,000 calls issued at once, server answers in 100 ms)");
+p();
+p("Baseline in the same run and process: the bare outbound client making the same 10,000 GETs (no actor, no commit).");
+p("The actor rows add the runtime: a turn on the actor's strand, the wait, a second turn and a durable commit before each reply.");
+p();
+p("| phase | calls ok | wall s | calls/s | p50 / p99 / max ms | vs bare calls/s |");
+p("|---|---:|---:|---:|---:|---:|");
+const ob = A.outbound?.phases ?? [];
+const bare = ob.find((x) => x.phase === "bare");
+for (const x of ob)
+  p(`| ${x.phase === "bare" ? "bare client" : x.phase === "actors" ? "1,000 actors" : "one actor (interleaved)"} | ${x.ok} / ${x.calls} | ${fmt(x.seconds, 2)} | ${fmt(x.per_second)} | ${fmt(x.p50_ms, 0)} / ${fmt(x.p99_ms, 0)} / ${fmt(x.max_ms, 0)} | ${ratio(x.per_second, bare?.per_second)} |`);
+p();
 fs.writeFileSync(path.join(here, "RESULTS.md"), lines.join("\n") + "\n");
 console.log(`wrote ${path.join(here, "RESULTS.md")}`);

@@ -16,6 +16,7 @@ const ROOT = path.resolve(import.meta.dirname, "..");
 const SHARED = process.env.ANVIL_SHARED_DIR ?? path.resolve(ROOT, "../shared");
 const REF = path.join(SHARED, "rivet-ref");
 const LOADGEN = path.join(ROOT, "build/tools/bench/anvil-loadgen");
+const OUTBOUND_BENCH = path.join(ROOT, "build/tools/bench/anvil-outbound-bench");
 const ANVIL = path.join(ROOT, "build/tools/anvil");
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const SLEEPING = Number(process.env.BENCH_SLEEPING ?? 1_000_000);
@@ -161,6 +162,15 @@ results.anvil.sleeping = {
 await stopAnvil(anvil);
 fs.rmSync(dataDir, { recursive: true, force: true });
 fs.rmSync(emptyDir, { recursive: true, force: true });
+
+// Awaiting actions: 10,000 concurrent `outbound.fetchText` calls against a
+// local server answering in 100 ms, side by side with the bare outbound
+// client making the same calls, in one process and one run.
+try {
+  results.anvil.outbound = JSON.parse(sh(OUTBOUND_BENCH, ["--calls", "10000", "--delay-ms", "100", "--actors", "1000"], { timeout: 600_000 }));
+} catch (e) {
+  results.anvil.outbound = { error: String(e.message).slice(0, 200) };
+}
 
 fs.writeFileSync(saved, JSON.stringify(results, null, 2));
 execFileSync(process.execPath, [path.join(ROOT, "bench/report.mjs")], { stdio: "inherit" });
