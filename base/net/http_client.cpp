@@ -51,13 +51,17 @@ struct Connection {
   TcpStream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *tcp; }
 };
 
-// Whether an idle pooled socket is still usable: a peer that closed it (EOF
-// pending) or sent something unsolicited (an error, TLS close_notify) is not.
+// Whether an idle pooled socket is still usable: not if the peer closed it
+// (EOF pending) or, on plain HTTP, sent something unsolicited (an error
+// response before closing). On TLS pending bytes may be a late TLS 1.3 session
+// ticket, so they keep the connection; a close_notify there surfaces as a
+// reset before any response byte, which run_attempt() treats as stale.
 bool still_open(Connection& c) {
   auto& sock = c.lowest().socket();
   if (!sock.is_open()) return false;
   char byte;
   const ssize_t n = ::recv(sock.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n > 0) return c.tls != nullptr;
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
@@ -435,7 +439,8 @@ asio::awaitable<Attempt> run_attempt(Impl& impl, const Url& url, const std::stri
       a = co_await exchange(impl, *conn->tcp, *conn, url, req, deadline, read_gap, sink, delivered);
 
     if (a.failure == Failure::none || a.failure == Failure::http_status) {
-      if (a.reusable) impl.checkin(key, std::move(conn));
+      // Bytes after the response would be parsed as the next response.
+      if (a.reusable && conn->buffer.size() == 0) impl.checkin(key, std::move(conn));
       co_return a;
     }
     const bool stale = reused && a.failure == Failure::reset && !a.got_response_bytes && !*delivered &&

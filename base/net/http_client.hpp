@@ -97,7 +97,9 @@ class HttpClient {
 
   // Server-sent events: on_event is called for every event as it arrives;
   // completes when the server ends the stream. Non-2xx responses are errors
-  // as for request(). Retries happen only before the first event.
+  // as for request(). Retries happen only before the first event. An
+  // exception thrown by on_event ends the stream (the connection is closed)
+  // and propagates to the awaiting coroutine: it is the caller's own.
   asio::awaitable<Result<HttpResponse>> stream(HttpRequest req, std::function<void(const SseEvent&)> on_event);
 
   struct Metrics {

@@ -212,6 +212,21 @@ TEST_F(HttpClientTest, ARefusedConnectionIsOutboundConnectFailed) {
   EXPECT_EQ(r.error().metadata->find("attempts")->as_int(), 2);
 }
 
+TEST_F(HttpClientTest, APostWithoutIdempotencyKeyIsRetriedWhenNothingWasSent) {
+  uint16_t port;
+  {
+    asio::ip::tcp::acceptor probe(io, {asio::ip::make_address("127.0.0.1"), 0});
+    port = probe.local_endpoint().port();
+  }
+  HttpRequest req = fast("http://127.0.0.1:" + std::to_string(port) + "/");
+  req.method = "POST";
+  req.retry.max_attempts = 3;
+  auto r = get(req);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().qualified(), "outbound.connect_failed");
+  EXPECT_EQ(r.error().metadata->find("attempts")->as_int(), 3);
+}
+
 TEST_F(HttpClientTest, AnUnresolvableHostIsOutboundConnectFailed) {
   HttpRequest req = fast("http://no-such-host.invalid/");
   req.retry.max_attempts = 1;
