@@ -188,7 +188,9 @@ struct Pending {
   milliseconds timeout{0};
   bool done = false;
   std::optional<asio::steady_timer> timer;
-  std::shared_ptr<Link> borrowed;    // the blocking-read connection lent to this command
+  // The blocking-read connection lent to this command. Weak: that connection
+  // holds this command (hiredis privdata) until the reply, and the pool owns it.
+  std::weak_ptr<Link> borrowed;
   std::shared_ptr<Metrics> metrics;  // null for the connection's own AUTH/SELECT
 };
 
@@ -427,7 +429,10 @@ class Link : public std::enable_shared_from_this<Link> {
       return;  // a lent connection is closing: notify_closed drops it from the pool
     }
     finish(*op, to_result(reply, op->command));
-    if (op->borrowed) self->give_back(std::move(op->borrowed));
+    if (auto lent = op->borrowed.lock()) {
+      op->borrowed.reset();
+      self->give_back(std::move(lent));
+    }
   }
 
   void give_back(std::shared_ptr<Link> link);
@@ -622,8 +627,8 @@ class Impl : public std::enable_shared_from_this<Impl> {
       if (!ec) on_timeout(op);
     });
     if (!block) return main_->submit(std::move(op), std::move(argv));
-    op->borrowed = borrow();
-    auto link = op->borrowed;
+    auto link = borrow();
+    op->borrowed = link;
     link->submit(std::move(op), std::move(argv));
   }
 
@@ -684,7 +689,7 @@ class Impl : public std::enable_shared_from_this<Impl> {
                            op->command + " got no reply within " + std::to_string(op->timeout.count()) + " ms"));
     // A blocking read's connection still has the command parked in the
     // server: it cannot serve anyone else, so it goes.
-    if (auto link = std::move(op->borrowed)) link->close("redis blocking read timed out");
+    if (auto link = op->borrowed.lock()) link->close("redis blocking read timed out");
   }
 
   std::shared_ptr<Link> open_link() {
@@ -791,18 +796,29 @@ Result<Value> to_result(const redisReply* reply, const std::string& command) {
 }
 
 // Hands a command to the client's strand; the handler is the awaiting
-// coroutine's (asio::use_awaitable).
+// coroutine's (asio::use_awaitable). Weak: asio keeps the initiation in the
+// awaiting coroutine's frame until the command completes, and a strong
+// reference would close a cycle (coroutine -> client -> connection -> command
+// -> coroutine) that nothing breaks when the io_context dies first.
 struct Initiate {
-  std::shared_ptr<Impl> impl;
+  std::weak_ptr<Impl> client;
 
   template <typename Handler>
   void operator()(Handler&& handler, std::vector<std::string> argv, std::optional<milliseconds> block) const {
+    auto impl = client.lock();
+    if (!impl) {
+      // The command was awaited after its Client was destroyed.
+      auto ex = asio::get_associated_executor(handler);
+      asio::post(ex, [h = std::forward<Handler>(handler)]() mutable { h(unavailable("redis client closed")); });
+      return;
+    }
     auto op = std::make_shared<PendingOp<std::decay_t<Handler>>>(std::forward<Handler>(handler), impl->strand_);
     op->command = argv.empty() ? std::string() : argv.front();
     std::transform(op->command.begin(), op->command.end(), op->command.begin(),
                    [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
     op->metrics = impl->metrics_;
-    asio::post(impl->strand_, [impl = impl, op = std::move(op), argv = std::move(argv), block]() mutable {
+    Strand strand = impl->strand_;
+    asio::post(strand, [impl = std::move(impl), op = std::move(op), argv = std::move(argv), block]() mutable {
       impl->submit(std::move(op), std::move(argv), block);
     });
   }

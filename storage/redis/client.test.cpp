@@ -707,3 +707,32 @@ TEST_F(RedisClientTest, WritesRacingAGracefulServerCloseDoNotKillTheProcessWithS
   auto pong = await(client.command({"PING"}));
   EXPECT_TRUE(pong.ok()) << "reconnected after the last QUIT: " << pong.error().message;
 }
+
+// `anvil serve` stops its io_context before it destroys the client, so the
+// client's posted shutdown never runs: everything is reclaimed when the
+// io_context is destroyed, with a blocked read still parked (ASan-checked).
+TEST(RedisClientTeardown, AClientOutlivingItsStoppedLoopIsReclaimedWithTheLoop) {
+  REQUIRE_SHARED_REDIS();
+  auto io = std::make_unique<asio::io_context>();
+  auto work = asio::make_work_guard(*io);
+  std::thread runner([&] { io->run(); });
+  auto client = std::make_unique<Client>(*io, Options{shared_url()});
+  auto stream = unique_name("stream");
+  ASSERT_TRUE(asio::co_spawn(*io, client->xgroup_create(stream, "g"), asio::use_future).get().ok());
+  auto blocked = asio::co_spawn(*io, client->xreadgroup("g", "c", stream, 1, 5000ms), asio::use_future);
+  std::this_thread::sleep_for(200ms);
+
+  io->stop();
+  runner.join();
+  work.reset();
+  client.reset();
+  io.reset();
+  // The parked read never completes: its coroutine was destroyed with the loop.
+  EXPECT_THROW(blocked.get(), std::future_error);
+
+  asio::io_context cleanup_io;
+  Client cleanup(cleanup_io, Options{shared_url()});
+  auto del = asio::co_spawn(cleanup_io, cleanup.command({"DEL", stream}), asio::use_future);
+  cleanup_io.run_for(2s);
+  EXPECT_TRUE(del.get().ok());
+}
