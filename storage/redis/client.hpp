@@ -12,8 +12,9 @@
 // Connections.
 //   - One shared connection carries every non-blocking command, pipelined.
 //   - A blocking read (xreadgroup with `block`) borrows a connection of its
-//     own from a small pool (opened on demand, up to 4 kept idle), so a read
-//     parked in the server for seconds never delays the shared connection.
+//     own from a small pool (opened on demand, one per concurrent blocking
+//     read, up to 4 kept idle afterwards), so a read parked in the server for
+//     seconds never delays the shared connection.
 //     Do NOT send blocking commands (BLPOP, XREAD BLOCK, ...) through
 //     command(): they would hold up every command behind them.
 //   - AUTH (password, or user and password) and SELECT (db) run after each
@@ -123,8 +124,10 @@ class Client {
   // Starts connecting in the background; never blocks.
   Client(asio::io_context& io, Options opts);
   // Safe with commands in flight: they complete with redis.unavailable
-  // ("client closed") on their own executors once the io_context runs the
-  // shutdown, which closes every connection and cancels every timer.
+  // ("redis client closed") on their own executors once the io_context runs
+  // the posted shutdown, which closes every connection and cancels every
+  // timer. When the io_context is stopped first, everything is reclaimed when
+  // it is destroyed (suspended callers are destroyed then, not resumed).
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
