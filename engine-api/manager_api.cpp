@@ -90,7 +90,7 @@ asio::awaitable<http::Response> ManagerApi::handle(const http::Request& req, std
   if (segs.size() == 1 && segs[0] == "actors") {
     if (m == "PUT") co_return co_await put_actors(req);
     if (m == "POST") co_return co_await post_actors(req);
-    if (m == "GET") co_return get_actors(req);
+    if (m == "GET") co_return co_await get_actors(req);
   }
   if (segs.size() == 2 && segs[0] == "actors" && segs[1] == "names" && m == "GET") {
     Object names;
@@ -140,29 +140,35 @@ asio::awaitable<http::Response> ManagerApi::post_actors(const http::Request& req
   co_return http::json_response(200, obj({{"actor", actor_json(r->info)}}));
 }
 
-http::Response ManagerApi::get_actors(const http::Request& req) {
+asio::awaitable<http::Response> ManagerApi::get_actors(const http::Request& req) {
   auto q = http::parse_query(req.query);
   const std::string ns = namespace_of(req);
-  Array actors;
+  // Only actors whose create record is durable are listed: the listing
+  // opens once they are (a crash cannot erase a listed actor).
+  std::optional<Pending<std::vector<ActorInfo>>> listing;
   if (auto ids = http::query_value(q, "actor_ids")) {
+    std::vector<std::string> wanted;
     size_t start = 0;
     for (;;) {
       size_t comma = ids->find(',', start);
-      std::string id = ids->substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-      if (auto a = rt_.find_by_id(id)) actors.push_back(actor_json(*a));
+      wanted.push_back(ids->substr(start, comma == std::string::npos ? std::string::npos : comma - start));
       if (comma == std::string::npos) break;
       start = comma + 1;
     }
+    listing.emplace(rt_.list_by_ids(wanted));
   } else if (auto name = http::query_value(q, "name")) {
-    if (auto key = http::query_value(q, "key")) {
-      if (auto a = rt_.find_by_key(ns, *name, deserialize_key(*key))) actors.push_back(actor_json(*a));
-    } else {
-      for (const auto& a : rt_.list_by_name(ns, *name)) actors.push_back(actor_json(a));
-    }
+    if (auto key = http::query_value(q, "key"))
+      listing.emplace(rt_.list_by_key(ns, *name, deserialize_key(*key)));
+    else
+      listing.emplace(rt_.list_by_name(ns, *name));
   } else {
-    return http::error_response(invalid_input("Either `actor_ids` or `name` is required."));
+    co_return http::error_response(invalid_input("Either `actor_ids` or `name` is required."));
   }
-  return http::json_response(
+  auto found = co_await rt_.once_durable(std::move(*listing));
+  if (!found.ok()) co_return http::error_response(found.error());
+  Array actors;
+  for (const auto& a : *found) actors.push_back(actor_json(a));
+  co_return http::json_response(
       200, obj({{"actors", Value(std::move(actors))}, {"pagination", obj({{"cursor", Value()}})}}));
 }
 

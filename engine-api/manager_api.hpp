@@ -22,7 +22,7 @@ class ManagerApi {
  private:
   asio::awaitable<http::Response> put_actors(const http::Request& req);
   asio::awaitable<http::Response> post_actors(const http::Request& req);
-  http::Response get_actors(const http::Request& req);
+  asio::awaitable<http::Response> get_actors(const http::Request& req);
   asio::awaitable<http::Response> delete_actor(std::string_view id);
 
   Runtime& rt_;

@@ -251,7 +251,7 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
       pending_.clear();
       std::vector<std::optional<uint64_t>> ids = std::move(pending_ids_);
       pending_ids_.clear();
-      TurnBatch batch = co_await rt_.conn_calls(actor_id_, conn_id_, std::move(calls));
+      PendingTurns batch = co_await rt_.conn_calls(actor_id_, conn_id_, std::move(calls));
       asio::co_spawn(ws_.get_executor(), reply(keep, std::move(ids), std::move(batch)), asio::detached);
     }
     batching_ = false;
@@ -259,23 +259,22 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
   }
 
   asio::awaitable<void> reply(std::shared_ptr<ConnectSession> keep, std::vector<std::optional<uint64_t>> ids,
-                              TurnBatch batch) {
-    co_await rt_.finish_turns(actor_id_, batch);
+                              PendingTurns batch) {
+    DurableTurns done = co_await rt_.finish(std::move(batch));
     for (size_t i = 0; i < ids.size(); ++i) {
       if (!ids[i]) continue;  // subscriptions have no reply
-      auto& res = batch.results[i];
-      if (res.pending) {
+      if (done.is_async(i)) {
         // An async action answers when it ends; the others do not wait for it.
-        asio::co_spawn(ws_.get_executor(), reply_later(keep, *ids[i], std::move(res)), asio::detached);
+        asio::co_spawn(ws_.get_executor(), reply_later(keep, *ids[i], done.take_async(i)), asio::detached);
         continue;
       }
-      send_result(*ids[i], res);
+      send_result(*ids[i], done.result(i));
     }
   }
 
-  asio::awaitable<void> reply_later(std::shared_ptr<ConnectSession> keep, uint64_t id, CallResult res) {
+  asio::awaitable<void> reply_later(std::shared_ptr<ConnectSession> keep, uint64_t id, AsyncCall call) {
     (void)keep;
-    co_await rt_.settle(res);
+    CallResult res = co_await rt_.settle(std::move(call));
     send_result(id, res);
   }
 

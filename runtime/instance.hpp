@@ -12,9 +12,9 @@
 #include <optional>
 #include <string>
 
-#include "runtime/actor_api.hpp"
-#include "runtime/runtime.hpp"
 #include "base/value/asio.hpp"
+#include "runtime/actor_api.hpp"
+#include "runtime/core.hpp"
 #include "runtime/workflow_state.hpp"
 
 namespace anvil {
@@ -62,7 +62,7 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   using IdleTimer = asio::basic_waitable_timer<std::chrono::steady_clock,
                                                asio::wait_traits<std::chrono::steady_clock>, Strand>;
 
-  Instance(Runtime& rt, std::shared_ptr<ActorEntry> entry, const ActorDefinition& def);
+  Instance(RuntimeCore& rt, std::shared_ptr<ActorEntry> entry, const ActorDefinition& def);
 
   const Strand& strand() const { return strand_; }
   bool fresh() const { return phase_ == Phase::Fresh; }
@@ -75,7 +75,11 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   // re-arms the idle timer. An error means the turn was discarded (its state
   // outgrew the ceiling) and the instance stopped; the caller reports it.
   std::optional<Error> end_turn();
-  uint64_t last_seq() const { return last_seq_; }
+  // What the turn leaves for after its commit (alarms to arm, messages to
+  // send, a queue drain or workflow run to schedule) and that commit. Taken
+  // after every turn, including one whose start failed (it still commits
+  // a held-back create).
+  TurnEffects take_effects();
 
   // A synchronous action's result, or (for an async action) a placeholder:
   // the call then runs as a coroutine and take_started_call() hands out its
@@ -103,16 +107,8 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   void raw_socket_message(uint64_t handle, const WsMessage& msg);
   void raw_socket_closed(uint64_t handle, uint16_t code, const std::string& reason);
 
-  // Alarms created this turn (armed by the runtime once they are durable).
-  std::vector<Alarm> take_alarms() { return std::move(new_alarms_); }
-  // Actor-to-actor messages of this turn (dispatched once it is durable).
-  std::vector<OutboxMessage> take_outbox() { return std::move(outbox); }
-  // Whether the runtime should schedule a queue-drain turn.
-  bool take_drain_request();
   // Replays the run workflow until it suspends or completes.
   Result<Value> run_workflow();
-  // Whether the runtime should schedule a workflow turn.
-  bool take_workflow_request();
   uint64_t workflow_reexecutions() const { return wf_ ? wf_->reexecutions : 0; }
 
   // Puts the actor to sleep if still running.
@@ -124,6 +120,11 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   enum class Phase { Fresh, Running, Stopped };
 
   Status start();
+  // Whether the runtime should schedule a queue-drain turn (once per
+  // request; see take_effects).
+  bool take_drain_request();
+  // Whether the runtime should schedule a workflow turn (likewise).
+  bool take_workflow_request();
   Status load_queue();
   Status load_workflow();
   bool has_handled_message() const;
@@ -173,7 +174,7 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   void arm_idle_timer();
   struct IdleWake;
 
-  Runtime& rt_;
+  RuntimeCore& rt_;
   std::shared_ptr<ActorEntry> entry_;
   const ActorDefinition& def_;
   Strand strand_;
@@ -191,6 +192,9 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   // batch_ holds this generation's start records (and a held-back create)
   // under a save point: a discarded first turn keeps them.
   bool start_in_batch_ = false;
+  // The batch holds this actor's held-back create record: its commit is the
+  // entry's create_seq.
+  bool create_in_batch_ = false;
   std::vector<Alarm> new_alarms_;
   // Undelivered messages, by id. A vector, not a deque: libstdc++ deques
   // allocate a 512 B node and a map even when empty (at most 1000 entries).

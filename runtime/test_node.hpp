@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "runtime/runtime.hpp"
+#include "storage/commit_pipeline.hpp"
+#include "storage/store.hpp"
 #include "storage/test_dir.hpp"
 
 namespace anvil::testing {

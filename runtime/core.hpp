@@ -1,0 +1,153 @@
+// Runtime-internal: the implementation behind the Runtime facade
+// (runtime.hpp). It owns the directory (id → entry, (ns, name, key) → id),
+// runs turns on the actors' strands, applies their effects once durable,
+// and gives Instance what it needs of the node (store, commit pipeline,
+// directory updates). Definitions are split by concern:
+//   directory.cpp  create/resolve/find/list, entries ↔ storage rows
+//   turns.cpp      turn/run_turns/finish/settle, durability
+//   calls.cpp      the public calls, each a turn body
+//   background.cpp alarms, queue drains and workflow runs the runtime starts
+//   outbox.cpp     actor-to-actor message delivery
+//   recovery.cpp   load (directory, alarms, drains, workflows) and shutdown
+//   metrics.cpp    counters and the operator views
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "runtime/directory.hpp"
+#include "runtime/effects.hpp"
+#include "runtime/runtime.hpp"
+#include "storage/commit_pipeline.hpp"
+#include "storage/records.hpp"
+#include "storage/store.hpp"
+
+namespace anvil {
+
+class RuntimeCore {
+ public:
+  RuntimeCore(asio::io_context& io, storage::Store& store, storage::CommitPipeline& pipeline,
+              const Registry& registry);
+  ~RuntimeCore();
+
+  // --- what Runtime forwards (see runtime.hpp for the contracts) ---
+  Status load();
+  const Registry& registry() const { return registry_; }
+  void set_services(Services s) { services_ = s; }
+  const Services& services() const { return services_; }
+  asio::io_context& io() { return io_; }
+  Result<Resolved> get_or_create(const CreateRequest& req, bool defer_commit);
+  uint64_t flush_create(const std::string& actor_id);
+  Result<Resolved> create(const CreateRequest& req);
+  std::optional<ActorInfo> find_by_key(const std::string& ns, const std::string& name, const ActorKey& key) const;
+  std::optional<ActorInfo> find_by_id(const std::string& id) const;
+  bool exists(const std::string& id) const;
+  Pending<std::vector<ActorInfo>> list_by_name(const std::string& ns, const std::string& name);
+  Pending<std::vector<ActorInfo>> list_by_key(const std::string& ns, const std::string& name, const ActorKey& key);
+  Pending<std::vector<ActorInfo>> list_by_ids(const std::vector<std::string>& ids);
+  asio::awaitable<Status> durable(uint64_t seq);
+  asio::awaitable<CallResult> call_action(const std::string& actor_id, std::string action, Array args,
+                                          Value conn_params);
+  asio::awaitable<CallResult> connect(const std::string& actor_id, Value params, std::shared_ptr<ConnSink> sink);
+  asio::awaitable<PendingTurns> conn_calls(const std::string& actor_id, const std::string& conn_id,
+                                           std::vector<ConnCall> calls);
+  asio::awaitable<DurableTurns> finish(PendingTurns turns);
+  asio::awaitable<CallResult> settle(AsyncCall call);
+  asio::awaitable<void> disconnect(const std::string& actor_id, const std::string& conn_id);
+  asio::awaitable<Result<QueueSendOutcome>> queue_send(const std::string& actor_id, std::string name, Value body,
+                                                       bool wait, uint64_t timeout_ms);
+  asio::awaitable<CallResult> raw_ws_open(const std::string& actor_id, RawRequest req,
+                                          std::shared_ptr<RawWebSocket> socket);
+  asio::awaitable<void> raw_ws_message(const std::string& actor_id, uint64_t handle, WsMessage msg);
+  asio::awaitable<void> raw_ws_closed(const std::string& actor_id, uint64_t handle, uint16_t code,
+                                      std::string reason);
+  asio::awaitable<Result<RawResponse>> raw_request(const std::string& actor_id, RawRequest req);
+  asio::awaitable<Status> destroy(const std::string& actor_id);
+  asio::awaitable<void> shutdown();
+  Result<Value> workflow_history(const std::string& actor_id) const;
+  std::string metrics_text() const;
+  size_t awake_count() const;
+  size_t actor_count() const;
+
+  // --- turns ---
+  // One turn on the actor: wakes it if needed, runs `body` on its strand,
+  // then persists what changed and waits until that is durable (and, for an
+  // async call, until it ended).
+  using TurnBody = std::function<Result<Value>(Instance&)>;
+  // `want_info`: report the actor's info with a success too (errors always
+  // carry it).
+  asio::awaitable<CallResult> turn(const std::string& actor_id, TurnBody body, bool want_info = true);
+  // Runs each body as its own turn, back to back, in as few visits of the
+  // actor's strand as it can; finish() opens the results.
+  asio::awaitable<PendingTurns> run_turns(const std::string& actor_id, std::vector<TurnBody> bodies,
+                                          bool want_info = true);
+
+  // --- used by Instance ---
+  storage::Store& store() { return store_; }
+  storage::CommitPipeline& pipeline() { return pipeline_; }
+  // Drops `inst` from its entry if it is still the entry's instance.
+  void detach(const std::shared_ptr<ActorEntry>& entry, const Instance* inst);
+  // Removes a destroyed actor from the directory and the key index.
+  void forget(const std::shared_ptr<ActorEntry>& entry);
+  // A new generation starts: bumps it, stamps start/connectable times and
+  // returns the record to persist with the start batch.
+  storage::ActorRow begin_generation(const std::shared_ptr<ActorEntry>& entry);
+  ActorInfo info_of(const std::shared_ptr<ActorEntry>& entry) const;
+  // Hands a held-back create record to the actor's first start.
+  std::unique_ptr<rocksdb::WriteBatch> take_pending_create(const std::shared_ptr<ActorEntry>& entry);
+  // Effects of a commit made outside a turn (an async call's segments):
+  // applied once `effects.seq` is durable, as finish() does.
+  void apply_after_durable(const std::string& actor_id, TurnEffects effects);
+  void schedule_workflow(const std::string& actor_id);
+  static std::string index_key(const std::string& ns, const std::string& name, const std::string& serialized_key);
+  std::atomic<uint64_t> workflow_reexecutions{0};
+
+ private:
+  Result<Resolved> resolve(const CreateRequest& req, bool fail_if_exists, bool defer_commit);
+  void submit_pending_create(ActorEntry& e);  // requires mu_
+  // The record an entry is stored as (requires mu_).
+  static storage::ActorRow actor_row(const ActorEntry& e);
+  // Adds `e` to a listing if its create record is submitted (requires mu_).
+  void add_to_listing(ActorEntry& e, std::vector<ActorInfo>& out, uint64_t& seq);
+  // Arms the alarms, schedules the drain/workflow and dispatches the
+  // messages of durable turns.
+  void apply(const std::string& actor_id, TurnEffects& effects);
+  asio::awaitable<void> apply_when_durable(std::string actor_id, TurnEffects effects);
+  void arm_alarm(const std::string& actor_id, const Alarm& alarm);
+  asio::awaitable<void> fire_alarm(std::string actor_id, std::string schedule_id);
+  void schedule_drain(const std::string& actor_id);
+  void dispatch(OutboxMessage msg);
+  asio::awaitable<void> deliver(OutboxMessage msg);
+  // The awake instance for an actor, creating it (not yet started) if asleep.
+  std::shared_ptr<Instance> acquire(const std::string& actor_id, std::shared_ptr<ActorEntry>* entry_out);
+
+  asio::io_context& io_;
+  storage::Store& store_;
+  storage::CommitPipeline& pipeline_;
+  const Registry& registry_;
+  Services services_;
+
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<ActorEntry>> by_id_;  // GUARDED_BY(mu_)
+  std::unordered_map<std::string, std::string> by_key_;                 // GUARDED_BY(mu_)
+};
+
+// Runs `fn` on `ex` and completes on the awaiting coroutine's executor.
+template <typename R, typename Executor>
+asio::awaitable<R> run_on(Executor ex, std::function<R()> fn) {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(R)>(
+      [ex](auto handler, std::function<R()> f) {
+        asio::post(ex, [handler = std::move(handler), f = std::move(f)]() mutable {
+          R r = f();
+          auto hex = asio::get_associated_executor(handler);
+          asio::post(hex, [handler = std::move(handler), r = std::move(r)]() mutable { handler(std::move(r)); });
+        });
+      },
+      asio::use_awaitable, std::move(fn));
+}
+
+}  // namespace anvil

@@ -1,0 +1,299 @@
+// Turns and async calls on an instance: actions and onRequest (sync, or
+// started as a coroutine on the strand), the end of a turn (persist, commit,
+// effects), and the segments of a call that waits.
+#include "runtime/instance.hpp"
+
+#include <openssl/sha.h>
+
+#include <spdlog/spdlog.h>
+
+#include "base/value/cbor.hpp"
+#include "runtime/instance_support.hpp"
+#include "storage/records.hpp"
+
+namespace anvil {
+using namespace detail;
+
+Result<RawResponse> Instance::request(const RawRequest& req) {
+  if (def_.on_request_async_hook()) {
+    auto done = std::make_shared<OneShot<AsyncOutcome>>();
+    ++pending_async_;
+    idle_.cancel();
+    asio::co_spawn(strand_, run_async_request(shared_from_this(), req, done), asio::detached);
+    started_call_ = std::move(done);
+    return RawResponse{};  // placeholder: the caller settles the call
+  }
+  if (!def_.on_request_hook())
+    return make_error("actor", "request_handler_not_found", "This actor has no onRequest handler.");
+  ActorContext ctx(*this);
+  return guarded(actor_id, "onRequest", [&] { return def_.on_request_hook()(ctx, req); });
+}
+
+Result<Value> Instance::action(const std::string& action, const Array& args, const std::shared_ptr<ConnData>& conn,
+                               bool close_conn_after) {
+  if (const AsyncActionFn* afn = def_.find_async_action(action)) {
+    auto done = std::make_shared<OneShot<AsyncOutcome>>();
+    ++pending_async_;
+    idle_.cancel();
+    asio::co_spawn(strand_, run_async_action(shared_from_this(), *afn, action, args, conn, close_conn_after, done),
+                   asio::detached);
+    started_call_ = std::move(done);
+    return Value();  // placeholder: the caller settles the call
+  }
+  const ActionFn* fn = def_.find_action(action);
+  Result<Value> out = make_error("actor", "action_not_found", "Action `" + action + "` was not found.");
+  if (fn) {
+    ActionContext ctx(*this, *conn);
+    out = timed(actor_id, "action", def_.options().action_timeout,
+                make_error("actor", "action_timed_out", "Action `" + action + "` timed out."),
+                [&] { return (*fn)(ctx, args); });
+    if (out.ok() && def_.on_before_action_response_hook())
+      out = guarded(actor_id, "onBeforeActionResponse",
+                    [&] { return def_.on_before_action_response_hook()(ctx, action, args, std::move(*out)); });
+  }
+  if (close_conn_after) close_conn(conn->id);
+  return out;
+}
+
+void Instance::register_scope(AsyncScope& scope, std::chrono::milliseconds limit, Error timeout_error) {
+  scope.executor = strand_;
+  scope.deadline = std::chrono::steady_clock::now() + limit;
+  scope.timeout_error = std::move(timeout_error);
+  scopes_.push_back(&scope);
+}
+
+void Instance::unregister_scope(AsyncScope& scope) {
+  std::erase(scopes_, &scope);
+  scope.disarm();
+}
+
+asio::awaitable<void> Instance::run_async_action(std::shared_ptr<Instance> self, AsyncActionFn fn,
+                                                 std::string action, Array args, std::shared_ptr<ConnData> conn,
+                                                 bool close_conn_after, std::shared_ptr<OneShot<AsyncOutcome>> done) {
+  (void)self;  // keeps the instance (and its entry) alive until the call ends
+  Result<Value> out = aborted_error();
+  if (phase_ == Phase::Running) {
+    AsyncScope scope;
+    register_scope(scope, def_.options().action_timeout,
+                   make_error("actor", "action_timed_out", "Action `" + action + "` timed out."));
+    ActionContext ctx(*this, *conn);
+    ctx.scope_ = &scope;
+    const Array args_copy = def_.on_before_action_response_hook() ? args : Array{};
+    try {
+      Task<Result<Value>> task = fn(ctx, std::move(args));
+      out = co_await std::move(task);
+    } catch (const std::exception& e) {
+      spdlog::error("actor {}: action {} threw: {}", actor_id, action, e.what());
+      out = internal_error();
+    } catch (...) {
+      spdlog::error("actor {}: action {} threw a non-exception", actor_id, action);
+      out = internal_error();
+    }
+    unregister_scope(scope);
+    if (scope.cancelled()) {
+      out = *scope.cancel_reason();
+    } else if (std::chrono::steady_clock::now() > scope.deadline) {
+      spdlog::warn("actor {}: action {} ran past its {} ms limit", actor_id, action,
+                   def_.options().action_timeout.count());
+      out = scope.timeout_error;
+    }
+    if (phase_ == Phase::Running && out.ok() && def_.on_before_action_response_hook())
+      out = guarded(actor_id, "onBeforeActionResponse",
+                    [&] { return def_.on_before_action_response_hook()(ctx, action, args_copy, std::move(*out)); });
+  }
+  if (close_conn_after) {
+    if (phase_ == Phase::Running)
+      close_conn(conn->id);
+    else
+      std::erase(entry_->conns, conn);  // no hooks on a stopped actor, but never a leftover connection
+  }
+  --pending_async_;
+  // The call's last turn: commit what it changed (or handle a requested
+  // sleep now that nothing is pending); its reply waits for that commit.
+  Status st = end_segment();
+  if (!st.ok() && out.ok()) out = st.error();
+  done->set(AsyncOutcome{std::move(out), last_seq_, std::nullopt});
+}
+
+asio::awaitable<void> Instance::run_async_request(std::shared_ptr<Instance> self, RawRequest req,
+                                                  std::shared_ptr<OneShot<AsyncOutcome>> done) {
+  (void)self;
+  Result<RawResponse> out = aborted_error();
+  if (phase_ == Phase::Running) {
+    AsyncScope scope;
+    register_scope(scope, def_.options().action_timeout,
+                   make_error("actor", "action_timed_out", "onRequest timed out."));
+    ActorContext ctx(*this);
+    ctx.scope_ = &scope;
+    try {
+      Task<Result<RawResponse>> task = def_.on_request_async_hook()(ctx, std::move(req));
+      out = co_await std::move(task);
+    } catch (const std::exception& e) {
+      spdlog::error("actor {}: onRequest threw: {}", actor_id, e.what());
+      out = internal_error();
+    } catch (...) {
+      out = internal_error();
+    }
+    unregister_scope(scope);
+    if (scope.cancelled())
+      out = *scope.cancel_reason();
+    else if (std::chrono::steady_clock::now() > scope.deadline)
+      out = scope.timeout_error;
+  }
+  --pending_async_;
+  Status st = end_segment();
+  AsyncOutcome outcome;
+  outcome.seq = last_seq_;
+  if (!st.ok() && out.ok()) out = st.error();
+  if (out.ok()) {
+    outcome.output = Value();
+    outcome.response = std::move(*out);
+  } else {
+    outcome.output = out.error();
+  }
+  done->set(std::move(outcome));
+}
+
+// "wf-" + 32 hex digits of SHA-256(actor id, NUL, step path): the same for
+// every attempt of a step and across restarts, different for any other step
+// or actor.
+static std::string step_idempotency_key(const std::string& actor_id, const std::string& path) {
+  std::string material = actor_id;
+  material += '\0';
+  material += path;
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(material.data()), material.size(), digest);
+  static const char* hex = "0123456789abcdef";
+  std::string out = "wf-";
+  for (int i = 0; i < 16; ++i) {
+    out += hex[digest[i] >> 4];
+    out += hex[digest[i] & 15];
+  }
+  return out;
+}
+
+std::shared_ptr<OneShot<Result<Value>>> Instance::wf_start_call(const std::string& path, Workflow::AsyncStepFn fn,
+                                                                std::chrono::milliseconds timeout) {
+  auto done = std::make_shared<OneShot<Result<Value>>>();
+  ++pending_async_;
+  idle_.cancel();
+  asio::co_spawn(strand_, run_async_step(shared_from_this(), path, std::move(fn), timeout, done), asio::detached);
+  return done;
+}
+
+asio::awaitable<void> Instance::run_async_step(std::shared_ptr<Instance> self, std::string path,
+                                               Workflow::AsyncStepFn fn, std::chrono::milliseconds timeout,
+                                               std::shared_ptr<OneShot<Result<Value>>> done) {
+  (void)self;
+  Result<Value> out = aborted_error();
+  if (phase_ == Phase::Running) {
+    AsyncScope scope;
+    register_scope(scope, timeout,
+                   make_error("workflow", "step_timed_out", "Workflow step `" + path + "` timed out."));
+    scope.idempotency_key = step_idempotency_key(actor_id, path);
+    ActorContext ctx(*this);
+    ctx.scope_ = &scope;
+    try {
+      Task<Result<Value>> task = fn(ctx);
+      out = co_await std::move(task);
+    } catch (const std::exception& e) {
+      spdlog::error("actor {}: workflow step `{}` threw: {}", actor_id, path, e.what());
+      out = internal_error();
+    } catch (...) {
+      out = internal_error();
+    }
+    unregister_scope(scope);
+    if (scope.cancelled())
+      out = *scope.cancel_reason();
+    else if (std::chrono::steady_clock::now() > scope.deadline)
+      out = scope.timeout_error;
+  }
+  --pending_async_;
+  done->set(std::move(out));
+  if (phase_ == Phase::Running) wf_requested_ = true;  // the replay records the attempt
+  (void)end_segment();
+}
+
+Status Instance::end_segment() {
+  if (phase_ != Phase::Running) {
+    // Stopped meanwhile (destroyed, or put to sleep at shutdown): what the
+    // code changed after that is never written.
+    wb_.reset();
+    new_alarms_.clear();
+    outbox.clear();
+    return aborted_error();
+  }
+  auto discarded = end_turn();
+  hand_off_effects();
+  if (discarded) return *discarded;
+  return Ok{};
+}
+
+Status Instance::begin_segment() {
+  if (phase_ != Phase::Running) return aborted_error();
+  // The code may still hold a reference from mutate_state() taken before
+  // the wait: treat the state as changed.
+  dirty = true;
+  return Ok{};
+}
+
+TurnEffects Instance::take_effects() {
+  TurnEffects fx;
+  fx.seq = last_seq_;
+  fx.alarms.swap(new_alarms_);
+  fx.outbox.swap(outbox);
+  fx.drain = take_drain_request();
+  fx.workflow = take_workflow_request();
+  return fx;
+}
+
+void Instance::hand_off_effects() {
+  TurnEffects fx = take_effects();
+  if (fx.empty()) return;
+  rt_.apply_after_durable(actor_id, std::move(fx));
+}
+
+std::optional<Error> Instance::end_turn() {
+  if (phase_ != Phase::Running) {
+    commit();
+    return std::nullopt;
+  }
+  if (dirty && def_.on_state_change_hook()) {
+    // Runs once per turn that changed the state. What it changes is
+    // persisted with the turn but does not re-trigger it.
+    ActorContext ctx(*this);
+    auto st = guarded(actor_id, "onStateChange", [&] { return def_.on_state_change_hook()(ctx, state); });
+    if (!st.ok()) spdlog::warn("actor {}: onStateChange failed: {}", actor_id, st.error().message);
+  }
+  if (dirty && !persist_state()) {
+    // The whole turn is discarded, as if it never ran: nothing of it is
+    // written, and the instance stops so the next request starts from the
+    // durable state (queue positions, workflow history and KV overlay
+    // included). Connections stay in the directory entry.
+    spdlog::warn("actor {} ({}): state exceeds {} bytes; turn discarded", actor_id, name, kMaxStateBytes);
+    if (start_in_batch_) {
+      batch().RollbackToSavePoint();  // back to the start records, which stay
+      commit();
+    } else {
+      wb_.reset();
+    }
+    new_alarms_.clear();
+    outbox.clear();
+    phase_ = Phase::Stopped;
+    idle_.cancel();
+    rt_.detach(entry_, this);
+    return make_error("actor", "state_too_large",
+                      "The actor state would exceed 1 MiB; the change was discarded.");
+  }
+  commit();
+  if (destroy_requested) {
+    stop(true);
+  } else if (sleep_requested) {
+    if (pending_async_ == 0) stop(false);  // else: when the last async call ends
+  } else {
+    arm_idle_timer();
+  }
+  return std::nullopt;
+}
+
+}  // namespace anvil

@@ -1,0 +1,64 @@
+// Operator views of the node: Prometheus counters and an actor's workflow
+// history.
+#include "runtime/core.hpp"
+#include "storage/pg/pool.hpp"
+#include "storage/redis/client.hpp"
+
+namespace anvil {
+
+size_t RuntimeCore::awake_count() const {
+  std::lock_guard lk(mu_);
+  size_t n = 0;
+  for (const auto& [_, e] : by_id_) n += e->instance != nullptr;
+  return n;
+}
+
+size_t RuntimeCore::actor_count() const {
+  std::lock_guard lk(mu_);
+  return by_id_.size();
+}
+
+std::string RuntimeCore::metrics_text() const {
+  std::string out;
+  auto line = [&](const char* name, const char* help, const char* type, uint64_t v) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+           std::to_string(v) + "\n";
+  };
+  line("anvil_actors", "Actors in the directory (awake or asleep).", "gauge", actor_count());
+  line("anvil_actors_awake", "Actors with an instance in memory.", "gauge", awake_count());
+  line("anvil_commit_rounds_total", "Synced WAL writes (group-commit rounds).", "counter", pipeline_.rounds());
+  line("anvil_commits_total", "Batches committed.", "counter", pipeline_.last_synced());
+  line("anvil_workflow_step_reexecutions_total",
+       "Workflow steps executed again by this process after an earlier execution of the same path.", "counter",
+       workflow_reexecutions.load());
+  if (services_.http) out += services_.http->metrics_text();
+  if (services_.pg) out += services_.pg->metrics_text();
+  if (services_.redis) out += services_.redis->metrics_text();
+  return out;
+}
+
+Result<Value> RuntimeCore::workflow_history(const std::string& actor_id) const {
+  if (!find_by_id(actor_id)) return make_error("actor", "not_found", "The actor does not exist or was destroyed.");
+  Array steps;
+  Status failure = Ok{};
+  auto st = store_.scan_prefix(storage::Family::kWorkflow, actor_id, [&](std::string_view, std::string_view v) {
+    auto row = storage::decode_workflow_row(v);
+    if (!row.ok()) {
+      failure = row.error();
+      return false;
+    }
+    Object o{{"path", row->path}, {"kind", row->kind}, {"status", row->status},
+             {"attempts", static_cast<int64_t>(row->attempts)}, {"startedTs", row->started_ts},
+             {"completedTs", row->completed_ts ? Value(row->completed_ts) : Value()}};
+    if (!row->error.empty()) o.emplace_back("error", row->error);
+    if (row->kind == "loop") o.emplace_back("iteration", static_cast<int64_t>(row->iteration));
+    if (row->wake_ts) o.emplace_back("wakeTs", row->wake_ts);
+    steps.emplace_back(Value(std::move(o)));
+    return true;
+  });
+  if (!st.ok()) return st.error();
+  if (!failure.ok()) return failure.error();
+  return Value(std::move(steps));
+}
+
+}  // namespace anvil
