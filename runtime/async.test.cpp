@@ -54,6 +54,7 @@ ActorDefinition waiter_actor() {
                     [](ActionContext& c, Array args) -> Task<Result<Value>> {
                       const std::string tag = args[0].as_string();
                       c.mutate_state()["log"].as_array().push_back(tag + ":a");
+                      // Pauses only: the log shows what ran, whatever a pause ended with.
                       (void)co_await c.sleep_for(20ms);
                       c.mutate_state()["log"].as_array().push_back(tag + ":b");
                       (void)co_await c.sleep_for(20ms);
@@ -63,6 +64,7 @@ ActorDefinition waiter_actor() {
       .async_action("sleepAfterWait",
                     [](ActionContext& c, Array) -> Task<Result<Value>> {
                       c.sleep();  // a requested sleep waits for the call
+                      // A pause only: the test checks the phase the call reached.
                       (void)co_await c.sleep_for(100ms);
                       c.mutate_state()["phase"] = "after";
                       co_return Value(true);
@@ -73,7 +75,7 @@ ActorDefinition waiter_actor() {
                       co_return Value(1);
                     })
       .on_request_async([](ActorContext& c, RawRequest req) -> Task<Result<RawResponse>> {
-        (void)co_await c.sleep_for(10ms);
+        (void)co_await c.sleep_for(10ms);  // a pause only: the test checks the answer
         RawResponse res;
         res.body = "async " + req.path;
         co_return res;

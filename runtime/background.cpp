@@ -36,7 +36,9 @@ void RuntimeCore::schedule_workflow(const std::string& actor_id) {
       io_,
       [this, actor_id]() -> asio::awaitable<void> {
         auto r = co_await turn(actor_id, [](Instance& inst) { return inst.run_workflow(); });
-        (void)r;
+        if (!r.output.ok() && r.output.error().qualified() != "actor.not_found")
+          spdlog::warn("actor {}: workflow turn failed: {} ({})", actor_id, r.output.error().qualified(),
+                       r.output.error().message);
       },
       asio::detached);
 }

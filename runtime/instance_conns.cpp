@@ -80,7 +80,8 @@ void Instance::raw_socket_message(uint64_t handle, const WsMessage& msg) {
   ActorContext ctx(*this);
   auto sock = it->second.socket;
   auto& fn = it->second.handlers.on_message;
-  guarded(actor_id, "websocket message", [&]() -> Status {
+  // guarded() logs a throwing handler; a socket frame has nobody to answer.
+  (void)guarded(actor_id, "websocket message", [&]() -> Status {
     fn(ctx, *sock, msg);
     return Ok{};
   });
@@ -93,7 +94,8 @@ void Instance::raw_socket_closed(uint64_t handle, uint16_t code, const std::stri
   entry_->ext().raw_sockets.erase(it);
   if (!entry.handlers.on_close) return;
   ActorContext ctx(*this);
-  guarded(actor_id, "websocket close", [&]() -> Status {
+  // guarded() logs a throwing handler; the socket is closed, nobody to answer.
+  (void)guarded(actor_id, "websocket close", [&]() -> Status {
     entry.handlers.on_close(ctx, *entry.socket, code, reason);
     return Ok{};
   });

@@ -211,6 +211,11 @@ asio::awaitable<void> Instance::run_async_step(std::shared_ptr<Instance> self, s
   --pending_async_;
   done->set(std::move(out));
   if (phase_ == Phase::Running) wf_requested_ = true;  // the replay records the attempt
+  // The step's outcome is already with the workflow (done). end_segment
+  // fails only when the actor stopped meanwhile (nothing is committed; the
+  // next generation replays the step) or when the segment was discarded for
+  // the state ceiling (end_turn logged it; the replay runs on a fresh
+  // instance): nothing is left to report here.
   (void)end_segment();
 }
 

@@ -67,7 +67,7 @@ class Node {
     cr.input = std::move(input);
     auto r = rt_->get_or_create(cr);
     if (!r.ok()) throw std::runtime_error(r.error().message);
-    run(rt_->durable(r->seq));
+    if (auto st = run(rt_->durable(r->seq)); !st.ok()) throw std::runtime_error(st.error().message);
     return r->info.actor_id;
   }
 

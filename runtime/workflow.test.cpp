@@ -370,7 +370,8 @@ TEST(Workflow, GetVersionGivesNewRunsTheLatestAndInFlightRunsVersionOne) {
   cr.name = "gated";
   cr.key = {"fresh"};
   auto fresh = n.rt().get_or_create(cr);
-  n.run(n.rt().durable(fresh->seq));
+  ASSERT_TRUE(fresh.ok());
+  ASSERT_TRUE(n.run(n.rt().durable(fresh->seq)).ok());
   // In-flight run: its history already ran past the gate's position? No:
   // it is waiting at "wait", after where the gate now stands, so it gets 1.
   n.send(old_run, "go", 1);

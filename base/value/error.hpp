@@ -31,9 +31,11 @@ int http_status_for(const Error& e);
 // The sanitized shape every non-user exception is reported as.
 Error internal_error();
 
-// A minimal expected<T, Error> (C++20 has no std::expected).
+// A minimal expected<T, Error> (C++20 has no std::expected). [[nodiscard]]:
+// an ignored Result (and so an ignored Status) is a warning; ignore one
+// only with `(void)` and a comment saying why.
 template <typename T>
-class Result {
+class [[nodiscard]] Result {
  public:
   // A default-constructed Result is an internal error (asio needs a default
   // for awaitable results; it is never observed on the success path).
@@ -62,7 +64,7 @@ class Result {
   std::variant<T, Error> v_;
 };
 
-// Result<void> equivalent.
+// Result<void> equivalent (nodiscard through Result).
 struct Ok {};
 using Status = Result<Ok>;
 
