@@ -1,5 +1,7 @@
 // Test support: one in-process node (real RocksDB in a temp dir, commit
 // pipeline, runtime on 2 io threads) and helpers to drive it synchronously.
+// Storage stays in test_node.cpp (library anvil_test_node), so a test of a
+// layer above the runtime sees no storage header either.
 #pragma once
 
 #include <filesystem>
@@ -11,34 +13,15 @@
 #include <vector>
 
 #include "runtime/runtime.hpp"
-#include "storage/commit_pipeline.hpp"
-#include "storage/store.hpp"
 #include "storage/test_dir.hpp"
 
 namespace anvil::testing {
 
 class Node {
  public:
-  Node(const std::string& dir, const Registry& registry) {
-    auto s = storage::Store::open({dir});
-    if (!s.ok()) throw std::runtime_error(s.error().message);
-    store_ = std::move(s.value());
-    pipeline_ = std::make_unique<storage::CommitPipeline>(*store_, io_.get_executor());
-    rt_ = std::make_unique<Runtime>(io_, *store_, *pipeline_, registry);
-    auto st = rt_->load();
-    if (!st.ok()) throw std::runtime_error(st.error().message);
-    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
-  }
+  Node(const std::string& dir, const Registry& registry);
   // No graceful shutdown: like a process that just stops.
-  ~Node() {
-    work_.reset();
-    io_.stop();
-    for (auto& t : threads_) t.join();
-    rt_.reset();
-    http_.reset();
-    pipeline_.reset();
-    store_.reset();
-  }
+  ~Node();
 
   Runtime& rt() { return *rt_; }
   asio::io_context& io() { return io_; }

@@ -1,0 +1,30 @@
+// Test support: the storage side of testing::Node (see test_node.hpp).
+#include "runtime/test_node.hpp"
+
+#include "storage/commit_pipeline.hpp"
+#include "storage/store.hpp"
+
+namespace anvil::testing {
+
+Node::Node(const std::string& dir, const Registry& registry) {
+  auto s = storage::Store::open({dir});
+  if (!s.ok()) throw std::runtime_error(s.error().message);
+  store_ = std::move(s.value());
+  pipeline_ = std::make_unique<storage::CommitPipeline>(*store_, io_.get_executor());
+  rt_ = std::make_unique<Runtime>(io_, *store_, *pipeline_, registry);
+  auto st = rt_->load();
+  if (!st.ok()) throw std::runtime_error(st.error().message);
+  for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
+}
+
+Node::~Node() {
+  work_.reset();
+  io_.stop();
+  for (auto& t : threads_) t.join();
+  rt_.reset();
+  http_.reset();
+  pipeline_.reset();
+  store_.reset();
+}
+
+}  // namespace anvil::testing
