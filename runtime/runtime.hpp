@@ -142,12 +142,7 @@ struct CallResult {
   std::shared_ptr<OneShot<AsyncOutcome>> pending;
 };
 
-// The node's connections to the outside world; null when not configured.
-struct Services {
-  net::HttpClient* http = nullptr;
-  pg::Pool* pg = nullptr;
-  redis::Client* redis = nullptr;
-};
+
 
 // Turns that ran on an actor's strand, before their writes are durable.
 struct TurnBatch {
