@@ -161,6 +161,10 @@ int serve(const ServeConfig& cfg) {
   }
   std::unique_ptr<anvil::redis::Client> redis;
   if (!cfg.redis_url.empty()) {
+    if (auto ep = anvil::redis::parse_url(cfg.redis_url); !ep.ok()) {
+      spdlog::critical("--redis-url: {}", ep.error().message);
+      return 1;
+    }
     redis = std::make_unique<anvil::redis::Client>(io, anvil::redis::Options{cfg.redis_url});
     services.redis = redis.get();
   }
