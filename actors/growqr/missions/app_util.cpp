@@ -1,6 +1,7 @@
 #include "actors/growqr/missions/app_util.hpp"
 
 #include <cctype>
+#include <chrono>
 
 #include "base/value/json.hpp"
 #include "storage/pg/migrations.hpp"
@@ -56,6 +57,11 @@ bool is_uuid(std::string_view s) {
     }
   }
   return true;
+}
+
+int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 std::string str_or(const Value& v, std::string_view key, std::string fallback) {

@@ -31,6 +31,9 @@ std::string derived_uuid(std::string_view material);
 // True for the 8-4-4-4-12 hex form Postgres' uuid type accepts.
 bool is_uuid(std::string_view s);
 
+// Wall-clock milliseconds since the Unix epoch.
+int64_t unix_ms();
+
 // Field access that tolerates missing keys and wrong types.
 std::string str_or(const Value& v, std::string_view key, std::string fallback = "");
 int64_t int_or(const Value& v, std::string_view key, int64_t fallback);

@@ -1,5 +1,7 @@
 #include "actors/growqr/missions/grow_actor.hpp"
 
+#include <chrono>
+
 #include <spdlog/spdlog.h>
 
 #include "actors/growqr/mission_registry.hpp"
@@ -9,6 +11,8 @@
 
 namespace anvil::growqr {
 namespace {
+
+constexpr int64_t kRedriveAfterMs = 5'000;
 
 bool unfinished(const std::string& status) { return status != "completed" && status != "abandoned"; }
 
@@ -82,7 +86,8 @@ Result<Value> start_mission(ActionContext& c, const Array& args) {
                      {"actor", mt->actor},
                      {"status", "starting"},
                      {"stage", Value()},
-                     {"version", 0}});
+                     {"version", 0},
+                     {"requestedAt", unix_ms()}});
   Value& list = s["missions"];
   if (!list.is_object()) list = Object{};
   list[id] = entry;
@@ -142,7 +147,7 @@ Result<Value> mission_changed(ActionContext& c, const Array& args) {
 
 // Reconciles the list with grow_active_missions (drift at wake): rows the
 // list lacks are added, rows newer than the entry win; entries still
-// "starting" are driven again (a start message lost in a crash).
+// "starting" for a while are driven again (a start message lost in a crash).
 Task<Status> reconcile(ActionContext& c) {
   const std::string user = str_or(c.state(), "userId");
   const std::string sql =
@@ -168,8 +173,11 @@ Task<Status> reconcile(ActionContext& c) {
                {"version", int_or(row, "version", 0)}});
     }
   }
+  // A start still unanswered after a while was probably lost (outbox
+  // delivery is at most once across a crash): drive it again.
   for (const auto& [id, e] : list.as_object())
-    if (str_or(e, "status") == "starting" && !str_or(e, "actor").empty())
+    if (str_or(e, "status") == "starting" && !str_or(e, "actor").empty() &&
+        unix_ms() - int_or(e, "requestedAt", 0) > kRedriveAfterMs)
       c.call_actor(str_or(e, "actor"), {user, id}, "start", {});
   co_return Ok{};
 }

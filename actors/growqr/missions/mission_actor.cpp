@@ -24,11 +24,6 @@ struct MissionSpec {
   void (*on_stage)(Value& state, std::string_view from, std::string_view to);
 };
 
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 Value snapshot(const Value& s) {
   return obj({{"userId", field_or_null(s, "userId")},
               {"missionInstanceId", field_or_null(s, "missionInstanceId")},
@@ -113,7 +108,7 @@ void record_drift(ActorContext& c, const std::string& kind, const Value& row) {
   Value drift = field_or_null(s, "drift");
   const int64_t count = int_or(drift, "count", 0) + 1;
   s["drift"] = obj({{"count", count},
-                    {"last", obj({{"kind", kind}, {"at", now_ms()}, {"row", row}, {"healed", true}})}});
+                    {"last", obj({{"kind", kind}, {"at", unix_ms()}, {"row", row}, {"healed", true}})}});
   spdlog::warn("mission drift userId={} missionInstanceId={} kind={} actorStatus={} actorVersion={} row={}",
                str_or(s, "userId"), str_or(s, "missionInstanceId"), kind, str_or(s, "status"),
                int_or(s, "version", 0), json::dump(row));
@@ -172,7 +167,7 @@ Task<Result<Value>> lifecycle(ActionContext& c, MissionEvent event, const Missio
   s["status"] = std::string(to_string(*to));
   if (event == MissionEvent::start) {
     s["stage"] = spec->stages->initial();
-    s["startedAt"] = now_ms();
+    s["startedAt"] = unix_ms();
   }
   bump_version(c);
   log_change(c, "transition", "from=" + from + " event=" + std::string(to_string(event)));
@@ -269,7 +264,7 @@ Task<Result<Value>> add_artifact(ActionContext& c, Array args) {
                                  {"kind", str_or(artifact, "kind", "document")},
                                  {"content", field_or_null(artifact, "content")},
                                  {"metadata", field_or_null(artifact, "metadata")},
-                                 {"addedAt", now_ms()}}));
+                                 {"addedAt", unix_ms()}}));
   bump_version(c);
   log_change(c, "artifact", "key=" + key);
   push_up(c);
