@@ -21,5 +21,9 @@ struct MissionType {
 const std::vector<MissionType>& mission_types();
 // nullptr for an unknown type.
 const MissionType* find_mission_type(std::string_view type);
+// The type an actor type runs; nullptr when the actor is not a mission actor.
+const MissionType* find_mission_type_by_actor(std::string_view actor);
+// interview-to-offer has its own actor implementation; the others share one.
+bool is_custom_mission_type(std::string_view type);
 
 }  // namespace anvil::growqr
