@@ -1,0 +1,330 @@
+// Test support for the events tests: a private Postgres schema with the
+// growqr migrations, an in-process node (real RocksDB) holding
+// userEventActor and TEST-ONLY mission actors, Services with a real pool and
+// Redis client, and an AppHost to call routes and run the services.
+#pragma once
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <future>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "actors/growqr/events/consumer.hpp"
+#include "actors/growqr/events/events.hpp"
+#include "anvil_migrations/growqr.hpp"
+#include "base/value/json.hpp"
+#include "runtime/app_host.hpp"
+#include "runtime/test_node.hpp"
+#include "storage/pg/migrations.hpp"
+#include "storage/pg/test_db.hpp"
+#include "storage/redis/client.hpp"
+
+extern char** environ;
+
+namespace anvil::growqr::testing {
+
+using namespace std::chrono_literals;
+
+inline std::string redis_url() {
+  const char* u = std::getenv("ANVIL_REDIS_URL");
+  return u ? u : "";
+}
+
+// ------------------------------------------------------------ TEST-ONLY missions
+//
+// The real registry (find_mission_type) belongs to missions/; these tests
+// resolve through their own, which maps mission types to the actors below.
+inline std::atomic<bool>& late_type_registered() {
+  static std::atomic<bool> v{false};
+  return v;
+}
+
+inline const MissionType* test_mission_registry(std::string_view type) {
+  static const MissionType interview{"interview-to-offer", "testMission", "Interview to offer"};
+  static const MissionType flaky{"flaky", "flakyMission", "Fails its first two calls"};
+  static const MissionType late{"late", "testMission", "Registered during the test"};
+  if (type == interview.type) return &interview;
+  if (type == flaky.type) return &flaky;
+  if (type == late.type && late_type_registered().load()) return &late;
+  return nullptr;
+}
+
+// applyGrowEvent, idempotent by dedupeKey: `calls` counts deliveries,
+// `effects` distinct events applied. flakyMission fails its first two calls.
+inline ActorDefinition test_mission_actor(const std::string& name, int64_t failures_first) {
+  ActorDefinition def(name);
+  def.initial_state(obj({{"calls", 0}, {"effects", 0}, {"seen", Object{}}}))
+      .action(kMissionEventAction,
+              [failures_first](ActionContext& c, const Array& args) -> Result<Value> {
+                Value& s = c.mutate_state();
+                s["calls"] = s["calls"].as_int() + 1;
+                if (s["calls"].as_int() <= failures_first) return user_error("mission is not ready", "not_ready");
+                const std::string key = args.at(0).find("dedupeKey")->as_string();
+                if (!s["seen"].find(key)) {
+                  s["seen"][key] = true;
+                  s["effects"] = s["effects"].as_int() + 1;
+                }
+                return obj({{"dedupeKey", key}});
+              })
+      .action("stats", [](ActionContext& c, const Array&) -> Result<Value> {
+        return obj({{"calls", *c.state().find("calls")}, {"effects", *c.state().find("effects")}});
+      });
+  return def;
+}
+
+// ------------------------------------------------------------ own redis-server
+
+inline int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// A throwaway redis-server with an fsync-always AOF in its own directory, so
+// a SIGKILL and a restart on the same port keep every acknowledged write.
+class OwnRedis {
+ public:
+  OwnRedis() : port_(free_port()) {
+    dir_ = (std::filesystem::temp_directory_path() / ("anvil-events-redis-" + std::to_string(::getpid()) + "-" +
+                                                      std::to_string(port_)))
+               .string();
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  ~OwnRedis() {
+    kill();
+    std::filesystem::remove_all(dir_);
+  }
+  bool start() {
+    std::vector<std::string> args{"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
+                                  "--save", "", "--appendonly", "yes", "--appendfsync", "always",
+                                  "--daemonize", "no", "--dir", dir_};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t files;
+    posix_spawn_file_actions_init(&files);
+    posix_spawn_file_actions_addopen(&files, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&files, 2, "/dev/null", O_WRONLY, 0);
+    int rc = posix_spawnp(&pid_, "redis-server", &files, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&files);
+    if (rc != 0) return false;
+    for (int i = 0; i < 200; ++i) {
+      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      addr.sin_port = htons(static_cast<uint16_t>(port_));
+      bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+      ::close(fd);
+      if (ok) return true;
+      std::this_thread::sleep_for(25ms);
+    }
+    return false;
+  }
+  void kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int port_;
+  pid_t pid_ = -1;
+  std::string dir_;
+};
+
+// ------------------------------------------------------------ the fixture
+
+class EventsTest : public pg::testing::SchemaTest {
+ protected:
+  void SetUp() override {
+    SchemaTest::SetUp();
+    if (IsSkipped() || HasFailure()) return;
+    if (redis_url().empty()) {
+      if (pg::testing::in_ci()) FAIL() << "ANVIL_REDIS_URL is not set (CI)";
+      GTEST_SKIP() << "ANVIL_REDIS_URL is not set; eval \"$(scripts/services.sh env)\"";
+    }
+    late_type_registered() = false;
+    pool_ = make_pool(4);
+    auto st = pg::apply_migrations(*pool_, "growqr", pg::embedded::growqr());
+    ASSERT_TRUE(st.ok()) << st.error().message;
+    static std::atomic<int> n{0};
+    tag_ = std::to_string(::getpid()) + "-" + std::to_string(n++) + "-" +
+           std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+    stream_ = "anvil-test:grow:events:" + tag_;
+    dlq_stream_ = stream_ + ":dlq";
+    dir_ = anvil::testing::temp_dir("events-" + tag_);
+  }
+
+  // Builds node, app and host. `redis` overrides ANVIL_REDIS_URL.
+  void boot(std::map<std::string, std::string> config = {}, std::string redis = "") {
+    EventsOptions o;
+    o.resolve_mission = test_mission_registry;
+    o.max_attempts = max_attempts_;
+    o.retry_backoff = 50ms;
+    o.max_retry_backoff = 400ms;
+    o.mission_timeout = 3s;
+    o.watchdog_ms = 5000;
+    app_ = std::make_unique<AppDefinition>("growqr-events-test");
+    add_events(*app_, std::move(o));
+    registry_ = std::make_unique<Registry>();
+    for (auto& d : app_->actors()) registry_->add(d);
+    registry_->add(test_mission_actor("testMission", 0));
+    registry_->add(test_mission_actor("flakyMission", 2));
+    node_ = std::make_unique<anvil::testing::Node>(dir_, *registry_);
+    redis_ = std::make_unique<redis::Client>(node_->io(), redis::Options{redis.empty() ? redis_url() : redis});
+    Services s;
+    s.pg = pool_.get();
+    s.redis = redis_.get();
+    node_->rt().set_services(s);
+    if (!config.count("GROWQR_ENV")) config["GROWQR_ENV"] = "development";
+    config_ = config;
+    host_ = std::make_unique<AppHost>(node_->rt(), config);
+    host_->add(*app_);
+  }
+
+  void TearDown() override {
+    if (host_) host_->stop();
+    for (auto& f : services_) f.wait_for(10s);
+    services_.clear();
+    host_.reset();
+    redis_.reset();
+    node_.reset();
+    pool_.reset();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+    SchemaTest::TearDown();
+  }
+
+  ConsumerConfig consumer(const std::string& name) {
+    ConsumerConfig c;
+    c.stream = stream_;
+    c.dlq_stream = dlq_stream_;
+    c.group = "anvil";
+    c.consumer = name;
+    c.block = 100ms;
+    c.claim_idle = 30s;
+    c.retry_backoff = 50ms;
+    c.max_retry_backoff = 200ms;
+    c.max_deliveries = 5;
+    return c;
+  }
+  std::shared_future<Status> start_consumer(ConsumerConfig c) {
+    auto f = asio::co_spawn(node_->io(), run_consumer(*host_, std::move(c)), asio::use_future).share();
+    services_.push_back(f);
+    return f;
+  }
+
+  AppResponse request(const std::string& method, const std::string& path, const std::string& body = "",
+                      std::vector<std::pair<std::string, std::string>> headers = {}, AppHost* host = nullptr) {
+    AppRequest req;
+    req.method = method;
+    auto q = path.find('?');
+    req.path = path.substr(0, q);
+    if (q != std::string::npos) req.query = path.substr(q + 1);
+    req.body = body;
+    req.headers = std::move(headers);
+    req.request_id = "test-" + tag_;
+    auto r = node_->run((host ? host : host_.get())->handle(std::move(req)));
+    if (!r) return AppResponse{404, {}, "no route"};
+    return *r;
+  }
+  Value post_event(const Value& ev, int expect_status = 202) {
+    auto r = request("POST", "/events", json::dump(ev));
+    EXPECT_EQ(r.status, expect_status) << r.body;
+    return json::parse(r.body, false).value();
+  }
+
+  Array rows(const std::string& sql, Array params = {}) {
+    auto r = pg::query_sync(*pool_, sql, std::move(params));
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message) << " in " << sql;
+    return r.ok() ? r->rows : Array{};
+  }
+  int64_t count(const std::string& sql, Array params = {}) {
+    auto r = rows(sql, std::move(params));
+    return r.empty() ? -1 : r[0].as_object().front().second.as_int();
+  }
+
+  Value mission_stats(const std::string& actor, const std::string& user, const std::string& instance) {
+    auto id = node_->get_or_create(actor, {user, instance});
+    auto r = node_->call(id, "stats");
+    return r.ok() ? *r : Value();
+  }
+
+  // Polls until `pred` holds or `timeout` passes.
+  bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 15s) {
+    auto until = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < until) {
+      if (pred()) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return pred();
+  }
+
+  std::string status_of(const std::string& dedupe_key) {
+    auto r = rows("SELECT processing_status FROM grow_events WHERE dedupe_key = $1", {dedupe_key});
+    return r.empty() ? "" : r[0].find("processing_status")->as_string();
+  }
+
+  Result<std::string> xadd(const std::string& event_text, redis::Client* client = nullptr) {
+    std::vector<std::pair<std::string, std::string>> fields{{"event", event_text}};
+    return node_->run((client ? client : redis_.get())->xadd(stream_, fields));
+  }
+  Result<std::string> xadd_fields(std::vector<std::pair<std::string, std::string>> fields) {
+    return node_->run(redis_->xadd(stream_, std::move(fields)));
+  }
+  int64_t pending_count() {
+    auto r = node_->run(redis_->xpending(stream_, "anvil"));
+    return r.ok() ? r->count : -1;
+  }
+  int64_t stream_len(const std::string& stream) {
+    auto r = node_->run(redis_->command({"XLEN", stream}));
+    return r.ok() && r->is_int() ? r->as_int() : -1;
+  }
+
+  static Value grow_event(const std::string& id, const std::string& user, std::optional<std::string> mission_type = {},
+                          std::optional<std::string> instance = {}, Value payload = Object{}) {
+    Value e = obj({{"id", id},
+                   {"type", "service.session.updated"},
+                   {"userId", user},
+                   {"occurredAt", "2026-03-01T10:00:00Z"},
+                   {"payload", std::move(payload)}});
+    if (mission_type) e["missionType"] = *mission_type;
+    if (instance) e["missionInstanceId"] = *instance;
+    return e;
+  }
+
+  int64_t max_attempts_ = 5;
+  std::string tag_, stream_, dlq_stream_, dir_;
+  std::map<std::string, std::string> config_;
+  std::unique_ptr<pg::Pool> pool_;
+  std::unique_ptr<AppDefinition> app_;
+  std::unique_ptr<Registry> registry_;
+  std::unique_ptr<anvil::testing::Node> node_;
+  std::unique_ptr<redis::Client> redis_;
+  std::unique_ptr<AppHost> host_;
+  std::vector<std::shared_future<Status>> services_;
+};
+
+}  // namespace anvil::growqr::testing
