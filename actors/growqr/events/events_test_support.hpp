@@ -55,7 +55,9 @@ inline const MissionType* test_mission_registry(std::string_view type) {
   static const MissionType interview{"interview-to-offer", "testMission", "Interview to offer"};
   static const MissionType flaky{"flaky", "flakyMission", "Fails its first two calls"};
   static const MissionType late{"late", "testMission", "Registered during the test"};
+  static const MissionType slow{"slow", "slowMission", "Answers its first call after 4 s"};
   if (type == interview.type) return &interview;
+  if (type == slow.type) return &slow;
   if (type == flaky.type) return &flaky;
   if (type == late.type && late_type_registered().load()) return &late;
   return nullptr;
@@ -78,6 +80,32 @@ inline ActorDefinition test_mission_actor(const std::string& name, int64_t failu
                 }
                 return obj({{"dedupeKey", key}});
               })
+      .action("stats", [](ActionContext& c, const Array&) -> Result<Value> {
+        return obj({{"calls", *c.state().find("calls")}, {"effects", *c.state().find("effects")}});
+      });
+  return def;
+}
+
+// Like testMission, but its first call answers only after 4 s (longer than
+// the tests' 3 s mission timeout).
+inline ActorDefinition slow_mission_actor() {
+  ActorDefinition def("slowMission");
+  def.initial_state(obj({{"calls", 0}, {"effects", 0}, {"seen", Object{}}}))
+      .async_action(kMissionEventAction,
+                    [](ActionContext& c, Array args) -> Task<Result<Value>> {
+                      c.mutate_state()["calls"] = c.state().find("calls")->as_int() + 1;
+                      if (c.state().find("calls")->as_int() == 1) {
+                        auto st = co_await c.sleep_for(std::chrono::milliseconds(4000));
+                        if (!st.ok()) co_return st.error();
+                      }
+                      const std::string key = args.at(0).find("dedupeKey")->as_string();
+                      Value& s = c.mutate_state();
+                      if (!s["seen"].find(key)) {
+                        s["seen"][key] = true;
+                        s["effects"] = s["effects"].as_int() + 1;
+                      }
+                      co_return obj({{"dedupeKey", key}});
+                    })
       .action("stats", [](ActionContext& c, const Array&) -> Result<Value> {
         return obj({{"calls", *c.state().find("calls")}, {"effects", *c.state().find("effects")}});
       });
@@ -193,6 +221,7 @@ class EventsTest : public pg::testing::SchemaTest {
     for (auto& d : app_->actors()) registry_->add(d);
     registry_->add(test_mission_actor("testMission", 0));
     registry_->add(test_mission_actor("flakyMission", 2));
+    registry_->add(slow_mission_actor());
     node_ = std::make_unique<anvil::testing::Node>(dir_, *registry_);
     redis_ = std::make_unique<redis::Client>(node_->io(), redis::Options{redis.empty() ? redis_url() : redis});
     Services s;

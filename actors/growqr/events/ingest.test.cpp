@@ -157,3 +157,17 @@ TEST_F(HttpIngest, APendingRowThatWasNeverHandedOverIsPickedUpByTheSweep) {
   ASSERT_TRUE(eventually([&] { return status_of("ev-orphaned") == "processed"; }));
   EXPECT_EQ(mission_stats("testMission", "u1", "m1").find("effects")->as_int(), 1);
 }
+
+TEST_F(HttpIngest, AMissionCallWithoutAReplyInTimeIsSentAgainAndAppliedOnce) {
+  boot();
+  post_event(grow_event("ev-slow", "u1", "slow", "m1"));
+  ASSERT_TRUE(eventually([&] { return status_of("ev-slow") == "processed"; }, 20s)) << status_of("ev-slow");
+  auto r = rows("SELECT attempts FROM grow_events WHERE dedupe_key = 'ev-slow'");
+  EXPECT_EQ(r[0].find("attempts")->as_int(), 1);  // the timed-out call counted as one failed attempt
+  ASSERT_TRUE(eventually([&] { return mission_stats("slowMission", "u1", "m1").find("calls")->as_int() == 2; }));
+  std::this_thread::sleep_for(1500ms);  // the late first reply arrives and changes nothing
+  Value stats = mission_stats("slowMission", "u1", "m1");
+  EXPECT_EQ(stats.find("calls")->as_int(), 2);
+  EXPECT_EQ(stats.find("effects")->as_int(), 1);
+  EXPECT_EQ(status_of("ev-slow"), "processed");
+}
