@@ -337,7 +337,9 @@ Task<Status> cycle(ConsumerState& s) {
   co_return co_await handle_batch(s, std::move(*fresh), true);
 }
 
-int64_t int_config(const AppContext& app, std::string_view key, int64_t dflt) {
+}  // namespace
+
+int64_t positive_config(const AppContext& app, std::string_view key, int64_t dflt) {
   auto v = app.config(key);
   if (!v || v->empty()) return dflt;
   try {
@@ -349,6 +351,8 @@ int64_t int_config(const AppContext& app, std::string_view key, int64_t dflt) {
   spdlog::warn("events: config {}={} is not a positive integer; using {}", key, *v, dflt);
   return dflt;
 }
+
+namespace {
 
 std::string default_consumer_name() {
   char host[256] = {0};
@@ -368,11 +372,11 @@ ConsumerConfig consumer_config(const AppContext& app) {
   str("GROWQR_DLQ_STREAM", c.dlq_stream);
   c.consumer = default_consumer_name();
   str("GROWQR_CONSUMER", c.consumer);
-  c.max_deliveries = int_config(app, "GROWQR_MAX_DELIVERIES", c.max_deliveries);
-  c.claim_idle = milliseconds(int_config(app, "GROWQR_CLAIM_IDLE_MS", c.claim_idle.count()));
-  c.block = milliseconds(int_config(app, "GROWQR_BLOCK_MS", c.block.count()));
-  c.retry_backoff = milliseconds(int_config(app, "GROWQR_RETRY_BACKOFF_MS", c.retry_backoff.count()));
-  c.batch = static_cast<size_t>(int_config(app, "GROWQR_BATCH", static_cast<int64_t>(c.batch)));
+  c.max_deliveries = positive_config(app, "GROWQR_MAX_DELIVERIES", c.max_deliveries);
+  c.claim_idle = milliseconds(positive_config(app, "GROWQR_CLAIM_IDLE_MS", c.claim_idle.count()));
+  c.block = milliseconds(positive_config(app, "GROWQR_BLOCK_MS", c.block.count()));
+  c.retry_backoff = milliseconds(positive_config(app, "GROWQR_RETRY_BACKOFF_MS", c.retry_backoff.count()));
+  c.batch = static_cast<size_t>(positive_config(app, "GROWQR_BATCH", static_cast<int64_t>(c.batch)));
   return c;
 }
 

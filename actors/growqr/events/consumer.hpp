@@ -27,6 +27,9 @@ struct ConsumerConfig {
   int64_t stop_after_records_without_ack = -1;
 };
 
+// A positive integer config key, or `dflt` (a bad value is logged).
+int64_t positive_config(const AppContext& app, std::string_view key, int64_t dflt);
+
 // The configuration from the app's config keys (defaults above).
 ConsumerConfig consumer_config(const AppContext& app);
 

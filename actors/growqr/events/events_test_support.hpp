@@ -64,47 +64,33 @@ inline const MissionType* test_mission_registry(std::string_view type) {
 }
 
 // applyGrowEvent, idempotent by dedupeKey: `calls` counts deliveries,
-// `effects` distinct events applied. flakyMission fails its first two calls.
-inline ActorDefinition test_mission_actor(const std::string& name, int64_t failures_first) {
-  ActorDefinition def(name);
-  def.initial_state(obj({{"calls", 0}, {"effects", 0}, {"seen", Object{}}}))
-      .action(kMissionEventAction,
-              [failures_first](ActionContext& c, const Array& args) -> Result<Value> {
-                Value& s = c.mutate_state();
-                s["calls"] = s["calls"].as_int() + 1;
-                if (s["calls"].as_int() <= failures_first) return user_error("mission is not ready", "not_ready");
-                const std::string key = args.at(0).find("dedupeKey")->as_string();
-                if (!s["seen"].find(key)) {
-                  s["seen"][key] = true;
-                  s["effects"] = s["effects"].as_int() + 1;
-                }
-                return obj({{"dedupeKey", key}});
-              })
-      .action("stats", [](ActionContext& c, const Array&) -> Result<Value> {
-        return obj({{"calls", *c.state().find("calls")}, {"effects", *c.state().find("effects")}});
-      });
-  return def;
+// `effects` distinct events applied. The first `failures_first` calls fail;
+// the first call answers only after `first_delay`.
+inline Task<Result<Value>> apply_test_mission_event(ActionContext& c, Array args, int64_t failures_first,
+                                                    std::chrono::milliseconds first_delay) {
+  const int64_t call = c.state().find("calls")->as_int() + 1;
+  c.mutate_state()["calls"] = call;
+  if (call == 1 && first_delay.count() > 0) {
+    auto st = co_await c.sleep_for(first_delay);
+    if (!st.ok()) co_return st.error();
+  }
+  if (call <= failures_first) co_return user_error("mission is not ready", "not_ready");
+  const std::string key = args.at(0).find("dedupeKey")->as_string();
+  Value& s = c.mutate_state();
+  if (!s["seen"].find(key)) {
+    s["seen"][key] = true;
+    s["effects"] = s["effects"].as_int() + 1;
+  }
+  co_return obj({{"dedupeKey", key}});
 }
 
-// Like testMission, but its first call answers only after 4 s (longer than
-// the tests' 3 s mission timeout).
-inline ActorDefinition slow_mission_actor() {
-  ActorDefinition def("slowMission");
+inline ActorDefinition test_mission_actor(const std::string& name, int64_t failures_first,
+                                          std::chrono::milliseconds first_delay = std::chrono::milliseconds(0)) {
+  ActorDefinition def(name);
   def.initial_state(obj({{"calls", 0}, {"effects", 0}, {"seen", Object{}}}))
       .async_action(kMissionEventAction,
-                    [](ActionContext& c, Array args) -> Task<Result<Value>> {
-                      c.mutate_state()["calls"] = c.state().find("calls")->as_int() + 1;
-                      if (c.state().find("calls")->as_int() == 1) {
-                        auto st = co_await c.sleep_for(std::chrono::milliseconds(4000));
-                        if (!st.ok()) co_return st.error();
-                      }
-                      const std::string key = args.at(0).find("dedupeKey")->as_string();
-                      Value& s = c.mutate_state();
-                      if (!s["seen"].find(key)) {
-                        s["seen"][key] = true;
-                        s["effects"] = s["effects"].as_int() + 1;
-                      }
-                      co_return obj({{"dedupeKey", key}});
+                    [failures_first, first_delay](ActionContext& c, Array args) {
+                      return apply_test_mission_event(c, std::move(args), failures_first, first_delay);
                     })
       .action("stats", [](ActionContext& c, const Array&) -> Result<Value> {
         return obj({{"calls", *c.state().find("calls")}, {"effects", *c.state().find("effects")}});
@@ -221,7 +207,7 @@ class EventsTest : public pg::testing::SchemaTest {
     for (auto& d : app_->actors()) registry_->add(d);
     registry_->add(test_mission_actor("testMission", 0));
     registry_->add(test_mission_actor("flakyMission", 2));
-    registry_->add(slow_mission_actor());
+    registry_->add(test_mission_actor("slowMission", 0, 4s));  // longer than the 3 s mission timeout
     node_ = std::make_unique<anvil::testing::Node>(dir_, *registry_);
     redis_ = std::make_unique<redis::Client>(node_->io(), redis::Options{redis.empty() ? redis_url() : redis});
     Services s;
