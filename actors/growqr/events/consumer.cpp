@@ -44,6 +44,7 @@ struct ConsumerState {
   bool recover = true;                    // re-read our own pending entries (start, after a Redis error)
   bool group_ready = false;
   bool died = false;                      // the test hook fired
+  bool db_down = false;                   // the last record failed with db.unavailable
   int64_t records = 0;
   Clock::time_point last_claim{};
 };
@@ -172,6 +173,7 @@ Task<void> handle(ConsumerState& s, redis::StreamEntry entry, int64_t deliveries
   std::string request_id = ev->request_id ? *ev->request_id : std::string();
   GrowEvent event = *ev;
   auto out = co_await ingest_event(s.app, std::move(event), std::move(source), std::move(request_id));
+  s.db_down = !out.ok() && out.error().qualified() == "db.unavailable";
   if (out.ok()) {
     ++s.records;
     if (s.cfg.stop_after_records_without_ack >= 0 && s.records >= s.cfg.stop_after_records_without_ack) {
@@ -325,6 +327,15 @@ Task<Status> cycle(ConsumerState& s) {
     if (!st.ok()) co_return st;
   }
   if (s.app.stopping() || s.died) co_return Ok{};
+  if (s.db_down && !s.retries.empty()) {
+    // Postgres is down: taking new entries would only spend their delivery
+    // budget. Wait for the earliest retry instead.
+    milliseconds wait = s.cfg.block;
+    for (const auto& [id, r] : s.retries)
+      wait = std::min(wait, std::chrono::duration_cast<milliseconds>(r.due - Clock::now()));
+    co_await nap_unless_stopping(s.app, std::max(wait, milliseconds(1)));
+    co_return Ok{};
+  }
   milliseconds block = s.cfg.block;
   for (const auto& [id, r] : s.retries)
     block = std::min(block, std::chrono::duration_cast<milliseconds>(r.due - Clock::now()));

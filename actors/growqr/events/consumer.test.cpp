@@ -169,3 +169,31 @@ TEST_F(StreamConsumer, MessagesInEqualRecordedPlusDeadLetteredEachRecordedOnce) 
   EXPECT_EQ(effects, kDistinct / 5);
   EXPECT_EQ(calls, kDistinct / 5);
 }
+
+TEST_F(StreamConsumer, PostgresGoingAwayMidStreamIsRetriedAndLosesNothing) {
+  TcpProxy proxy(postgres_port());
+  pg::PoolOptions po;
+  po.url = schema_url_via(proxy.port());
+  po.connect_timeout = 1s;
+  app_pool_ = std::make_unique<pg::Pool>(po);
+  boot();
+  auto c = consumer("c1");
+  c.max_deliveries = 100;  // a budget that outlasts the outage
+  start_consumer(c);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(xadd(text(grow_event("ev-p" + std::to_string(i), "u1"))).ok());
+  ASSERT_TRUE(eventually([&] { return count("SELECT count(*) FROM grow_events") == 10 && pending_count() == 0; }));
+
+  proxy.stop();
+  for (int i = 10; i < 20; ++i) ASSERT_TRUE(xadd(text(grow_event("ev-p" + std::to_string(i), "u2"))).ok());
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_GT(pending_count(), 0);  // read, not recorded, so not acknowledged
+  EXPECT_EQ(count("SELECT count(*) FROM grow_events"), 10);
+
+  proxy.start();
+  ASSERT_TRUE(eventually([&] { return count("SELECT count(*) FROM grow_events") == 20 && pending_count() == 0; },
+                         30s))
+      << count("SELECT count(*) FROM grow_events") << " recorded, " << pending_count() << " pending";
+  ASSERT_TRUE(eventually(
+      [&] { return count("SELECT count(*) FROM grow_events WHERE processing_status = 'processed'") == 20; }, 30s));
+  EXPECT_EQ(count("SELECT count(*) FROM grow_events_dlq"), 0);
+}

@@ -169,6 +169,99 @@ class OwnRedis {
   std::string dir_;
 };
 
+// A TCP forwarder to 127.0.0.1:<upstream> on a port of its own: stop()
+// closes the listener and every forwarded connection (the server "goes
+// down" for the client), start() listens again on the same port.
+class TcpProxy {
+ public:
+  explicit TcpProxy(int upstream) : upstream_(static_cast<uint16_t>(upstream)), port_(free_port()) {
+    thread_ = std::thread([this] { io_.run(); });
+    start();
+  }
+  ~TcpProxy() {
+    stop();
+    work_.reset();
+    io_.stop();
+    thread_.join();
+  }
+  int port() const { return port_; }
+  void start() {
+    on_io([this] {
+      acceptor_ = std::make_unique<asio::ip::tcp::acceptor>(io_);
+      asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port_));
+      acceptor_->open(ep.protocol());
+      acceptor_->set_option(asio::socket_base::reuse_address(true));
+      acceptor_->bind(ep);
+      acceptor_->listen();
+      accept();
+    });
+  }
+  void stop() {
+    on_io([this] {
+      if (acceptor_) acceptor_->close();
+      acceptor_.reset();
+      for (auto& s : sockets_) {
+        boost::system::error_code ec;
+        s->close(ec);
+      }
+      sockets_.clear();
+    });
+  }
+
+ private:
+  using Socket = std::shared_ptr<asio::ip::tcp::socket>;
+  void on_io(std::function<void()> fn) {
+    std::promise<void> done;
+    asio::post(io_, [&] {
+      fn();
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+  void accept() {
+    auto client = std::make_shared<asio::ip::tcp::socket>(io_);
+    acceptor_->async_accept(*client, [this, client](boost::system::error_code ec) {
+      if (ec) return;
+      auto server = std::make_shared<asio::ip::tcp::socket>(io_);
+      boost::system::error_code cec;
+      server->connect({asio::ip::make_address("127.0.0.1"), upstream_}, cec);
+      if (cec) {
+        client->close(cec);
+      } else {
+        sockets_.push_back(client);
+        sockets_.push_back(server);
+        pipe(client, server);
+        pipe(server, client);
+      }
+      if (acceptor_) accept();
+    });
+  }
+  void pipe(Socket from, Socket to) {
+    auto buf = std::make_shared<std::array<char, 16384>>();
+    from->async_read_some(asio::buffer(*buf), [this, from, to, buf](boost::system::error_code ec, size_t n) {
+      if (ec) {
+        to->close(ec);
+        return;
+      }
+      asio::async_write(*to, asio::buffer(*buf, n), [this, from, to, buf](boost::system::error_code wec, size_t) {
+        if (wec) {
+          from->close(wec);
+          return;
+        }
+        pipe(from, to);
+      });
+    });
+  }
+
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(io_);
+  uint16_t upstream_;
+  int port_;
+  std::unique_ptr<asio::ip::tcp::acceptor> acceptor_;
+  std::vector<Socket> sockets_;
+  std::thread thread_;
+};
+
 // ------------------------------------------------------------ the fixture
 
 class EventsTest : public pg::testing::SchemaTest {
@@ -211,7 +304,7 @@ class EventsTest : public pg::testing::SchemaTest {
     node_ = std::make_unique<anvil::testing::Node>(dir_, *registry_);
     redis_ = std::make_unique<redis::Client>(node_->io(), redis::Options{redis.empty() ? redis_url() : redis});
     Services s;
-    s.pg = pool_.get();
+    s.pg = app_pool_ ? app_pool_.get() : pool_.get();
     s.redis = redis_.get();
     node_->rt().set_services(s);
     if (!config.count("GROWQR_ENV")) config["GROWQR_ENV"] = "development";
@@ -227,9 +320,25 @@ class EventsTest : public pg::testing::SchemaTest {
     host_.reset();
     redis_.reset();
     node_.reset();
+    app_pool_.reset();
     pool_.reset();
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
     SchemaTest::TearDown();
+  }
+
+  // The base URL's port (the shared Postgres), for a TcpProxy in front of it.
+  int postgres_port() const {
+    auto at = base_url_.find('@');
+    auto colon = base_url_.find(':', at == std::string::npos ? 11 : at);
+    return std::stoi(base_url_.substr(colon + 1));
+  }
+  // This test's schema through 127.0.0.1:<port> instead.
+  std::string schema_url_via(int port) const {
+    auto at = base_url_.find('@');
+    auto colon = base_url_.find(':', at == std::string::npos ? 11 : at);
+    auto slash = base_url_.find('/', colon);
+    return pg::testing::url_with_schema(
+        base_url_.substr(0, colon + 1) + std::to_string(port) + base_url_.substr(slash), schema_);
   }
 
   ConsumerConfig consumer(const std::string& name) {
@@ -333,7 +442,8 @@ class EventsTest : public pg::testing::SchemaTest {
   int64_t max_attempts_ = 5;
   std::string tag_, stream_, dlq_stream_, dir_;
   std::map<std::string, std::string> config_;
-  std::unique_ptr<pg::Pool> pool_;
+  std::unique_ptr<pg::Pool> pool_;      // this test's schema; the tests' own queries
+  std::unique_ptr<pg::Pool> app_pool_;  // when set (before boot), what the app uses instead
   std::unique_ptr<AppDefinition> app_;
   std::unique_ptr<Registry> registry_;
   std::unique_ptr<anvil::testing::Node> node_;
