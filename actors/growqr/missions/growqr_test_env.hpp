@@ -25,14 +25,9 @@
 
 namespace anvil::growqr::testing {
 
-// The missions and workflows parts only (growqr::app() also needs the events part).
+// The whole application (its services are not started by these tests).
 inline AppDefinition& parts_app() {
-  static AppDefinition app = [] {
-    AppDefinition a("growqr");
-    add_missions(a);
-    add_workflows(a);
-    return a;
-  }();
+  static AppDefinition app = growqr::app();
   return app;
 }
 

@@ -239,6 +239,46 @@ Task<Result<Value>> apply_stage_patch(ActionContext& c, Array args, const Missio
   co_return snap;
 }
 
+// userEventActor's delivery (events/events.hpp, kMissionEventAction): a Grow
+// Event becomes a stage patch keyed by its dedupe key, so a redelivered or
+// replayed event changes nothing twice. The event's payload carries the patch
+// (`stage`, `data`; without `data` the rest of the payload is the data). An
+// event for a mission that is not active is acknowledged and ignored (the
+// event stays recorded in grow_events; the mission's state is unchanged).
+Task<Result<Value>> apply_grow_event(ActionContext& c, Array args, const MissionSpec* spec) {
+  if (args.empty() || !args[0].is_object())
+    co_return make_error("validation", "invalid_event", "applyGrowEvent expects an event object.");
+  const Value event = args[0];
+  const std::string key = str_or(event, "dedupeKey");
+  if (key.empty()) co_return make_error("validation", "invalid_event", "A Grow Event needs its dedupeKey.");
+  Object patch{{"patchId", key}};
+  const Value& payload = field_or_null(event, "payload");
+  if (payload.is_object()) {
+    if (const Value* stage = payload.find("stage"); stage && stage->is_string()) patch.emplace_back("stage", *stage);
+    if (const Value* data = payload.find("data"); data && data->is_object()) {
+      patch.emplace_back("data", *data);
+    } else {
+      Object rest;
+      for (const auto& [k, v] : payload.as_object())
+        if (k != "stage") rest.emplace_back(k, v);
+      if (!rest.empty()) patch.emplace_back("data", Value(std::move(rest)));
+    }
+  }
+  if (auto st = co_await ensure_mirror(c); !st.ok()) co_return st.error();
+  const std::string status = str_or(c.state(), "status");
+  if (status != "active" && !seen_patch(c.state(), key)) {
+    Value snap = snapshot(c.state());
+    snap["dedupeKey"] = key;
+    snap["ignored"] = true;
+    co_return snap;
+  }
+  Array patch_args{Value(std::move(patch))};
+  auto out = co_await apply_stage_patch(c, std::move(patch_args), spec);
+  if (!out.ok()) co_return out;
+  (*out)["dedupeKey"] = key;
+  co_return out;
+}
+
 Task<Result<Value>> add_artifact(ActionContext& c, Array args) {
   if (args.empty() || !args[0].is_object())
     co_return make_error("validation", "invalid_artifact", "addArtifact expects an artifact object.");
@@ -314,6 +354,8 @@ ActorDefinition mission_actor(const MissionSpec* spec) {
                     [spec](ActionContext& c, Array) { return lifecycle(c, MissionEvent::abandon, spec); })
       .async_action("applyStagePatch",
                     [spec](ActionContext& c, Array args) { return apply_stage_patch(c, std::move(args), spec); })
+      .async_action("applyGrowEvent",
+                    [spec](ActionContext& c, Array args) { return apply_grow_event(c, std::move(args), spec); })
       .async_action("addArtifact", [](ActionContext& c, Array args) { return add_artifact(c, std::move(args)); })
       .async_action("getState", [](ActionContext& c, Array) { return get_state(c); });
   return def;

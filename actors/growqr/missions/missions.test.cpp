@@ -206,10 +206,13 @@ TEST_F(Missions, TheRoutesDriveMissionsThroughGrowActorAndMirrorThemToPostgres) 
     return "missing";
   };
   ASSERT_TRUE(eventually([&] { return status_of(id) == "active"; })) << status_of(id);
-  EXPECT_EQ(count("SELECT count(*) AS n FROM grow_active_missions WHERE user_id = $1 AND mission_instance_id = $2 "
-                  "AND status = 'active'",
-                  {kUser, id}),
-            1);
+  // The mission tells growActor when its turn commits, and writes its row in
+  // the wait that follows: the row may land a moment after.
+  EXPECT_TRUE(eventually([&] {
+    return count("SELECT count(*) AS n FROM grow_active_missions WHERE user_id = $1 AND mission_instance_id = $2 "
+                 "AND status = 'active'",
+                 {kUser, id}) == 1;
+  }));
   // A second start without an id returns the unfinished instance.
   auto repeat = request("POST", "/missions/interview-to-offer/start", "", user);
   ASSERT_EQ(repeat.status, 202);
@@ -291,4 +294,36 @@ TEST_F(Missions, GrowActorsMissionSequenceResumesAfterARestart) {
   }));
   // The list can be rebuilt from the mirror: a fresh growActor for the same user reconciles at bootstrap.
   EXPECT_EQ(count("SELECT count(*) AS n FROM grow_active_missions WHERE user_id = $1", {kUser}), 2);
+}
+
+TEST_F(Missions, AGrowEventMovesItsMissionOnceThroughTheRealRegistry) {
+  const std::vector<std::pair<std::string, std::string>> user{{"x-user-id", kUser}};
+  auto started = request("POST", "/missions/interview-to-offer/start", "{}", user);
+  ASSERT_EQ(started.status, 202) << started.raw;
+  const std::string id = started.body.find("missionInstanceId")->as_string();
+  auto stage = [&]() -> std::string {
+    auto s = call("interviewToOfferMission", {kUser, id}, "getState");
+    if (!s.ok()) return "error";
+    if (s->find("status")->as_string() != "active") return "not active";
+    return s->find("stage")->as_string();
+  };
+  ASSERT_TRUE(eventually([&] { return stage() == "discovery"; })) << stage();
+  const std::string event = R"({"id":"ev-stage-1","type":"mission.stage","userId":")" + std::string(kUser) +
+                            R"(","missionInstanceId":")" + id +
+                            R"(","missionType":"interview-to-offer","occurredAt":"2026-12-01T10:00:00Z",)"
+                            R"("payload":{"stage":"preparation","note":"ready"}})";
+  auto first = request("POST", "/events", event);
+  ASSERT_EQ(first.status, 202) << first.raw;
+  EXPECT_TRUE(eventually([&] { return stage() == "preparation"; })) << stage();
+  EXPECT_TRUE(eventually([&] {
+    return count("SELECT count(*) AS n FROM grow_events WHERE dedupe_key = $1 AND processing_status = 'processed'",
+                 {"ev-stage-1"}) == 1;
+  }));
+  auto again = request("POST", "/events", event);
+  ASSERT_EQ(again.status, 202) << again.raw;
+  EXPECT_TRUE(again.body.find("duplicate")->as_bool());
+  auto s = call("interviewToOfferMission", {kUser, id}, "getState");
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->find("stage")->as_string(), "preparation");
+  EXPECT_EQ(count("SELECT count(*) AS n FROM grow_events WHERE dedupe_key = $1", {"ev-stage-1"}), 1);
 }
