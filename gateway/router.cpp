@@ -53,6 +53,27 @@ asio::awaitable<http::Response> Router::handle(http::Request req) {
   const bool is_actor_route = actors_.matches(req, path);
 
   http::Response res;
+  const bool under_base = req.path.substr(0, kBasePath.size()) == kBasePath &&
+                          (req.path.size() == kBasePath.size() || req.path[kBasePath.size()] == '/');
+  if (apps_ && !apps_->empty() && !under_base && req.method != "OPTIONS") {
+    AppRequest areq;
+    areq.method = req.method;
+    areq.path = req.path;
+    areq.query = req.query;
+    areq.headers = req.headers;
+    areq.body = req.body;
+    areq.request_id = ray_id;
+    std::optional<AppResponse> app_res = co_await apps_->handle(std::move(areq));
+    if (app_res) {
+      res.status = app_res->status;
+      res.headers = std::move(app_res->headers);
+      res.body = std::move(app_res->body);
+      add_cors(req, res);
+      res.set_header("x-rivet-ray-id", ray_id);
+      if (res.status >= 500) spdlog::warn("{} {} -> {} ray={}", req.method, req.path, res.status, ray_id);
+      co_return res;
+    }
+  }
   if (req.method == "OPTIONS") {
     // CORS preflight: 204 on gateway routes, 200 on the manager API (as the engine).
     res.status = is_actor_route ? 204 : 200;

@@ -8,13 +8,17 @@
 #include "engine-api/http.hpp"
 #include "engine-api/manager_api.hpp"
 #include "gateway/actor_routes.hpp"
+#include "runtime/app_host.hpp"
 #include "runtime/runtime.hpp"
 
 namespace anvil::gateway {
 
 class Router {
  public:
-  Router(Runtime& rt, ManagerApi& api, ActorRoutes& actors) : rt_(rt), api_(api), actors_(actors) {}
+  // `apps`: the enabled applications' routes (may be null), served at the
+  // root ahead of the manager API; /api/rivet/* is always Rivet's.
+  Router(Runtime& rt, ManagerApi& api, ActorRoutes& actors, AppHost* apps = nullptr)
+      : rt_(rt), api_(api), actors_(actors), apps_(apps) {}
   asio::awaitable<http::Response> handle(http::Request req);
 
   // "/api/rivet/actors" => "/actors"; "/actors" => "/actors".
@@ -24,6 +28,7 @@ class Router {
   Runtime& rt_;
   ManagerApi& api_;
   ActorRoutes& actors_;
+  AppHost* apps_;
 };
 
 }  // namespace anvil::gateway

@@ -40,6 +40,13 @@ namespace redis {
 class Client;
 }
 
+// The node's connections to the outside world; null when not configured.
+struct Services {
+  net::HttpClient* http = nullptr;
+  pg::Pool* pg = nullptr;
+  redis::Client* redis = nullptr;
+};
+
 // The awaitable every asynchronous hook, action and workflow step returns.
 template <typename T>
 using Task = asio::awaitable<T>;

@@ -71,12 +71,6 @@ struct QueueSendOutcome {
   std::optional<Value> response;
 };
 
-// The node's connections to the outside world; null when not configured.
-struct Services {
-  net::HttpClient* http = nullptr;
-  pg::Pool* pg = nullptr;
-  redis::Client* redis = nullptr;
-};
 
 // One call of a connection's batch (conn_calls): an action or a subscription change.
 struct ConnCall {

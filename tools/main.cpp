@@ -10,7 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/examples/examples.hpp"
-#include "anvil_migrations/growqr.hpp"
+#include "actors/growqr/app.hpp"
 #include "base/net/http_client.hpp"
 #include "actors/fixtures/fixtures.hpp"
 #include "engine-api/manager_api.hpp"
@@ -18,6 +18,7 @@
 #include "gateway/http_server.hpp"
 #include "gateway/router.hpp"
 #include "gateway/ws_session.hpp"
+#include "runtime/app_host.hpp"
 #include "runtime/runtime.hpp"
 #include "storage/commit_pipeline.hpp"
 #include "storage/pg/migrations.hpp"
@@ -44,6 +45,8 @@ Options for `serve` (each also read from the environment variable shown):
                             if an applied one changed   [ANVIL_POSTGRES_URL, default: none]
   --postgres-pool N         Postgres connections        [ANVIL_POSTGRES_POOL, default 4]
   --redis-url URL           Redis (streams)             [ANVIL_REDIS_URL, default: none]
+  --app NAME                enable an application (repeatable; known: growqr)
+                                                        [ANVIL_APPS, comma-separated]
 Without a Postgres or Redis URL the node serves every actor type that needs
 neither; one that does answers db.not_configured / redis.not_configured.
 
@@ -59,7 +62,16 @@ struct ServeConfig {
   std::string postgres_url;
   size_t postgres_pool = 4;
   std::string redis_url;
+  std::vector<std::string> apps;
 };
+
+extern "C" char** environ;
+
+// Applications a node can enable, by name.
+std::optional<anvil::AppDefinition> make_app(const std::string& name) {
+  if (name == "growqr") return anvil::growqr::app();
+  return std::nullopt;
+}
 
 std::string env_or(const char* name, std::string fallback) {
   const char* v = std::getenv(name);
@@ -113,6 +125,21 @@ int serve(const ServeConfig& cfg) {
   anvil::Registry registry;
   anvil::actors::register_fixtures(registry);
   anvil::actors::register_examples(registry);
+  std::vector<anvil::AppDefinition> apps;
+  for (const auto& name : cfg.apps) {
+    auto app = make_app(name);
+    if (!app) return usage_error("unknown application `" + name + "` (known: growqr)");
+    if (app->requires_postgres() && cfg.postgres_url.empty()) {
+      spdlog::critical("application {} needs Postgres: start with --postgres-url or ANVIL_POSTGRES_URL", name);
+      return 1;
+    }
+    if (app->requires_redis() && cfg.redis_url.empty()) {
+      spdlog::critical("application {} needs Redis: start with --redis-url or ANVIL_REDIS_URL", name);
+      return 1;
+    }
+    for (auto& def : app->actors()) registry.add(std::move(def));
+    apps.push_back(std::move(*app));
+  }
   anvil::Runtime runtime(io, **store, pipeline, registry);
 
   // The node's connections to the outside world, shared by every actor.
@@ -122,14 +149,22 @@ int serve(const ServeConfig& cfg) {
   std::unique_ptr<anvil::pg::Pool> pg;
   if (!cfg.postgres_url.empty()) {
     pg = std::make_unique<anvil::pg::Pool>(anvil::pg::PoolOptions{cfg.postgres_url, cfg.postgres_pool});
-    if (auto st = anvil::pg::apply_migrations(*pg, "growqr", anvil::pg::embedded::growqr()); !st.ok()) {
-      spdlog::critical("Postgres migrations (set growqr): {} ({})", st.error().message, st.error().qualified());
-      return 1;
+    for (const auto& app : apps) {
+      if (!app.migration_list()) continue;
+      if (auto st = anvil::pg::apply_migrations(*pg, app.migration_set(), *app.migration_list()); !st.ok()) {
+        spdlog::critical("Postgres migrations (set {}): {} ({})", app.migration_set(), st.error().message,
+                         st.error().qualified());
+        return 1;
+      }
     }
     services.pg = pg.get();
   }
   std::unique_ptr<anvil::redis::Client> redis;
   if (!cfg.redis_url.empty()) {
+    if (auto ep = anvil::redis::parse_url(cfg.redis_url); !ep.ok()) {
+      spdlog::critical("--redis-url: {}", ep.error().message);
+      return 1;
+    }
     redis = std::make_unique<anvil::redis::Client>(io, anvil::redis::Options{cfg.redis_url});
     services.redis = redis.get();
   }
@@ -142,7 +177,17 @@ int serve(const ServeConfig& cfg) {
 
   anvil::ManagerApi api(runtime);
   anvil::gateway::ActorRoutes actor_routes(runtime);
-  anvil::gateway::Router router(runtime, api, actor_routes);
+  // Applications read their configuration (e.g. GROWQR_SERVICE_TOKEN) from
+  // the node's environment.
+  std::map<std::string, std::string> app_config;
+  for (char** e = environ; e && *e; ++e) {
+    std::string kv(*e);
+    auto eq = kv.find('=');
+    if (eq != std::string::npos) app_config[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  anvil::AppHost app_host(runtime, std::move(app_config));
+  for (const auto& app : apps) app_host.add(app);
+  anvil::gateway::Router router(runtime, api, actor_routes, &app_host);
   anvil::gateway::ServerOptions sopts;
   sopts.host = host;
   sopts.port = port;
@@ -165,6 +210,7 @@ int serve(const ServeConfig& cfg) {
     if (ec) return;
     spdlog::info("signal {}: shutting down", sig);
     server.stop();
+    app_host.stop();
     anvil::asio::co_spawn(
         io,
         [&]() -> anvil::asio::awaitable<void> {
@@ -179,6 +225,7 @@ int serve(const ServeConfig& cfg) {
   // A plain line on stdout for scripts waiting for readiness.
   std::cout << "anvil listening on http://" << host << ":" << *bound << std::endl;
 
+  app_host.start();
   std::vector<std::thread> threads;
   for (unsigned i = 1; i < cfg.threads; ++i) threads.emplace_back([&io] { io.run(); });
   io.run();
@@ -208,6 +255,11 @@ int main(int argc, char** argv) {
   if (auto t = env_or("ANVIL_THREADS", ""); !t.empty()) cfg.threads = std::max(1, std::atoi(t.c_str()));
   cfg.postgres_url = env_or("ANVIL_POSTGRES_URL", "");
   cfg.redis_url = env_or("ANVIL_REDIS_URL", "");
+  for (std::string apps = env_or("ANVIL_APPS", ""); !apps.empty();) {
+    auto comma = apps.find(',');
+    if (auto name = apps.substr(0, comma); !name.empty()) cfg.apps.push_back(name);
+    apps = comma == std::string::npos ? "" : apps.substr(comma + 1);
+  }
   if (auto p = env_or("ANVIL_POSTGRES_POOL", ""); !p.empty()) cfg.postgres_pool = std::max(1, std::atoi(p.c_str()));
 
   for (size_t i = 1; i < args.size(); ++i) {
@@ -240,6 +292,9 @@ int main(int argc, char** argv) {
       int n = std::atoi(v->c_str());
       if (n < 1) return usage_error("--postgres-pool must be at least 1");
       cfg.postgres_pool = static_cast<size_t>(n);
+    } else if (a == "--app") {
+      if (!(v = value("--app"))) return usage_error("--app needs an application name");
+      if (std::find(cfg.apps.begin(), cfg.apps.end(), *v) == cfg.apps.end()) cfg.apps.push_back(*v);
     } else if (a == "--redis-url") {
       if (!(v = value("--redis-url"))) return usage_error("--redis-url needs a URL");
       cfg.redis_url = *v;

@@ -1,0 +1,16 @@
+#include "actors/growqr/app.hpp"
+
+#include "anvil_migrations/growqr.hpp"
+
+namespace anvil::growqr {
+
+AppDefinition app() {
+  AppDefinition a("growqr");
+  a.needs_postgres().migrations("growqr", &pg::embedded::growqr());
+  add_missions(a);
+  add_workflows(a);
+  add_events(a);
+  return a;
+}
+
+}  // namespace anvil::growqr

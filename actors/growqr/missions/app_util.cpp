@@ -1,0 +1,91 @@
+#include "actors/growqr/missions/app_util.hpp"
+
+#include <cctype>
+#include <chrono>
+
+#include "base/value/json.hpp"
+#include "storage/pg/migrations.hpp"
+
+namespace anvil::growqr {
+
+Result<Value> json_body(const AppRequest& req) {
+  if (req.body.find_first_not_of(" \t\r\n") == std::string::npos) return Value(Object{});
+  auto v = json::parse(req.body, false);
+  if (!v.ok()) return make_error("validation", "invalid_json", "The request body is not valid JSON.");
+  if (!v->is_object()) return make_error("validation", "invalid_body", "The request body must be a JSON object.");
+  return v;
+}
+
+Result<std::string> request_user(const AppRequest& req) {
+  auto user = req.header("x-user-id");
+  if (!user || user->empty())
+    return make_error("auth", "unauthenticated", "The x-user-id header names the calling user.");
+  return *user;
+}
+
+AppResponse error_response(const Error& e) {
+  int status = 0;
+  const auto q = e.qualified();
+  if (q == "auth.unauthenticated") status = 401;
+  if (q == "mission.unknown_type" || q == "mission.not_found" || q == "workflow.run_not_found" ||
+      q == "workflow.module_not_found" || q == "workflow.definition_not_found")
+    status = 404;
+  if (q == "mission.illegal_transition" || q == "mission.type_mismatch" || q == "workflow.module_already_run" ||
+      q == "workflow.run_conflict")
+    status = 409;
+  if (q == "workflow.service_not_configured") status = 503;
+  return AppResponse::error(e, status);
+}
+
+std::string sha256_hex(std::string_view material) { return pg::sha256_hex(material); }
+
+std::string derived_uuid(std::string_view material) {
+  std::string h = sha256_hex(material).substr(0, 32);
+  h[12] = '5';
+  static const char* variant = "89ab";
+  h[16] = variant[std::stoi(h.substr(16, 1), nullptr, 16) & 3];
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
+}
+
+bool is_uuid(std::string_view s) {
+  if (s.size() != 36) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (s[i] != '-') return false;
+    } else if (!std::isxdigit(static_cast<unsigned char>(s[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string str_or(const Value& v, std::string_view key, std::string fallback) {
+  const Value* f = v.is_object() ? v.find(key) : nullptr;
+  return f && f->is_string() ? f->as_string() : fallback;
+}
+
+int64_t int_or(const Value& v, std::string_view key, int64_t fallback) {
+  const Value* f = v.is_object() ? v.find(key) : nullptr;
+  if (!f) return fallback;
+  if (f->is_int()) return f->as_int();
+  if (f->is_double()) return static_cast<int64_t>(f->as_double());
+  return fallback;
+}
+
+bool bool_or(const Value& v, std::string_view key, bool fallback) {
+  const Value* f = v.is_object() ? v.find(key) : nullptr;
+  return f && f->is_bool() ? f->as_bool() : fallback;
+}
+
+const Value& field_or_null(const Value& v, std::string_view key) {
+  static const Value null_value;
+  const Value* f = v.is_object() ? v.find(key) : nullptr;
+  return f ? *f : null_value;
+}
+
+}  // namespace anvil::growqr

@@ -1,0 +1,43 @@
+// Small helpers shared by the GrowQR mission and workflow-run parts: request
+// bodies, the caller's user id, error -> HTTP status, stable ids derived from
+// client keys (never from clocks), and field access on Values.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "runtime/app_api.hpp"
+
+namespace anvil::growqr {
+
+// The JSON body as a Value: {} when empty, validation.invalid_json otherwise.
+Result<Value> json_body(const AppRequest& req);
+
+// The caller's user id. For now the `x-user-id` header (docs/growqr.md);
+// auth.unauthenticated (401) when missing.
+Result<std::string> request_user(const AppRequest& req);
+
+// The engine's error shape with the status GrowQR's routes answer: 404 for
+// unknown things, 409 for state conflicts, 503 for missing configuration,
+// else the engine's mapping.
+AppResponse error_response(const Error& e);
+
+// Lowercase hex SHA-256 of `material`.
+std::string sha256_hex(std::string_view material);
+// A UUID-shaped id derived from `material` (SHA-256, version nibble 5, RFC
+// 4122 variant): the same material always gives the same id.
+std::string derived_uuid(std::string_view material);
+// True for the 8-4-4-4-12 hex form Postgres' uuid type accepts.
+bool is_uuid(std::string_view s);
+
+// Wall-clock milliseconds since the Unix epoch.
+int64_t unix_ms();
+
+// Field access that tolerates missing keys and wrong types.
+std::string str_or(const Value& v, std::string_view key, std::string fallback = "");
+int64_t int_or(const Value& v, std::string_view key, int64_t fallback);
+bool bool_or(const Value& v, std::string_view key, bool fallback);
+const Value& field_or_null(const Value& v, std::string_view key);
+
+}  // namespace anvil::growqr

@@ -1,0 +1,140 @@
+#include "runtime/app_api.hpp"
+
+#include "base/value/json.hpp"
+
+namespace anvil {
+namespace {
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decoding; with `form`, '+' is a space (URLSearchParams). A
+// malformed escape stays as is.
+std::string decode(std::string_view s, bool form) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (form && s[i] == '+') {
+      out += ' ';
+    } else if (s[i] == '%' && i + 2 < s.size() && hex_digit(s[i + 1]) >= 0 && hex_digit(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::vector<std::string_view> segments(std::string_view path) {
+  std::vector<std::string_view> out;
+  size_t i = 0;
+  while (i < path.size()) {
+    while (i < path.size() && path[i] == '/') ++i;
+    size_t j = i;
+    while (j < path.size() && path[j] != '/') ++j;
+    if (j > i) out.push_back(path.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::string> AppRequest::header(std::string_view lower_name) const {
+  for (const auto& [k, v] : headers)
+    if (k == lower_name) return v;
+  return std::nullopt;
+}
+
+std::optional<std::string> AppRequest::query_param(std::string_view name) const {
+  std::string_view q = query;
+  while (!q.empty()) {
+    size_t amp = q.find('&');
+    std::string_view part = q.substr(0, amp);
+    size_t eq = part.find('=');
+    if (decode(part.substr(0, eq), true) == name)
+      return eq == std::string_view::npos ? std::string() : decode(part.substr(eq + 1), true);
+    if (amp == std::string_view::npos) break;
+    q.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+AppResponse AppResponse::json(int status, const Value& body) {
+  AppResponse r;
+  r.status = status;
+  r.headers.emplace_back("content-type", "application/json");
+  r.body = json::dump(body);
+  return r;
+}
+
+AppResponse AppResponse::error(const Error& e, int status) {
+  Object o{{"group", e.group}, {"code", e.code}, {"message", e.message}};
+  if (e.metadata) o.emplace_back("metadata", *e.metadata);
+  AppResponse r = json(status ? status : http_status_for(e), Value(std::move(o)));
+  r.headers.emplace_back("x-rivet-error", e.qualified());
+  return r;
+}
+
+AppDefinition& AppDefinition::actor(ActorDefinition def) {
+  actors_.push_back(std::move(def));
+  return *this;
+}
+AppDefinition& AppDefinition::route(std::string method, std::string pattern, AppRouteFn fn) {
+  routes_.push_back(AppRoute{std::move(method), std::move(pattern), std::move(fn)});
+  return *this;
+}
+AppDefinition& AppDefinition::service(std::string name, AppServiceFn fn) {
+  services_.emplace_back(std::move(name), std::move(fn));
+  return *this;
+}
+AppDefinition& AppDefinition::migrations(std::string set, const std::vector<pg::Migration>* list) {
+  migration_set_ = std::move(set);
+  migrations_ = list;
+  return *this;
+}
+AppDefinition& AppDefinition::needs_postgres(bool v) {
+  needs_postgres_ = v;
+  return *this;
+}
+AppDefinition& AppDefinition::needs_redis(bool v) {
+  needs_redis_ = v;
+  return *this;
+}
+
+const AppRoute* match_route(const std::vector<const AppRoute*>& routes, std::string_view method,
+                            std::string_view path, std::map<std::string, std::string>& params, bool* path_matched) {
+  const auto want = segments(path);
+  if (path_matched) *path_matched = false;
+  for (const AppRoute* r : routes) {
+    const auto pat = segments(r->pattern);
+    if (pat.size() != want.size()) continue;
+    std::map<std::string, std::string> got;
+    bool ok = true;
+    for (size_t i = 0; i < pat.size() && ok; ++i) {
+      if (!pat[i].empty() && pat[i][0] == ':')
+        got[std::string(pat[i].substr(1))] = decode(want[i], false);
+      else
+        ok = pat[i] == want[i];
+    }
+    if (!ok) continue;
+    if (path_matched) *path_matched = true;
+    if (r->method != method) continue;
+    params = std::move(got);
+    return r;
+  }
+  return nullptr;
+}
+
+Task<Result<net::HttpResponse>> AppContext::http(net::HttpRequest req) {
+  net::HttpClient* client = services().http;
+  if (!client) co_return make_error("outbound", "not_configured", "This node has no outbound HTTP client.");
+  co_return co_await client->request(std::move(req));
+}
+
+}  // namespace anvil
