@@ -201,6 +201,11 @@ class ActorContext {
   Task<Result<Value>> sql_transaction(std::function<Result<Value>(pg::Tx&)> fn);
   // The node's Redis client, or redis.not_configured. Await its calls with wait().
   Result<redis::Client*> redis();
+  // Calls `action` on the actor (name, key), get-or-creating it, and waits
+  // for its durable result: RivetKit's `await c.client().name.getOrCreate(key).action(...)`.
+  // A wait like any other (this turn ends; the call may target this actor
+  // too). Errors are the callee's (its group/code/metadata).
+  Task<Result<Value>> call(std::string name, ActorKey key, std::string action, Array args = {});
   // Sleeps without holding the strand (a wait like any other).
   Task<Status> sleep_for(std::chrono::milliseconds d);
   // The call's stable idempotency key: for a workflow step it derives from

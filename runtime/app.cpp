@@ -1,6 +1,7 @@
 #include "runtime/app_api.hpp"
 
 #include "base/value/json.hpp"
+#include "storage/pg/pool.hpp"
 
 namespace anvil {
 namespace {
@@ -135,6 +136,12 @@ Task<Result<net::HttpResponse>> AppContext::http(net::HttpRequest req) {
   net::HttpClient* client = services().http;
   if (!client) co_return make_error("outbound", "not_configured", "This node has no outbound HTTP client.");
   co_return co_await client->request(std::move(req));
+}
+
+Task<Result<pg::QueryResult>> AppContext::sql(std::string query, Array params) {
+  pg::Pool* pool = services().pg;
+  if (!pool) co_return pg::not_configured_error();
+  co_return co_await pool->query(std::move(query), std::move(params));
 }
 
 }  // namespace anvil

@@ -25,6 +25,7 @@ namespace anvil {
 
 namespace pg {
 struct Migration;
+struct QueryResult;
 }
 
 // An HTTP request to an application route (the gateway converts to it).
@@ -76,8 +77,10 @@ class AppContext {
   virtual std::optional<std::string> config(std::string_view key) const = 0;
   // Cooperative stop for long-running services: true once the node stops.
   virtual bool stopping() const = 0;
-  // Outbound HTTP / Postgres / Redis with the same errors as ActorContext's.
+  // Outbound HTTP and Postgres with the same errors as ActorContext's
+  // (outbound.*, db.not_configured / db.*).
   Task<Result<net::HttpResponse>> http(net::HttpRequest req);
+  Task<Result<pg::QueryResult>> sql(std::string query, Array params = {});
 };
 
 using AppRouteFn = std::function<Task<AppResponse>(AppContext&, AppRequest)>;

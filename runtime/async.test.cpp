@@ -86,6 +86,59 @@ ActorDefinition waiter_actor() {
                 if (!id.ok()) return id.error();
                 return Value(*id);
               })
+      // Awaits another actor's action (and, with "self", this actor's own).
+      .async_action("callCounter",
+                    [](ActionContext& c, Array args) -> Task<Result<Value>> {
+                      std::string name = "counter";
+                      std::string action = "increment";
+                      ActorKey key{args[0].as_string()};
+                      Array call_args{args[1]};
+                      auto r = co_await c.call(std::move(name), std::move(key), std::move(action),
+                                               std::move(call_args));
+                      if (!r.ok()) co_return r.error();
+                      c.mutate_state()["phase"] = "called";
+                      co_return *r;
+                    })
+      .async_action("callSelf",
+                    [](ActionContext& c, Array) -> Task<Result<Value>> {
+                      std::string name = "waiter";
+                      std::string action = "phase";
+                      ActorKey key = c.key();
+                      auto r = co_await c.call(std::move(name), std::move(key), std::move(action), Array{});
+                      if (!r.ok()) co_return r.error();
+                      co_return *r;
+                    })
+      .async_action("callMissing",
+                    [](ActionContext& c, Array) -> Task<Result<Value>> {
+                      std::string name = "counter";
+                      std::string action = "noSuchAction";
+                      ActorKey key{std::string("m")};
+                      co_return co_await c.call(std::move(name), std::move(key), std::move(action), Array{});
+                    })
+      // A scheduled action's connection is its own: state written to it is
+      // never seen by another scheduled call (of this or any actor).
+      .action("connScratch",
+              [](ActionContext& c, const Array&) -> Result<Value> {
+                Value before = c.conn().state();
+                c.conn().mutate_state() = "dirty";
+                Value& seen = c.mutate_state()["connSeen"];
+                if (!seen.is_array()) seen = Array{};
+                seen.as_array().push_back(before.is_null() || before.is_undefined() ? Value("clean") : before);
+                return Value(true);
+              })
+      .action("scheduleScratch",
+              [](ActionContext& c, const Array& args) -> Result<Value> {
+                for (int64_t i = 0; i < args[0].as_int(); ++i) {
+                  auto id = c.schedule_after(0, "connScratch", {});
+                  if (!id.ok()) return id.error();
+                }
+                return Value(true);
+              })
+      .action("connSeen",
+              [](ActionContext& c, const Array&) -> Result<Value> {
+                const Value* v = c.state().find("connSeen");
+                return v ? *v : Value(Array{});
+              })
       .action("phase", [](ActionContext& c, const Array&) -> Result<Value> { return *c.state().find("phase"); })
       .action("log", [](ActionContext& c, const Array&) -> Result<Value> { return *c.state().find("log"); })
       .action("destroy", actors::destroy_action);
@@ -344,6 +397,59 @@ TEST(AsyncActions, AScheduledAsyncActionRunsAndCommits) {
   }
   Node n(dir);
   EXPECT_EQ(n.call(id, "phase")->as_string(), "done");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(AsyncActions, AnActionAwaitsAnotherActorsDurableResult) {
+  auto dir = temp_dir("async-call");
+  std::string counter;
+  {
+    Node n(dir);
+    auto id = n.get_or_create("waiter", {"caller"});
+    auto r = n.call(id, "callCounter", {"target", 7});
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->as_int(), 7);
+    EXPECT_EQ(n.call(id, "phase")->as_string(), "called");
+    auto again = n.call(id, "callCounter", {"target", 3});
+    EXPECT_EQ(again->as_int(), 10);
+    counter = n.get_or_create("counter", {"target"});
+  }
+  Node n(dir);
+  EXPECT_EQ(n.call(counter, "getCount")->as_int(), 10) << "the callee's writes were durable before the reply";
+  std::filesystem::remove_all(dir);
+}
+
+TEST(AsyncActions, AnActionMayAwaitItsOwnActorWithoutDeadlock) {
+  auto dir = temp_dir("async-self");
+  Node n(dir);
+  auto id = n.get_or_create("waiter", {"self"});
+  auto r = n.call(id, "callSelf");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->as_string(), "idle");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(AsyncActions, AnAwaitedCallReturnsTheCalleesError) {
+  auto dir = temp_dir("async-call-error");
+  Node n(dir);
+  auto id = n.get_or_create("waiter", {"err"});
+  auto r = n.call(id, "callMissing");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().qualified(), "actor.action_not_found");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(AsyncActions, ScheduledActionsNeverShareAConnection) {
+  auto dir = temp_dir("sched-conn");
+  Node n(dir);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 4; ++i) ids.push_back(n.get_or_create("waiter", {"sc" + std::to_string(i)}));
+  for (auto& id : ids) ASSERT_TRUE(n.call(id, "scheduleScratch", {25}).ok());
+  for (auto& id : ids) {
+    auto seen = n.wait_for(id, "connSeen", [](const Value& v) { return v.as_array().size() == 25; });
+    ASSERT_EQ(seen.as_array().size(), 25u);
+    for (auto& v : seen.as_array()) EXPECT_EQ(v.as_string(), "clean") << "a scheduled call saw another's connection state";
+  }
   std::filesystem::remove_all(dir);
 }
 

@@ -118,6 +118,11 @@ Result<redis::Client*> ActorContext::redis() {
   return core_.services().redis;
 }
 
+Task<Result<Value>> ActorContext::call(std::string name, ActorKey key, std::string action, Array args) {
+  auto op = core_.call_other(std::move(name), std::move(key), std::move(action), std::move(args));
+  co_return co_await wait(std::move(op));
+}
+
 Task<Status> ActorContext::sleep_for(std::chrono::milliseconds d) {
   auto op = do_sleep(d);
   co_return co_await wait(std::move(op));

@@ -52,6 +52,9 @@ class InstanceCore {
   virtual Status end_segment() = 0;
   virtual Status begin_segment() = 0;
   virtual const Services& services() const = 0;
+  // An awaitable call of an action on another actor (get-or-created by name
+  // and key); see ActorContext::call.
+  virtual Task<Result<Value>> call_other(std::string name, ActorKey key, std::string action, Array args) = 0;
 };
 
 class Instance : public std::enable_shared_from_this<Instance>, private InstanceCore, private WorkflowHost {
@@ -157,6 +160,7 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   Status end_segment() override;
   Status begin_segment() override;
   const Services& services() const override { return rt_.services(); }
+  Task<Result<Value>> call_other(std::string name, ActorKey key, std::string action, Array args) override;
   // Hands effects of a commit made outside a runtime turn to the runtime.
   void hand_off_effects();
   asio::awaitable<void> run_async_action(std::shared_ptr<Instance> self, AsyncActionFn fn, std::string action,

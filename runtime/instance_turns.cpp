@@ -67,6 +67,27 @@ void Instance::unregister_scope(AsyncScope& scope) {
   scope.disarm();
 }
 
+namespace {
+// Holds only the runtime (which outlives every call), never the instance:
+// the waiting action may be cancelled and its actor gone when this ends.
+Task<Result<Value>> call_other_actor(RuntimeCore* rt, std::string name, ActorKey key, std::string action,
+                                     Array args) {
+  CreateRequest cr;
+  cr.name = std::move(name);
+  cr.key = std::move(key);
+  auto target = rt->get_or_create(cr, false);
+  if (!target.ok()) co_return target.error();
+  Status st = co_await rt->durable(target->seq);
+  if (!st.ok()) co_return st.error();
+  CallResult r = co_await rt->call_action(target->info.actor_id, std::move(action), std::move(args), Value());
+  co_return std::move(r.output);
+}
+}  // namespace
+
+Task<Result<Value>> Instance::call_other(std::string name, ActorKey key, std::string action, Array args) {
+  return call_other_actor(&rt_, std::move(name), std::move(key), std::move(action), std::move(args));
+}
+
 asio::awaitable<void> Instance::run_async_action(std::shared_ptr<Instance> self, AsyncActionFn fn,
                                                  std::string action, Array args, std::shared_ptr<ConnData> conn,
                                                  bool close_conn_after, std::shared_ptr<OneShot<AsyncOutcome>> done) {

@@ -25,6 +25,7 @@
 #include "storage/pg/pool.hpp"
 #include "storage/redis/client.hpp"
 #include "storage/store.hpp"
+#include "tools/events_cli.hpp"
 
 namespace {
 
@@ -32,6 +33,8 @@ constexpr const char* kUsage = R"(anvil — a native actor engine that speaks Ri
 
 Usage:
   anvil serve [options]     run a node (serves the Rivet protocol at / and /api/rivet/)
+  anvil events ...          GrowQR: replay failed/unresolved events, list and re-drive dead letters
+                            (`anvil events --help`)
   anvil version             print the version
   anvil --help              show this help
 
@@ -246,6 +249,7 @@ int main(int argc, char** argv) {
     std::cout << "anvil 0.1.0 (rivetkit client protocol 2.3.19)\n";
     return 0;
   }
+  if (args[0] == "events") return anvil::tools::events_command({args.begin() + 1, args.end()});
   if (args[0] != "serve") return usage_error("unknown command `" + args[0] + "`");
 
   ServeConfig cfg;
