@@ -511,6 +511,8 @@ class Workflow {
   bool has_checkpoint() const;
   Result<Value> record_attempt(const std::string& path, WfRecord next, Result<Value> out,
                                const StepOptions& opts);
+  std::optional<Result<Value>> recorded_outcome(const std::string& path, const WfRecord* rec,
+                                                const StepOptions& opts);
   WorkflowState& state_;
   ActorContext& actor_;
   std::string prefix_;

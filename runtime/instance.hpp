@@ -168,6 +168,8 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
                                          std::shared_ptr<OneShot<AsyncOutcome>> done);
   asio::awaitable<void> run_async_request(std::shared_ptr<Instance> self, RawRequest req,
                                           std::shared_ptr<OneShot<AsyncOutcome>> done);
+  template <typename T>
+  asio::awaitable<Result<T>> run_scoped(AsyncScope& scope, std::string what, std::function<Task<Result<T>>()> body);
   void register_scope(AsyncScope& scope, std::chrono::milliseconds limit, Error timeout_error);
   void unregister_scope(AsyncScope& scope);
   // Async calls in flight: the actor does not go idle while there are any,

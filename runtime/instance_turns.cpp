@@ -88,6 +88,33 @@ Task<Result<Value>> Instance::call_other(std::string name, ActorKey key, std::st
   return call_other_actor(&rt_, std::move(name), std::move(key), std::move(action), std::move(args));
 }
 
+// Runs an async call's body under `scope` (registered by the caller): an
+// exception becomes the sanitized internal error, a cancelled scope answers
+// its reason, and a call that ran past its deadline the scope's timeout error.
+template <typename T>
+asio::awaitable<Result<T>> Instance::run_scoped(AsyncScope& scope, std::string what,
+                                                std::function<Task<Result<T>>()> body) {
+  Result<T> out = internal_error();
+  try {
+    Task<Result<T>> task = body();
+    out = co_await std::move(task);
+  } catch (const std::exception& e) {
+    spdlog::error("actor {}: {} threw: {}", actor_id, what, e.what());
+    out = internal_error();
+  } catch (...) {
+    spdlog::error("actor {}: {} threw a non-exception", actor_id, what);
+    out = internal_error();
+  }
+  unregister_scope(scope);
+  if (scope.cancelled()) {
+    out = *scope.cancel_reason();
+  } else if (std::chrono::steady_clock::now() > scope.deadline) {
+    spdlog::warn("actor {}: {} ran past its time limit", actor_id, what);
+    out = scope.timeout_error;
+  }
+  co_return out;
+}
+
 asio::awaitable<void> Instance::run_async_action(std::shared_ptr<Instance> self, AsyncActionFn fn,
                                                  std::string action, Array args, std::shared_ptr<ConnData> conn,
                                                  bool close_conn_after, std::shared_ptr<OneShot<AsyncOutcome>> done) {
@@ -100,24 +127,10 @@ asio::awaitable<void> Instance::run_async_action(std::shared_ptr<Instance> self,
     ActionContext ctx(*this, *conn);
     ctx.scope_ = &scope;
     const Array args_copy = def_.on_before_action_response_hook() ? args : Array{};
-    try {
-      Task<Result<Value>> task = fn(ctx, std::move(args));
-      out = co_await std::move(task);
-    } catch (const std::exception& e) {
-      spdlog::error("actor {}: action {} threw: {}", actor_id, action, e.what());
-      out = internal_error();
-    } catch (...) {
-      spdlog::error("actor {}: action {} threw a non-exception", actor_id, action);
-      out = internal_error();
-    }
-    unregister_scope(scope);
-    if (scope.cancelled()) {
-      out = *scope.cancel_reason();
-    } else if (std::chrono::steady_clock::now() > scope.deadline) {
-      spdlog::warn("actor {}: action {} ran past its {} ms limit", actor_id, action,
-                   def_.options().action_timeout.count());
-      out = scope.timeout_error;
-    }
+    // Named, not temporaries: GCC 12 mishandles temporaries in co_await expressions.
+    std::string what = "action " + action;
+    std::function<Task<Result<Value>>()> body = [&] { return fn(ctx, std::move(args)); };
+    out = co_await run_scoped<Value>(scope, std::move(what), std::move(body));
     if (phase_ == Phase::Running && out.ok() && def_.on_before_action_response_hook())
       out = guarded(actor_id, "onBeforeActionResponse",
                     [&] { return def_.on_before_action_response_hook()(ctx, action, args_copy, std::move(*out)); });
@@ -146,20 +159,9 @@ asio::awaitable<void> Instance::run_async_request(std::shared_ptr<Instance> self
                    make_error("actor", "action_timed_out", "onRequest timed out."));
     ActorContext ctx(*this);
     ctx.scope_ = &scope;
-    try {
-      Task<Result<RawResponse>> task = def_.on_request_async_hook()(ctx, std::move(req));
-      out = co_await std::move(task);
-    } catch (const std::exception& e) {
-      spdlog::error("actor {}: onRequest threw: {}", actor_id, e.what());
-      out = internal_error();
-    } catch (...) {
-      out = internal_error();
-    }
-    unregister_scope(scope);
-    if (scope.cancelled())
-      out = *scope.cancel_reason();
-    else if (std::chrono::steady_clock::now() > scope.deadline)
-      out = scope.timeout_error;
+    std::string what = "onRequest";
+    std::function<Task<Result<RawResponse>>()> body = [&] { return def_.on_request_async_hook()(ctx, std::move(req)); };
+    out = co_await run_scoped<RawResponse>(scope, std::move(what), std::move(body));
   }
   --pending_async_;
   Status st = end_segment();
@@ -214,20 +216,9 @@ asio::awaitable<void> Instance::run_async_step(std::shared_ptr<Instance> self, s
     scope.idempotency_key = step_idempotency_key(actor_id, path);
     ActorContext ctx(*this);
     ctx.scope_ = &scope;
-    try {
-      Task<Result<Value>> task = fn(ctx);
-      out = co_await std::move(task);
-    } catch (const std::exception& e) {
-      spdlog::error("actor {}: workflow step `{}` threw: {}", actor_id, path, e.what());
-      out = internal_error();
-    } catch (...) {
-      out = internal_error();
-    }
-    unregister_scope(scope);
-    if (scope.cancelled())
-      out = *scope.cancel_reason();
-    else if (std::chrono::steady_clock::now() > scope.deadline)
-      out = scope.timeout_error;
+    std::string what = "workflow step `" + path + "`";
+    std::function<Task<Result<Value>>()> body = [&] { return fn(ctx); };
+    out = co_await run_scoped<Value>(scope, std::move(what), std::move(body));
   }
   --pending_async_;
   done->set(std::move(out));

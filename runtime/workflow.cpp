@@ -26,9 +26,11 @@ const WfRecord* expect_kind(WorkflowState& s, const std::string& path, const cha
 
 std::string Workflow::path(std::string_view name) const { return prefix_ + std::string(name); }
 
-Result<Value> Workflow::step(std::string_view name, const std::function<Result<Value>()>& fn, StepOptions opts) {
-  const std::string p = path(name);
-  const WfRecord* rec = expect_kind(state_, p, "step");
+// What replay answers for a step that already ended (completed: its
+// recorded result, collecting its rollback when rolling back; failed: its
+// error), or nullopt when the step must run (again).
+std::optional<Result<Value>> Workflow::recorded_outcome(const std::string& p, const WfRecord* rec,
+                                                        const StepOptions& opts) {
   if (rec && rec->status == "completed") {
     if (opts.rollback) {
       if (!has_checkpoint())
@@ -40,6 +42,13 @@ Result<Value> Workflow::step(std::string_view name, const std::function<Result<V
   }
   if (state_.rolling_back) throw WorkflowFailure{make_error("workflow", "rolled_back", "rolled back")};
   if (rec && rec->status == "failed") return make_error("workflow", "step_failed", rec->error);
+  return std::nullopt;
+}
+
+Result<Value> Workflow::step(std::string_view name, const std::function<Result<Value>()>& fn, StepOptions opts) {
+  const std::string p = path(name);
+  const WfRecord* rec = expect_kind(state_, p, "step");
+  if (auto done = recorded_outcome(p, rec, opts)) return std::move(*done);
   const int64_t now = now_ms();
   if (rec && rec->status == "waiting" && now < rec->wake_ts)
     throw WorkflowSuspend::at(rec->wake_ts);
@@ -98,17 +107,7 @@ Result<Value> Workflow::record_attempt(const std::string& p, WfRecord next, Resu
 Result<Value> Workflow::step_async(std::string_view name, AsyncStepFn fn, StepOptions opts) {
   const std::string p = path(name);
   const WfRecord* rec = expect_kind(state_, p, "step");
-  if (rec && rec->status == "completed") {
-    if (opts.rollback) {
-      if (!has_checkpoint())
-        throw WorkflowFailure{make_error("workflow", "rollback_checkpoint_missing",
-                                         "Step `" + p + "` has a rollback but no rollback_checkpoint precedes it.")};
-      if (state_.rolling_back) state_.rollbacks.emplace_back(p, opts.rollback);
-    }
-    return rec->result;
-  }
-  if (state_.rolling_back) throw WorkflowFailure{make_error("workflow", "rolled_back", "rolled back")};
-  if (rec && rec->status == "failed") return make_error("workflow", "step_failed", rec->error);
+  if (auto done = recorded_outcome(p, rec, opts)) return std::move(*done);
   if (rec && rec->status == "waiting" && now_ms() < rec->wake_ts) throw WorkflowSuspend::at(rec->wake_ts);
 
   auto call = state_.calls.find(p);
