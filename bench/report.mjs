@@ -123,5 +123,23 @@ const bare = ob.find((x) => x.phase === "bare");
 for (const x of ob)
   p(`| ${x.phase === "bare" ? "bare client" : x.phase === "actors" ? "1,000 actors" : "one actor (interleaved)"} | ${x.ok} / ${x.calls} | ${fmt(x.seconds, 2)} | ${fmt(x.per_second)} | ${fmt(x.p50_ms, 0)} / ${fmt(x.p99_ms, 0)} / ${fmt(x.max_ms, 0)} | ${ratio(x.per_second, bare?.per_second)} |`);
 p();
+p("## (h) GrowQR events (Redis stream → `grow_events` + mission actors, 10 % duplicates)");
+p();
+const ev = A.events ?? {};
+if (ev.skipped || ev.error) {
+  p(`Not run: ${ev.skipped ?? ev.error}.`);
+} else {
+  p(`${ev.events ?? "—"} stream entries (${ev.duplicates ?? "—"} duplicates: the same event id again; ${ev.distinct ?? "—"} distinct events over ${ev.users ?? "—"} users), all XADDed before timing; a private Postgres schema with the growqr migrations.`);
+  p("Floor: one Postgres and one Redis connection, XREADGROUP COUNT 100 → one `INSERT … ON CONFLICT (dedupe_key) DO NOTHING` per entry (autocommit) into a copy of `grow_events` (same indexes) → one XACK per batch, until the stream is drained.");
+  p("Anvil: the app's `events-consumer` service: per entry, record in `grow_events` + hand to `userEventActor` + XACK; `userEventActor` calls the mission actor's `applyGrowEvent` (a bench mission actor, idempotent by dedupe key), runs the projectors and marks the row `processed`; timed until every distinct event is `processed`.");
+  p();
+  p("| | seconds | entries/s | result |");
+  p("|---|---:|---:|---|");
+  p(`| floor (XREADGROUP → INSERT → XACK) | ${fmt(ev.floor?.seconds, 2)} | ${fmt(ev.floor?.per_second)} | ${ev.floor?.rows ?? "—"} rows |`);
+  p(`| Anvil (consumer + userEventActor + mission actors) | ${fmt(ev.anvil?.seconds, 2)} | ${fmt(ev.anvil?.per_second)} | ${ev.anvil?.processed ?? "—"} processed, ${ev.anvil?.mission_effects ?? "—"} mission effects (${ev.anvil?.mission_calls ?? "—"} calls), ${ev.anvil?.dlq ?? "—"} dead letters${ev.anvil?.timed_out ? ", **timed out**" : ""} |`);
+  p();
+  p(`Floor / Anvil: ${ev.ratio ? `${Number(ev.ratio).toFixed(2)}×` : "—"} (target: ≤ 2×, ${ev.ratio && ev.ratio <= 2 ? "met" : "**missed**"}).`);
+}
+p();
 fs.writeFileSync(path.join(here, "RESULTS.md"), lines.join("\n") + "\n");
 console.log(`wrote ${path.join(here, "RESULTS.md")}`);

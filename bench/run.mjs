@@ -17,6 +17,7 @@ const SHARED = process.env.ANVIL_SHARED_DIR ?? path.resolve(ROOT, "../shared");
 const REF = path.join(SHARED, "rivet-ref");
 const LOADGEN = path.join(ROOT, "build/tools/bench/anvil-loadgen");
 const OUTBOUND_BENCH = path.join(ROOT, "build/tools/bench/anvil-outbound-bench");
+const EVENTS_BENCH = path.join(ROOT, "build/tools/bench/anvil-events-bench");
 const ANVIL = path.join(ROOT, "build/tools/anvil");
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const SLEEPING = Number(process.env.BENCH_SLEEPING ?? 1_000_000);
@@ -170,6 +171,26 @@ try {
   results.anvil.outbound = JSON.parse(sh(OUTBOUND_BENCH, ["--calls", "10000", "--delay-ms", "100", "--actors", "1000"], { timeout: 600_000 }));
 } catch (e) {
   results.anvil.outbound = { error: String(e.message).slice(0, 200) };
+}
+
+// GrowQR events: 20,000 stream entries (10 % duplicates) to recorded rows and
+// mission actors through the app's consumer, side by side with a plain
+// XREADGROUP -> INSERT ... ON CONFLICT DO NOTHING -> XACK loop (needs the
+// services: eval "$(scripts/services.sh env)").
+if (process.env.ANVIL_POSTGRES_URL && process.env.ANVIL_REDIS_URL) {
+  try {
+    results.anvil.events = JSON.parse(sh(EVENTS_BENCH, ["--events", String(process.env.BENCH_EVENTS ?? 20000)], { timeout: 900_000 }));
+  } catch (e) {
+    // A non-zero exit (not every event processed) still prints its JSON line.
+    const line = String(e.stdout ?? "").trim().split("\n").pop();
+    try {
+      results.anvil.events = { ...JSON.parse(line), exit_status: e.status };
+    } catch {
+      results.anvil.events = { error: String(e.message).slice(0, 200) };
+    }
+  }
+} else {
+  results.anvil.events = { skipped: "no ANVIL_POSTGRES_URL/ANVIL_REDIS_URL" };
 }
 
 fs.writeFileSync(saved, JSON.stringify(results, null, 2));
