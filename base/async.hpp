@@ -41,10 +41,19 @@ class OneShot : public std::enable_shared_from_this<OneShot<T>> {
     return std::move(*value_);
   }
 
-  // Completes with the value on the awaiting coroutine's executor.
+  // Completes with the value on the awaiting coroutine's executor. The
+  // pending wait holds the OneShot only weakly (asio keeps the initiation in
+  // the awaiting frame): when every setter is gone without setting — e.g. the
+  // io_context was torn down under a pending operation — the OneShot, the
+  // stored handler and the awaiting frame are freed instead of keeping each
+  // other alive. Whoever awaits must keep a setter alive, or hold the
+  // OneShot itself, until the wait has begun.
   asio::awaitable<T> wait() {
     return asio::async_initiate<const asio::use_awaitable_t<>&, void(T)>(
-        [self = this->shared_from_this()](auto handler) { self->install(std::move(handler)); }, asio::use_awaitable);
+        [weak = this->weak_from_this()](auto handler) {
+          if (auto self = weak.lock()) self->install(std::move(handler));
+        },
+        asio::use_awaitable);
   }
 
  private:

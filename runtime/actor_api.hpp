@@ -555,8 +555,16 @@ Task<Result<T>> ActorContext::wait(Task<Result<T>> op) {
       shot->set(std::move(r));
     }
   });
-  scope->arm([shot](Error why) { shot->set(Result<T>(std::move(why))); });
-  Result<T> out = co_await shot->wait();
+  // The deadline/cancel hook holds the result weakly and this frame lets go
+  // of it: only the operation keeps it (and so this wait) alive. Both run on
+  // this strand, so the operation cannot finish before the wait has begun.
+  std::weak_ptr<OneShot<Result<T>>> weak = shot;
+  scope->arm([weak](Error why) {
+    if (auto s = weak.lock()) s->set(Result<T>(std::move(why)));
+  });
+  auto waiting = shot->wait();
+  shot.reset();
+  Result<T> out = co_await std::move(waiting);
   scope->disarm();
   if (auto st = after_wait(); !st.ok()) co_return st.error();
   co_return out;
