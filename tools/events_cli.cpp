@@ -15,6 +15,7 @@
 
 #include "base/net/http_client.hpp"
 #include "base/value/json.hpp"
+#include "engine-api/http.hpp"
 
 namespace anvil::tools {
 namespace {
@@ -34,21 +35,6 @@ std::string env_or(const char* name, std::string fallback) {
 
 asio::awaitable<Result<net::HttpResponse>> send(net::HttpClient* client, net::HttpRequest req) {
   co_return co_await client->request(std::move(req));
-}
-
-std::string encode_query(const std::string& v) {
-  std::string out;
-  static const char* hex = "0123456789ABCDEF";
-  for (unsigned char c : v) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -112,8 +98,8 @@ int events_command(const std::vector<std::string>& args) {
     req.method = "GET";
     req.url = endpoint + "/events/dlq";
     std::string q;
-    if (since) q += "since=" + encode_query(*since);
-    if (limit) q += std::string(q.empty() ? "" : "&") + "limit=" + encode_query(*limit);
+    if (since) q += "since=" + http::percent_encode(*since);
+    if (limit) q += std::string(q.empty() ? "" : "&") + "limit=" + http::percent_encode(*limit);
     if (!q.empty()) req.url += "?" + q;
   } else if (cmd == "redrive") {
     if (!dlq_id) {
@@ -121,7 +107,7 @@ int events_command(const std::vector<std::string>& args) {
       return 2;
     }
     req.method = "POST";
-    req.url = endpoint + "/events/dlq/" + encode_query(*dlq_id) + "/redrive";
+    req.url = endpoint + "/events/dlq/" + http::percent_encode(*dlq_id) + "/redrive";
     req.body = "{}";
   } else {
     std::cerr << "anvil events: unknown command `" << cmd << "`\n\n" << kUsage;
