@@ -1,4 +1,5 @@
 #include "storage/redis/client.hpp"
+#include "tests/support/own_redis.hpp"
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -21,6 +22,9 @@ extern char** environ;
 using namespace anvil;
 using namespace anvil::redis;
 using namespace std::chrono_literals;
+using anvil::testing::accepts_connections;
+using anvil::testing::free_port;
+using anvil::testing::OwnRedis;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 using Strand = asio::strand<asio::io_context::executor_type>;
@@ -60,84 +64,6 @@ std::string unique_name(const std::string& what) {
          std::to_string(::getpid()) + ":" + std::to_string(Clock::now().time_since_epoch().count()) + ":" +
          std::to_string(counter++);
 }
-
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-bool accepts_connections(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
-}
-
-// A throwaway redis-server of the test's own, so it can be killed and
-// restarted without disturbing the shared one.
-class OwnRedis {
- public:
-  explicit OwnRedis(std::vector<std::string> extra = {}) : port_(free_port()), extra_(std::move(extra)) {}
-  ~OwnRedis() { kill(); }
-
-  bool start() {
-    std::vector<std::string> args{"redis-server", "--port",      std::to_string(port_), "--bind", "127.0.0.1",
-                                  "--save",       "",            "--appendonly",        "no",     "--daemonize",
-                                  "no",           "--dir",       "/tmp"};
-    args.insert(args.end(), extra_.begin(), extra_.end());
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t files;
-    posix_spawn_file_actions_init(&files);
-    posix_spawn_file_actions_addopen(&files, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&files, 2, "/dev/null", O_WRONLY, 0);
-    int rc = posix_spawnp(&pid_, "redis-server", &files, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&files);
-    if (rc != 0) {
-      pid_ = -1;
-      return false;
-    }
-    for (int i = 0; i < 100; ++i) {
-      if (accepts_connections(port_)) return true;
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        pid_ = -1;
-        return false;
-      }
-      std::this_thread::sleep_for(50ms);
-    }
-    return false;
-  }
-
-  // SIGKILL: the server vanishes as in a crash.
-  void kill() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-
-  std::string url(const std::string& credentials = "", const std::string& db = "") const {
-    return "redis://" + credentials + "127.0.0.1:" + std::to_string(port_) + db;
-  }
-
- private:
-  int port_;
-  std::vector<std::string> extra_;
-  pid_t pid_ = -1;
-};
 
 // A node-like io_context: two threads run it; the test thread drives
 // awaitables to completion.

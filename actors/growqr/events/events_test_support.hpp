@@ -27,6 +27,7 @@
 #include "base/value/json.hpp"
 #include "runtime/app_host.hpp"
 #include "runtime/test_node.hpp"
+#include "tests/support/own_redis.hpp"
 #include "storage/pg/migrations.hpp"
 #include "storage/pg/test_db.hpp"
 #include "storage/redis/client.hpp"
@@ -100,73 +101,13 @@ inline ActorDefinition test_mission_actor(const std::string& name, int64_t failu
 
 // ------------------------------------------------------------ own redis-server
 
-inline int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+using anvil::testing::free_port;
 
 // A throwaway redis-server with an fsync-always AOF in its own directory, so
 // a SIGKILL and a restart on the same port keep every acknowledged write.
-class OwnRedis {
+class OwnRedis : public anvil::testing::OwnRedis {
  public:
-  OwnRedis() : port_(free_port()) {
-    dir_ = (std::filesystem::temp_directory_path() / ("anvil-events-redis-" + std::to_string(::getpid()) + "-" +
-                                                      std::to_string(port_)))
-               .string();
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-  }
-  ~OwnRedis() {
-    kill();
-    std::filesystem::remove_all(dir_);
-  }
-  bool start() {
-    std::vector<std::string> args{"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                                  "--save", "", "--appendonly", "yes", "--appendfsync", "always",
-                                  "--daemonize", "no", "--dir", dir_};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t files;
-    posix_spawn_file_actions_init(&files);
-    posix_spawn_file_actions_addopen(&files, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&files, 2, "/dev/null", O_WRONLY, 0);
-    int rc = posix_spawnp(&pid_, "redis-server", &files, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&files);
-    if (rc != 0) return false;
-    for (int i = 0; i < 200; ++i) {
-      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in addr{};
-      addr.sin_family = AF_INET;
-      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      addr.sin_port = htons(static_cast<uint16_t>(port_));
-      bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-      ::close(fd);
-      if (ok) return true;
-      std::this_thread::sleep_for(25ms);
-    }
-    return false;
-  }
-  void kill() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
-
- private:
-  int port_;
-  pid_t pid_ = -1;
-  std::string dir_;
+  OwnRedis() : anvil::testing::OwnRedis({"--appendonly", "yes", "--appendfsync", "always"}) {}
 };
 
 // A TCP forwarder to 127.0.0.1:<upstream> on a port of its own: stop()
