@@ -41,10 +41,15 @@ class Client;
 }
 
 // The node's connections to the outside world; null when not configured.
+using ConfigMap = std::map<std::string, std::string, std::less<>>;
+
 struct Services {
   net::HttpClient* http = nullptr;
   pg::Pool* pg = nullptr;
   redis::Client* redis = nullptr;
+  // The node's application configuration (flags and environment), shared
+  // with the app host; null when the node runs no application.
+  std::shared_ptr<const ConfigMap> config;
 };
 
 // The awaitable every asynchronous hook, action and workflow step returns.
@@ -206,12 +211,23 @@ class ActorContext {
   // A wait like any other (this turn ends; the call may target this actor
   // too). Errors are the callee's (its group/code/metadata).
   Task<Result<Value>> call(std::string name, ActorKey key, std::string action, Array args = {});
+  // Sends `body` to a declared queue of the actor (name, key), get-or-creating
+  // it, and waits until the actor completes the message (Workflow::complete)
+  // — RivetKit's `send(queue, body, { wait: true })`. The queue message is
+  // durable before the wait begins. queue.timed_out after `timeout`. May
+  // target this actor (e.g. an action handing work to its own workflow).
+  Task<Result<Value>> send_wait(std::string name, ActorKey key, std::string queue, Value body,
+                                std::chrono::milliseconds timeout);
   // Sleeps without holding the strand (a wait like any other).
   Task<Status> sleep_for(std::chrono::milliseconds d);
   // The call's stable idempotency key: for a workflow step it derives from
   // the actor id and the step path (the same on every attempt and after a
   // crash); for an action it is empty unless set by the caller.
   const std::string& idempotency_key() const;
+
+  // The node's application configuration by key (e.g. "ANTHROPIC_BASE_URL"),
+  // the same values routes see through AppContext::config.
+  std::optional<std::string> config(std::string_view key) const;
 
   // Ask the runtime to put the actor to sleep / destroy it once the current
   // turn has finished (single-shot; repeated calls are ignored).

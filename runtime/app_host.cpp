@@ -4,7 +4,12 @@
 
 namespace anvil {
 
-AppHost::AppHost(Runtime& rt, std::map<std::string, std::string> config) : rt_(rt), config_(std::move(config)) {}
+AppHost::AppHost(Runtime& rt, std::map<std::string, std::string> config)
+    : rt_(rt), config_(std::make_shared<const ConfigMap>(config.begin(), config.end())) {
+  Services s = rt_.services();
+  s.config = config_;
+  rt_.set_services(s);
+}
 AppHost::~AppHost() = default;
 
 void AppHost::add(const AppDefinition& app) {
@@ -13,8 +18,8 @@ void AppHost::add(const AppDefinition& app) {
 }
 
 std::optional<std::string> AppHost::config(std::string_view key) const {
-  auto it = config_.find(std::string(key));
-  if (it == config_.end()) return std::nullopt;
+  auto it = config_->find(key);
+  if (it == config_->end()) return std::nullopt;
   return it->second;
 }
 

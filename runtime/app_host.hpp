@@ -49,7 +49,7 @@ class AppHost : public AppContext, private ActorClient {
   asio::awaitable<void> run_service(std::string name, AppServiceFn fn);
 
   Runtime& rt_;
-  std::map<std::string, std::string> config_;
+  std::shared_ptr<const ConfigMap> config_;  // also Services::config, for actors
   std::vector<const AppRoute*> routes_;
   std::vector<std::pair<std::string, AppServiceFn>> services_;
   std::atomic<bool> stopping_{false};

@@ -123,6 +123,20 @@ Task<Result<Value>> ActorContext::call(std::string name, ActorKey key, std::stri
   co_return co_await wait(std::move(op));
 }
 
+Task<Result<Value>> ActorContext::send_wait(std::string name, ActorKey key, std::string queue, Value body,
+                                            std::chrono::milliseconds timeout) {
+  auto op = core_.send_other(std::move(name), std::move(key), std::move(queue), std::move(body), timeout);
+  co_return co_await wait(std::move(op));
+}
+
+std::optional<std::string> ActorContext::config(std::string_view key) const {
+  const auto& cfg = core_.services().config;
+  if (!cfg) return std::nullopt;
+  auto it = cfg->find(key);
+  if (it == cfg->end()) return std::nullopt;
+  return it->second;
+}
+
 Task<Status> ActorContext::sleep_for(std::chrono::milliseconds d) {
   auto op = do_sleep(d);
   co_return co_await wait(std::move(op));

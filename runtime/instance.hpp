@@ -55,6 +55,9 @@ class InstanceCore {
   // An awaitable call of an action on another actor (get-or-created by name
   // and key); see ActorContext::call.
   virtual Task<Result<Value>> call_other(std::string name, ActorKey key, std::string action, Array args) = 0;
+  // Likewise onto a queue, waiting for the message's completion.
+  virtual Task<Result<Value>> send_other(std::string name, ActorKey key, std::string queue, Value body,
+                                         std::chrono::milliseconds timeout) = 0;
 };
 
 class Instance : public std::enable_shared_from_this<Instance>, private InstanceCore, private WorkflowHost {
@@ -161,6 +164,8 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   Status begin_segment() override;
   const Services& services() const override { return rt_.services(); }
   Task<Result<Value>> call_other(std::string name, ActorKey key, std::string action, Array args) override;
+  Task<Result<Value>> send_other(std::string name, ActorKey key, std::string queue, Value body,
+                                 std::chrono::milliseconds timeout) override;
   // Hands effects of a commit made outside a runtime turn to the runtime.
   void hand_off_effects();
   asio::awaitable<void> run_async_action(std::shared_ptr<Instance> self, AsyncActionFn fn, std::string action,

@@ -82,7 +82,29 @@ Task<Result<Value>> call_other_actor(RuntimeCore* rt, std::string name, ActorKey
   CallResult r = co_await rt->call_action(target->info.actor_id, std::move(action), std::move(args), Value());
   co_return std::move(r.output);
 }
+
+Task<Result<Value>> send_other_actor(RuntimeCore* rt, std::string name, ActorKey key, std::string queue, Value body,
+                                     std::chrono::milliseconds timeout) {
+  CreateRequest cr;
+  cr.name = std::move(name);
+  cr.key = std::move(key);
+  auto target = rt->get_or_create(cr, false);
+  if (!target.ok()) co_return target.error();
+  Status st = co_await rt->durable(target->seq);
+  if (!st.ok()) co_return st.error();
+  auto sent = co_await rt->queue_send(target->info.actor_id, std::move(queue), std::move(body), true,
+                                      static_cast<uint64_t>(timeout.count()));
+  if (!sent.ok()) co_return sent.error();
+  if (sent->status == "timedOut")
+    co_return make_error("queue", "timed_out", "The actor did not complete the message in time.");
+  co_return sent->response.value_or(Value(Undefined{}));
+}
 }  // namespace
+
+Task<Result<Value>> Instance::send_other(std::string name, ActorKey key, std::string queue, Value body,
+                                         std::chrono::milliseconds timeout) {
+  return send_other_actor(&rt_, std::move(name), std::move(key), std::move(queue), std::move(body), timeout);
+}
 
 Task<Result<Value>> Instance::call_other(std::string name, ActorKey key, std::string action, Array args) {
   return call_other_actor(&rt_, std::move(name), std::move(key), std::move(action), std::move(args));
