@@ -10,6 +10,9 @@ AppDefinition app() {
   add_missions(a);
   add_workflows(a);
   add_events(a);
+  add_agent(a);
+  add_conversations(a);
+  add_home(a);
   return a;
 }
 

@@ -13,5 +13,8 @@ AppDefinition app();
 void add_events(AppDefinition& app);     // events/: ingestion, userEventActor, projectors, DLQ, replay
 void add_missions(AppDefinition& app);   // missions/: registry, growActor, mission actors, /grow, /missions
 void add_workflows(AppDefinition& app);  // workflows/: workflowRunActor, /workflow-runs
+void add_agent(AppDefinition& app);      // agent/: growAgent (LLM tool loop), userActor facade, /api/chat
+void add_conversations(AppDefinition& app);  // conversations/: conversationActor, /conversations
+void add_home(AppDefinition& app);       // home/: /home, /users, /agents, /git (portal routes)
 
 }  // namespace anvil::growqr
