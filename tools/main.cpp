@@ -50,6 +50,8 @@ Options for `serve` (each also read from the environment variable shown):
   --redis-url URL           Redis (streams)             [ANVIL_REDIS_URL, default: none]
   --app NAME                enable an application (repeatable; known: growqr)
                                                         [ANVIL_APPS, comma-separated]
+  --shutdown-timeout SECS   bound on a graceful stop (SIGTERM/SIGINT); past it
+                            the process exits with code 1 [ANVIL_SHUTDOWN_TIMEOUT, default 30]
 Without a Postgres or Redis URL the node serves every actor type that needs
 neither; one that does answers db.not_configured / redis.not_configured.
 
@@ -66,6 +68,7 @@ struct ServeConfig {
   size_t postgres_pool = 4;
   std::string redis_url;
   std::vector<std::string> apps;
+  int shutdown_timeout_s = 30;
 };
 
 extern "C" char** environ;
@@ -100,6 +103,15 @@ bool split_host_port(const std::string& s, std::string& host, uint16_t& port) {
     return false;
   }
   return true;
+}
+
+// The graceful stop's last part (a plain function: a capturing lambda
+// coroutine would outlive its closure).
+anvil::asio::awaitable<void> stop_runtime(anvil::Runtime& runtime, anvil::asio::io_context& io,
+                                          anvil::asio::steady_timer& deadline) {
+  co_await runtime.shutdown();
+  deadline.cancel();
+  io.stop();
 }
 
 int serve(const ServeConfig& cfg) {
@@ -206,21 +218,26 @@ int serve(const ServeConfig& cfg) {
     return 1;
   }
 
-  // Graceful stop: refuse new connections, put awake actors to sleep (their
-  // state is persisted), wait for the last commit, then stop the threads.
+  // Graceful stop: refuse new connections, close the gate (no turn starts
+  // any more, so no open socket or alarm wakes an actor again), put awake
+  // actors to sleep (their state is persisted), wait for the last commit,
+  // then stop the threads — within --shutdown-timeout, else exit 1 (every
+  // acknowledged write is durable already; only the tidy-up is cut short).
   anvil::asio::signal_set signals(io, SIGINT, SIGTERM);
+  anvil::asio::steady_timer shutdown_deadline(io);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
-    spdlog::info("signal {}: shutting down", sig);
+    spdlog::info("signal {}: shutting down (at most {} s)", sig, cfg.shutdown_timeout_s);
+    shutdown_deadline.expires_after(std::chrono::seconds(cfg.shutdown_timeout_s));
+    shutdown_deadline.async_wait([&](const boost::system::error_code& tec) {
+      if (tec) return;
+      spdlog::critical("graceful shutdown did not finish within {} s; exiting", cfg.shutdown_timeout_s);
+      spdlog::shutdown();
+      std::_Exit(1);
+    });
     server.stop();
     app_host.stop();
-    anvil::asio::co_spawn(
-        io,
-        [&]() -> anvil::asio::awaitable<void> {
-          co_await runtime.shutdown();
-          io.stop();
-        },
-        anvil::asio::detached);
+    anvil::asio::co_spawn(io, stop_runtime(runtime, io, shutdown_deadline), anvil::asio::detached);
   });
 
   spdlog::info("anvil {} listening on http://{}:{} (also /api/rivet), data dir {}, {} threads, postgres {}, redis {}",
@@ -265,6 +282,7 @@ int main(int argc, char** argv) {
     apps = comma == std::string::npos ? "" : apps.substr(comma + 1);
   }
   if (auto p = env_or("ANVIL_POSTGRES_POOL", ""); !p.empty()) cfg.postgres_pool = std::max(1, std::atoi(p.c_str()));
+  if (auto t = env_or("ANVIL_SHUTDOWN_TIMEOUT", ""); !t.empty()) cfg.shutdown_timeout_s = std::max(1, std::atoi(t.c_str()));
 
   for (size_t i = 1; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -302,6 +320,11 @@ int main(int argc, char** argv) {
     } else if (a == "--redis-url") {
       if (!(v = value("--redis-url"))) return usage_error("--redis-url needs a URL");
       cfg.redis_url = *v;
+    } else if (a == "--shutdown-timeout") {
+      if (!(v = value("--shutdown-timeout"))) return usage_error("--shutdown-timeout needs a number of seconds");
+      int n = std::atoi(v->c_str());
+      if (n < 1) return usage_error("--shutdown-timeout must be at least 1");
+      cfg.shutdown_timeout_s = n;
     } else if (a == "--log-level") {
       if (!(v = value("--log-level"))) return usage_error("--log-level needs a level");
       cfg.log_level = *v;
