@@ -19,7 +19,8 @@ bool proxied(const http::Request& req) {
 RouteAccess route_access(std::string_view method, std::string_view path, bool is_actor_route) {
   if (is_actor_route) return RouteAccess::Client;
   auto segs = http::split_path(path);
-  if (segs.size() == 1 && segs[0] == "metadata" && method == "GET") return RouteAccess::Public;
+  if (segs.size() == 1 && (segs[0] == "metadata" || segs[0] == "health") && method == "GET")
+    return RouteAccess::Public;
   if (segs.size() == 1 && segs[0] == "metrics") return RouteAccess::Admin;
   if (segs.size() == 3 && segs[0] == "actors" && segs[2] == "workflow") return RouteAccess::Admin;
   return RouteAccess::Client;

@@ -69,8 +69,9 @@ TEST(Access, TheAdminTokenAlsoPassesClientRoutes) {
   EXPECT_FALSE(client_check(kGuarded, request("GET", "/actors", "name=x", {{"authorization", "Bearer adm1n"}})));
 }
 
-TEST(Access, MetadataIsPublicAndMetricsAndWorkflowHistoryAreAdmin) {
+TEST(Access, MetadataAndHealthArePublicAndMetricsAndWorkflowHistoryAreAdmin) {
   EXPECT_EQ(route_access("GET", "/metadata", false), RouteAccess::Public);
+  EXPECT_EQ(route_access("GET", "/health", false), RouteAccess::Public);
   EXPECT_EQ(route_access("GET", "/metrics", false), RouteAccess::Admin);
   EXPECT_EQ(route_access("GET", "/actors/abc/workflow", false), RouteAccess::Admin);
   EXPECT_EQ(route_access("GET", "/actors", false), RouteAccess::Client);

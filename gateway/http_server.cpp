@@ -182,6 +182,12 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket) {
     parser.header_limit(static_cast<uint32_t>(opts_.max_header_bytes));
     stream.expires_after(opts_.header_timeout);
     co_await bhttp::async_read_header(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec && !parser.is_done() && beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
+      // The body is within the limit (a larger Content-Length already failed).
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      stream.expires_after(opts_.write_timeout);
+      co_await asio::async_write(stream, asio::buffer(kContinue), asio::redirect_error(asio::use_awaitable, ec));
+    }
     if (!ec && !parser.is_done()) {
       stream.expires_after(opts_.body_timeout);
       co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));

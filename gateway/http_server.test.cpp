@@ -213,23 +213,26 @@ TEST(HttpServerLimits, EmfileAtAcceptBacksOffWithoutSpinningAndServesOnceDescrip
   std::vector<std::unique_ptr<RawClient>> clients;
   for (int i = 0; i < kClients; ++i) clients.push_back(std::make_unique<RawClient>());
   {
-    // Room for 3 accepted sockets, then EMFILE for the other 5.
+    // Room for about 3 accepted sockets, then EMFILE for the others.
     FdLimit limit(open_descriptors() + 3);
     ASSERT_TRUE(limit.ok());
     for (auto& c : clients) ASSERT_TRUE(c->connect(s.port()));
     ASSERT_TRUE(Server::eventually([&] { return s.http().accept_failures() > 0; }));
     std::this_thread::sleep_for(500ms);
-    EXPECT_EQ(s.http().open_connections(), 3u);
+    const size_t accepted = s.http().open_connections();  // the first ones, in connect order
+    ASSERT_GE(accepted, 1u);
+    ASSERT_LT(accepted, static_cast<size_t>(kClients)) << "some connections must wait in the backlog";
     // With a backoff of 10 ms doubling to 1 s, half a second holds a handful
     // of retries; a spinning acceptor makes thousands.
     EXPECT_LT(s.http().accept_failures(), 30u);
 
-    // The first three clients leave: their descriptors come back and the
-    // acceptor, still running, takes the waiting connections.
-    for (int i = 0; i < 3; ++i) clients[i]->close();
-    ASSERT_TRUE(clients[3]->send_all(get("/after-emfile")));
+    // The accepted clients leave: their descriptors come back and the
+    // acceptor, still running, takes a connection that waited.
+    for (size_t i = 0; i < accepted; ++i) clients[i]->close();
+    auto& waiting = *clients[accepted];
+    ASSERT_TRUE(waiting.send_all(get("/after-emfile")));
     std::string out;
-    EXPECT_TRUE(clients[3]->read_until(out, "/after-emfile", 5000ms)) << out;
+    EXPECT_TRUE(waiting.read_until(out, "/after-emfile", 5000ms)) << out;
     EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u) << out;
     for (auto& c : clients) c->close();
   }
