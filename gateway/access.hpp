@@ -5,7 +5,8 @@
 //    presents it as `Authorization: Bearer <t>`, `x-rivet-token: <t>`,
 //    `/gateway/<id>@<t>/…`, `rvt-token=<t>` or the `rivet_token.<t>`
 //    WebSocket subprotocol (the forms the rivetkit client sends), and is
-//    refused 403 `api.forbidden` without it. `GET /metadata` and `GET /health`
+//    refused 403 `api.forbidden` without it (a WebSocket: accepted, then
+//    closed 1011 `api.forbidden`). `GET /metadata` and `GET /health`
 //    stay open (the engine skips auth there too), CORS preflights carry no credentials and
 //    application routes (AppHost) do their own auth.
 //  - the admin token (`--admin-token` / ANVIL_ADMIN_TOKEN) guards the

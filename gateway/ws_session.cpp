@@ -564,7 +564,19 @@ asio::awaitable<void> WsGateway::handle(BeastRequest req, beast::tcp_stream stre
   }
   if (access_) {
     if (auto denied = access_->check(RouteAccess::Client, hreq, path)) {
-      co_await reject_upgrade(stream, req, *denied, 403);
+      // As the engine's guard does with errors on a WebSocket: complete the
+      // upgrade, then close 1011 `group.code`, the one form a browser's
+      // WebSocket can read (a failed upgrade shows only as 1006).
+      WsStream ws(std::move(stream));
+      ws.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+        res.set(bhttp::field::sec_websocket_protocol, "rivet");
+      }));
+      ws.set_option(websocket::stream_base::timeout{std::chrono::seconds(5), std::chrono::seconds(5), false});
+      boost::system::error_code ec;
+      co_await ws.async_accept(req, asio::redirect_error(asio::use_awaitable, ec));
+      if (!ec)
+        co_await ws.async_close(websocket::close_reason(websocket::close_code::internal_error, denied->qualified()),
+                                asio::redirect_error(asio::use_awaitable, ec));
       co_return;
     }
   }

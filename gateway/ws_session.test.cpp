@@ -260,26 +260,37 @@ TEST(WebSocketBacklog, AClientThatNeverReadsIsClosed1008OnceItsBacklogPassesTheL
   EXPECT_EQ(close->payload.substr(2), "message.outgoing_backlog_exceeded");
 }
 
-TEST(GatewayTokens, AWebSocketUpgradeWithoutTheTokenIsRefused403AndWithItOpens) {
+// Without the token (or with a wrong one) the upgrade completes and the
+// socket closes 1011 api.forbidden: the form a WebSocket client can read.
+static void expect_forbidden(Gateway& g, const std::string& path, const std::string& protocols) {
+  RawClient c(g.port, 0);
+  ASSERT_TRUE(c.send_all(upgrade_request(path, protocols)));
+  std::string in;
+  ASSERT_TRUE(c.read_until(in, "\r\n\r\n", 3000ms));
+  ASSERT_EQ(in.rfind("HTTP/1.1 101", 0), 0u) << in;
+  in.erase(0, in.find("\r\n\r\n") + 4);
+  auto close = read_frame(c, in, [](const ServerFrame& f) { return f.opcode == 0x8; });
+  ASSERT_TRUE(close) << path;
+  EXPECT_EQ(close_code(*close), 1011);
+  EXPECT_EQ(close->payload.substr(2), "api.forbidden");
+}
+
+TEST(GatewayTokens, AWebSocketWithoutTheTokenOrWithAWrongOneIsClosed1011ApiForbiddenAndWithItOpens) {
   auto dir = temp_dir("ws-token");
   Gateway g(dir, AccessOptions{"s3cr.et", ""});
-  RawClient denied(g.port, 0);
-  ASSERT_TRUE(denied.send_all(upgrade_request("/gateway/" + g.id + "/connect", "rivet, rivet_encoding.json")));
-  std::string out;
-  denied.read_until_closed(out, 3000ms);
-  EXPECT_EQ(out.rfind("HTTP/1.1 403", 0), 0u) << out;
-  EXPECT_NE(out.find("api.forbidden"), std::string::npos);
-
-  RawClient wrong(g.port, 0);
-  ASSERT_TRUE(wrong.send_all(upgrade_request("/gateway/" + g.id + "@nope/connect", "rivet, rivet_encoding.json")));
-  out.clear();
-  wrong.read_until_closed(out, 3000ms);
-  EXPECT_EQ(out.rfind("HTTP/1.1 403", 0), 0u) << out;
+  expect_forbidden(g, "/gateway/" + g.id + "/connect", "rivet, rivet_encoding.json");
+  expect_forbidden(g, "/gateway/" + g.id + "@nope/connect", "rivet, rivet_encoding.json");
+  expect_forbidden(g, "/connect",
+                   "rivet, rivet_encoding.json, rivet_target.actor, rivet_actor." + g.id + ", rivet_token.nope");
 
   RawClient ok(g.port, 0);
   ASSERT_TRUE(ok.send_all(upgrade_request("/connect", "rivet, rivet_encoding.json, rivet_target.actor, rivet_actor." +
                                                           g.id + ", rivet_token.s3cr.et")));
-  out.clear();
-  ASSERT_TRUE(ok.read_until(out, "\r\n\r\n", 3000ms));
-  EXPECT_EQ(out.rfind("HTTP/1.1 101", 0), 0u) << out;
+  std::string in;
+  ASSERT_TRUE(ok.read_until(in, "\r\n\r\n", 3000ms));
+  ASSERT_EQ(in.rfind("HTTP/1.1 101", 0), 0u) << in;
+  in.erase(0, in.find("\r\n\r\n") + 4);
+  auto init = read_frame(ok, in, [](const ServerFrame& f) { return f.opcode == 0x1; });
+  ASSERT_TRUE(init);
+  EXPECT_NE(init->payload.find("\"Init\""), std::string::npos) << init->payload;
 }
