@@ -125,6 +125,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
       pending_ -= std::min(pending_, f.data.size());
       if (ec) {
         outq_.clear();
+        pending_ = 0;
         break;
       }
     }
@@ -303,14 +304,11 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
 
   void send_result(uint64_t id, CallResult& res) {
     const auto& actor = res.actor ? res.actor : actor_;
-    if (!res.output.ok()) {
-      send(wire::ErrorMsg{res.output.error(), id, specifier(actor)});
-      return;
-    }
-    // A reply over the outgoing limit becomes that action's error; the
-    // connection stays open.
-    if (!send(wire::ActionResponseMsg{id, std::move(*res.output)}))
-      send(wire::ErrorMsg{outgoing_too_long(limits_.max_outgoing), id, specifier(actor)});
+    const bool sent = res.output.ok() ? send(wire::ActionResponseMsg{id, std::move(*res.output)})
+                                      : send(wire::ErrorMsg{res.output.error(), id, specifier(actor)});
+    // A reply (or error) over the outgoing limit becomes that action's
+    // message.outgoing_too_long; the connection stays open.
+    if (!sent) send(wire::ErrorMsg{outgoing_too_long(limits_.max_outgoing), id, specifier(actor)});
   }
 
   std::optional<wire::ActorSpecifier> specifier(const std::optional<ActorInfo>& a) const {
