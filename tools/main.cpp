@@ -404,7 +404,7 @@ int main(int argc, char** argv) {
   };
   for (const auto& l : size_limits)
     if (auto v = env_or(l.env, ""); !v.empty() && !set_size(l, v))
-      return usage_error(std::string(l.env) + " expects a size in bytes (e.g. 65536, 64k, 1m), got `" + v + "`");
+      return usage_error(std::string(l.env) + " expects a number (sizes in bytes, e.g. 65536, 64k, 1m), got `" + v + "`");
   for (const auto& l : time_limits)
     if (auto v = env_or(l.env, ""); !v.empty() && !set_time(l, v))
       return usage_error(std::string(l.env) + " expects a duration (e.g. 500ms, 10s, 2m), got `" + v + "`");
@@ -460,7 +460,7 @@ int main(int argc, char** argv) {
                                       [&](const SizeLimit& l) { return a == l.flag; });
                sl != std::end(size_limits)) {
       if (!(v = value(sl->flag)) || !set_size(*sl, *v))
-        return usage_error(a + " expects a size in bytes (e.g. 65536, 64k, 1m)");
+        return usage_error(a + " expects a number (sizes in bytes, e.g. 65536, 64k, 1m)");
     } else if (auto tl = std::find_if(std::begin(time_limits), std::end(time_limits),
                                       [&](const TimeLimit& l) { return a == l.flag; });
                tl != std::end(time_limits)) {
