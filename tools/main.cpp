@@ -94,9 +94,9 @@ struct ServeConfig {
   anvil::gateway::WsOptions ws;
 };
 
-// "64k", "1m", "1048576" => bytes (k/m are KiB/MiB).
-std::optional<size_t> parse_size(const std::string& s) {
-  if (s.empty()) return std::nullopt;
+// "64k" => {64, "k"} (the unit lowercased); nullopt without a leading number.
+std::optional<std::pair<unsigned long long, std::string>> number_and_unit(const std::string& s) {
+  if (s.empty() || !std::isdigit(static_cast<unsigned char>(s[0]))) return std::nullopt;
   size_t used = 0;
   unsigned long long n = 0;
   try {
@@ -106,6 +106,14 @@ std::optional<size_t> parse_size(const std::string& s) {
   }
   std::string unit = s.substr(used);
   for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return std::pair{n, unit};
+}
+
+// "64k", "1m", "1048576" => bytes (k/m are KiB/MiB).
+std::optional<size_t> parse_size(const std::string& s) {
+  auto nu = number_and_unit(s);
+  if (!nu) return std::nullopt;
+  const auto& [n, unit] = *nu;
   if (unit.empty() || unit == "b") return n;
   if (unit == "k" || unit == "kb" || unit == "kib") return n * 1024;
   if (unit == "m" || unit == "mb" || unit == "mib") return n * 1024 * 1024;
@@ -114,15 +122,9 @@ std::optional<size_t> parse_size(const std::string& s) {
 
 // "500ms", "10s", "2m", "10" (seconds) => milliseconds.
 std::optional<std::chrono::milliseconds> parse_duration(const std::string& s) {
-  if (s.empty()) return std::nullopt;
-  size_t used = 0;
-  unsigned long long n = 0;
-  try {
-    n = std::stoull(s, &used);
-  } catch (...) {
-    return std::nullopt;
-  }
-  std::string unit = s.substr(used);
+  auto nu = number_and_unit(s);
+  if (!nu) return std::nullopt;
+  const auto& [n, unit] = *nu;
   if (unit == "ms") return std::chrono::milliseconds(n);
   if (unit.empty() || unit == "s") return std::chrono::milliseconds(n * 1000);
   if (unit == "m") return std::chrono::milliseconds(n * 60'000);
