@@ -28,10 +28,22 @@ const Registry& registry() {
                 [](ActionContext&, const Array& a) -> Result<Value> {
                   return std::string(static_cast<size_t>(a.at(0).as_int()), 'b');
                 })
-        .action("spam", [](ActionContext& c, const Array& a) -> Result<Value> {
-          std::string payload(static_cast<size_t>(a.at(1).as_int()), 's');
-          for (int64_t i = 0; i < a.at(0).as_int(); ++i) c.broadcast("big", {payload});
-          return Value(true);
+        .action("spam",
+                [](ActionContext& c, const Array& a) -> Result<Value> {
+                  std::string payload(static_cast<size_t>(a.at(1).as_int()), 's');
+                  for (int64_t i = 0; i < a.at(0).as_int(); ++i) c.broadcast("big", {payload});
+                  return Value(true);
+                })
+        // Raw socket: "flood N" answers N messages of 64 KiB.
+        .on_websocket([](ActorContext&, const std::shared_ptr<RawWebSocket>&, const RawRequest&)
+                          -> Result<WebSocketHandlers> {
+          WebSocketHandlers h;
+          h.on_message = [](ActorContext&, RawWebSocket& sock, const WsMessage& msg) {
+            if (msg.data.rfind("flood ", 0) != 0) return;
+            int n = std::stoi(msg.data.substr(6));
+            for (int i = 0; i < n; ++i) sock.send_text(std::string(64 * 1024, 'f'));
+          };
+          return h;
         });
     r.add(std::move(def));
     return r;
@@ -256,6 +268,34 @@ TEST(WebSocketBacklog, AClientThatNeverReadsIsClosed1008OnceItsBacklogPassesTheL
   }
   EXPECT_LT(events, static_cast<size_t>(kEvents));
   ASSERT_TRUE(close) << "no close frame after " << events << " events";
+  EXPECT_EQ(close_code(*close), 1008);
+  EXPECT_EQ(close->payload.substr(2), "message.outgoing_backlog_exceeded");
+}
+
+TEST(WebSocketBacklog, ARawWebSocketClientThatNeverReadsIsClosed1008AndTheNodeStopsQueueing) {
+  auto dir = temp_dir("ws-raw-backlog");
+  WsOptions wo;
+  wo.max_pending_write_bytes = 256 * 1024;
+  Gateway g(dir, {}, wo);
+  RawClient c(g.port, /*rcvbuf=*/4096);
+  ASSERT_TRUE(c.send_all(upgrade_request("/gateway/" + g.id + "/websocket/", "rivet")));
+  std::string in;
+  ASSERT_TRUE(c.read_until(in, "\r\n\r\n", 3000ms));
+  ASSERT_EQ(in.rfind("HTTP/1.1 101", 0), 0u) << in;
+  in.erase(0, in.find("\r\n\r\n") + 4);
+  constexpr int kMessages = 200;  // 12.5 MiB for a client that does not read
+  ASSERT_TRUE(c.send_all(client_frame("flood " + std::to_string(kMessages))));
+  std::this_thread::sleep_for(300ms);
+
+  ASSERT_TRUE(c.read_until_closed(in, 15s)) << "the node must end the connection";
+  size_t messages = 0;
+  std::optional<ServerFrame> close;
+  for (auto& f : take_frames(in)) {
+    if (f.opcode == 0x1) ++messages;
+    if (f.opcode == 0x8) close = f;
+  }
+  EXPECT_LT(messages, static_cast<size_t>(kMessages));
+  ASSERT_TRUE(close) << "no close frame after " << messages << " messages";
   EXPECT_EQ(close_code(*close), 1008);
   EXPECT_EQ(close->payload.substr(2), "message.outgoing_backlog_exceeded");
 }
