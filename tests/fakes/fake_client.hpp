@@ -55,6 +55,16 @@ class BlockingClient {
     return out;
   }
 
+  // Opens an event stream; on_event runs on the client's thread. The future
+  // completes when the stream ends.
+  std::future<Result<net::HttpResponse>> stream(std::string url, std::function<void(const net::SseEvent&)> on_event) {
+    net::HttpRequest req;
+    req.url = std::move(url);
+    req.retry.max_attempts = 1;
+    req.total_timeout = std::chrono::seconds(10);
+    return asio::co_spawn(io_, client_.stream(std::move(req), std::move(on_event)), asio::use_future);
+  }
+
  private:
   asio::io_context io_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{io_.get_executor()};

@@ -378,7 +378,7 @@ FakeHttpServer::FakeHttpServer(Options options) : state_(std::make_shared<State>
     st.tls->use_certificate_chain_file(st.options.tls->cert_file);
     st.tls->use_private_key_file(st.options.tls->key_file, ssl::context::pem);
   }
-  const tcp::endpoint at(asio::ip::make_address("127.0.0.1"), 0);
+  const tcp::endpoint at(asio::ip::make_address("127.0.0.1"), st.options.port);
   st.acceptor.open(at.protocol());
   st.acceptor.set_option(asio::socket_base::reuse_address(true));
   st.acceptor.bind(at);

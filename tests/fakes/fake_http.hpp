@@ -105,6 +105,7 @@ class FakeHttpServer {
     int threads = 1;
     std::optional<TlsFiles> tls;
     bool record = true;  // false for load runs: keep no per-request memory
+    uint16_t port = 0;   // 0: an ephemeral port (a fake restarted on its old port passes it)
   };
 
   FakeHttpServer();
