@@ -45,6 +45,9 @@ struct Services {
   net::HttpClient* http = nullptr;
   pg::Pool* pg = nullptr;
   redis::Client* redis = nullptr;
+  // The node's configuration (environment and flags; `anvil serve` adds
+  // ANVIL_DATA_DIR), what AppContext::config reads too. Owned by the node.
+  const std::map<std::string, std::string>* config = nullptr;
 };
 
 // The awaitable every asynchronous hook, action and workflow step returns.
@@ -176,6 +179,10 @@ class ActorContext {
 
   // Ephemeral per-generation values (createVars), never persisted.
   Value& vars();
+
+  // The node's configuration by key (e.g. "GITEA_URL"), as
+  // AppContext::config; nullopt when unset or the node has none.
+  std::optional<std::string> config(std::string_view key) const;
 
   // ---- waiting on I/O (only in async actions, onRequest and steps) ----
   //

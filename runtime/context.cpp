@@ -112,6 +112,14 @@ Task<Result<Value>> ActorContext::sql_transaction(std::function<Result<Value>(pg
   co_return co_await wait(std::move(op));
 }
 
+std::optional<std::string> ActorContext::config(std::string_view key) const {
+  const auto* cfg = core_.services().config;
+  if (!cfg) return std::nullopt;
+  auto it = cfg->find(std::string(key));
+  if (it == cfg->end()) return std::nullopt;
+  return it->second;
+}
+
 Result<redis::Client*> ActorContext::redis() {
   if (!core_.services().redis)
     return make_error("redis", "not_configured", "This node has no Redis (start it with --redis-url).");
