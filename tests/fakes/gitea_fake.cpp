@@ -116,6 +116,11 @@ void GiteaFake::change_before_next_write(std::string owner, std::string repo, st
   change_ = Change{std::move(owner), std::move(repo), std::move(path), std::move(content)};
 }
 
+void GiteaFake::delay_write_answers(std::chrono::milliseconds d) {
+  std::lock_guard lk(mu_);
+  write_delay_ = d;
+}
+
 int GiteaFake::commits_made() const {
   std::lock_guard lk(mu_);
   return commits_;
@@ -358,20 +363,23 @@ FakeResponse GiteaFake::contents(const RecordedRequest& req, const Value& body, 
     if (code == "not_found") return api_error(404, "repository file does not exist [path: " + path + "]");
     return api_error(500, w.error().message);
   }
+  std::chrono::milliseconds delay{0};
   {
     std::lock_guard lk(mu_);
     ++commits_;
+    delay = write_delay_;
   }
   const Value commit = commit_json(owner, name, w->commit_sha, message);
   const Value verification =
       obj({{"verified", false}, {"reason", "gpg.error.not_signed_commit"}, {"signature", ""}, {"payload", ""}});
   if (req.method == "DELETE")
-    return json_response(200, obj({{"content", Value()}, {"commit", commit}, {"verification", verification}}));
+    return json_response(200, obj({{"content", Value()}, {"commit", commit}, {"verification", verification}})).after(delay);
   return json_response(req.method == "POST" ? 201 : 200,
                        obj({{"content", content_json(owner, name, path, w->blob_sha, "file", nullptr,
                                                      static_cast<int64_t>(content.size()), w->commit_sha)},
                             {"commit", commit},
-                            {"verification", verification}}));
+                            {"verification", verification}}))
+      .after(delay);
 }
 
 }  // namespace anvil::fakes

@@ -33,6 +33,7 @@
 // so the client's sha is stale and it must re-read and retry.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -75,6 +76,9 @@ class GiteaFake {
   void fail_next(int n, int status = 500);
   void hang_next(int n);
   void change_before_next_write(std::string owner, std::string repo, std::string path, std::string content);
+  // Content writes are committed at once but answered only after `d` (a
+  // client killed meanwhile never learns that its write landed).
+  void delay_write_answers(std::chrono::milliseconds d);
 
   // Content writes (create/update/delete) that committed, over HTTP.
   int commits_made() const;
@@ -105,6 +109,7 @@ class GiteaFake {
   };
   std::optional<Change> change_;                  // GUARDED_BY(mu_)
   int commits_ = 0;                               // GUARDED_BY(mu_)
+  std::chrono::milliseconds write_delay_{0};      // GUARDED_BY(mu_)
   int next_id_ = 1;                               // GUARDED_BY(mu_)
   std::mutex write_mu_;  // one content write at a time (Gitea serialises per repo)
   FakeHttpServer server_;  // last: stops before the state it uses goes away

@@ -183,7 +183,9 @@ FakeResponse OpenCodeFake::handle(const RecordedRequest& req) {
     if (seg.size() == 3 && seg[2] == "message" && req.method == "GET") {
       std::lock_guard lk(mu_);
       Array out;
-      for (const auto& m : sessions_[id].messages) out.push_back(obj({{"info", m.info}, {"parts", m.parts}}));
+      const auto now = std::chrono::steady_clock::now();
+      for (const auto& m : sessions_[id].messages)
+        if (m.visible_at <= now) out.push_back(obj({{"info", m.info}, {"parts", m.parts}}));
       return json_response(200, Value(std::move(out)));
     }
     if (seg.size() == 3 && seg[2] == "abort" && req.method == "POST") return json_response(200, Value(true));
@@ -212,10 +214,10 @@ FakeResponse OpenCodeFake::message(const std::string& id, const Value& body) {
                     {"parentID", user_id},
                     {"time", obj({{"created", t}, {"completed", t + delay_.count()}})}});
   Value part = obj({{"id", part_id}, {"sessionID", id}, {"messageID", asst_id}, {"type", "text"}, {"text", text}});
-  s.messages.push_back({user, user_parts});
-  s.messages.push_back({asst, Array{part}});
-
   const auto now = std::chrono::steady_clock::now();
+  s.messages.push_back({user, user_parts, now});
+  s.messages.push_back({asst, Array{part}, now + delay_});
+
   publish(now, obj({{"type", "message.updated"}, {"properties", obj({{"info", user}})}}));
   const std::string half = text.substr(0, text.size() / 2);
   Value partial = part;

@@ -8,7 +8,8 @@
 //   POST /session/:id/message        {parts: [{type: "text", text}]} -> after the reply delay:
 //                                    {info: AssistantMessage, parts: [TextPart]} (as OpenCode, the
 //                                    answer comes when the assistant is done)
-//   GET  /session/:id/message        [{info, parts}] oldest first (user and assistant messages)
+//   GET  /session/:id/message        [{info, parts}] oldest first: the user message at once, the
+//                                    assistant's once its reply delay has passed
 //   POST /session/:id/abort          true
 //   GET  /event                      SSE, one JSON object per `data:` line, {type, properties}:
 //     server.connected      {}                                            on connect
@@ -69,6 +70,7 @@ class OpenCodeFake {
   struct Message {
     Value info;
     Value parts;
+    std::chrono::steady_clock::time_point visible_at;  // the assistant's answer exists once it is done
   };
   struct Session {
     Value info;

@@ -66,10 +66,11 @@ class GrowqrTest : public pg::testing::SchemaTest {
   }
 
   void start_node() {
-    node_ = std::make_unique<anvil::testing::Node>(dir_, parts_registry());
+    node_ = std::make_unique<anvil::testing::Node>(dir_, *registry_);
     node_->enable_http();
     Services s = node_->rt().services();
     s.pg = pool_.get();
+    s.config = &config_;  // what actors read with ctx.config (set config_ before start_node)
     node_->rt().set_services(s);
     host_ = std::make_unique<AppHost>(node_->rt(), config_);
     host_->add(parts_app());
@@ -129,6 +130,7 @@ class GrowqrTest : public pg::testing::SchemaTest {
   }
 
   std::map<std::string, std::string> config_;
+  const Registry* registry_ = &parts_registry();  // a fixture may set its own in its constructor
   std::unique_ptr<pg::Pool> pool_;
   std::string dir_;
   std::unique_ptr<anvil::testing::Node> node_;
