@@ -10,6 +10,9 @@ AppDefinition app() {
   add_missions(a);
   add_workflows(a);
   add_events(a);
+  add_memory(a);
+  add_subagents(a);
+  add_services(a);
   return a;
 }
 

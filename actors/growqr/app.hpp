@@ -13,5 +13,8 @@ AppDefinition app();
 void add_events(AppDefinition& app);     // events/: ingestion, userEventActor, projectors, DLQ, replay
 void add_missions(AppDefinition& app);   // missions/: registry, growActor, mission actors, /grow, /missions
 void add_workflows(AppDefinition& app);  // workflows/: workflowRunActor, /workflow-runs
+void add_memory(AppDefinition& app);     // memory/: memoryActor (L1 state, L2 session_memory, L3 git via Gitea)
+void add_subagents(AppDefinition& app);  // subagents/ + sandbox/: subAgent over the user's OpenCode runtime
+void add_services(AppDefinition& app);   // services/: interviewService, roleplayService, resumeService
 
 }  // namespace anvil::growqr
