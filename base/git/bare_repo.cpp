@@ -28,6 +28,26 @@ std::string trim(std::string s) {
   return s;
 }
 
+// `git ls-tree -z` output: "<mode> <type> <sha>\t<path>\0" per entry.
+struct TreeEntry {
+  bool tree = false;
+  std::string sha, path;
+};
+std::vector<TreeEntry> parse_ls_tree(const std::string& out) {
+  std::vector<TreeEntry> entries;
+  size_t pos = 0;
+  while (pos < out.size()) {
+    const auto end = out.find('\0', pos);
+    std::string line = out.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    pos = end == std::string::npos ? out.size() : end + 1;
+    const auto tab = line.find('\t');
+    if (tab == std::string::npos || tab < 41) continue;
+    const auto type = line.find(" tree ");
+    entries.push_back({type != std::string::npos && type < tab, line.substr(tab - 40, 40), line.substr(tab + 1)});
+  }
+  return entries;
+}
+
 std::string unique_suffix() {
   static std::atomic<uint64_t> n{0};
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -156,13 +176,11 @@ Result<FileContent> BareRepo::read(const std::string& path) const {
   if (h->empty()) return make_error("git", "not_found", "No file `" + path + "`.");
   auto ls = run({"ls-tree", "-z", *h, "--", path});
   if (ls.code != 0) return failed("git ls-tree", ls.err);
-  // "<mode> <type> <sha>\t<path>\0"
-  const auto tab = ls.out.find('\t');
-  const bool regular = ls.out.compare(0, 6, "100644") == 0 || ls.out.compare(0, 6, "100755") == 0;
-  if (tab == std::string::npos || tab < 40 || !regular)
+  auto entries = parse_ls_tree(ls.out);
+  if (entries.size() != 1 || entries[0].tree || entries[0].path != path)
     return make_error("git", "not_found", "No file `" + path + "`.");
   FileContent fc;
-  fc.sha = ls.out.substr(tab - 40, 40);
+  fc.sha = entries[0].sha;
   auto cat = run({"cat-file", "blob", fc.sha});
   if (cat.code != 0) return failed("git cat-file", cat.err);
   fc.content = std::move(cat.out);
@@ -182,19 +200,10 @@ Result<std::vector<FileEntry>> BareRepo::list(const std::string& prefix) const {
   auto h = head();
   if (!h.ok()) return h.error();
   if (h->empty()) return files;
-  std::vector<std::string> args = {"ls-tree", "-r", "-z", "--full-tree", *h};
-  auto r = run(args);
+  auto r = run({"ls-tree", "-r", "-z", "--full-tree", *h});
   if (r.code != 0) return failed("git ls-tree", r.err);
-  size_t pos = 0;
-  while (pos < r.out.size()) {
-    const auto end = r.out.find('\0', pos);
-    std::string line = r.out.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
-    pos = end == std::string::npos ? r.out.size() : end + 1;
-    const auto tab = line.find('\t');
-    if (tab == std::string::npos || tab < 41) continue;
-    FileEntry fe{line.substr(tab + 1), line.substr(tab - 40, 40)};
-    if (fe.path.rfind(prefix, 0) == 0) files.push_back(std::move(fe));
-  }
+  for (auto& e : parse_ls_tree(r.out))
+    if (e.path.rfind(prefix, 0) == 0) files.push_back({std::move(e.path), std::move(e.sha)});
   return files;
 }
 
@@ -205,18 +214,8 @@ Result<std::vector<FileEntry>> BareRepo::list_dir(const std::string& dir) const 
   if (h->empty()) return entries;
   auto r = run({"ls-tree", "-z", dir.empty() ? *h : *h + ":" + dir});
   if (r.code != 0) return make_error("git", "not_found", "No directory `" + dir + "`.");
-  size_t pos = 0;
-  while (pos < r.out.size()) {
-    const auto end = r.out.find('\0', pos);
-    std::string line = r.out.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
-    pos = end == std::string::npos ? r.out.size() : end + 1;
-    const auto tab = line.find('\t');
-    if (tab == std::string::npos || tab < 41) continue;
-    const bool tree = line.find(" tree ") != std::string::npos && line.find(" tree ") < tab;
-    std::string name = (dir.empty() ? "" : dir + "/") + line.substr(tab + 1);
-    if (tree) name += "/";
-    entries.push_back({std::move(name), line.substr(tab - 40, 40)});
-  }
+  for (auto& e : parse_ls_tree(r.out))
+    entries.push_back({(dir.empty() ? "" : dir + "/") + e.path + (e.tree ? "/" : ""), std::move(e.sha)});
   return entries;
 }
 
@@ -256,11 +255,10 @@ Result<WriteResult> BareRepo::commit_change(const std::string& path, const std::
     // The file's current sha on this head.
     std::string current;
     if (!h->empty()) {
-      auto ls = run({"ls-tree", *h, "--", path});
+      auto ls = run({"ls-tree", "-z", *h, "--", path});
       if (ls.code != 0) return failed("git ls-tree", ls.err);
-      const auto tab = ls.out.find('\t');
-      if (tab != std::string::npos && tab >= 40 && ls.out.find(" blob ") != std::string::npos)
-        current = ls.out.substr(tab - 40, 40);
+      auto entries = parse_ls_tree(ls.out);
+      if (entries.size() == 1 && !entries[0].tree && entries[0].path == path) current = entries[0].sha;
     }
     if (!content && current.empty()) return make_error("git", "not_found", "No file `" + path + "`.");
     if (mode.kind == WriteMode::Kind::create && !current.empty())
