@@ -234,9 +234,13 @@ Task<Status> record_session(ActorContext& c) {
 void kick(ActorContext& c, const char* action) { (void)c.schedule_after(0, action, {}); }
 
 Task<Result<Value>> start(ActionContext& c, Array args) {
+  // A start interrupted by a crash (still `starting` with no start running
+  // in this generation) or one that failed before it had a session is taken
+  // up again; the session lookup by title keeps it to one session.
   const std::string status = str_or(c.state(), "status");
-  if (status != "new" && !(status == "failed" && str_or(c.state(), "sessionId").empty()))
-    co_return summary(c, true);
+  const bool resumable = (status == "starting" && !flag(c, "starting")) ||
+                         (status == "failed" && str_or(c.state(), "sessionId").empty());
+  if (status != "new" && !resumable) co_return summary(c, true);
   std::string task;
   Value parent;
   if (!args.empty() && args[0].is_object()) {
@@ -245,14 +249,16 @@ Task<Result<Value>> start(ActionContext& c, Array args) {
   } else if (!args.empty() && args[0].is_string()) {
     task = args[0].as_string();
   }
+  if (task.empty() && status == "starting") task = str_or(c.state(), "task");
   if (task.empty() || task.size() > kMaxTask)
     co_return make_error("validation", "invalid_args", "start({task, parent?}) needs a task (at most 32 KiB).");
   auto provider = make_sandbox_provider(c);
   if (!provider.ok()) co_return provider.error();
+  set_flag(c, "starting", true);
   {
     Value& s = c.mutate_state();
     s["status"] = "starting";
-    s["task"] = task;
+    if (status == "new" || str_or(s, "task").empty()) s["task"] = task;
     s["parent"] = parent;
     s["startedAt"] = unix_ms();
     auto wd = c.schedule_every("watchdog", 5000, "drive", {});
@@ -264,6 +270,7 @@ Task<Result<Value>> start(ActionContext& c, Array args) {
   if (!runtime.ok()) {
     std::string failed = "failed", why = runtime.error().message;
     Value nothing;
+    set_flag(c, "starting", false);
     co_await finish(c, failed, nothing, why);
     co_return runtime.error();
   }
@@ -272,6 +279,7 @@ Task<Result<Value>> start(ActionContext& c, Array args) {
   if (!session.ok()) {
     std::string failed = "failed", why = session.error().message;
     Value nothing;
+    set_flag(c, "starting", false);
     co_await finish(c, failed, nothing, why);
     co_return session.error();
   }
@@ -279,6 +287,7 @@ Task<Result<Value>> start(ActionContext& c, Array args) {
   auto rec = co_await record_session(c);
   if (!rec.ok()) spdlog::warn("opencode_sessions not recorded subAgentId={}: {}", id_of(c), rec.error().message);
   if (str_or(c.state(), "status") == "starting") c.mutate_state()["status"] = "running";
+  set_flag(c, "starting", false);
   kick(c, "follow");
   kick(c, "sendPrompt");
   kick(c, "drive");
@@ -461,7 +470,12 @@ ActorDefinition sub_agent_actor() {
         return obj({{"status", "new"}, {"progressCount", 0}, {"watchdog", ""}});
       })
       .create_vars([](ActorContext&) -> Result<Value> {
-        return obj({{"following", false}, {"sending", false}, {"driving", false}, {"connected", false}, {"inbox", Array{}}});
+        return obj({{"starting", false},
+                    {"following", false},
+                    {"sending", false},
+                    {"driving", false},
+                    {"connected", false},
+                    {"inbox", Array{}}});
       })
       .async_action("start", start)
       .async_action("follow", follow)

@@ -130,6 +130,23 @@ TEST_F(SubAgentTest, AKillBeforeThePromptWasSentSendsItOnceAfterRestart) {
   EXPECT_EQ(oc_.messages_for(sid), 1);
 }
 
+TEST_F(SubAgentTest, AStartCutByAKillIsTakenUpByTheNextStartWithOneSession) {
+  oc_.hang_next(1);  // start's session lookup never answers
+  const std::string id = node_->get_or_create("subAgent", {"user_S1", "sa1"});
+  asio::co_spawn(node_->io(), node_->rt().call_action(id, "start", {obj({{"task", "resume me"}})}, Value()),
+                 asio::detached);
+  ASSERT_TRUE(eventually([&] { return oc_.http().requests("GET", "/session").size() == 1; }));
+  stop_node();
+  start_node();
+  EXPECT_EQ(status(), "starting");
+  auto s = agent("start", {obj({{"task", "resume me"}})});
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_FALSE(s->find("duplicate")->as_bool());
+  ASSERT_TRUE(eventually([&] { return status() == "completed"; }));
+  EXPECT_EQ(oc_.sessions_created(), 1);
+  EXPECT_EQ(oc_.messages_for(s->find("sessionId")->as_string()), 1);
+}
+
 TEST_F(SubAgentTest, CancelAbortsTheSession) {
   oc_.reply_delay(5s);
   auto s = agent("start", {obj({{"task", "never mind"}})});
