@@ -66,9 +66,11 @@ TEST_F(SubAgentTest, StartOpensOneSessionSendsThePromptOnceAndCompletesWithTheRe
   EXPECT_EQ(oc_.sessions_created(), 1);
   EXPECT_EQ(oc_.messages_for(sid), 1);
   EXPECT_EQ(oc_.prompts(sid), std::vector<std::string>{"write the tests"});
-  EXPECT_EQ(count("SELECT count(*) AS n FROM opencode_sessions WHERE id = $1 AND user_id = 'user_S1' AND status = 'idle'",
-                  {sid}),
-            1);
+  // The row follows the status (mirrored right after it).
+  EXPECT_TRUE(eventually([&] {
+    return count("SELECT count(*) AS n FROM opencode_sessions WHERE id = $1 AND user_id = 'user_S1' AND status = 'idle'",
+                 {sid}) == 1;
+  }));
   EXPECT_EQ(count("SELECT count(*) AS n FROM user_stacks WHERE user_id = 'user_S1' AND status = 'running'"), 1);
 }
 
