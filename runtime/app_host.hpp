@@ -17,6 +17,9 @@ namespace anvil {
 
 class AppHost : public AppContext, private ActorClient {
  public:
+  // `config` is what routes and services read (AppContext::config) and what
+  // actors read (ActorContext::config); a node whose Services already carry
+  // a configuration keeps that one.
   AppHost(Runtime& rt, std::map<std::string, std::string> config);
   ~AppHost() override;
 

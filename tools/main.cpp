@@ -276,6 +276,19 @@ int serve(const ServeConfig& cfg) {
     redis = std::make_unique<anvil::redis::Client>(io, anvil::redis::Options{cfg.redis_url});
     services.redis = redis.get();
   }
+  // Applications and actors read their configuration (e.g. GROWQR_SERVICE_TOKEN,
+  // GITEA_URL) from the node's environment, plus ANVIL_DATA_DIR = the data
+  // directory actually used (also when given as --data-dir).
+  // Set before load(): actors woken while loading (schedules, workflows)
+  // read it too.
+  std::map<std::string, std::string> app_config;
+  for (char** e = environ; e && *e; ++e) {
+    std::string kv(*e);
+    auto eq = kv.find('=');
+    if (eq != std::string::npos) app_config[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  app_config["ANVIL_DATA_DIR"] = cfg.data_dir;
+  services.config = std::make_shared<const anvil::ConfigMap>(app_config.begin(), app_config.end());
   runtime.set_services(services);
 
   if (auto st = runtime.load(); !st.ok()) {
@@ -286,15 +299,7 @@ int serve(const ServeConfig& cfg) {
   anvil::ManagerApi api(runtime);
   anvil::gateway::ActorRoutes actor_routes(runtime, cfg.messages);
   anvil::gateway::AccessGuard access(cfg.access);
-  // Applications read their configuration (e.g. GROWQR_SERVICE_TOKEN) from
-  // the node's environment.
-  std::map<std::string, std::string> app_config;
-  for (char** e = environ; e && *e; ++e) {
-    std::string kv(*e);
-    auto eq = kv.find('=');
-    if (eq != std::string::npos) app_config[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
-  anvil::AppHost app_host(runtime, std::move(app_config));
+  anvil::AppHost app_host(runtime, app_config);  // adopts services.config
   for (const auto& app : apps) app_host.add(app);
   anvil::gateway::Router router(runtime, api, actor_routes, &app_host, &access);
   anvil::gateway::ServerOptions sopts = cfg.server;

@@ -13,6 +13,9 @@ AppDefinition app() {
   add_agent(a);
   add_conversations(a);
   add_home(a);
+  add_memory(a);
+  add_subagents(a);
+  add_services(a);
   return a;
 }
 

@@ -16,5 +16,8 @@ void add_workflows(AppDefinition& app);  // workflows/: workflowRunActor, /workf
 void add_agent(AppDefinition& app);      // agent/: growAgent (LLM tool loop), userActor facade, /api/chat
 void add_conversations(AppDefinition& app);  // conversations/: conversationActor, /conversations
 void add_home(AppDefinition& app);       // home/: /home, /users, /agents, /git (portal routes)
+void add_memory(AppDefinition& app);     // memory/: memoryActor (L1 state, L2 session_memory, L3 git via Gitea)
+void add_subagents(AppDefinition& app);  // subagents/ + sandbox/: subAgent over the user's OpenCode runtime
+void add_services(AppDefinition& app);   // services/: interviewService, roleplayService, resumeService
 
 }  // namespace anvil::growqr

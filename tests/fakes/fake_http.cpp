@@ -88,6 +88,13 @@ FakeResponse FakeResponse::after(std::chrono::milliseconds d) && {
   return std::move(*this);
 }
 
+FakeResponse FakeResponse::live_events(LivePoll poll) {
+  FakeResponse r;
+  r.headers = {{"Content-Type", "text/event-stream"}, {"Cache-Control", "no-cache"}};
+  r.live = std::move(poll);
+  return r;
+}
+
 FakeResponse FakeResponse::with_header(std::string name, std::string value) && {
   headers.emplace_back(std::move(name), std::move(value));
   return std::move(*this);
@@ -163,6 +170,7 @@ struct FakeHttpServer::State : std::enable_shared_from_this<FakeHttpServer::Stat
   std::map<std::pair<std::string, std::string>, Route> routes;  // GUARDED_BY(mu)
   std::vector<RecordedRequest> recorded;                        // GUARDED_BY(mu)
   std::unordered_map<uint64_t, Live> live;                      // GUARDED_BY(mu)
+  Handler fallback;                                             // GUARDED_BY(mu)
 
   FakeResponse respond(const RecordedRequest& req) {
     Handler handler;
@@ -170,14 +178,17 @@ struct FakeHttpServer::State : std::enable_shared_from_this<FakeHttpServer::Stat
       std::lock_guard lock(mu);
       if (options.record) recorded.push_back(req);
       auto it = routes.find({req.method, req.path});
-      if (it == routes.end()) return FakeResponse::text(404, "no route " + req.method + " " + req.path);
-      Route& r = it->second;
-      if (!r.handler) {
+      if (it == routes.end()) {
+        if (!fallback) return FakeResponse::text(404, "no route " + req.method + " " + req.path);
+        handler = fallback;
+      } else if (!it->second.handler) {
+        Route& r = it->second;
         const size_t i = std::min(r.next, r.script.size() - 1);
         ++r.next;
         return r.script[i];
+      } else {
+        handler = it->second.handler;
       }
-      handler = r.handler;
     }
     return handler(req);
   }
@@ -223,6 +234,27 @@ asio::awaitable<bool> answer(Stream& stream, const FakeResponse& r, bool keep_al
 
   std::string head = status_line(r.status);
   for (const auto& [name, value] : r.headers) head += name + ": " + value + "\r\n";
+  if (r.live) {
+    head += "Transfer-Encoding: chunked\r\n\r\n";
+    if (!co_await write_raw(stream, head)) co_return false;
+    auto& sock = beast::get_lowest_layer(stream).socket();
+    auto quiet = std::chrono::steady_clock::now();
+    for (bool more = true; more && sock.is_open();) {
+      std::string text;
+      more = r.live(text);
+      if (text.empty() && std::chrono::steady_clock::now() - quiet > std::chrono::milliseconds(500)) text = ":\n\n";
+      if (!text.empty()) {
+        quiet = std::chrono::steady_clock::now();
+        char size[32];
+        std::snprintf(size, sizeof size, "%zx\r\n", text.size());
+        const std::string framed = size + text + "\r\n";
+        if (!co_await write_raw(stream, framed)) co_return false;
+      }
+      if (more) co_await sleep_for(stream, std::chrono::milliseconds(5));
+    }
+    const std::string last = "0\r\n\r\n";
+    co_return co_await write_raw(stream, last) && keep_alive;
+  }
   if (!r.sse.empty()) {
     head += "Transfer-Encoding: chunked\r\n\r\n";
     if (!co_await write_raw(stream, head)) co_return false;
@@ -346,7 +378,7 @@ FakeHttpServer::FakeHttpServer(Options options) : state_(std::make_shared<State>
     st.tls->use_certificate_chain_file(st.options.tls->cert_file);
     st.tls->use_private_key_file(st.options.tls->key_file, ssl::context::pem);
   }
-  const tcp::endpoint at(asio::ip::make_address("127.0.0.1"), 0);
+  const tcp::endpoint at(asio::ip::make_address("127.0.0.1"), st.options.port);
   st.acceptor.open(at.protocol());
   st.acceptor.set_option(asio::socket_base::reuse_address(true));
   st.acceptor.bind(at);
@@ -395,6 +427,11 @@ std::string FakeHttpServer::localhost_url(std::string_view path) const {
 void FakeHttpServer::route(std::string method, std::string path, Handler handler) {
   std::lock_guard lock(state_->mu);
   state_->routes[{std::move(method), std::move(path)}] = Route{std::move(handler), {}, 0};
+}
+
+void FakeHttpServer::fallback(Handler handler) {
+  std::lock_guard lock(state_->mu);
+  state_->fallback = std::move(handler);
 }
 
 void FakeHttpServer::route(std::string method, std::string path, FakeResponse response) {

@@ -55,6 +55,10 @@ struct SseChunk {
   std::string text;                    // raw event-stream text, e.g. "event: x\ndata: y\n\n"
 };
 
+// Called every few milliseconds while a live stream is open: appends what is
+// to be written (may append nothing) and returns false to end the stream.
+using LivePoll = std::function<bool(std::string& out)>;
+
 struct FakeResponse {
   enum class Fault { none, hang, reset_mid_body, close };
 
@@ -65,6 +69,7 @@ struct FakeResponse {
   Fault fault = Fault::none;
   size_t reset_after_bytes = 0;  // reset_mid_body: body bytes written before the RST
   std::vector<SseChunk> sse;     // non-empty: 200 text/event-stream, chunked, one chunk each
+  LivePoll live;                 // set: a chunked text/event-stream fed by this poll (see LivePoll)
 
   static FakeResponse text(int status, std::string body);
   static FakeResponse json(int status, std::string body);
@@ -75,6 +80,9 @@ struct FakeResponse {
   static FakeResponse reset_mid_body(std::string body, size_t sent_bytes);
   static FakeResponse close();
   static FakeResponse events(std::vector<SseChunk> chunks);
+  // A text/event-stream written while `poll` produces text; an SSE comment
+  // (":\n\n") every 500 ms of silence notices a client that went away.
+  static FakeResponse live_events(LivePoll poll);
 
   FakeResponse after(std::chrono::milliseconds d) &&;
   FakeResponse with_header(std::string name, std::string value) &&;
@@ -97,6 +105,7 @@ class FakeHttpServer {
     int threads = 1;
     std::optional<TlsFiles> tls;
     bool record = true;  // false for load runs: keep no per-request memory
+    uint16_t port = 0;   // 0: an ephemeral port (a fake restarted on its old port passes it)
   };
 
   FakeHttpServer();
@@ -115,6 +124,8 @@ class FakeHttpServer {
   void route(std::string method, std::string path, Handler handler);
   void route(std::string method, std::string path, FakeResponse response);
   void script(std::string method, std::string path, std::vector<FakeResponse> responses);
+  // Answers every request no route matches (instead of 404).
+  void fallback(Handler handler);
 
   std::vector<RecordedRequest> requests() const;
   std::vector<RecordedRequest> requests(std::string_view method, std::string_view path) const;

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <chrono>
 
+#include "base/net/retry.hpp"
 #include "base/value/json.hpp"
 #include "storage/pg/migrations.hpp"
 
@@ -42,6 +43,19 @@ AppResponse error_response(const Error& e) {
   if (e.group == "llm" || q == "outbound.http_status" || q == "outbound.connect_failed") status = 502;
   if (q == "outbound.timeout") status = 504;
   return AppResponse::error(e, status);
+}
+
+bool outbound_retryable(const Error& e) {
+  if (e.group != "outbound") return false;
+  if (e.code == "connect_failed" || e.code == "timeout" || e.code == "connection_reset") return true;
+  if (e.code == "http_status") return net::is_retryable_status(static_cast<int>(outbound_status(e)));
+  return false;
+}
+
+int64_t outbound_status(const Error& e) {
+  if (e.metadata)
+    if (const Value* st = e.metadata->find("status"); st && st->is_int()) return st->as_int();
+  return 0;
 }
 
 std::string sha256_hex(std::string_view material) { return pg::sha256_hex(material); }

@@ -31,6 +31,12 @@ std::string derived_uuid(std::string_view material);
 // True for the 8-4-4-4-12 hex form Postgres' uuid type accepts.
 bool is_uuid(std::string_view s);
 
+// Outbound errors (ctx.http): true for a failure the next attempt may not
+// have (connect failure, timeout, reset, 408/429/5xx); the HTTP status of an
+// outbound.http_status error, else 0.
+bool outbound_retryable(const Error& e);
+int64_t outbound_status(const Error& e);
+
 // Wall-clock milliseconds since the Unix epoch.
 int64_t unix_ms();
 

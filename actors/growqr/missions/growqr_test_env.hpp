@@ -66,12 +66,15 @@ class GrowqrTest : public pg::testing::SchemaTest {
   }
 
   void start_node() {
-    node_ = std::make_unique<anvil::testing::Node>(dir_, parts_registry());
+    node_ = std::make_unique<anvil::testing::Node>(dir_, *registry_);
     node_->enable_http();
     Services s = node_->rt().services();
     s.pg = pool_.get();
+    // What actors and routes read (ctx.config, AppContext::config): the
+    // test's own map, so a test may also change it after start_node.
+    s.config = live_config_;
     node_->rt().set_services(s);
-    host_ = std::make_unique<AppHost>(node_->rt(), config_);
+    host_ = std::make_unique<AppHost>(node_->rt(), std::map<std::string, std::string>(config_.begin(), config_.end()));
     host_->add(parts_app());
   }
   // Like kill -9: nothing is flushed or stopped gracefully.
@@ -128,7 +131,9 @@ class GrowqrTest : public pg::testing::SchemaTest {
     return pred();
   }
 
-  std::map<std::string, std::string> config_;
+  std::shared_ptr<ConfigMap> live_config_ = std::make_shared<ConfigMap>();
+  ConfigMap& config_ = *live_config_;
+  const Registry* registry_ = &parts_registry();  // a fixture may set its own in its constructor
   std::unique_ptr<pg::Pool> pool_;
   std::string dir_;
   std::unique_ptr<anvil::testing::Node> node_;

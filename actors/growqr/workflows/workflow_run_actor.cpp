@@ -285,21 +285,6 @@ Task<Result<Value>> mark_running(ActorContext& c, Value job) {
   co_return co_await c.sql_transaction(std::move(fn));
 }
 
-bool retryable(const Error& e) {
-  if (e.group != "outbound") return false;
-  if (e.code == "connect_failed" || e.code == "timeout" || e.code == "connection_reset") return true;
-  if (e.code == "http_status" && e.metadata)
-    if (const Value* st = e.metadata->find("status"); st && st->is_int())
-      return net::is_retryable_status(static_cast<int>(st->as_int()));
-  return false;
-}
-
-int64_t status_of_error(const Error& e) {
-  if (e.metadata)
-    if (const Value* st = e.metadata->find("status"); st && st->is_int()) return st->as_int();
-  return 0;
-}
-
 // One attempt of the module's service call. The attempt budget lives in
 // workflow_run_modules (retry_count / max_retries), so it holds across
 // crashes and is read before every call: no call once it is spent.
@@ -349,12 +334,12 @@ Task<Result<Value>> call_service(ActorContext& c, Value job) {
   }
   const Error err = res.error();
   const std::string what = err.qualified() + ": " + err.message;
-  if (!retryable(err)) {
+  if (!outbound_retryable(err)) {
     spdlog::warn("workflow module failed runId={} moduleId={} idempotencyKey={} retryAttempt={} error={} (not retryable)",
                  run, module, key, attempt, what);
     co_return obj({{"outcome", "failed"},
                    {"error", what},
-                   {"httpStatus", status_of_error(err)},
+                   {"httpStatus", outbound_status(err)},
                    {"retryable", false},
                    {"retryCount", retries},
                    {"idempotencyKey", key}});
@@ -385,7 +370,7 @@ Task<Result<Value>> call_service(ActorContext& c, Value job) {
   if (now_retries >= int_or(*counted, "maxRetries", max_retries))
     co_return obj({{"outcome", "failed"},
                    {"error", what},
-                   {"httpStatus", status_of_error(err)},
+                   {"httpStatus", outbound_status(err)},
                    {"retryable", true},
                    {"retryCount", now_retries},
                    {"idempotencyKey", key}});
