@@ -54,12 +54,9 @@ AsyncCall DurableTurns::take_async(size_t i) {
 asio::awaitable<Status> RuntimeCore::durable(uint64_t seq) {
   // Already synced (reads, or a write whose round finished): no hand-off.
   if (seq == 0 || pipeline_.synced_at_least(seq)) co_return Ok{};
-  std::string err = co_await pipeline_.async_wait(seq, asio::use_awaitable);
-  if (!err.empty()) {
-    spdlog::error("commit {} failed: {}", seq, err);
-    co_return internal_error();
-  }
-  co_return Ok{};
+  Status st = co_await pipeline_.async_wait(seq, asio::use_awaitable);
+  if (!st.ok()) spdlog::error("commit {} failed: {}", seq, st.error().qualified());
+  co_return st;  // storage.disk_full or storage.io_error: the write was not saved
 }
 
 asio::awaitable<CallResult> RuntimeCore::turn(const std::string& actor_id, TurnBody body, bool want_info) {
