@@ -98,7 +98,11 @@ Result<Resolved> RuntimeCore::resolve(const CreateRequest& req, bool fail_if_exi
     // The creator's commit may still be in flight (or held back for its
     // first turn): report only once durable.
     submit_pending_create(*entry);
-    return Resolved{entry->info, false, entry->last_seq.load()};
+    // A lost last write (disk full) does not make the actor unreachable:
+    // then only its creation has to be durable.
+    uint64_t seq = entry->last_seq.load();
+    if (pipeline_.lost(seq)) seq = entry->create_seq.load();
+    return Resolved{entry->info, false, seq};
   }
 
   // Create: the record and the key claim commit in one batch, under the

@@ -198,6 +198,11 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   // batch_ holds this generation's start records (and a held-back create)
   // under a save point: a discarded first turn keeps them.
   bool start_in_batch_ = false;
+  // Woken while the storage refuses writes with the stored state unchanged
+  // by the hooks: until the first write, the start records (a generation)
+  // wait in the batch instead of being refused, so reads go on (commit()).
+  bool start_unchanged_ = false;
+  uint32_t start_count_ = 0;  // the batch's size right after the start records
   // The batch holds this actor's held-back create record: its commit is the
   // entry's create_seq.
   bool create_in_batch_ = false;

@@ -93,8 +93,11 @@ asio::awaitable<PendingTurns> RuntimeCore::run_turns(const std::string& actor_id
       break;
     }
     if (inst->fresh() && !entry->never_started.load()) {
-      // Waking: the previous generation's last writes must be readable.
-      if (auto st = co_await durable(entry->last_seq.load()); !st.ok()) {
+      // Waking: the previous generation's last writes must be readable. A
+      // write that was lost (failed, or refused after a failure) never will
+      // be: storage already holds all there is, so the actor wakes from it.
+      const uint64_t last = entry->last_seq.load();
+      if (auto st = co_await durable(last); !st.ok() && !pipeline_.lost(last)) {
         while (batch.slots_.size() < bodies.size())
           batch.slots_.push_back(detail::TurnSlot{CallResult{st.error(), std::nullopt}, nullptr});
         co_return batch;

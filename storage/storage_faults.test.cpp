@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <thread>
 
+#include <sys/mount.h>
+
 #include <gtest/gtest.h>
 #include <rocksdb/options.h>
 
@@ -226,4 +228,71 @@ TEST_F(StorageFaults, ADiskFullOnFlushFilesDoesNotAbortTheNode) {
   fs->clear_faults();
   ASSERT_TRUE(wait_until_writable());
   EXPECT_TRUE(pipe->wait_blocking(put("after", "1")).ok());
+}
+
+namespace {
+
+// A small tmpfs of our own, when this process may mount one (root, or a
+// user namespace); the real-ENOSPC tests skip otherwise.
+class SmallDisk {
+ public:
+  explicit SmallDisk(const std::string& dir) : dir_(dir) {
+    std::filesystem::create_directories(dir_);
+    mounted_ = ::mount("tmpfs", dir_.c_str(), "tmpfs", 0, "size=4m") == 0;
+  }
+  ~SmallDisk() {
+    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
+    std::filesystem::remove_all(dir_);
+  }
+  bool mounted() const { return mounted_; }
+  bool grow() { return ::mount("tmpfs", dir_.c_str(), "tmpfs", MS_REMOUNT, "size=64m") == 0; }
+
+ private:
+  std::string dir_;
+  bool mounted_ = false;
+};
+
+}  // namespace
+
+TEST(StorageOnARealFullDisk, FillingTheDiskRefusesWritesKeepsReadsAndResumesOnceItGrows) {
+  const std::string mount_dir = anvil::testing::temp_dir("sfault-tmpfs");
+  SmallDisk disk(mount_dir);
+  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
+  const std::string path = mount_dir + "/db";
+  asio::io_context io;
+  auto store = Store::open({path});
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  auto pipe = std::make_unique<CommitPipeline>(**store, io.get_executor(), 20ms);
+  auto put = [&](const std::string& k, const std::string& v) {
+    rocksdb::WriteBatch b;
+    (*store)->put(b, Family::kState, k, v);
+    return pipe->wait_blocking(pipe->submit(std::move(b)));
+  };
+  const std::string big(64 * 1024, 'z');
+  Status last = Ok{};
+  int written = 0;
+  for (; written < 1000; ++written) {
+    last = put("k" + std::to_string(written), big);
+    if (!last.ok()) break;
+  }
+  ASSERT_FALSE(last.ok()) << "4 MiB never filled up";
+  EXPECT_EQ(last.error().qualified(), "storage.disk_full");
+  ASSERT_GT(written, 0);
+  // Reads of what was acknowledged go on.
+  auto r = (*store)->get(Family::kState, "k0");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->value_or(""), big);
+  EXPECT_FALSE(put("refused", "x").ok());
+
+  ASSERT_TRUE(disk.grow());
+  for (int i = 0; i < 500 && pipe->health() != CommitPipeline::Health::kWritable; ++i)
+    std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(pipe->health(), CommitPipeline::Health::kWritable);
+  EXPECT_TRUE(put("after", "1").ok());
+  for (int i = 0; i < written; ++i) {
+    auto v = (*store)->get(Family::kState, "k" + std::to_string(i));
+    ASSERT_TRUE(v.ok() && v->has_value()) << "acknowledged k" << i << " lost";
+  }
+  EXPECT_FALSE((*store)->get(Family::kState, "refused")->has_value());
+  pipe.reset();
 }

@@ -1,11 +1,40 @@
 #include "storage/store.hpp"
 
+#include <cstdarg>
+#include <cstdio>
+
 #include <rocksdb/options.h>
+#include <spdlog/spdlog.h>
 
 namespace anvil::storage {
 namespace {
 constexpr const char* kFamilyNames[] = {"actors", "key_index", "state", "kv", "queue", "schedules", "workflow"};
 static_assert(std::size(kFamilyNames) == static_cast<size_t>(Family::kCount));
+
+// RocksDB's own log goes to the node's log, not to a LOG file in the data
+// directory: Debian's 7.8 build writes LOG through a file writer that,
+// after one failed append on a full disk, aborts on the next log line
+// (docs/architecture.md, "RocksDB: Debian's build").
+class SpdlogLogger : public rocksdb::Logger {
+ public:
+  SpdlogLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::INFO_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override { Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap); }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    const auto lvl = level >= rocksdb::InfoLogLevel::ERROR_LEVEL  ? spdlog::level::err
+                     : level >= rocksdb::InfoLogLevel::WARN_LEVEL ? spdlog::level::warn
+                                                                  : spdlog::level::debug;
+    if (!spdlog::should_log(lvl)) return;
+    char buf[1024];
+    va_list copy;
+    va_copy(copy, ap);
+    int n = std::vsnprintf(buf, sizeof buf, format, copy);
+    va_end(copy);
+    std::string_view line(buf, n < 0 ? 0 : std::min<size_t>(static_cast<size_t>(n), sizeof buf - 1));
+    while (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+    spdlog::log(lvl, "rocksdb: {}", line);
+  }
+};
 
 }  // namespace
 
@@ -55,6 +84,7 @@ rocksdb::Status Store::open_db(bool read_only) {
   // tail is dropped rather than half-applied.
   options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   if (env_) options.env = env_.get();
+  options.info_log = std::make_shared<SpdlogLogger>();
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descs;
   descs.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions(options));
