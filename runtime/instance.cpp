@@ -30,11 +30,7 @@ std::optional<Status> Instance::begin_turn() {
     // from the durable state, and route the turn there.
     spdlog::warn("actor {} ({}): its last write was not saved; restarting from storage", actor_id, name);
     wb_.reset();
-    new_alarms_.clear();
-    outbox.clear();
-    phase_ = Phase::Stopped;
-    idle_.cancel();
-    rt_.detach(entry_, this);
+    stop_unsaved();
     return std::nullopt;
   }
   if (phase_ == Phase::Running) return Status(Ok{});
@@ -48,6 +44,14 @@ std::optional<Status> Instance::begin_turn() {
     rt_.detach(entry_, this);
   }
   return st;
+}
+
+void Instance::stop_unsaved() {
+  new_alarms_.clear();
+  outbox.clear();
+  phase_ = Phase::Stopped;
+  idle_.cancel();
+  rt_.detach(entry_, this);
 }
 
 Status Instance::start() {

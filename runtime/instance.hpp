@@ -157,6 +157,11 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   Result<std::vector<std::pair<std::string, std::string>>> kv_scan(std::string_view start, std::string_view end,
                                                                   bool reverse, size_t limit) override;
   void stop(bool destroy);
+  // Stops without writing anything more: the alarms and messages this turn
+  // left are dropped, and the next request starts a fresh instance from the
+  // durable state (connections stay in the directory entry). The caller
+  // decides what happens to the batch.
+  void stop_unsaved();
   Status end_segment() override;
   Status begin_segment() override;
   const Services& services() const override { return rt_.services(); }

@@ -64,8 +64,10 @@ class CommitPipeline {
   bool synced_at_least(uint64_t seq) const {
     return seq <= synced_fast_.load(std::memory_order_acquire) && seq > lost_max_.load(std::memory_order_acquire);
   }
-  // True when `seq` failed or was refused: it is not and never will be in
-  // the database.
+  // True when `seq` failed or was refused: it is not in the database and
+  // is never reported durable. (A refused batch never reaches RocksDB; one
+  // whose write failed might still be replayed by RocksDB's recovery, see
+  // docs/architecture.md.)
   bool lost(uint64_t seq) const;
   Health health() const { return static_cast<Health>(health_.load(std::memory_order_acquire)); }
   uint64_t rounds() const;  // number of synced WAL writes (for metrics)
