@@ -2,6 +2,7 @@
 // a full disk refuses writes with storage.disk_full and no abort, reads of
 // awake and sleeping actors go on, and writes come back without a restart;
 // a disk error (EIO) refuses writes until restart.
+#include <cstdio>
 #include <filesystem>
 #include <thread>
 
@@ -150,5 +151,43 @@ TEST_F(NodeOnFaultyDisk, EveryAcknowledgedWriteSurvivesAPowerCut) {
     auto r = node->call(ids[i], "getCount");
     ASSERT_TRUE(r.ok()) << r.error().qualified();
     EXPECT_EQ(r->as_int(), i + 1);
+  }
+}
+
+TEST(NodeOnARealFullDisk, WritesAre507ReadsGoOnAndWritesResumeWhenSpaceIsFreed) {
+  const std::string mount_dir = anvil::testing::temp_dir("rt-fault-tmpfs");
+  anvil::testing::SmallDisk disk(mount_dir);
+  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
+  {
+    anvil::testing::Node node(mount_dir + "/db", fixtures());
+    auto id = node.get_or_create("counter", {"full"});
+    ASSERT_TRUE(node.call(id, "increment").ok());
+    // Another program fills the disk.
+    const std::string filler = mount_dir + "/filler";
+    {
+      FILE* f = std::fopen(filler.c_str(), "wb");
+      ASSERT_NE(f, nullptr);
+      std::string chunk(4096, 'f');
+      while (std::fwrite(chunk.data(), 1, chunk.size(), f) == chunk.size() && std::fflush(f) == 0) {
+      }
+      std::fclose(f);
+    }
+    Result<Value> r = Value(0);
+    int64_t acknowledged = 1;
+    for (int i = 0; i < 20000 && r.ok(); ++i)
+      if ((r = node.call(id, "increment")).ok()) acknowledged = r->as_int();
+    ASSERT_FALSE(r.ok()) << "the full disk never failed a write";
+    EXPECT_EQ(r.error().qualified(), "storage.disk_full");
+    EXPECT_EQ(http_status_for(r.error()), 507);
+    auto read = node.call(id, "getCount");
+    ASSERT_TRUE(read.ok()) << read.error().qualified();
+    EXPECT_EQ(read->as_int(), acknowledged);
+
+    std::filesystem::remove(filler);
+    for (int i = 0; i < 300 && node.rt().storage_state() != "ok"; ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(node.rt().storage_state(), "ok");
+    auto after = node.call(id, "increment");
+    ASSERT_TRUE(after.ok()) << after.error().qualified();
+    EXPECT_EQ(after->as_int(), acknowledged + 1);
   }
 }

@@ -4,8 +4,6 @@
 #include <filesystem>
 #include <thread>
 
-#include <sys/mount.h>
-
 #include <gtest/gtest.h>
 #include <rocksdb/options.h>
 
@@ -230,33 +228,9 @@ TEST_F(StorageFaults, ADiskFullOnFlushFilesDoesNotAbortTheNode) {
   EXPECT_TRUE(pipe->wait_blocking(put("after", "1")).ok());
 }
 
-namespace {
-
-// A small tmpfs of our own, when this process may mount one (root, or a
-// user namespace); the real-ENOSPC tests skip otherwise.
-class SmallDisk {
- public:
-  explicit SmallDisk(const std::string& dir) : dir_(dir) {
-    std::filesystem::create_directories(dir_);
-    mounted_ = ::mount("tmpfs", dir_.c_str(), "tmpfs", 0, "size=4m") == 0;
-  }
-  ~SmallDisk() {
-    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
-    std::filesystem::remove_all(dir_);
-  }
-  bool mounted() const { return mounted_; }
-  bool grow() { return ::mount("tmpfs", dir_.c_str(), "tmpfs", MS_REMOUNT, "size=64m") == 0; }
-
- private:
-  std::string dir_;
-  bool mounted_ = false;
-};
-
-}  // namespace
-
 TEST(StorageOnARealFullDisk, FillingTheDiskRefusesWritesKeepsReadsAndResumesOnceItGrows) {
   const std::string mount_dir = anvil::testing::temp_dir("sfault-tmpfs");
-  SmallDisk disk(mount_dir);
+  anvil::testing::SmallDisk disk(mount_dir);
   if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
   const std::string path = mount_dir + "/db";
   asio::io_context io;
