@@ -105,6 +105,13 @@ asio::awaitable<http::Response> ManagerApi::handle(const http::Request& req, std
     if (!h.ok()) co_return http::error_response(h.error());
     co_return http::json_response(200, obj({{"actor_id", id}, {"history", *h}}));
   }
+  if (segs.size() == 1 && segs[0] == "health" && m == "GET") {
+    // 200 while writes are accepted; 503 with the reason while the storage
+    // refuses them (reads still work then).
+    std::string storage = rt_.storage_state();
+    if (storage == "ok") co_return http::json_response(200, obj({{"status", "ok"}}));
+    co_return http::json_response(503, obj({{"status", "degraded"}, {"storage", storage}}));
+  }
   if (segs.size() == 1 && segs[0] == "metrics" && m == "GET") {
     http::Response r;
     r.headers.emplace_back("content-type", "text/plain; version=0.0.4");

@@ -4,11 +4,13 @@
 
 #include <filesystem>
 #include <set>
+#include <thread>
 
 #include <gtest/gtest.h>
 
 #include "base/value/json.hpp"
 #include "runtime/test_node.hpp"
+#include "storage/fault_fs.hpp"
 
 using namespace anvil;
 using anvil::testing::temp_dir;
@@ -76,5 +78,61 @@ TEST(ManagerApi, EveryListedActorStillExistsAfterACrashEvenIfItsCreateWasHeldBac
   EXPECT_TRUE(n.rt().exists(keyed_id));
   ASSERT_EQ(by_id, std::vector<std::string>{id_only});
   EXPECT_TRUE(n.rt().exists(id_only));
+  std::filesystem::remove_all(dir);
+}
+
+namespace {
+
+http::Response get_health(anvil::testing::Node& n, ManagerApi& api) {
+  http::Request req;
+  req.method = "GET";
+  req.path = "/health";
+  return n.run(api.handle(req, "/health"));
+}
+
+http::Response put_actor(anvil::testing::Node& n, ManagerApi& api, const std::string& key) {
+  http::Request req;
+  req.method = "PUT";
+  req.path = "/actors";
+  req.body = R"({"name":"counter","key":")" + key + R"(","runner_name_selector":"default","crash_policy":"sleep"})";
+  return n.run(api.handle(req, "/actors"));
+}
+
+}  // namespace
+
+TEST(ManagerApi, HealthIsOkWhileTheNodeTakesWrites) {
+  auto dir = temp_dir("health-ok");
+  anvil::testing::Node n(dir, registry());
+  ManagerApi api(n.rt());
+  auto res = get_health(n, api);
+  EXPECT_EQ(res.status, 200);
+  EXPECT_EQ(res.body, R"({"status":"ok"})");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ManagerApi, OnAFullDiskCreatesAre507AndHealthIsDegradedUntilSpaceReturns) {
+  auto dir = temp_dir("health-full");
+  auto fs = std::make_shared<storage::FaultFs>();
+  {
+    anvil::testing::Node n(dir, registry(), fs);
+    ManagerApi api(n.rt());
+    fs->inject(storage::FaultFs::Op::kAppend, storage::FaultFs::Fault::kNoSpace);
+    auto created = put_actor(n, api, "full");
+    EXPECT_EQ(created.status, 507) << created.body;
+    EXPECT_NE(created.body.find("disk_full"), std::string::npos) << created.body;
+    auto health = get_health(n, api);
+    EXPECT_EQ(health.status, 503);
+    EXPECT_EQ(health.body, R"({"status":"degraded","storage":"disk_full"})");
+
+    fs->clear_faults();
+    for (int i = 0; i < 300 && get_health(n, api).status != 200; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_EQ(get_health(n, api).status, 200);
+    // The same key works now: its lost create is written again.
+    auto again = put_actor(n, api, "full");
+    EXPECT_EQ(again.status, 200) << again.body;
+  }
+  anvil::testing::Node n(dir, registry());
+  EXPECT_EQ(n.rt().actor_count(), 1u);
   std::filesystem::remove_all(dir);
 }

@@ -70,6 +70,7 @@ class RuntimeCore {
   asio::awaitable<void> shutdown();
   Result<Value> workflow_history(const std::string& actor_id) const;
   std::string metrics_text() const;
+  std::string storage_state() const;
   size_t awake_count() const;
   size_t actor_count() const;
 

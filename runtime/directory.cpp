@@ -98,7 +98,23 @@ Result<Resolved> RuntimeCore::resolve(const CreateRequest& req, bool fail_if_exi
     // The creator's commit may still be in flight (or held back for its
     // first turn): report only once durable.
     submit_pending_create(*entry);
-    return Resolved{entry->info, false, entry->last_seq.load()};
+    if (pipeline_.lost(entry->create_seq.load())) {
+      // Its create was lost to a storage failure (disk full): write it
+      // again, so the key keeps its actor and getOrCreate works once the
+      // storage takes writes.
+      rocksdb::WriteBatch again;
+      store_.put(again, storage::Family::kActors, entry->info.actor_id, storage::encode(actor_row(*entry)));
+      store_.put(again, storage::Family::kKeyIndex, ikey, entry->info.actor_id);
+      const uint64_t seq = pipeline_.submit(std::move(again));
+      entry->create_seq.store(seq);
+      entry->last_seq.store(seq);
+      return Resolved{entry->info, false, seq};
+    }
+    // A lost last write (disk full) does not make the actor unreachable:
+    // then only its creation has to be durable.
+    uint64_t seq = entry->last_seq.load();
+    if (pipeline_.lost(seq)) seq = entry->create_seq.load();
+    return Resolved{entry->info, false, seq};
   }
 
   // Create: the record and the key claim commit in one batch, under the

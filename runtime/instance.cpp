@@ -24,6 +24,15 @@ Instance::Instance(RuntimeCore& rt, std::shared_ptr<ActorEntry> entry, const Act
 
 std::optional<Status> Instance::begin_turn() {
   if (phase_ == Phase::Stopped) return std::nullopt;
+  if (phase_ == Phase::Running && rt_.pipeline().lost(last_seq_)) {
+    // This instance's last commit failed (disk full, disk error): what it
+    // holds in memory was never saved. Drop it, so the next instance starts
+    // from the durable state, and route the turn there.
+    spdlog::warn("actor {} ({}): its last write was not saved; restarting from storage", actor_id, name);
+    wb_.reset();
+    stop_unsaved();
+    return std::nullopt;
+  }
   if (phase_ == Phase::Running) return Status(Ok{});
   auto st = start();
   if (!st.ok()) {
@@ -37,6 +46,14 @@ std::optional<Status> Instance::begin_turn() {
   return st;
 }
 
+void Instance::stop_unsaved() {
+  new_alarms_.clear();
+  outbox.clear();
+  phase_ = Phase::Stopped;
+  idle_.cancel();
+  rt_.detach(entry_, this);
+}
+
 Status Instance::start() {
   auto& store = rt_.store();
   if (auto create = rt_.take_pending_create(entry_)) {
@@ -48,9 +65,11 @@ Status Instance::start() {
 
   ActorContext ctx(*this);
   bool initialized = false;
+  std::string stored_state;
   if (row->has_value()) {
     auto rec = storage::decode_state_row(**row);
     if (!rec.ok()) return rec.error();
+    stored_state = rec->state;
     auto v = cbor::decode(as_span(rec->state), cbor::Mode::Storage);
     if (!v.ok()) return v.error();
     state = std::move(*v);
@@ -93,6 +112,13 @@ Status Instance::start() {
   // for a cold request); a discarded turn keeps them (end_turn).
   batch().SetSavePoint();
   start_in_batch_ = true;
+  start_count_ = batch().Count();
+  start_unchanged_ = false;
+  if (initialized && !create_in_batch_ &&
+      rt_.pipeline().health() != storage::CommitPipeline::Health::kWritable) {
+    auto bytes = cbor::encode(state, cbor::Mode::Storage);
+    start_unchanged_ = std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()) == stored_state;
+  }
   entry_->never_started.store(false);
   if (auto st = load_queue(); !st.ok()) return st;
   if (auto st = load_workflow(); !st.ok()) return st;
@@ -121,9 +147,22 @@ bool Instance::persist_state() {
 }
 
 void Instance::commit() {
+  // (A batch is reset when submitted, so a batch of start_count_ records
+  // while start_unchanged_ holds is the held start records.)
+  const bool only_start = start_unchanged_ && wb_ && wb_->Count() == start_count_;
   start_in_batch_ = false;
   if (!wb_ || wb_->Count() == 0) return;
-  last_seq_ = rt_.pipeline().submit(std::move(*wb_));
+  if (only_start && rt_.pipeline().health() != storage::CommitPipeline::Health::kWritable) {
+    // Woken while the storage refuses writes, by a turn that wrote nothing
+    // and hooks that changed nothing: its reply reveals only stored state.
+    // The start records stay in the batch and commit with the next write
+    // (refused, and the instance dropped, if the storage still refuses it).
+    return;
+  }
+  start_unchanged_ = false;
+  // Builds on this instance's previous commit: if that one was lost, this
+  // one is refused too, so no write lands without those it builds on.
+  last_seq_ = rt_.pipeline().submit(std::move(*wb_), last_seq_);
   wb_.reset();
   entry_->last_seq.store(last_seq_);
   if (create_in_batch_) {

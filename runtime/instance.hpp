@@ -160,6 +160,11 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   Result<std::vector<std::pair<std::string, std::string>>> kv_scan(std::string_view start, std::string_view end,
                                                                   bool reverse, size_t limit) override;
   void stop(bool destroy);
+  // Stops without writing anything more: the alarms and messages this turn
+  // left are dropped, and the next request starts a fresh instance from the
+  // durable state (connections stay in the directory entry). The caller
+  // decides what happens to the batch.
+  void stop_unsaved();
   Status end_segment() override;
   Status begin_segment() override;
   const Services& services() const override { return rt_.services(); }
@@ -203,6 +208,11 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   // batch_ holds this generation's start records (and a held-back create)
   // under a save point: a discarded first turn keeps them.
   bool start_in_batch_ = false;
+  // Woken while the storage refuses writes with the stored state unchanged
+  // by the hooks: until the first write, the start records (a generation)
+  // wait in the batch instead of being refused, so reads go on (commit()).
+  bool start_unchanged_ = false;
+  uint32_t start_count_ = 0;  // the batch's size right after the start records
   // The batch holds this actor's held-back create record: its commit is the
   // entry's create_seq.
   bool create_in_batch_ = false;

@@ -316,11 +316,7 @@ std::optional<Error> Instance::end_turn() {
     } else {
       wb_.reset();
     }
-    new_alarms_.clear();
-    outbox.clear();
-    phase_ = Phase::Stopped;
-    idle_.cancel();
-    rt_.detach(entry_, this);
+    stop_unsaved();
     return make_error("actor", "state_too_large",
                       "The actor state would exceed 1 MiB; the change was discarded.");
   }

@@ -28,6 +28,14 @@ std::string RuntimeCore::metrics_text() const {
   line("anvil_actors_awake", "Actors with an instance in memory.", "gauge", awake_count());
   line("anvil_commit_rounds_total", "Synced WAL writes (group-commit rounds).", "counter", pipeline_.rounds());
   line("anvil_commits_total", "Batches committed.", "counter", pipeline_.last_synced());
+  line("anvil_storage_writable", "1 while the node accepts writes; 0 after a disk-full or disk error.", "gauge",
+       pipeline_.health() == storage::CommitPipeline::Health::kWritable ? 1 : 0);
+  out += "# HELP anvil_storage_errors_total Failed WAL writes, by kind (disk_full: ENOSPC; io_error: EIO and "
+         "other failures).\n# TYPE anvil_storage_errors_total counter\n";
+  out += "anvil_storage_errors_total{kind=\"disk_full\"} " + std::to_string(pipeline_.disk_full_errors()) + "\n";
+  out += "anvil_storage_errors_total{kind=\"io_error\"} " + std::to_string(pipeline_.io_errors()) + "\n";
+  line("anvil_storage_resumes_total", "Times writes resumed after the disk had room again.", "counter",
+       pipeline_.resumes());
   line("anvil_workflow_step_reexecutions_total",
        "Workflow steps executed again by this process after an earlier execution of the same path.", "counter",
        workflow_reexecutions.load());
@@ -35,6 +43,18 @@ std::string RuntimeCore::metrics_text() const {
   if (services_.pg) out += services_.pg->metrics_text();
   if (services_.redis) out += services_.redis->metrics_text();
   return out;
+}
+
+std::string RuntimeCore::storage_state() const {
+  switch (pipeline_.health()) {
+    case storage::CommitPipeline::Health::kWritable:
+      return "ok";
+    case storage::CommitPipeline::Health::kDiskFull:
+      return "disk_full";
+    case storage::CommitPipeline::Health::kFailed:
+      return "failed";
+  }
+  return "failed";
 }
 
 Result<Value> RuntimeCore::workflow_history(const std::string& actor_id) const {

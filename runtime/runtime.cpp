@@ -83,6 +83,7 @@ Result<Value> Runtime::workflow_history(const std::string& actor_id) const {
   return core_->workflow_history(actor_id);
 }
 std::string Runtime::metrics_text() const { return core_->metrics_text(); }
+std::string Runtime::storage_state() const { return core_->storage_state(); }
 size_t Runtime::awake_count() const { return core_->awake_count(); }
 size_t Runtime::actor_count() const { return core_->actor_count(); }
 

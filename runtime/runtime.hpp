@@ -263,6 +263,10 @@ class Runtime {
 
   // Prometheus text exposition of the node's counters.
   std::string metrics_text() const;
+  // What the storage can do now: "ok", "disk_full" (writes refused until
+  // space is freed, then they resume) or "failed" (writes refused until
+  // restart). Reads work in all three.
+  std::string storage_state() const;
   size_t awake_count() const;
   size_t actor_count() const;
 

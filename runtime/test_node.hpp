@@ -15,11 +15,18 @@
 #include "runtime/runtime.hpp"
 #include "storage/test_dir.hpp"
 
+namespace rocksdb {
+class FileSystem;
+}
+
 namespace anvil::testing {
 
 class Node {
  public:
-  Node(const std::string& dir, const Registry& registry);
+  // `fs`: the file system RocksDB writes through (storage/fault_fs.hpp in
+  // failure tests); null = the real one. A test node retries writes after a
+  // full disk every 50 ms (a real node: every second).
+  Node(const std::string& dir, const Registry& registry, std::shared_ptr<rocksdb::FileSystem> fs = nullptr);
   // No graceful shutdown: like a process that just stops.
   ~Node();
 

@@ -54,12 +54,9 @@ AsyncCall DurableTurns::take_async(size_t i) {
 asio::awaitable<Status> RuntimeCore::durable(uint64_t seq) {
   // Already synced (reads, or a write whose round finished): no hand-off.
   if (seq == 0 || pipeline_.synced_at_least(seq)) co_return Ok{};
-  std::string err = co_await pipeline_.async_wait(seq, asio::use_awaitable);
-  if (!err.empty()) {
-    spdlog::error("commit {} failed: {}", seq, err);
-    co_return internal_error();
-  }
-  co_return Ok{};
+  Status st = co_await pipeline_.async_wait(seq, asio::use_awaitable);
+  if (!st.ok()) spdlog::error("commit {} failed: {}", seq, st.error().qualified());
+  co_return st;  // storage.disk_full or storage.io_error: the write was not saved
 }
 
 asio::awaitable<CallResult> RuntimeCore::turn(const std::string& actor_id, TurnBody body, bool want_info) {
@@ -100,8 +97,11 @@ asio::awaitable<PendingTurns> RuntimeCore::run_turns(const std::string& actor_id
       break;
     }
     if (inst->fresh() && !entry->never_started.load()) {
-      // Waking: the previous generation's last writes must be readable.
-      if (auto st = co_await durable(entry->last_seq.load()); !st.ok()) {
+      // Waking: the previous generation's last writes must be readable. A
+      // write that was lost (failed, or refused after a failure) never will
+      // be: storage already holds all there is, so the actor wakes from it.
+      const uint64_t last = entry->last_seq.load();
+      if (auto st = co_await durable(last); !st.ok() && !pipeline_.lost(last)) {
         while (batch.slots_.size() < bodies.size())
           batch.slots_.push_back(detail::TurnSlot{CallResult{st.error(), std::nullopt}, nullptr});
         co_return batch;

@@ -1,11 +1,40 @@
 #include "storage/store.hpp"
 
+#include <cstdarg>
+#include <cstdio>
+
 #include <rocksdb/options.h>
+#include <spdlog/spdlog.h>
 
 namespace anvil::storage {
 namespace {
 constexpr const char* kFamilyNames[] = {"actors", "key_index", "state", "kv", "queue", "schedules", "workflow"};
 static_assert(std::size(kFamilyNames) == static_cast<size_t>(Family::kCount));
+
+// RocksDB's own log goes to the node's log, not to a LOG file in the data
+// directory: Debian's 7.8 build writes LOG through a file writer that,
+// after one failed append on a full disk, aborts on the next log line
+// (docs/architecture.md, "RocksDB: Debian's build").
+class SpdlogLogger : public rocksdb::Logger {
+ public:
+  SpdlogLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::INFO_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override { Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap); }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    const auto lvl = level >= rocksdb::InfoLogLevel::ERROR_LEVEL  ? spdlog::level::err
+                     : level >= rocksdb::InfoLogLevel::WARN_LEVEL ? spdlog::level::warn
+                                                                  : spdlog::level::debug;
+    if (!spdlog::should_log(lvl)) return;
+    char buf[1024];
+    va_list copy;
+    va_copy(copy, ap);
+    int n = std::vsnprintf(buf, sizeof buf, format, copy);
+    va_end(copy);
+    std::string_view line(buf, n < 0 ? 0 : std::min<size_t>(static_cast<size_t>(n), sizeof buf - 1));
+    while (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+    spdlog::log(lvl, "rocksdb: {}", line);
+  }
+};
 
 }  // namespace
 
@@ -23,17 +52,39 @@ std::string prefix_end(std::string_view prefix) {
 }
 
 Error Store::storage_error(const rocksdb::Status& s) {
+  if (s.IsNoSpace()) return make_error("storage", "disk_full", s.ToString());
   return make_error("storage", "io_error", s.ToString());
 }
 
-Result<std::unique_ptr<Store>> Store::open(const StoreOptions& opts) {
+class Store::FamilyId : public rocksdb::ColumnFamilyHandle {
+ public:
+  FamilyId(std::string name, uint32_t id) : name_(std::move(name)), id_(id) {}
+  const std::string& GetName() const override { return name_; }
+  uint32_t GetID() const override { return id_; }
+  rocksdb::Status GetDescriptor(rocksdb::ColumnFamilyDescriptor*) override {
+    return rocksdb::Status::NotSupported("a batch-building handle");
+  }
+  const rocksdb::Comparator* GetComparator() const override { return rocksdb::BytewiseComparator(); }
+
+ private:
+  std::string name_;
+  uint32_t id_;
+};
+
+Error Store::closed_error() {
+  return make_error("storage", "io_error", "The database is closed after a storage failure.");
+}
+
+rocksdb::Status Store::open_db(bool read_only) {
   rocksdb::Options options;
-  options.create_if_missing = opts.create_if_missing;
+  options.create_if_missing = opts_.create_if_missing;
   options.create_missing_column_families = true;
   options.IncreaseParallelism(2);
   // Durability comes from synced WAL writes; keep recovery strict so a torn
   // tail is dropped rather than half-applied.
   options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  if (env_) options.env = env_.get();
+  options.info_log = std::make_shared<SpdlogLogger>();
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descs;
   descs.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions(options));
@@ -42,24 +93,62 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& opts) {
 
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  auto s = rocksdb::DB::Open(rocksdb::DBOptions(options), opts.path, descs, &handles, &raw);
-  if (!s.ok()) return storage_error(s);
-
-  std::unique_ptr<Store> store(new Store());
-  store->db_.reset(raw);
+  auto s = read_only ? rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(options), opts_.path, descs, &handles, &raw)
+                     : rocksdb::DB::Open(rocksdb::DBOptions(options), opts_.path, descs, &handles, &raw);
+  if (!s.ok()) return s;
+  db_.reset(raw);
   // handles[0] is the default family, which Anvil does not use.
-  store->cfs_.assign(handles.begin() + 1, handles.end());
-  store->cfs_.push_back(handles[0]);
+  cfs_.assign(handles.begin() + 1, handles.end());
+  cfs_.push_back(handles[0]);
+  return s;
+}
+
+void Store::close_db() {
+  if (!db_) return;
+  for (auto* h : cfs_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  cfs_.clear();
+  db_->Close().PermitUncheckedError();
+  db_.reset();
+}
+
+Result<std::unique_ptr<Store>> Store::open(const StoreOptions& opts) {
+  std::unique_ptr<Store> store(new Store());
+  store->opts_ = opts;
+  if (opts.file_system) store->env_ = rocksdb::NewCompositeEnv(opts.file_system);
+  std::unique_lock lk(store->db_mu_);
+  if (auto s = store->open_db(false); !s.ok()) return storage_error(s);
+  for (size_t f = 0; f < store->cfs_.size(); ++f)
+    store->ids_.push_back(std::make_unique<FamilyId>(store->cfs_[f]->GetName(), store->cfs_[f]->GetID()));
+  lk.unlock();
   return store;
 }
 
 Store::~Store() {
-  if (!db_) return;
-  for (auto* h : cfs_) db_->DestroyColumnFamilyHandle(h);
-  db_->Close();
+  std::unique_lock lk(db_mu_);
+  close_db();
+}
+
+rocksdb::ColumnFamilyHandle* Store::batch_cf(Family f) const { return ids_[static_cast<int>(f)].get(); }
+
+Status Store::reopen() {
+  std::unique_lock lk(db_mu_);
+  if (db_) {
+    // Everything acknowledged is in the synced WAL: closing needs no flush
+    // (and a flush could not write anyway).
+    db_->SetDBOptions({{"avoid_flush_during_shutdown", "true"}}).PermitUncheckedError();
+  }
+  close_db();
+  auto s = open_db(false);
+  if (s.ok()) return Ok{};
+  // Still no room (recovery writes new table files and a new WAL): serve
+  // reads from a read-only open, which writes nothing, and try again later.
+  if (auto ro = open_db(true); !ro.ok()) close_db();
+  return storage_error(s);
 }
 
 Result<std::optional<std::string>> Store::get(Family f, std::string_view key) const {
+  std::shared_lock lk(db_mu_);
+  if (!db_) return closed_error();
   std::string value;
   auto s = db_->Get(rocksdb::ReadOptions(), cf(f), rocksdb::Slice(key.data(), key.size()), &value);
   if (s.IsNotFound()) return std::optional<std::string>();
@@ -68,30 +157,34 @@ Result<std::optional<std::string>> Store::get(Family f, std::string_view key) co
 }
 
 void Store::put(rocksdb::WriteBatch& b, Family f, std::string_view k, std::string_view v) const {
-  b.Put(cf(f), rocksdb::Slice(k.data(), k.size()), rocksdb::Slice(v.data(), v.size()));
+  b.Put(batch_cf(f), rocksdb::Slice(k.data(), k.size()), rocksdb::Slice(v.data(), v.size()));
 }
 
 void Store::del(rocksdb::WriteBatch& b, Family f, std::string_view k) const {
-  b.Delete(cf(f), rocksdb::Slice(k.data(), k.size()));
+  b.Delete(batch_cf(f), rocksdb::Slice(k.data(), k.size()));
 }
 
 void Store::del_prefix(rocksdb::WriteBatch& b, Family f, std::string_view prefix) const {
   std::string end = prefix_end(prefix);
   if (end.empty()) {
     // Prefix of all 0xff bytes: fall back to deleting key by key.
+    std::shared_lock lk(db_mu_);
+    if (!db_) return;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(f)));
     for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size()));
          it->Valid() && it->key().starts_with(rocksdb::Slice(prefix.data(), prefix.size()));
          it->Next())
-      b.Delete(cf(f), it->key());
+      b.Delete(batch_cf(f), it->key());
     return;
   }
-  b.DeleteRange(cf(f), rocksdb::Slice(prefix.data(), prefix.size()), rocksdb::Slice(end));
+  b.DeleteRange(batch_cf(f), rocksdb::Slice(prefix.data(), prefix.size()), rocksdb::Slice(end));
 }
 
 Status Store::write_synced(rocksdb::WriteBatch& b) {
   rocksdb::WriteOptions wo;
   wo.sync = true;
+  std::shared_lock lk(db_mu_);
+  if (!db_) return closed_error();
   auto s = db_->Write(wo, &b);
   if (!s.ok()) return storage_error(s);
   return Ok{};
@@ -119,8 +212,8 @@ Status Store::append(rocksdb::WriteBatch& dst, const rocksdb::WriteBatch& src) c
     rocksdb::WriteBatch& out;
     Copier(const Store& s, rocksdb::WriteBatch& o) : store(s), out(o) {}
     rocksdb::ColumnFamilyHandle* cf(uint32_t id) const {
-      for (auto* h : store.cfs_)
-        if (h->GetID() == id) return h;
+      for (const auto& h : store.ids_)
+        if (h->GetID() == id) return h.get();
       return nullptr;
     }
     rocksdb::Status PutCF(uint32_t id, const rocksdb::Slice& k, const rocksdb::Slice& v) override {

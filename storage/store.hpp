@@ -1,15 +1,24 @@
 // The node's RocksDB: one database, one column family per kind of record.
 // Keys start with the fixed-width actor id, so one actor's data is one
 // contiguous range in every family (destroy = range delete).
+//
+// After a disk-full error the database is closed and opened again
+// (reopen()) rather than resumed in place: Debian's RocksDB 7.8 reuses the
+// WAL writer that saw the error, which aborts (see docs/architecture.md,
+// "RocksDB: Debian's build"). Every read holds db_mu_ shared; only reopen()
+// takes it exclusively.
 #pragma once
 
 #include <memory>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/write_batch.h>
 
 #include "base/value/error.hpp"
@@ -30,6 +39,9 @@ enum class Family : int {
 struct StoreOptions {
   std::string path;
   bool create_if_missing = true;
+  // The file system RocksDB writes through; null = the real one. Tests pass
+  // a FaultFs (storage/fault_fs.hpp) to cut power or fill the disk.
+  std::shared_ptr<rocksdb::FileSystem> file_system = nullptr;
 };
 
 // The smallest key greater than every key starting with `prefix`; empty
@@ -49,6 +61,8 @@ class Store {
   // Visits every (key, value) of a family in key order; stop by returning false.
   template <typename Fn>
   Status scan(Family f, Fn&& fn) const {
+    std::shared_lock lk(db_mu_);
+    if (!db_) return closed_error();
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(f)));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       if (!fn(std::string_view(it->key().data(), it->key().size()),
@@ -62,6 +76,8 @@ class Store {
   // Visits the keys of `f` starting with `prefix`, in key order.
   template <typename Fn>
   Status scan_prefix(Family f, std::string_view prefix, Fn&& fn) const {
+    std::shared_lock lk(db_mu_);
+    if (!db_) return closed_error();
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(f)));
     rocksdb::Slice p(prefix.data(), prefix.size());
     for (it->Seek(p); it->Valid() && it->key().starts_with(p); it->Next()) {
@@ -80,7 +96,16 @@ class Store {
   void del_prefix(rocksdb::WriteBatch& b, Family f, std::string_view prefix) const;
 
   // Synchronous durable write (WAL fsync) — used by the commit pipeline only.
+  // Errors: storage.disk_full (ENOSPC: nothing of `b` is readable, and
+  // reopen() brings writes back once there is room) or storage.io_error (anything else).
   Status write_synced(rocksdb::WriteBatch& b);
+  // Leaves RocksDB's stopped-after-an-error state by closing the database
+  // (without a flush: every acknowledged write is in the synced WAL) and
+  // opening it again, which replays the WAL, drops a torn tail, flushes to
+  // new table files and starts a fresh WAL. Succeeds only once the disk has
+  // room again; until then the database is open read-only so reads go on.
+  // Called by the commit pipeline's thread only, never while it writes.
+  Status reopen();
   // Appends every operation of `src` to `dst` (same order).
   Status append(rocksdb::WriteBatch& dst, const rocksdb::WriteBatch& src) const;
   // One batch holding every operation of `batches`, in order, built by
@@ -88,13 +113,27 @@ class Store {
   // header of sequence and count, then the records) without re-encoding.
   static rocksdb::WriteBatch concat(const std::vector<const rocksdb::WriteBatch*>& batches);
 
+  // storage.disk_full for ENOSPC, storage.io_error for everything else; the
+  // message names the RocksDB status.
   static Error storage_error(const rocksdb::Status& s);
-  rocksdb::ColumnFamilyHandle* cf(Family f) const { return cfs_[static_cast<int>(f)]; }
 
  private:
+  class FamilyId;
   Store() = default;
-  std::unique_ptr<rocksdb::DB> db_;
-  std::vector<rocksdb::ColumnFamilyHandle*> cfs_;
+  static Error closed_error();
+  rocksdb::Status open_db(bool read_only);  // caller holds db_mu_ exclusively
+  void close_db();                          // caller holds db_mu_ exclusively
+  rocksdb::ColumnFamilyHandle* cf(Family f) const { return cfs_[static_cast<int>(f)]; }
+  // A handle for building batches: the family's id only, valid whatever
+  // happens to the database (a batch names families by id).
+  rocksdb::ColumnFamilyHandle* batch_cf(Family f) const;
+
+  StoreOptions opts_;
+  std::unique_ptr<rocksdb::Env> env_;  // wraps StoreOptions::file_system; outlives db_
+  mutable std::shared_mutex db_mu_;
+  std::unique_ptr<rocksdb::DB> db_;                // GUARDED_BY(db_mu_)
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs_;  // GUARDED_BY(db_mu_), by Family
+  std::vector<std::unique_ptr<FamilyId>> ids_;     // by Family; fixed after open()
 };
 
 }  // namespace anvil::storage

@@ -28,6 +28,10 @@ int http_status_for(const Error& e) {
   // Anvil: the outside world an actor waited on (Runtime 2).
   if (g == "actor" && c == "aborted") return 503;
   if (g == "outbound") return c == "timeout" ? 504 : 502;
+  // Anvil's storage: a full disk is 507 Insufficient Storage (retry once
+  // space is freed); a failed disk is 503 (the node refuses writes until
+  // restarted, see docs/operator-guide.md "Failure modes").
+  if (g == "storage") return c == "disk_full" ? 507 : 503;
   if ((g == "db" && (c == "unavailable" || c == "not_configured" || c == "shutting_down")) ||
       (g == "redis" && (c == "unavailable" || c == "not_configured" || c == "timeout")))
     return 503;

@@ -82,6 +82,11 @@ TEST(Error, HttpStatusFollowsTheRuntimeTable) {
   EXPECT_EQ(status("namespace", "not_found"), 400);
 }
 
+TEST(Error, AFullDiskIs507AndAFailedDiskIs503) {
+  EXPECT_EQ(http_status_for(make_error("storage", "disk_full", "m")), 507);
+  EXPECT_EQ(http_status_for(make_error("storage", "io_error", "m")), 503);
+}
+
 TEST(Error, UserErrorsAndEverythingUnknownAre500) {
   EXPECT_EQ(http_status_for(make_error("user", "custom_code", "m")), 500);
   EXPECT_EQ(http_status_for(make_error("actor", "destroying", "m")), 500);
