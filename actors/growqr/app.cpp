@@ -10,6 +10,8 @@ AppDefinition app() {
   add_missions(a);
   add_workflows(a);
   add_events(a);
+  add_environment(a);
+  add_auth(a);
   return a;
 }
 
