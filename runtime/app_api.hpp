@@ -115,8 +115,7 @@ class AppDefinition {
   // Startup checks (fail fast): `anvil serve` runs every enabled app's
   // checks with the node's configuration before it opens storage or
   // listens, prints every problem on stderr and exits non-zero when there is
-  // any. AppHost::add runs them too (a check may keep what it read for
-  // actor hooks, which cannot read the configuration).
+  // any. Checks only read; they keep nothing.
   AppDefinition& validate(AppValidateFn fn);
   std::vector<std::string> check_config(const AppConfig& config) const;
 

@@ -12,10 +12,9 @@ AppHost::AppHost(Runtime& rt, std::map<std::string, std::string> config)
 }
 AppHost::~AppHost() = default;
 
-std::vector<std::string> AppHost::add(const AppDefinition& app) {
+void AppHost::add(const AppDefinition& app) {
   for (const auto& r : app.routes()) routes_.push_back(&r);
   for (const auto& s : app.services()) services_.emplace_back(app.name() + "/" + s.first, s.second);
-  return app.check_config(config_);
 }
 
 std::optional<std::string> AppHost::config(std::string_view key) const {

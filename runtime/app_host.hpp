@@ -21,10 +21,8 @@ class AppHost : public AppContext, private ActorClient {
   ~AppHost() override;
 
   // Registers the app's routes (the app's actor types go into the registry
-  // before the runtime is built) and runs its configuration checks with the
-  // host's configuration, returning their problems (`anvil serve` has
-  // already refused to start on any). `app` outlives the host.
-  std::vector<std::string> add(const AppDefinition& app);
+  // before the runtime is built). `app` outlives the host.
+  void add(const AppDefinition& app);
   bool empty() const { return routes_.empty() && services_.empty(); }
 
   // Starts every app's services as coroutines on the node's io_context.

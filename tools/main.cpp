@@ -205,7 +205,7 @@ int serve(const ServeConfig& cfg) {
   anvil::ManagerApi api(runtime);
   anvil::gateway::ActorRoutes actor_routes(runtime);
   anvil::AppHost app_host(runtime, std::move(app_config));
-  for (const auto& app : apps) (void)app_host.add(app);  // problems were refused above
+  for (const auto& app : apps) app_host.add(app);
   anvil::gateway::Router router(runtime, api, actor_routes, &app_host);
   anvil::gateway::ServerOptions sopts;
   sopts.host = host;

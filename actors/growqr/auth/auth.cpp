@@ -1,7 +1,6 @@
 #include "actors/growqr/auth/auth.hpp"
 
 #include <chrono>
-#include <mutex>
 #include <set>
 
 #include <spdlog/spdlog.h>
@@ -65,9 +64,6 @@ Error unauthenticated() {
                     "A session token is required (authorization: Bearer <token>, or connection params { token }).");
 }
 
-std::mutex g_mu;
-std::shared_ptr<const AuthSettings> g_settings;  // GUARDED_BY(g_mu)
-
 int64_t unix_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -83,9 +79,11 @@ Task<Result<Caller>> identify_for_route(AppContext& app, const AppRequest& req) 
 }
 
 Task<Status> owner_guard(OwnerRule rule, ActorContext& ctx, ClientRequest req) {
-  auto settings = configured_auth();
-  if (!settings)
-    co_return make_error("auth", "not_configured", "Authentication is not configured on this node.");
+  // The node's application configuration, as routes read it (a handful of
+  // lookups per client request; the keys are cached per JWKS URL).
+  auto parsed = auth_settings([&ctx](std::string_view key) { return ctx.config(key); });
+  if (!parsed.ok()) co_return parsed.error();
+  auto settings = std::make_shared<const AuthSettings>(std::move(*parsed));
   std::optional<std::string> token, dev;
   if (req.params.is_object()) {
     if (const Value* t = req.params.find("token"); t && t->is_string() && !t->as_string().empty()) token = t->as_string();
@@ -139,17 +137,6 @@ Result<AuthSettings> auth_settings(const ConfigLookup& config) {
   s.service_token = setting(config, {"SERVICE_TOKEN", "GROWQR_SERVICE_TOKEN"});
   if (auto admins = setting(config, "ADMIN_USER_IDS")) s.admins = split_ids(*admins);
   return s;
-}
-
-std::shared_ptr<const AuthSettings> configured_auth() {
-  std::lock_guard lk(g_mu);
-  return g_settings;
-}
-
-void configure_auth(AuthSettings s) {
-  auto p = std::make_shared<const AuthSettings>(std::move(s));
-  std::lock_guard lk(g_mu);
-  g_settings = std::move(p);
 }
 
 Task<Result<Caller>> identify(std::shared_ptr<const AuthSettings> settings, std::optional<std::string> token,
@@ -249,7 +236,6 @@ void add_auth(AppDefinition& app) {
     auto s = auth_settings(lookup_in(config));
     if (!s.ok() && s.error().code == "invalid_environment") return {};  // the environment check names it
     if (!s.ok()) return {s.error().message};
-    configure_auth(std::move(*s));
     return {};
   });
 }

@@ -29,11 +29,6 @@ struct AuthSettings {
 };
 Result<AuthSettings> auth_settings(const ConfigLookup& config);
 
-// The settings actor hooks use: set by the app's configuration check
-// (AppHost::add / `anvil serve`), one configuration per process.
-std::shared_ptr<const AuthSettings> configured_auth();
-void configure_auth(AuthSettings s);
-
 // Who is calling.
 struct Caller {
   std::string user_id;    // the token's `sub`, or the development identity ("" = anonymous)
@@ -86,7 +81,7 @@ struct OwnerRule {
 // not checked (see on_before_connect_async).
 void require_owner(ActorDefinition& def, OwnerRule rule = OwnerRule::key_user());
 
-// add_auth(app) (app.hpp) installs the configuration check that configures
-// the above and attaches require_owner to part 1's user-keyed actor types.
+// add_auth(app) (app.hpp) adds the settings' startup check and attaches
+// require_owner to part 1's user-keyed actor types.
 
 }  // namespace anvil::growqr

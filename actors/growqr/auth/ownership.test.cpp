@@ -164,9 +164,6 @@ namespace {
 TEST(OwnerRules, AStoredOwnerIsCheckedAndAnUnownedActorRefusesClients) {
   fakes::JwksFake clerk;
   AppConfig cfg{{"APP_ENV", "production"}, {"CLERK_JWKS_URL", clerk.jwks_url()}};
-  auto s = auth_settings(lookup_in(cfg));
-  ASSERT_TRUE(s.ok());
-  configure_auth(std::move(*s));
 
   ActorDefinition def("ownedThing");
   def.create_state([](ActorContext&, const Value& input) -> Result<Value> {
@@ -180,6 +177,7 @@ TEST(OwnerRules, AStoredOwnerIsCheckedAndAnUnownedActorRefusesClients) {
   {
     anvil::testing::Node node(dir, reg);
     node.enable_http();
+    AppHost host(node.rt(), cfg);  // the node's application configuration (ctx.config)
     auto guard = [&](const std::string& id, const std::string& user) {
       ClientRequest req;
       req.kind = "action";
