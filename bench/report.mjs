@@ -141,5 +141,17 @@ if (ev.skipped || ev.error) {
   p(`Floor / Anvil: ${ev.ratio ? `${Number(ev.ratio).toFixed(2)}×` : "—"} (target: ≤ 2×, ${ev.ratio && ev.ratio <= 2 ? "met" : "**missed**"}).`);
 }
 p();
+p("## (i) GrowQR agent (1,000 users' `growAgent.chat` at once; the fake model streams each reply after 200 ms)");
+p();
+p("Baseline in the same run and process: the bare outbound client making the same 1,000 streamed `POST /v1/messages` calls and assembling each message (no actor, no commit).");
+p("The agent row adds the actor: the chat action, its queue message, the workflow steps (begin, check, model, record, finish), each durable before the reply.");
+p();
+p("| phase | chats ok | wall s | chats/s | p50 / p99 / max ms | overhead over bare p50 / p99 ms |");
+p("|---|---:|---:|---:|---:|---:|");
+const ag = A.agent?.phases ?? [];
+const agBare = ag.find((x) => x.phase === "bare");
+for (const x of ag)
+  p(`| ${x.phase === "bare" ? "bare client" : "growAgent (1,000 actors)"} | ${x.ok} / ${x.calls} | ${fmt(x.seconds, 2)} | ${fmt(x.per_second)} | ${fmt(x.p50_ms, 0)} / ${fmt(x.p99_ms, 0)} / ${fmt(x.max_ms, 0)} | ${x === agBare || !agBare ? "—" : `${fmt(x.p50_ms - agBare.p50_ms, 0)} / ${fmt(x.p99_ms - agBare.p99_ms, 0)}`} |`);
+p();
 fs.writeFileSync(path.join(here, "RESULTS.md"), lines.join("\n") + "\n");
 console.log(`wrote ${path.join(here, "RESULTS.md")}`);

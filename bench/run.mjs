@@ -18,6 +18,7 @@ const REF = path.join(SHARED, "rivet-ref");
 const LOADGEN = path.join(ROOT, "build/tools/bench/anvil-loadgen");
 const OUTBOUND_BENCH = path.join(ROOT, "build/tools/bench/anvil-outbound-bench");
 const EVENTS_BENCH = path.join(ROOT, "build/tools/bench/anvil-events-bench");
+const AGENT_BENCH = path.join(ROOT, "build/tools/bench/anvil-agent-bench");
 const ANVIL = path.join(ROOT, "build/tools/anvil");
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const SLEEPING = Number(process.env.BENCH_SLEEPING ?? 1_000_000);
@@ -171,6 +172,15 @@ try {
   results.anvil.outbound = JSON.parse(sh(OUTBOUND_BENCH, ["--calls", "10000", "--delay-ms", "100", "--actors", "1000"], { timeout: 600_000 }));
 } catch (e) {
   results.anvil.outbound = { error: String(e.message).slice(0, 200) };
+}
+
+// GrowQR agent: 1,000 users' growAgent.chat at once against the Anthropic
+// fake answering in 200 ms, side by side with the same 1,000 streamed model
+// calls made by the bare outbound client.
+try {
+  results.anvil.agent = JSON.parse(sh(AGENT_BENCH, ["--users", "1000", "--latency-ms", "200"], { timeout: 600_000 }));
+} catch (e) {
+  results.anvil.agent = { error: String(e.message).slice(0, 200) };
 }
 
 // GrowQR events: 20,000 stream entries (10 % duplicates) to recorded rows and

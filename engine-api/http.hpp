@@ -21,6 +21,9 @@ struct Request {
   std::string query;   // raw query without '?', "" when none
   Headers headers;
   std::string body;
+  // The peer connected from this host (127.0.0.0/8, ::1): admin endpoints
+  // without an admin token are served only to such peers (gateway/access.hpp).
+  bool from_loopback = false;
 
   std::optional<std::string_view> header(std::string_view lower_name) const;
 };

@@ -34,6 +34,16 @@ std::string header_safe(const std::string& s) {
 
 }  // namespace
 
+Error incoming_too_long(size_t limit) {
+  return make_error("message", "incoming_too_long",
+                    "Incoming message too long. Exceeded limit of " + std::to_string(limit) + " bytes.");
+}
+
+Error outgoing_too_long(size_t limit) {
+  return make_error("message", "outgoing_too_long",
+                    "Outgoing message too long. Exceeded limit of " + std::to_string(limit) + " bytes.");
+}
+
 std::optional<Result<QueryAddress>> parse_query_address(std::string_view raw_query) {
   auto params = http::parse_query(raw_query);
   QueryAddress qa;
@@ -260,9 +270,8 @@ asio::awaitable<http::Response> ActorRoutes::queue_send(const http::Request& req
                                                         std::string queue_name) {
   auto enc = request_encoding(req);
   if (!enc.ok()) co_return http::error_response(enc.error());
-  if (req.body.size() > kMaxMessageBytes)
-    co_return encoded_error(*enc, make_error("message", "incoming_too_long", "Queue request body is too large."),
-                            std::nullopt);
+  if (req.body.size() > limits_.max_incoming)
+    co_return encoded_error(*enc, incoming_too_long(limits_.max_incoming), std::nullopt);
   auto msg = wire::decode_queue_send(*enc, body_bytes(req));
   if (!msg.ok()) co_return encoded_error(*enc, msg.error(), std::nullopt);
   auto params = conn_params_of(req);
@@ -282,6 +291,8 @@ asio::awaitable<http::Response> ActorRoutes::queue_send(const http::Request& req
   r.headers.emplace_back("content-type", std::string(wire::content_type(*enc)));
   add_actor_headers(r, rt_.find_by_id(t.actor_id));
   auto bytes = wire::encode_queue_send_response(*enc, wire::QueueSendResponse{out->status, out->response});
+  if (bytes.size() > limits_.max_outgoing)
+    co_return encoded_error(*enc, outgoing_too_long(limits_.max_outgoing), rt_.find_by_id(t.actor_id));
   r.body.assign(bytes.begin(), bytes.end());
   co_return r;
 }
@@ -331,8 +342,8 @@ asio::awaitable<http::Response> ActorRoutes::action(const http::Request& req, co
     return encoded_error(*enc, e, info);
   };
 
-  if (req.body.size() > kMaxMessageBytes)
-    co_return reply_error(make_error("message", "incoming_too_long", "Action request body is too large."), std::nullopt);
+  if (req.body.size() > limits_.max_incoming)
+    co_return reply_error(incoming_too_long(limits_.max_incoming), std::nullopt);
 
   auto parsed_params = conn_params_of(req);
   if (!parsed_params.ok()) co_return reply_error(parsed_params.error(), std::nullopt);
@@ -357,9 +368,14 @@ asio::awaitable<http::Response> ActorRoutes::action(const http::Request& req, co
     for (auto& h : r.headers) err.headers.push_back(h);
     co_return err;
   }
+  auto bytes = wire::encode_action_response(*enc, *res.output);
+  if (bytes.size() > limits_.max_outgoing) {
+    auto err = reply_error(outgoing_too_long(limits_.max_outgoing), res.actor);
+    for (auto& h : r.headers) err.headers.push_back(h);
+    co_return err;
+  }
   r.status = 200;
   r.headers.emplace_back("content-type", std::string(wire::content_type(*enc)));
-  auto bytes = wire::encode_action_response(*enc, *res.output);
   r.body.assign(bytes.begin(), bytes.end());
   co_return r;
 }

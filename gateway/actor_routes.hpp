@@ -35,16 +35,27 @@ struct QueryAddress {
 // nullopt when the query carries no rvt-* params (direct addressing).
 std::optional<Result<QueryAddress>> parse_query_address(std::string_view raw_query);
 
+// Rivet's message limits (rivetkit's registry `maxIncomingMessageSize` and
+// `maxOutgoingMessageSize`, same defaults) for action calls, queue messages
+// and connection-protocol frames, over HTTP and WebSocket. Raw `/request`
+// bodies and raw WebSocket messages have ServerOptions::max_body_bytes.
+struct MessageLimits {
+  size_t max_incoming = 64 * 1024;
+  size_t max_outgoing = 1024 * 1024;
+};
+// message.incoming_too_long / message.outgoing_too_long (HTTP 400).
+Error incoming_too_long(size_t limit);
+Error outgoing_too_long(size_t limit);
+
 class ActorRoutes {
  public:
-  explicit ActorRoutes(Runtime& rt) : rt_(rt) {}
+  explicit ActorRoutes(Runtime& rt, MessageLimits limits = {}) : rt_(rt), limits_(limits) {}
+
+  const MessageLimits& limits() const { return limits_; }
 
   // True for /gateway/… and for header-routed /request…, /connect, /websocket….
   bool matches(const http::Request& req, std::string_view path) const;
   asio::awaitable<http::Response> handle(const http::Request& req, std::string_view path);
-
-  // Largest action/queue body accepted (message.incoming_too_long beyond).
-  static constexpr size_t kMaxMessageBytes = 4 * 1024 * 1024;
 
  // Resolves the addressed actor (creating it for rvt-method=getOrCreate).
   // With `defer_create`, a new actor's record is left for its first turn to
@@ -60,6 +71,7 @@ class ActorRoutes {
   asio::awaitable<http::Response> raw_request(const http::Request& req, const ActorTarget& t);
 
   Runtime& rt_;
+  MessageLimits limits_;
 };
 
 }  // namespace anvil::gateway

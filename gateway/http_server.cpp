@@ -1,5 +1,7 @@
 #include "gateway/http_server.hpp"
 
+#include <sstream>
+
 #include <boost/asio/redirect_error.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -10,10 +12,6 @@ namespace anvil::gateway {
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
-
-namespace {
-
-}  // namespace
 
 http::Request to_request(const BeastRequest& r) {
   http::Request out;
@@ -28,6 +26,12 @@ http::Request to_request(const BeastRequest& r) {
     out.headers.emplace_back(std::move(name), std::string(f.value()));
   }
   return out;
+}
+
+bool is_loopback(const asio::ip::address& a) {
+  if (a.is_v6() && a.to_v6().is_v4_mapped())
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).is_loopback();
+  return a.is_loopback();
 }
 
 namespace {
@@ -49,7 +53,37 @@ bhttp::response<bhttp::string_body> to_beast(http::Response&& r, unsigned versio
   return res;
 }
 
+// The whole 503 a connection over the limit gets, written without waiting.
+const std::string& too_many_connections_reply() {
+  static const std::string text = [] {
+    auto res = to_beast(http::error_response(make_error("guard", "too_many_connections",
+                                                        "The node has reached its connection limit; retry later."),
+                                             503),
+                        11, false);
+    res.set(bhttp::field::retry_after, "1");
+    std::ostringstream os;
+    os << res;
+    return os.str();
+  }();
+  return text;
+}
+
+bool out_of_descriptors(const boost::system::error_code& ec) {
+  return ec == asio::error::no_descriptors ||
+         ec == boost::system::errc::make_error_code(boost::system::errc::too_many_files_open_in_system) ||
+         ec == asio::error::no_buffer_space || ec == asio::error::no_memory;
+}
+
 }  // namespace
+
+// Counts one open connection for its whole life (WebSocket included).
+struct HttpServer::Slot {
+  explicit Slot(std::atomic<size_t>& n) : n_(n) {}
+  ~Slot() { n_.fetch_sub(1); }
+  Slot(const Slot&) = delete;
+  Slot& operator=(const Slot&) = delete;
+  std::atomic<size_t>& n_;
+};
 
 HttpServer::HttpServer(asio::io_context& io, ServerOptions opts, Handler handler, UpgradeHandler upgrade)
     : io_(io), opts_(std::move(opts)), handler_(std::move(handler)), upgrade_(std::move(upgrade)), acceptor_(io) {}
@@ -76,16 +110,52 @@ void HttpServer::stop() {
   acceptor_.close(ec);
 }
 
+void HttpServer::refuse(tcp::socket& socket) {
+  refused_.fetch_add(1);
+  boost::system::error_code ec;
+  socket.non_blocking(true, ec);
+  const std::string& reply = too_many_connections_reply();
+  socket.write_some(asio::buffer(reply), ec);  // best effort: a fresh socket's buffer takes it
+  socket.shutdown(tcp::socket::shutdown_both, ec);
+  socket.close(ec);
+}
+
 asio::awaitable<void> HttpServer::accept_loop() {
+  using namespace std::chrono_literals;
+  std::chrono::milliseconds backoff{0};
+  auto last_warning = std::chrono::steady_clock::time_point{};
+  asio::steady_timer timer(io_);
   for (;;) {
     boost::system::error_code ec;
     tcp::socket socket = co_await acceptor_.async_accept(
         asio::make_strand(io_), asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
-      spdlog::warn("accept failed: {}", ec.message());
+      accept_failures_.fetch_add(1);
+      if (ec == asio::error::connection_aborted) continue;  // the peer gave up in the backlog
+      // Out of descriptors (or anything unexpected): the pending connection
+      // stays in the backlog and epoll would report it again at once, so wait
+      // before retrying; connections that end meanwhile free descriptors.
+      backoff = out_of_descriptors(ec) ? std::clamp(backoff * 2, std::chrono::milliseconds(10),
+                                                    std::chrono::milliseconds(1000))
+                                       : 10ms;
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_warning > 5s) {
+        spdlog::warn("accept failed: {} (retrying in {} ms; {} connections open)", ec.message(), backoff.count(),
+                     open_.load());
+        last_warning = now;
+      }
+      timer.expires_after(backoff);
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (!acceptor_.is_open()) co_return;
       continue;
     }
+    backoff = 0ms;
+    if (open_.load() >= opts_.max_connections) {
+      refuse(socket);
+      continue;
+    }
+    open_.fetch_add(1);
     socket.set_option(tcp::no_delay(true), ec);
     auto ex = socket.get_executor();
     asio::co_spawn(ex, session(std::move(socket)), asio::detached);
@@ -93,25 +163,54 @@ asio::awaitable<void> HttpServer::accept_loop() {
 }
 
 asio::awaitable<void> HttpServer::session(tcp::socket socket) {
+  Slot slot(open_);
+  boost::system::error_code peer_ec;
+  const bool from_loopback = is_loopback(socket.remote_endpoint(peer_ec).address()) && !peer_ec;
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   for (;;) {
+    boost::system::error_code ec;
+    // Idle (keep-alive) until the next request's first byte.
+    if (buffer.size() == 0) {
+      stream.expires_after(opts_.idle_timeout);
+      size_t n = co_await stream.async_read_some(buffer.prepare(4096), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+      buffer.commit(n);
+    }
     bhttp::request_parser<bhttp::string_body> parser;
     parser.body_limit(opts_.max_body_bytes);
-    parser.header_limit(64 * 1024);
-    stream.expires_after(opts_.idle_timeout);
-    boost::system::error_code ec;
-    co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    parser.header_limit(static_cast<uint32_t>(opts_.max_header_bytes));
+    stream.expires_after(opts_.header_timeout);
+    co_await bhttp::async_read_header(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec && !parser.is_done() && beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
+      // The body is within the limit (a larger Content-Length already failed).
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      stream.expires_after(opts_.write_timeout);
+      co_await asio::async_write(stream, asio::buffer(kContinue), asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (!ec && !parser.is_done()) {
+      stream.expires_after(opts_.body_timeout);
+      co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    }
     if (ec) {
-      if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout ||
-          ec == asio::error::eof || ec == asio::error::connection_reset ||
-          ec == asio::error::operation_aborted)
+      if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::eof ||
+          ec == asio::error::connection_reset || ec == asio::error::operation_aborted)
         break;
       // Malformed or oversized: answer once with the spec's JSON error, close.
-      Error err = ec == bhttp::error::body_limit
-                      ? make_error("message", "incoming_too_long", "Request body is too large.")
-                      : make_error("actor", "invalid_request", "Malformed HTTP request: " + ec.message());
-      auto res = to_beast(http::error_response(err, ec == bhttp::error::body_limit ? 413 : 400), 11, false);
+      Error err = make_error("actor", "invalid_request", "Malformed HTTP request: " + ec.message());
+      int status = 400;
+      if (ec == bhttp::error::body_limit) {
+        err = make_error("message", "incoming_too_long",
+                         "Request body is too large. Exceeded limit of " + std::to_string(opts_.max_body_bytes) +
+                             " bytes.");
+        status = 413;
+      } else if (ec == bhttp::error::header_limit) {
+        err = make_error("actor", "invalid_request",
+                         "Request headers are too large. Exceeded limit of " + std::to_string(opts_.max_header_bytes) +
+                             " bytes.");
+        status = 431;
+      }
+      auto res = to_beast(http::error_response(err, status), 11, false);
       stream.expires_after(std::chrono::seconds(5));
       co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
       break;
@@ -127,13 +226,15 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket) {
     stream.expires_never();
     http::Response out;
     try {
-      out = co_await handler_(from_beast(std::move(req)));
+      http::Request hreq = from_beast(std::move(req));
+      hreq.from_loopback = from_loopback;
+      out = co_await handler_(std::move(hreq));
     } catch (const std::exception& e) {
       spdlog::error("request handler threw: {}", e.what());
       out = http::error_response(internal_error());
     }
     auto res = to_beast(std::move(out), version, keep_alive);
-    stream.expires_after(opts_.idle_timeout);
+    stream.expires_after(opts_.write_timeout);
     co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
     if (ec || !keep_alive) break;
   }

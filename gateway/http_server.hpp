@@ -1,9 +1,25 @@
 // The Beast listener: HTTP/1.1 with keep-alive and chunked request bodies,
 // one coroutine per connection, every request handed to one handler.
 // Malformed or oversized requests get a JSON error and the connection is
-// closed; nothing a peer sends can crash or hang the server.
+// closed; nothing a peer sends can crash or hang the server, and no peer can
+// make it hold more than its limits (ServerOptions; operator-guide.md,
+// "Security"):
+//  - at most `max_connections` open connections (WebSockets included); one
+//    more is answered 503 `guard.too_many_connections` and closed;
+//  - `EMFILE`/`ENFILE` at accept backs off (10 ms doubling to 1 s) and
+//    retries: the acceptor never spins and never stops;
+//  - a request's headers must arrive within `header_timeout` and fit
+//    `max_header_bytes` (431 beyond), its body within `body_timeout` and
+//    `max_body_bytes` (413 beyond);
+//  - a keep-alive connection idle for `idle_timeout` is closed, and so is one
+//    whose client does not take a response within `write_timeout`;
+//  - one request in flight per connection: a pipelined request is read only
+//    after the previous response is written, so a pipelining client waits
+//    on TCP flow control instead of growing the node's buffers.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -25,12 +41,21 @@ using UpgradeHandler = std::function<asio::awaitable<void>(BeastRequest, boost::
 struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 6420;
+  // Any request body (raw `/request` bodies have only this limit; actions and
+  // queue messages have the smaller message limits, actor_routes.hpp).
   size_t max_body_bytes = 32 * 1024 * 1024;
-  std::chrono::seconds idle_timeout{120};
+  size_t max_header_bytes = 64 * 1024;
+  size_t max_connections = 4096;
+  std::chrono::milliseconds header_timeout{10'000};
+  std::chrono::milliseconds body_timeout{60'000};
+  std::chrono::milliseconds idle_timeout{60'000};
+  std::chrono::milliseconds write_timeout{30'000};
 };
 
 // The transport-neutral view of a Beast request (header names lowercased).
 http::Request to_request(const BeastRequest& r);
+// Whether a peer address is this host's (127.0.0.0/8, ::1, v4-mapped).
+bool is_loopback(const asio::ip::address& a);
 
 class HttpServer {
  public:
@@ -39,15 +64,23 @@ class HttpServer {
   Result<uint16_t> start();
   void stop();
 
+  size_t open_connections() const { return open_.load(); }
+  uint64_t refused_connections() const { return refused_.load(); }
+  uint64_t accept_failures() const { return accept_failures_.load(); }
+
  private:
+  struct Slot;  // one counted connection
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> session(asio::ip::tcp::socket socket);
+  void refuse(asio::ip::tcp::socket& socket);
 
   asio::io_context& io_;
   ServerOptions opts_;
   Handler handler_;
   UpgradeHandler upgrade_;
   asio::ip::tcp::acceptor acceptor_;
+  std::atomic<size_t> open_{0};
+  std::atomic<uint64_t> refused_{0}, accept_failures_{0};
 };
 
 }  // namespace anvil::gateway

@@ -21,14 +21,18 @@ namespace {
 
 using WsStream = websocket::stream<beast::tcp_stream>;
 
+// Close reason when a client's unread backlog passes WsOptions::max_pending_write_bytes.
+constexpr std::string_view kBacklogReason = "message.outgoing_backlog_exceeded";
+
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
 }
 
-asio::awaitable<void> reject_upgrade(beast::tcp_stream& stream, const BeastRequest& req, const Error& e) {
-  http::Response r = http::error_response(e);
+asio::awaitable<void> reject_upgrade(beast::tcp_stream& stream, const BeastRequest& req, const Error& e,
+                                     int status = 0) {
+  http::Response r = http::error_response(e, status);
   bhttp::response<bhttp::string_body> res;
   res.version(req.version());
   res.result(static_cast<unsigned>(r.status));
@@ -46,13 +50,25 @@ asio::awaitable<void> reject_upgrade(beast::tcp_stream& stream, const BeastReque
 // strand; a requested close goes out after the queued frames.
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
-  explicit WsSession(WsStream ws) : ws_(std::move(ws)) {}
+  WsSession(WsStream ws, size_t max_pending) : ws_(std::move(ws)), max_pending_(max_pending) {}
   virtual ~WsSession() = default;
 
  protected:
   void enqueue_frame(bool text, Bytes data) {
     if (close_requested_) return;
+    pending_ += data.size();
     outq_.push_back(Frame{text, std::move(data)});
+    if (pending_ > max_pending_) {
+      // The client does not read: drop what it has not taken, say why (if
+      // it ever reads again) and stop reading; run() then closes the socket.
+      spdlog::warn("raw websocket: client not reading ({} bytes pending), closing", pending_);
+      outq_.clear();
+      overflowed_ = true;
+      close_with(1008, std::string(kBacklogReason));
+      boost::system::error_code ec;
+      beast::get_lowest_layer(ws_).socket().shutdown(asio::ip::tcp::socket::shutdown_receive, ec);
+      return;
+    }
     start_writer();
   }
 
@@ -83,6 +99,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   }
 
   WsStream ws_;
+  bool overflowed_ = false;
 
  private:
   struct Frame {
@@ -105,8 +122,10 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
       ws_.text(f.text);
       boost::system::error_code ec;
       co_await ws_.async_write(asio::buffer(f.data), asio::redirect_error(asio::use_awaitable, ec));
+      pending_ -= std::min(pending_, f.data.size());
       if (ec) {
         outq_.clear();
+        pending_ = 0;
         break;
       }
     }
@@ -120,6 +139,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   }
 
   std::deque<Frame> outq_;
+  size_t max_pending_;
+  size_t pending_ = 0;  // payload bytes queued or being written
   bool writing_ = false;
   bool close_requested_ = false, close_sent_ = false;
   uint16_t close_code_ = 1000;
@@ -132,12 +153,15 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 // reply in one write: the hot path of WebSocket actions.
 class ConnectSession : public std::enable_shared_from_this<ConnectSession>, public ConnSink {
  public:
-  ConnectSession(Runtime& rt, WsStream ws, wire::Encoding enc, std::string actor_id)
+  ConnectSession(Runtime& rt, WsStream ws, wire::Encoding enc, std::string actor_id, const MessageLimits& limits,
+                 size_t max_pending)
       : ws_(std::move(ws)),
         rt_(rt),
         enc_(enc),
         actor_id_(std::move(actor_id)),
-        decoder_(WsGateway::kMaxFrameBytes),
+        limits_(limits),
+        max_pending_(max_pending),
+        decoder_(limits.max_incoming),
         batches_done_(ws_.get_executor()),
         writer_idle_(ws_.get_executor()),
         keepalive_(ws_.get_executor()) {}
@@ -292,10 +316,12 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
   }
 
   void send_result(uint64_t id, CallResult& res) {
-    if (res.output.ok())
-      send(wire::ActionResponseMsg{id, std::move(*res.output)});
-    else
-      send(wire::ErrorMsg{res.output.error(), id, specifier(res.actor ? res.actor : actor_)});
+    const auto& actor = res.actor ? res.actor : actor_;
+    const bool sent = res.output.ok() ? send(wire::ActionResponseMsg{id, std::move(*res.output)})
+                                      : send(wire::ErrorMsg{res.output.error(), id, specifier(actor)});
+    // A reply (or error) over the outgoing limit becomes that action's
+    // message.outgoing_too_long; the connection stays open.
+    if (!sent) send(wire::ErrorMsg{outgoing_too_long(limits_.max_outgoing), id, specifier(actor)});
   }
 
   std::optional<wire::ActorSpecifier> specifier(const std::optional<ActorInfo>& a) const {
@@ -303,10 +329,17 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
     return wire::ActorSpecifier{a->actor_id, a->generation, a->key};
   }
 
-  void send(const wire::ToClient& msg) {
+  // False (nothing sent) when the message is over the outgoing limit; an
+  // event over it closes the connection (1011 message.outgoing_too_long).
+  bool send(const wire::ToClient& msg) {
     auto bytes = wire::encode_to_client(enc_, msg);
+    if (bytes.size() > limits_.max_outgoing) {
+      if (std::holds_alternative<wire::EventMsg>(msg)) close_with(1011, "message.outgoing_too_long");
+      return false;
+    }
     queue_frame(enc_ == wire::Encoding::Json ? wsframe::kText : wsframe::kBinary,
                 std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+    return true;
   }
 
   // --- the write side: frames accumulate in out_ and go out in one write ---
@@ -314,7 +347,22 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
   void queue_frame(wsframe::Opcode op, std::string_view payload) {
     if (close_queued_) return;
     wsframe::append_frame(out_, op, payload);
+    if (out_.size() + in_flight_ > max_pending_) {
+      overflow();
+      return;
+    }
     start_writer();
+  }
+
+  // The client does not read: drop the frames it has not taken, queue a
+  // close saying why (it reaches a client that reads again) and end the
+  // reader, so that finish() closes the socket within its bounded waits.
+  void overflow() {
+    spdlog::warn("conn {}: client not reading ({} bytes pending), closing", conn_id_, out_.size() + in_flight_);
+    out_.clear();
+    close_with(1008, kBacklogReason);
+    boost::system::error_code ec;
+    socket().shutdown(asio::ip::tcp::socket::shutdown_receive, ec);
   }
 
   // Queues a close frame after everything queued (code 0: no code).
@@ -339,7 +387,9 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
       chunk.swap(out_);
       const bool has_close = close_queued_ && !close_written_;
       boost::system::error_code ec;
+      in_flight_ = chunk.size();
       co_await asio::async_write(socket(), asio::buffer(chunk), asio::redirect_error(asio::use_awaitable, ec));
+      in_flight_ = 0;
       if (ec) {
         out_.clear();
         close_queued_ = true;
@@ -405,6 +455,9 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
   Runtime& rt_;
   wire::Encoding enc_;
   std::string actor_id_, conn_id_;
+  MessageLimits limits_;
+  size_t max_pending_;  // WsOptions::max_pending_write_bytes
+  size_t in_flight_ = 0;  // bytes of the chunk being written
   std::optional<ActorInfo> actor_;
   wsframe::Decoder decoder_;
   std::chrono::steady_clock::time_point last_rx_ = std::chrono::steady_clock::now();
@@ -423,8 +476,8 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
 // through unchanged (text stays text, binary stays binary), close codes too.
 class RawSession : public WsSession, public RawWebSocket {
  public:
-  RawSession(Runtime& rt, WsStream ws, std::string actor_id)
-      : WsSession(std::move(ws)), rt_(rt), actor_id_(std::move(actor_id)) {}
+  RawSession(Runtime& rt, WsStream ws, std::string actor_id, size_t max_pending)
+      : WsSession(std::move(ws), max_pending), rt_(rt), actor_id_(std::move(actor_id)) {}
 
   std::shared_ptr<RawSession> self() { return std::static_pointer_cast<RawSession>(shared_from_this()); }
 
@@ -468,6 +521,11 @@ class RawSession : public WsSession, public RawWebSocket {
     }
     co_await rt_.raw_ws_closed(actor_id_, handle_, code, reason);
     co_await drain();
+    if (overflowed_) {
+      // A writer stuck on a client that does not read ends with the socket.
+      boost::system::error_code ec;
+      beast::get_lowest_layer(ws_).socket().close(ec);
+    }
   }
 
   // RawWebSocket (called from the actor's strand).
@@ -525,6 +583,24 @@ asio::awaitable<void> WsGateway::handle(BeastRequest req, beast::tcp_stream stre
     co_await reject_upgrade(stream, req, make_error("api", "not_found", "The requested resource was not found"));
     co_return;
   }
+  if (access_) {
+    if (auto denied = access_->check(RouteAccess::Client, hreq, path)) {
+      // As the engine's guard does with errors on a WebSocket: complete the
+      // upgrade, then close 1011 `group.code`, the one form a browser's
+      // WebSocket can read (a failed upgrade shows only as 1006).
+      WsStream ws(std::move(stream));
+      ws.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+        res.set(bhttp::field::sec_websocket_protocol, "rivet");
+      }));
+      ws.set_option(websocket::stream_base::timeout{std::chrono::seconds(5), std::chrono::seconds(5), false});
+      boost::system::error_code ec;
+      co_await ws.async_accept(req, asio::redirect_error(asio::use_awaitable, ec));
+      if (!ec)
+        co_await ws.async_close(websocket::close_reason(websocket::close_code::internal_error, denied->qualified()),
+                                asio::redirect_error(asio::use_awaitable, ec));
+      co_return;
+    }
+  }
   auto target = co_await routes_.resolve_target(hreq, path);
   if (!target.ok()) {
     co_await reject_upgrade(stream, req, target.error());
@@ -550,7 +626,7 @@ asio::awaitable<void> WsGateway::handle(BeastRequest req, beast::tcp_stream stre
 
   WsStream ws(std::move(stream));
   ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
-  ws.read_message_max(16 * 1024 * 1024);
+  ws.read_message_max(opts_.max_raw_message_bytes);
   ws.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
     res.set(bhttp::field::sec_websocket_protocol, "rivet");
   }));
@@ -566,7 +642,7 @@ asio::awaitable<void> WsGateway::handle(BeastRequest req, beast::tcp_stream stre
     raw.path = p.empty() ? "/" : std::string(p);
     raw.query = target->actor_query.empty() ? "" : "?" + target->actor_query;
     raw.headers = hreq.headers;
-    auto session = std::make_shared<RawSession>(rt_, std::move(ws), target->actor_id);
+    auto session = std::make_shared<RawSession>(rt_, std::move(ws), target->actor_id, opts_.max_pending_write_bytes);
     co_await session->run(std::move(raw), std::move(params));
     co_return;
   }
@@ -576,7 +652,8 @@ asio::awaitable<void> WsGateway::handle(BeastRequest req, beast::tcp_stream stre
                             asio::redirect_error(asio::use_awaitable, ec));
     co_return;
   }
-  auto session = std::make_shared<ConnectSession>(rt_, std::move(ws), *enc, target->actor_id);
+  auto session = std::make_shared<ConnectSession>(rt_, std::move(ws), *enc, target->actor_id, routes_.limits(),
+                                                  opts_.max_pending_write_bytes);
   co_await session->run(std::move(params), std::move(hreq.headers));
 }
 

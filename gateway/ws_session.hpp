@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "gateway/access.hpp"
 #include "gateway/actor_routes.hpp"
 #include "gateway/codec/wire.hpp"
 #include "gateway/http_server.hpp"
@@ -24,18 +25,30 @@ struct WsProtocols {
 };
 WsProtocols parse_ws_protocols(std::string_view header);
 
+struct WsOptions {
+  // Bytes queued for a client that does not read (frames not yet taken by
+  // the kernel): past this the connection is closed with 1008
+  // `message.outgoing_backlog_exceeded` and its queue dropped, so a client
+  // that never reads cannot make the node buffer without bound.
+  size_t max_pending_write_bytes = 4 * 1024 * 1024;
+  // Largest message on a raw `/websocket/…` socket (connection-protocol
+  // frames have the gateway's MessageLimits).
+  size_t max_raw_message_bytes = 32 * 1024 * 1024;
+};
+
 class WsGateway {
  public:
-  WsGateway(Runtime& rt, ActorRoutes& routes) : rt_(rt), routes_(routes) {}
+  // `access`: the token check for upgrades (null: open).
+  WsGateway(Runtime& rt, ActorRoutes& routes, const AccessGuard* access = nullptr, WsOptions opts = {})
+      : rt_(rt), routes_(routes), access_(access), opts_(opts) {}
   // The HttpServer's upgrade handler.
   asio::awaitable<void> handle(BeastRequest req, boost::beast::tcp_stream stream);
-
-  // Largest connection-protocol frame accepted (message.incoming_too_long).
-  static constexpr size_t kMaxFrameBytes = 4 * 1024 * 1024;
 
  private:
   Runtime& rt_;
   ActorRoutes& routes_;
+  const AccessGuard* access_;
+  WsOptions opts_;
 };
 
 }  // namespace anvil::gateway

@@ -106,6 +106,9 @@ class RuntimeCore {
   void schedule_workflow(const std::string& actor_id);
   static std::string index_key(const std::string& ns, const std::string& name, const std::string& serialized_key);
   std::atomic<uint64_t> workflow_reexecutions{0};
+  // Set when shutdown() begins: from then on no turn starts (calls answer
+  // actor.stopping), so nothing can wake an actor shutdown put to sleep.
+  bool closing() const { return closing_.load(std::memory_order_acquire); }
 
  private:
   Result<Resolved> resolve(const CreateRequest& req, bool fail_if_exists, bool defer_commit);
@@ -132,6 +135,7 @@ class RuntimeCore {
   const Registry& registry_;
   Services services_;
 
+  std::atomic<bool> closing_{false};
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<ActorEntry>> by_id_;  // GUARDED_BY(mu_)
   std::unordered_map<std::string, std::string> by_key_;                 // GUARDED_BY(mu_)

@@ -88,6 +88,9 @@ Status RuntimeCore::load() {
 }
 
 asio::awaitable<void> RuntimeCore::shutdown() {
+  // The gate first: a turn that starts after this line would wake an actor
+  // this loop already put to sleep (an open WebSocket, a firing alarm).
+  closing_.store(true, std::memory_order_release);
   std::vector<std::shared_ptr<Instance>> awake;
   {
     std::lock_guard lk(mu_);

@@ -122,6 +122,44 @@ TEST(Runtime, AcknowledgedStateSurvivesAProcessRestart) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(Runtime, AfterShutdownBeginsNoCallWakesAnActorAgainAndStateIsPersisted) {
+  auto dir = temp_dir("shutdown-gate");
+  std::string id;
+  {
+    Node n(dir);
+    id = n.get_or_create("counter", {"gate"});
+    ASSERT_EQ(n.call(id, "increment", {Value(4)})->as_int(), 4);
+    n.run(n.rt().shutdown());
+    auto after = n.call(id, "increment", {Value(1)});
+    ASSERT_FALSE(after.ok());
+    EXPECT_EQ(after.error().qualified(), "actor.stopping");
+    auto listed = n.run(n.rt().once_durable(n.rt().list_by_ids({id})));
+    ASSERT_TRUE(listed.ok());
+    ASSERT_EQ(listed->size(), 1u);
+    EXPECT_TRUE((*listed)[0].sleep_ts.has_value()) << "the refused call woke the actor";
+  }
+  Node n(dir);
+  EXPECT_EQ(n.call(id, "getCount")->as_int(), 4);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Runtime, ShutdownAbortsAnAwaitingCallInsteadOfWaitingForIt) {
+  auto dir = temp_dir("shutdown-async");
+  Node n(dir);
+  const std::string id = n.get_or_create("outbound", {"slow"});
+  auto pending = asio::co_spawn(n.io(), n.rt().call_action(id, "sleepThen", {Value(60'000), Value("late")}, Value()),
+                                asio::use_future);
+  n.wait_for(id, "getStats", [](const Value& s) { return s.find("started") && s.find("started")->as_int() == 1; });
+  const auto t0 = std::chrono::steady_clock::now();
+  n.run(n.rt().shutdown());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  ASSERT_EQ(pending.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  auto r = pending.get().output;
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().qualified(), "actor.aborted");
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Runtime, StateIsRestoredAfterSleepAndHooksRunInOrder) {
   auto dir = temp_dir("sleep");
   Node n(dir);

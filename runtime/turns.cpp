@@ -85,10 +85,14 @@ asio::awaitable<PendingTurns> RuntimeCore::run_turns(const std::string& actor_id
   PendingTurns batch;
   batch.slots_.reserve(bodies.size());
   size_t done = 0;
-  bool gone = false;
+  bool gone = false, closing = false;
   // Attempts count visits that made no progress (the instance stopped
   // before running anything); a visit cut short by an async call is progress.
   for (int attempt = 0; attempt < kMaxRoutingAttempts && done < bodies.size();) {
+    if (closing_.load(std::memory_order_acquire)) {
+      closing = true;
+      break;
+    }
     std::shared_ptr<ActorEntry> entry;
     auto inst = acquire(actor_id, &entry);
     if (!inst) {
@@ -152,7 +156,9 @@ asio::awaitable<PendingTurns> RuntimeCore::run_turns(const std::string& actor_id
   }
   if (done < bodies.size()) {
     // Gone (never existed, destroyed, type not hosted) or kept stopping.
-    Error e = gone ? not_found() : make_error("actor", "stopping", "The actor kept stopping; retry later.");
+    Error e = closing ? make_error("actor", "stopping", "The node is shutting down; retry later.")
+              : gone  ? not_found()
+                      : make_error("actor", "stopping", "The actor kept stopping; retry later.");
     while (batch.slots_.size() < bodies.size())
       batch.slots_.push_back(detail::TurnSlot{CallResult{e, std::nullopt}, nullptr});
   }

@@ -1,4 +1,6 @@
 // `anvil`: the node binary and its operator subcommands.
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -14,6 +16,7 @@
 #include "base/net/http_client.hpp"
 #include "actors/fixtures/fixtures.hpp"
 #include "engine-api/manager_api.hpp"
+#include "gateway/access.hpp"
 #include "gateway/actor_routes.hpp"
 #include "gateway/http_server.hpp"
 #include "gateway/router.hpp"
@@ -50,8 +53,28 @@ Options for `serve` (each also read from the environment variable shown):
   --redis-url URL           Redis (streams)             [ANVIL_REDIS_URL, default: none]
   --app NAME                enable an application (repeatable; known: growqr)
                                                         [ANVIL_APPS, comma-separated]
+  --shutdown-timeout SECS   bound on a graceful stop (SIGTERM/SIGINT); past it
+                            the process exits with code 1 [ANVIL_SHUTDOWN_TIMEOUT, default 30]
 Without a Postgres or Redis URL the node serves every actor type that needs
 neither; one that does answers db.not_configured / redis.not_configured.
+
+Security (docs/operator-guide.md, "Security"):
+  --token TOKEN             clients must present it on the manager API and the
+                            actor gateway (rivetkit's `token` option)  [ANVIL_TOKEN]
+  --admin-token TOKEN       Bearer token for /metrics and GET /actors/{id}/workflow;
+                            without it those answer local clients only  [ANVIL_ADMIN_TOKEN]
+  --allow-unauthenticated   allow a non-loopback --listen without --token
+                                                        [ANVIL_ALLOW_UNAUTHENTICATED=1]
+Limits (sizes in bytes, k/m suffixes = KiB/MiB; durations 500ms, 10s, 2m):
+  --max-incoming-message-size N  action/queue/connection message in [default 64k]
+  --max-outgoing-message-size N  action/queue/connection message out [default 1m]
+  --max-request-body-size N      any request body, raw /request too  [default 32m]
+  --max-connections N            open connections, WebSockets included [default 4096]
+  --max-header-size N            request headers                     [default 64k]
+  --header-timeout D             to receive a request's headers      [default 10s]
+  --idle-timeout D               keep-alive connection with no request [default 60s]
+  --max-websocket-backlog N      unread bytes queued for a WebSocket [default 4m]
+Each limit also reads ANVIL_<NAME> (e.g. ANVIL_MAX_CONNECTIONS, ANVIL_IDLE_TIMEOUT).
 
 Durability: every successful reply is sent only after the writes it depends
 on are fsynced to the RocksDB write-ahead log.
@@ -66,7 +89,72 @@ struct ServeConfig {
   size_t postgres_pool = 4;
   std::string redis_url;
   std::vector<std::string> apps;
+  int shutdown_timeout_s = 30;
+  anvil::gateway::AccessOptions access;
+  bool allow_unauthenticated = false;
+  anvil::gateway::MessageLimits messages;
+  anvil::gateway::ServerOptions server;  // limits only; host/port come from `listen`
+  anvil::gateway::WsOptions ws;
 };
+
+// "64k" => {64, "k"} (the unit lowercased); nullopt without a leading number.
+std::optional<std::pair<unsigned long long, std::string>> number_and_unit(const std::string& s) {
+  if (s.empty() || !std::isdigit(static_cast<unsigned char>(s[0]))) return std::nullopt;
+  size_t used = 0;
+  unsigned long long n = 0;
+  try {
+    n = std::stoull(s, &used);
+  } catch (...) {
+    return std::nullopt;
+  }
+  std::string unit = s.substr(used);
+  for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return std::pair{n, unit};
+}
+
+// "64k", "1m", "1048576" => bytes (k/m are KiB/MiB).
+std::optional<size_t> parse_size(const std::string& s) {
+  auto nu = number_and_unit(s);
+  if (!nu) return std::nullopt;
+  const auto& [n, unit] = *nu;
+  if (unit.empty() || unit == "b") return n;
+  if (unit == "k" || unit == "kb" || unit == "kib") return n * 1024;
+  if (unit == "m" || unit == "mb" || unit == "mib") return n * 1024 * 1024;
+  return std::nullopt;
+}
+
+// "500ms", "10s", "2m", "10" (seconds) => milliseconds.
+std::optional<std::chrono::milliseconds> parse_duration(const std::string& s) {
+  auto nu = number_and_unit(s);
+  if (!nu) return std::nullopt;
+  const auto& [n, unit] = *nu;
+  if (unit == "ms") return std::chrono::milliseconds(n);
+  if (unit.empty() || unit == "s") return std::chrono::milliseconds(n * 1000);
+  if (unit == "m") return std::chrono::milliseconds(n * 60'000);
+  return std::nullopt;
+}
+
+bool loopback_host(const std::string& host) {
+  boost::system::error_code ec;
+  auto addr = anvil::asio::ip::make_address(host, ec);
+  return !ec && anvil::gateway::is_loopback(addr);
+}
+
+// Lets the node use every descriptor the hard limit allows (connections
+// are bounded by --max-connections, not by a low soft limit).
+void raise_fd_limit(size_t max_connections) {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < max_connections + 256)
+    spdlog::warn("open-file limit {} is below --max-connections {} + 256 for storage: accept will back off when "
+                 "descriptors run out",
+                 rl.rlim_cur, max_connections);
+}
 
 extern "C" char** environ;
 
@@ -102,6 +190,15 @@ bool split_host_port(const std::string& s, std::string& host, uint16_t& port) {
   return true;
 }
 
+// The graceful stop's last part (a plain function: a capturing lambda
+// coroutine would outlive its closure).
+anvil::asio::awaitable<void> stop_runtime(anvil::Runtime& runtime, anvil::asio::io_context& io,
+                                          anvil::asio::steady_timer& deadline) {
+  co_await runtime.shutdown();
+  deadline.cancel();
+  io.stop();
+}
+
 int serve(const ServeConfig& cfg) {
   auto level = spdlog::level::from_str(cfg.log_level);
   if (level == spdlog::level::off && cfg.log_level != "off") return usage_error("unknown log level `" + cfg.log_level + "`");
@@ -110,6 +207,14 @@ int serve(const ServeConfig& cfg) {
   std::string host;
   uint16_t port = 0;
   if (!split_host_port(cfg.listen, host, port)) return usage_error("--listen expects HOST:PORT, got `" + cfg.listen + "`");
+  if (cfg.access.token.empty() && !cfg.allow_unauthenticated && !loopback_host(host))
+    return usage_error("refusing to listen on " + cfg.listen +
+                       " without a token: anyone who can reach it could call every actor. Set --token (ANVIL_TOKEN) "
+                       "so that clients must present it, or pass --allow-unauthenticated "
+                       "(ANVIL_ALLOW_UNAUTHENTICATED=1) to serve them without one.");
+  if (!cfg.access.token.empty() && cfg.access.token == cfg.access.admin_token)
+    return usage_error("--admin-token must differ from --token");
+  raise_fd_limit(cfg.server.max_connections);
 
   // Applications read their configuration (e.g. SERVICE_TOKEN) from the
   // node's environment, plus the node's own URLs in use; their startup
@@ -203,14 +308,17 @@ int serve(const ServeConfig& cfg) {
   }
 
   anvil::ManagerApi api(runtime);
-  anvil::gateway::ActorRoutes actor_routes(runtime);
+  anvil::gateway::ActorRoutes actor_routes(runtime, cfg.messages);
+  anvil::gateway::AccessGuard access(cfg.access);
   anvil::AppHost app_host(runtime, std::move(app_config));
   for (const auto& app : apps) app_host.add(app);
-  anvil::gateway::Router router(runtime, api, actor_routes, &app_host);
-  anvil::gateway::ServerOptions sopts;
+  anvil::gateway::Router router(runtime, api, actor_routes, &app_host, &access);
+  anvil::gateway::ServerOptions sopts = cfg.server;
   sopts.host = host;
   sopts.port = port;
-  anvil::gateway::WsGateway ws_gateway(runtime, actor_routes);
+  anvil::gateway::WsOptions wopts = cfg.ws;
+  wopts.max_raw_message_bytes = sopts.max_body_bytes;
+  anvil::gateway::WsGateway ws_gateway(runtime, actor_routes, &access, wopts);
   anvil::gateway::HttpServer server(
       io, sopts, [&router](anvil::http::Request req) { return router.handle(std::move(req)); },
       [&ws_gateway](anvil::gateway::BeastRequest req, boost::beast::tcp_stream stream) {
@@ -222,25 +330,34 @@ int serve(const ServeConfig& cfg) {
     return 1;
   }
 
-  // Graceful stop: refuse new connections, put awake actors to sleep (their
-  // state is persisted), wait for the last commit, then stop the threads.
+  // Graceful stop: refuse new connections, close the gate (no turn starts
+  // any more, so no open socket or alarm wakes an actor again), put awake
+  // actors to sleep (their state is persisted), wait for the last commit,
+  // then stop the threads — within --shutdown-timeout, else exit 1 (every
+  // acknowledged write is durable already; only the tidy-up is cut short).
   anvil::asio::signal_set signals(io, SIGINT, SIGTERM);
+  anvil::asio::steady_timer shutdown_deadline(io);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
-    spdlog::info("signal {}: shutting down", sig);
+    spdlog::info("signal {}: shutting down (at most {} s)", sig, cfg.shutdown_timeout_s);
+    shutdown_deadline.expires_after(std::chrono::seconds(cfg.shutdown_timeout_s));
+    shutdown_deadline.async_wait([&](const boost::system::error_code& tec) {
+      if (tec) return;
+      spdlog::critical("graceful shutdown did not finish within {} s; exiting", cfg.shutdown_timeout_s);
+      spdlog::shutdown();
+      std::_Exit(1);
+    });
     server.stop();
     app_host.stop();
-    anvil::asio::co_spawn(
-        io,
-        [&]() -> anvil::asio::awaitable<void> {
-          co_await runtime.shutdown();
-          io.stop();
-        },
-        anvil::asio::detached);
+    anvil::asio::co_spawn(io, stop_runtime(runtime, io, shutdown_deadline), anvil::asio::detached);
   });
 
   spdlog::info("anvil {} listening on http://{}:{} (also /api/rivet), data dir {}, {} threads, postgres {}, redis {}",
                "0.1.0", host, *bound, cfg.data_dir, cfg.threads, pg ? "on" : "off", redis ? "on" : "off");
+  spdlog::info("client token {}, admin endpoints {}; messages in {} / out {} bytes, {} connections max",
+               access.client_token_required() ? "required" : "not required",
+               access.admin_token_configured() ? "need the admin token" : "local clients only",
+               cfg.messages.max_incoming, cfg.messages.max_outgoing, sopts.max_connections);
   // A plain line on stdout for scripts waiting for readiness.
   std::cout << "anvil listening on http://" << host << ":" << *bound << std::endl;
 
@@ -281,6 +398,52 @@ int main(int argc, char** argv) {
     apps = comma == std::string::npos ? "" : apps.substr(comma + 1);
   }
   if (auto p = env_or("ANVIL_POSTGRES_POOL", ""); !p.empty()) cfg.postgres_pool = std::max(1, std::atoi(p.c_str()));
+  if (auto t = env_or("ANVIL_SHUTDOWN_TIMEOUT", ""); !t.empty()) cfg.shutdown_timeout_s = std::max(1, std::atoi(t.c_str()));
+  cfg.access.token = env_or("ANVIL_TOKEN", "");
+  cfg.access.admin_token = env_or("ANVIL_ADMIN_TOKEN", "");
+  if (auto a = env_or("ANVIL_ALLOW_UNAUTHENTICATED", ""); !a.empty()) cfg.allow_unauthenticated = a != "0" && a != "false";
+
+  // The limits: flag name, env name, where it goes.
+  struct SizeLimit {
+    const char* flag;
+    const char* env;
+    size_t* value;
+  };
+  struct TimeLimit {
+    const char* flag;
+    const char* env;
+    std::chrono::milliseconds* value;
+  };
+  const SizeLimit size_limits[] = {
+      {"--max-incoming-message-size", "ANVIL_MAX_INCOMING_MESSAGE_SIZE", &cfg.messages.max_incoming},
+      {"--max-outgoing-message-size", "ANVIL_MAX_OUTGOING_MESSAGE_SIZE", &cfg.messages.max_outgoing},
+      {"--max-request-body-size", "ANVIL_MAX_REQUEST_BODY_SIZE", &cfg.server.max_body_bytes},
+      {"--max-connections", "ANVIL_MAX_CONNECTIONS", &cfg.server.max_connections},
+      {"--max-header-size", "ANVIL_MAX_HEADER_SIZE", &cfg.server.max_header_bytes},
+      {"--max-websocket-backlog", "ANVIL_MAX_WEBSOCKET_BACKLOG", &cfg.ws.max_pending_write_bytes},
+  };
+  const TimeLimit time_limits[] = {
+      {"--header-timeout", "ANVIL_HEADER_TIMEOUT", &cfg.server.header_timeout},
+      {"--idle-timeout", "ANVIL_IDLE_TIMEOUT", &cfg.server.idle_timeout},
+  };
+  auto set_size = [](const SizeLimit& l, const std::string& v) {
+    auto n = parse_size(v);
+    if (!n || *n == 0) return false;
+    *l.value = *n;
+    return true;
+  };
+  auto set_time = [](const TimeLimit& l, const std::string& v) {
+    auto d = parse_duration(v);
+    if (!d || d->count() == 0) return false;
+    *l.value = *d;
+    return true;
+  };
+  for (const auto& l : size_limits)
+    if (auto v = env_or(l.env, ""); !v.empty() && !set_size(l, v))
+      return usage_error(std::string(l.env) + " expects a number (sizes in bytes, e.g. 65536, 64k, 1m), got `" + v + "`");
+  for (const auto& l : time_limits)
+    if (auto v = env_or(l.env, ""); !v.empty() && !set_time(l, v))
+      return usage_error(std::string(l.env) + " expects a duration (e.g. 500ms, 10s, 2m), got `" + v + "`");
 
   for (size_t i = 1; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -318,9 +481,32 @@ int main(int argc, char** argv) {
     } else if (a == "--redis-url") {
       if (!(v = value("--redis-url"))) return usage_error("--redis-url needs a URL");
       cfg.redis_url = *v;
+    } else if (a == "--shutdown-timeout") {
+      if (!(v = value("--shutdown-timeout"))) return usage_error("--shutdown-timeout needs a number of seconds");
+      int n = std::atoi(v->c_str());
+      if (n < 1) return usage_error("--shutdown-timeout must be at least 1");
+      cfg.shutdown_timeout_s = n;
     } else if (a == "--log-level") {
       if (!(v = value("--log-level"))) return usage_error("--log-level needs a level");
       cfg.log_level = *v;
+    } else if (a == "--token") {
+      if (!(v = value("--token")) || v->empty()) return usage_error("--token needs a value");
+      cfg.access.token = *v;
+    } else if (a == "--admin-token") {
+      if (!(v = value("--admin-token")) || v->empty()) return usage_error("--admin-token needs a value");
+      cfg.access.admin_token = *v;
+    } else if (a == "--allow-unauthenticated") {
+      cfg.allow_unauthenticated = true;
+    } else if (auto sl = std::find_if(std::begin(size_limits), std::end(size_limits),
+                                      [&](const SizeLimit& l) { return a == l.flag; });
+               sl != std::end(size_limits)) {
+      if (!(v = value(sl->flag)) || !set_size(*sl, *v))
+        return usage_error(a + " expects a number (sizes in bytes, e.g. 65536, 64k, 1m)");
+    } else if (auto tl = std::find_if(std::begin(time_limits), std::end(time_limits),
+                                      [&](const TimeLimit& l) { return a == l.flag; });
+               tl != std::end(time_limits)) {
+      if (!(v = value(tl->flag)) || !set_time(*tl, *v))
+        return usage_error(a + " expects a duration (e.g. 500ms, 10s, 2m)");
     } else {
       return usage_error("unknown option `" + a + "`");
     }

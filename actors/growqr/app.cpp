@@ -10,8 +10,11 @@ AppDefinition app() {
   add_missions(a);
   add_workflows(a);
   add_events(a);
+  add_agent(a);
+  add_conversations(a);
+  add_home(a);
   add_environment(a);
-  add_auth(a);
+  add_auth(a);  // last: attaches ownership to the user-keyed types added above
   return a;
 }
 

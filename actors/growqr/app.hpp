@@ -13,10 +13,12 @@ AppDefinition app();
 void add_events(AppDefinition& app);     // events/: ingestion, userEventActor, projectors, DLQ, replay
 void add_missions(AppDefinition& app);   // missions/: registry, growActor, mission actors, /grow, /missions
 void add_workflows(AppDefinition& app);  // workflows/: workflowRunActor, /workflow-runs
+void add_agent(AppDefinition& app);      // agent/: growAgent (LLM tool loop), userActor facade, /api/chat
+void add_conversations(AppDefinition& app);  // conversations/: conversationActor, /conversations
+void add_home(AppDefinition& app);       // home/: /home, /users, /agents, /git (portal routes)
 void add_environment(AppDefinition& app);  // env/: APP_ENV, startup checks (seed 003), /home/seed-demo
-// auth/: configures authentication from the node's configuration and makes
-// the user-keyed actor types already added answer only their owner; call it
-// after the parts that add actors.
+// auth/: the auth settings' startup check, and ownership (require_owner) for
+// the user-keyed actor types already added; call it after the parts that add actors.
 void add_auth(AppDefinition& app);
 
 }  // namespace anvil::growqr

@@ -139,3 +139,32 @@ export async function startAnvil({ dataDir, port, logFile, extraArgs = [] } = {}
 		},
 	};
 }
+
+export const FAKES_BIN = process.env.ANVIL_FAKES_BIN || path.join(HERE, "../../build/tests/fakes/anvil-fakes");
+
+/**
+ * Starts `anvil-fakes` (the C++ fakes of external APIs) and resolves with
+ * the base URLs it prints, e.g. { anthropic: "http://127.0.0.1:1234/" }, plus
+ * stop(). It exits by itself when this process ends (its stdin closes).
+ */
+export async function startFakes(args = []) {
+	const child = spawn(FAKES_BIN, args, { stdio: ["pipe", "pipe", "inherit"] });
+	const line = await new Promise((resolve, reject) => {
+		let buf = "";
+		child.on("error", reject);
+		child.on("exit", (code) => reject(new Error(`anvil-fakes exited (code ${code}) before it was ready`)));
+		child.stdout.on("data", (d) => {
+			buf += d;
+			const nl = buf.indexOf("\n");
+			if (nl >= 0) resolve(buf.slice(0, nl));
+		});
+	});
+	const urls = JSON.parse(line);
+	return {
+		...urls,
+		stop() {
+			child.stdin.end();
+			child.kill("SIGTERM");
+		},
+	};
+}

@@ -30,28 +30,12 @@
 #include "actors/fixtures/fixtures.hpp"
 #include "runtime/test_node.hpp"
 #include "tests/fakes/fake_http.hpp"
+#include "tools/bench/phase.hpp"
 
 using namespace anvil;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
 
 namespace {
-
-struct Phase {
-  std::string name;
-  size_t calls = 0, ok = 0;
-  double seconds = 0;
-  double p50_ms = 0, p99_ms = 0, max_ms = 0;
-  std::string first_error;
-};
-
-void finish(Phase& p, std::vector<double>& lat, Clock::time_point t0) {
-  p.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  std::sort(lat.begin(), lat.end());
-  auto at = [&](double q) { return lat.empty() ? 0.0 : lat[std::min(lat.size() - 1, size_t(q * lat.size()))]; };
-  p.p50_ms = at(0.50);
-  p.p99_ms = at(0.99);
-  p.max_ms = lat.empty() ? 0 : lat.back();
-}
 
 asio::awaitable<double> timed_get(net::HttpClient& client, std::string url, bool* ok, std::string* err) {
   const auto t0 = Clock::now();
@@ -71,43 +55,6 @@ asio::awaitable<double> timed_action(Runtime& rt, std::string id, std::string ur
   *ok = r.output.ok();
   if (!r.output.ok()) *err = r.output.error().qualified() + ": " + r.output.error().message;
   co_return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
-template <typename MakeCall>
-Phase run_phase(const std::string& name, asio::io_context& io, size_t n, MakeCall make) {
-  Phase p;
-  p.name = name;
-  p.calls = n;
-  std::vector<std::unique_ptr<bool>> oks;
-  std::vector<std::string> errs(n);
-  std::vector<std::future<double>> futures;
-  futures.reserve(n);
-  const auto t0 = Clock::now();
-  for (size_t i = 0; i < n; ++i) {
-    oks.push_back(std::make_unique<bool>(false));
-    futures.push_back(asio::co_spawn(io, make(i, oks.back().get(), &errs[i]), asio::use_future));
-  }
-  std::vector<double> lat;
-  lat.reserve(n);
-  for (size_t i = 0; i < n; ++i) {
-    lat.push_back(futures[i].get());
-    if (*oks[i])
-      ++p.ok;
-    else if (p.first_error.empty())
-      p.first_error = errs[i];
-  }
-  finish(p, lat, t0);
-  return p;
-}
-
-std::string json(const Phase& p) {
-  char buf[512];
-  std::snprintf(buf, sizeof buf,
-                "{\"phase\":\"%s\",\"calls\":%zu,\"ok\":%zu,\"seconds\":%.3f,\"per_second\":%.1f,"
-                "\"p50_ms\":%.1f,\"p99_ms\":%.1f,\"max_ms\":%.1f,\"first_error\":\"%s\"}",
-                p.name.c_str(), p.calls, p.ok, p.seconds, p.seconds > 0 ? p.ok / p.seconds : 0.0, p.p50_ms,
-                p.p99_ms, p.max_ms, p.first_error.substr(0, 120).c_str());
-  return buf;
 }
 
 }  // namespace
@@ -156,7 +103,7 @@ int main(int argc, char** argv) {
     testing::Node node(dir, registry);
     node.enable_http();
     net::HttpClient bare_client(node.io());
-    out.push_back(json(run_phase("bare", node.io(), calls, [&](size_t, bool* ok, std::string* err) {
+    out.push_back(bench::json(bench::run_phase("bare", node.io(), calls, [&](size_t, bool* ok, std::string* err) {
       return timed_get(bare_client, url, ok, err);
     })));
 
@@ -164,10 +111,10 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < actors; ++i) ids.push_back(node.get_or_create("outbound", {"b" + std::to_string(i)}));
     // Wake every actor once so the phase measures awake actors.
     for (auto& id : ids) (void)node.call(id, "getStats");
-    out.push_back(json(run_phase("actors", node.io(), calls, [&](size_t i, bool* ok, std::string* err) {
+    out.push_back(bench::json(bench::run_phase("actors", node.io(), calls, [&](size_t i, bool* ok, std::string* err) {
       return timed_action(node.rt(), ids[i % ids.size()], url, ok, err);
     })));
-    out.push_back(json(run_phase("one_actor", node.io(), calls, [&](size_t, bool* ok, std::string* err) {
+    out.push_back(bench::json(bench::run_phase("one_actor", node.io(), calls, [&](size_t, bool* ok, std::string* err) {
       return timed_action(node.rt(), ids[0], url, ok, err);
     })));
   }

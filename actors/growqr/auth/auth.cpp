@@ -226,11 +226,16 @@ void require_owner(ActorDefinition& def, OwnerRule rule) {
 }
 
 void add_auth(AppDefinition& app) {
-  // Part 1's user-keyed actor types: key [userId] or [userId, missionInstanceId].
-  std::set<std::string, std::less<>> user_keyed{"growActor", "userEventActor"};
+  // The user-keyed actor types: key [userId] or [userId, ...]; conversationActor
+  // (key [conversationId]) answers the owner its create() stored.
+  std::set<std::string, std::less<>> user_keyed{"growActor", "userEventActor", "growAgent", "userActor",
+                                                "memoryActor", "subAgent"};
   for (const auto& t : mission_types()) user_keyed.insert(t.actor);
-  for (auto& def : app.actors())
-    if (user_keyed.count(def.name()) && !def.on_before_connect_async_hook()) require_owner(def);
+  for (auto& def : app.actors()) {
+    if (def.on_before_connect_async_hook()) continue;  // the part attached its own
+    if (user_keyed.count(def.name())) require_owner(def);
+    if (def.name() == "conversationActor") require_owner(def, OwnerRule::state_field("userId"));
+  }
 
   app.validate([](const AppConfig& config) -> std::vector<std::string> {
     auto s = auth_settings(lookup_in(config));

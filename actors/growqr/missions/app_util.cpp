@@ -33,7 +33,14 @@ AppResponse error_response(const Error& e) {
   if (q == "mission.illegal_transition" || q == "mission.type_mismatch" || q == "workflow.module_already_run" ||
       q == "workflow.run_conflict")
     status = 409;
-  if (q == "workflow.service_not_configured") status = 503;
+  if (q == "agent.chat_not_found" || q == "memory.not_found" || q == "conversation.not_found") status = 404;
+  if (q == "agent.invalid_message" || q == "memory.invalid_path" || q == "conversation.invalid_message" ||
+      q == "conversation.invalid_request")
+    status = 400;
+  if (q == "conversation.message_in_progress") status = 409;
+  if (q == "workflow.service_not_configured" || q == "agent.llm_not_configured") status = 503;
+  if (e.group == "llm" || q == "outbound.http_status" || q == "outbound.connect_failed") status = 502;
+  if (q == "outbound.timeout") status = 504;
   return AppResponse::error(e, status);
 }
 

@@ -1,0 +1,65 @@
+// Who may do what (operator-guide.md, "Security"). Two tokens, both
+// optional, both compared in constant time:
+//  - the client token (`--token` / ANVIL_TOKEN) guards the manager API and
+//    the actor gateway, as Rivet's engine does with its token: a request
+//    presents it as `Authorization: Bearer <t>`, `x-rivet-token: <t>`,
+//    `/gateway/<id>@<t>/…`, `rvt-token=<t>` or the `rivet_token.<t>`
+//    WebSocket subprotocol (the forms the rivetkit client sends), and is
+//    refused 403 `api.forbidden` without it (a WebSocket: accepted, then
+//    closed 1011 `api.forbidden`). `GET /metadata` and `GET /health`
+//    stay open (the engine skips auth there too), CORS preflights carry no credentials and
+//    application routes (AppHost) do their own auth.
+//  - the admin token (`--admin-token` / ANVIL_ADMIN_TOKEN) guards the
+//    operator endpoints (`/metrics`, `GET /actors/{id}/workflow`), presented
+//    as `Authorization: Bearer <t>`. With no admin token configured those
+//    endpoints answer only peers on this host that did not come through a
+//    proxy (no Forwarded / X-Forwarded-For / X-Real-IP header). The admin
+//    token also passes wherever the client token does.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine-api/http.hpp"
+
+namespace anvil::gateway {
+
+struct AccessOptions {
+  std::string token;        // "" = the manager API and gateway are open
+  std::string admin_token;  // "" = admin endpoints for local, unproxied peers only
+};
+
+enum class RouteAccess { Public, Client, Admin };
+
+// The access a request needs, from its method and base-stripped path (actor
+// gateway routes are Client).
+RouteAccess route_access(std::string_view method, std::string_view path, bool is_actor_route);
+
+// Every token the request presents, in any of the forms above. `path` is
+// the base-stripped path.
+std::vector<std::string> presented_tokens(const http::Request& req, std::string_view path);
+
+// Byte-wise equality whose time depends on the lengths only.
+bool constant_time_equal(std::string_view a, std::string_view b);
+
+class AccessGuard {
+ public:
+  explicit AccessGuard(AccessOptions opts) : opts_(std::move(opts)) {}
+
+  // nullopt when the request may proceed; else the error to answer (403).
+  std::optional<Error> check(RouteAccess access, const http::Request& req, std::string_view path) const;
+
+  bool client_token_required() const { return !opts_.token.empty(); }
+  bool admin_token_configured() const { return !opts_.admin_token.empty(); }
+
+  static Error forbidden();
+
+ private:
+  bool presents(const std::string& expected, const std::vector<std::string>& tokens) const;
+
+  AccessOptions opts_;
+};
+
+}  // namespace anvil::gateway

@@ -1,0 +1,336 @@
+// Message limits (HTTP and WebSocket) and the WebSocket write backlog, on a
+// real in-process node with the listener on 127.0.0.1.
+#include "gateway/ws_session.hpp"
+
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "base/value/json.hpp"
+#include "gateway/test_client.hpp"
+#include "runtime/test_node.hpp"
+
+using namespace anvil;
+using namespace anvil::gateway;
+using anvil::gateway::testing::RawClient;
+using anvil::testing::temp_dir;
+using namespace std::chrono_literals;
+
+namespace {
+
+const Registry& registry() {
+  static const Registry reg = [] {
+    Registry r;
+    ActorDefinition def("limits");
+    def.initial_state(obj({}))
+        .action("echo", [](ActionContext&, const Array& a) -> Result<Value> { return a.empty() ? Value() : a[0]; })
+        .action("big",
+                [](ActionContext&, const Array& a) -> Result<Value> {
+                  return std::string(static_cast<size_t>(a.at(0).as_int()), 'b');
+                })
+        .action("spam",
+                [](ActionContext& c, const Array& a) -> Result<Value> {
+                  std::string payload(static_cast<size_t>(a.at(1).as_int()), 's');
+                  for (int64_t i = 0; i < a.at(0).as_int(); ++i) c.broadcast("big", {payload});
+                  return Value(true);
+                })
+        // Raw socket: "flood N" answers N messages of 64 KiB.
+        .on_websocket([](ActorContext&, const std::shared_ptr<RawWebSocket>&, const RawRequest&)
+                          -> Result<WebSocketHandlers> {
+          WebSocketHandlers h;
+          h.on_message = [](ActorContext&, RawWebSocket& sock, const WsMessage& msg) {
+            if (msg.data.rfind("flood ", 0) != 0) return;
+            int n = std::stoi(msg.data.substr(6));
+            for (int i = 0; i < n; ++i) sock.send_text(std::string(64 * 1024, 'f'));
+          };
+          return h;
+        });
+    r.add(std::move(def));
+    return r;
+  }();
+  return reg;
+}
+
+// A node with its gateway listening on 127.0.0.1:<port>.
+struct Gateway {
+  explicit Gateway(const std::string& dir, AccessOptions access = {}, WsOptions ws_opts = {})
+      : node(dir, registry()), routes(node.rt()), guard(access), ws(node.rt(), routes, &guard, ws_opts) {
+    ServerOptions o;
+    o.port = 0;
+    server = std::make_unique<HttpServer>(
+        node.io(), o, [](http::Request) -> asio::awaitable<http::Response> { co_return http::Response{}; },
+        [this](BeastRequest req, boost::beast::tcp_stream s) { return ws.handle(std::move(req), std::move(s)); });
+    port = *server->start();
+    id = node.get_or_create("limits");
+  }
+  ~Gateway() {
+    asio::post(node.io(), [this] { server->stop(); });
+  }
+
+  http::Response action(const std::string& name, std::string body) {
+    http::Request req;
+    req.method = "POST";
+    req.path = "/gateway/" + id + "/action/" + name;
+    req.body = std::move(body);
+    return node.run(routes.handle(req, req.path));
+  }
+
+  anvil::testing::Node node;
+  ActorRoutes routes;
+  AccessGuard guard;
+  WsGateway ws;
+  std::unique_ptr<HttpServer> server;
+  uint16_t port = 0;
+  std::string id;
+};
+
+// --- a minimal WebSocket client ---
+
+std::string upgrade_request(const std::string& path, const std::string& protocols) {
+  return "GET " + path +
+         " HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+         "Sec-WebSocket-Protocol: " +
+         protocols + "\r\n\r\n";
+}
+
+// One masked client text frame.
+std::string client_frame(std::string_view payload) {
+  std::string f;
+  f += static_cast<char>(0x81);
+  const uint8_t mask[4] = {1, 2, 3, 4};
+  if (payload.size() < 126) {
+    f += static_cast<char>(0x80 | payload.size());
+  } else if (payload.size() < 65536) {
+    f += static_cast<char>(0x80 | 126);
+    f += static_cast<char>(payload.size() >> 8);
+    f += static_cast<char>(payload.size() & 0xff);
+  } else {
+    f += static_cast<char>(0x80 | 127);
+    for (int i = 7; i >= 0; --i) f += static_cast<char>((uint64_t(payload.size()) >> (8 * i)) & 0xff);
+  }
+  f.append(reinterpret_cast<const char*>(mask), 4);
+  for (size_t i = 0; i < payload.size(); ++i) f += static_cast<char>(payload[i] ^ mask[i % 4]);
+  return f;
+}
+
+struct ServerFrame {
+  uint8_t opcode;
+  std::string payload;
+};
+
+// Splits unmasked server frames off the front of `buf` (complete ones only).
+std::vector<ServerFrame> take_frames(std::string& buf) {
+  std::vector<ServerFrame> out;
+  size_t pos = 0;
+  for (;;) {
+    if (buf.size() - pos < 2) break;
+    const auto* p = reinterpret_cast<const uint8_t*>(buf.data() + pos);
+    uint64_t len = p[1] & 0x7f;
+    size_t head = 2;
+    if (len == 126) {
+      if (buf.size() - pos < 4) break;
+      len = (uint64_t(p[2]) << 8) | p[3];
+      head = 4;
+    } else if (len == 127) {
+      if (buf.size() - pos < 10) break;
+      len = 0;
+      for (int i = 0; i < 8; ++i) len = (len << 8) | p[2 + i];
+      head = 10;
+    }
+    if (buf.size() - pos < head + len) break;
+    out.push_back({static_cast<uint8_t>(p[0] & 0x0f), buf.substr(pos + head, len)});
+    pos += head + len;
+  }
+  buf.erase(0, pos);
+  return out;
+}
+
+// Connects to /connect (json) and reads the 101 and the Init message.
+void open_connection(Gateway& g, RawClient& c) {
+  ASSERT_TRUE(c.send_all(upgrade_request("/gateway/" + g.id + "/connect", "rivet, rivet_encoding.json")));
+  std::string in;
+  ASSERT_TRUE(c.read_until(in, "\r\n\r\n", 3000ms));
+  ASSERT_EQ(in.rfind("HTTP/1.1 101", 0), 0u) << in;
+  in.erase(0, in.find("\r\n\r\n") + 4);
+  while (take_frames(in).empty()) ASSERT_EQ(c.read_some(in, 3000ms), RawClient::Read::Data);
+}
+
+std::string action_request(int id, const std::string& name, const std::string& args_json) {
+  return R"({"body":{"tag":"ActionRequest","val":{"id":)" + std::to_string(id) + R"(,"name":")" + name +
+         R"(","args":)" + args_json + "}}}";
+}
+
+// Reads frames until one satisfies `pred`.
+std::optional<ServerFrame> read_frame(RawClient& c, std::string& buf,
+                                      const std::function<bool(const ServerFrame&)>& pred) {
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    for (auto& f : take_frames(buf))
+      if (pred(f)) return f;
+    if (c.read_some(buf, 1000ms) == RawClient::Read::Closed) {
+      for (auto& f : take_frames(buf))
+        if (pred(f)) return f;
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
+uint16_t close_code(const ServerFrame& f) {
+  return f.payload.size() >= 2 ? static_cast<uint16_t>((uint8_t(f.payload[0]) << 8) | uint8_t(f.payload[1])) : 0;
+}
+
+}  // namespace
+
+TEST(MessageLimits, DefaultsAreRivetKits64KiBInAnd1MiBOut) {
+  MessageLimits m;
+  EXPECT_EQ(m.max_incoming, 65536u);
+  EXPECT_EQ(m.max_outgoing, 1048576u);
+}
+
+TEST(MessageLimits, AnHttpActionBodyOverTheIncomingLimitIs400IncomingTooLong) {
+  auto dir = temp_dir("limits-http-in");
+  Gateway g(dir);
+  auto ok = g.action("echo", R"({"args":[")" + std::string(60'000, 'a') + R"("]})");
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  auto res = g.action("echo", R"({"args":[")" + std::string(70'000, 'a') + R"("]})");
+  EXPECT_EQ(res.status, 400);
+  EXPECT_EQ(res.header("x-rivet-error"), "message.incoming_too_long");
+}
+
+TEST(MessageLimits, AnHttpActionReplyOverTheOutgoingLimitIs400OutgoingTooLong) {
+  auto dir = temp_dir("limits-http-out");
+  Gateway g(dir);
+  EXPECT_EQ(g.action("big", R"({"args":[1000000]})").status, 200);
+  auto res = g.action("big", R"({"args":[1100000]})");
+  EXPECT_EQ(res.status, 400);
+  EXPECT_EQ(res.header("x-rivet-error"), "message.outgoing_too_long");
+}
+
+TEST(MessageLimits, AWebSocketFrameOverTheIncomingLimitClosesTheConnection1011IncomingTooLong) {
+  auto dir = temp_dir("limits-ws-in");
+  Gateway g(dir);
+  RawClient c(g.port, 0);
+  open_connection(g, c);
+  ASSERT_TRUE(c.send_all(client_frame(action_request(1, "echo", "[\"" + std::string(70'000, 'a') + "\"]"))));
+  std::string buf;
+  auto close = read_frame(c, buf, [](const ServerFrame& f) { return f.opcode == 0x8; });
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close_code(*close), 1011);
+  EXPECT_EQ(close->payload.substr(2), "message.incoming_too_long");
+}
+
+TEST(MessageLimits, AWebSocketReplyOverTheOutgoingLimitFailsThatActionAndKeepsTheConnection) {
+  auto dir = temp_dir("limits-ws-out");
+  Gateway g(dir);
+  RawClient c(g.port, 0);
+  open_connection(g, c);
+  ASSERT_TRUE(c.send_all(client_frame(action_request(1, "big", "[1100000]"))));
+  std::string buf;
+  auto err = read_frame(c, buf, [](const ServerFrame& f) { return f.opcode == 0x1; });
+  ASSERT_TRUE(err);
+  EXPECT_NE(err->payload.find("\"Error\""), std::string::npos) << err->payload;
+  EXPECT_NE(err->payload.find("outgoing_too_long"), std::string::npos) << err->payload;
+  ASSERT_TRUE(c.send_all(client_frame(action_request(2, "echo", "[\"still here\"]"))));
+  auto reply = read_frame(c, buf, [](const ServerFrame& f) { return f.opcode == 0x1; });
+  ASSERT_TRUE(reply);
+  EXPECT_NE(reply->payload.find("still here"), std::string::npos) << reply->payload;
+}
+
+TEST(WebSocketBacklog, AClientThatNeverReadsIsClosed1008OnceItsBacklogPassesTheLimitAndTheNodeStopsQueueing) {
+  auto dir = temp_dir("ws-backlog");
+  WsOptions wo;
+  wo.max_pending_write_bytes = 256 * 1024;
+  Gateway g(dir, {}, wo);
+  RawClient c(g.port, /*rcvbuf=*/4096);
+  open_connection(g, c);
+  ASSERT_TRUE(c.send_all(client_frame(R"({"body":{"tag":"SubscriptionRequest","val":{"eventName":"big","subscribe":true}}})")));
+  // An action after the subscription answers once the subscription applies.
+  ASSERT_TRUE(c.send_all(client_frame(action_request(1, "echo", "[\"sync\"]"))));
+  std::string buf;
+  ASSERT_TRUE(read_frame(c, buf, [](const ServerFrame& f) { return f.payload.find("sync") != std::string::npos; }));
+
+  // 200 events of 64 KiB (12.5 MiB) for a client that does not read.
+  constexpr int kEvents = 200;
+  ASSERT_TRUE(g.node.call(g.id, "spam", {kEvents, 64 * 1024}).ok());
+  std::this_thread::sleep_for(200ms);
+
+  // Reading now, the client finds a bounded prefix of the events, then the
+  // close frame, then the end of the connection.
+  std::string all = buf;
+  ASSERT_TRUE(c.read_until_closed(all, 15s)) << "the node must end the connection";
+  size_t events = 0;
+  std::optional<ServerFrame> close;
+  for (auto& f : take_frames(all)) {
+    if (f.opcode == 0x1 && f.payload.find("\"Event\"") != std::string::npos) ++events;
+    if (f.opcode == 0x8) close = f;
+  }
+  EXPECT_LT(events, static_cast<size_t>(kEvents));
+  ASSERT_TRUE(close) << "no close frame after " << events << " events";
+  EXPECT_EQ(close_code(*close), 1008);
+  EXPECT_EQ(close->payload.substr(2), "message.outgoing_backlog_exceeded");
+}
+
+TEST(WebSocketBacklog, ARawWebSocketClientThatNeverReadsIsClosed1008AndTheNodeStopsQueueing) {
+  auto dir = temp_dir("ws-raw-backlog");
+  WsOptions wo;
+  wo.max_pending_write_bytes = 256 * 1024;
+  Gateway g(dir, {}, wo);
+  RawClient c(g.port, /*rcvbuf=*/4096);
+  ASSERT_TRUE(c.send_all(upgrade_request("/gateway/" + g.id + "/websocket/", "rivet")));
+  std::string in;
+  ASSERT_TRUE(c.read_until(in, "\r\n\r\n", 3000ms));
+  ASSERT_EQ(in.rfind("HTTP/1.1 101", 0), 0u) << in;
+  in.erase(0, in.find("\r\n\r\n") + 4);
+  constexpr int kMessages = 200;  // 12.5 MiB for a client that does not read
+  ASSERT_TRUE(c.send_all(client_frame("flood " + std::to_string(kMessages))));
+  std::this_thread::sleep_for(300ms);
+
+  ASSERT_TRUE(c.read_until_closed(in, 15s)) << "the node must end the connection";
+  size_t messages = 0;
+  std::optional<ServerFrame> close;
+  for (auto& f : take_frames(in)) {
+    if (f.opcode == 0x1) ++messages;
+    if (f.opcode == 0x8) close = f;
+  }
+  EXPECT_LT(messages, static_cast<size_t>(kMessages));
+  ASSERT_TRUE(close) << "no close frame after " << messages << " messages";
+  EXPECT_EQ(close_code(*close), 1008);
+  EXPECT_EQ(close->payload.substr(2), "message.outgoing_backlog_exceeded");
+}
+
+// Without the token (or with a wrong one) the upgrade completes and the
+// socket closes 1011 api.forbidden: the form a WebSocket client can read.
+static void expect_forbidden(Gateway& g, const std::string& path, const std::string& protocols) {
+  RawClient c(g.port, 0);
+  ASSERT_TRUE(c.send_all(upgrade_request(path, protocols)));
+  std::string in;
+  ASSERT_TRUE(c.read_until(in, "\r\n\r\n", 3000ms));
+  ASSERT_EQ(in.rfind("HTTP/1.1 101", 0), 0u) << in;
+  in.erase(0, in.find("\r\n\r\n") + 4);
+  auto close = read_frame(c, in, [](const ServerFrame& f) { return f.opcode == 0x8; });
+  ASSERT_TRUE(close) << path;
+  EXPECT_EQ(close_code(*close), 1011);
+  EXPECT_EQ(close->payload.substr(2), "api.forbidden");
+}
+
+TEST(GatewayTokens, AWebSocketWithoutTheTokenOrWithAWrongOneIsClosed1011ApiForbiddenAndWithItOpens) {
+  auto dir = temp_dir("ws-token");
+  Gateway g(dir, AccessOptions{"s3cr.et", ""});
+  expect_forbidden(g, "/gateway/" + g.id + "/connect", "rivet, rivet_encoding.json");
+  expect_forbidden(g, "/gateway/" + g.id + "@nope/connect", "rivet, rivet_encoding.json");
+  expect_forbidden(g, "/connect",
+                   "rivet, rivet_encoding.json, rivet_target.actor, rivet_actor." + g.id + ", rivet_token.nope");
+
+  RawClient ok(g.port, 0);
+  ASSERT_TRUE(ok.send_all(upgrade_request("/connect", "rivet, rivet_encoding.json, rivet_target.actor, rivet_actor." +
+                                                          g.id + ", rivet_token.s3cr.et")));
+  std::string in;
+  ASSERT_TRUE(ok.read_until(in, "\r\n\r\n", 3000ms));
+  ASSERT_EQ(in.rfind("HTTP/1.1 101", 0), 0u) << in;
+  in.erase(0, in.find("\r\n\r\n") + 4);
+  auto init = read_frame(ok, in, [](const ServerFrame& f) { return f.opcode == 0x1; });
+  ASSERT_TRUE(init);
+  EXPECT_NE(init->payload.find("\"Init\""), std::string::npos) << init->payload;
+}
