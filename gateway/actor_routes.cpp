@@ -245,6 +245,25 @@ std::span<const uint8_t> body_bytes(const http::Request& req) {
   return {reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()};
 }
 
+// The connection params a client sent (x-rivet-conn-params, JSON), or null.
+Result<Value> conn_params_of(const http::Request& req) {
+  auto p = req.header("x-rivet-conn-params");
+  if (!p) return Value();
+  auto v = json::parse(*p);
+  if (!v.ok()) return make_error("actor", "invalid_request", "x-rivet-conn-params is not valid JSON.");
+  return v;
+}
+
+// What the actor's client guard (on_before_connect_async) sees of a request.
+ClientRequest client_request(const http::Request& req, std::string kind, std::string name, Value params) {
+  ClientRequest c;
+  c.kind = std::move(kind);
+  c.name = std::move(name);
+  c.params = std::move(params);
+  c.headers = req.headers;
+  return c;
+}
+
 }  // namespace
 
 asio::awaitable<http::Response> ActorRoutes::queue_send(const http::Request& req, const ActorTarget& t,
@@ -255,6 +274,11 @@ asio::awaitable<http::Response> ActorRoutes::queue_send(const http::Request& req
     co_return encoded_error(*enc, incoming_too_long(limits_.max_incoming), std::nullopt);
   auto msg = wire::decode_queue_send(*enc, body_bytes(req));
   if (!msg.ok()) co_return encoded_error(*enc, msg.error(), std::nullopt);
+  auto params = conn_params_of(req);
+  if (!params.ok()) co_return encoded_error(*enc, params.error(), std::nullopt);
+  ClientRequest creq = client_request(req, "queue", queue_name, std::move(*params));
+  CallResult guarded = co_await rt_.guard_client(t.actor_id, std::move(creq));
+  if (!guarded.output.ok()) co_return encoded_error(*enc, guarded.output.error(), rt_.find_by_id(t.actor_id));
   // The path names the queue; a body `name` must agree with it.
   if (msg->name && *msg->name != queue_name)
     co_return encoded_error(*enc, make_error("queue", "name_mismatch", "Queue name in body differs from the path."),
@@ -288,6 +312,11 @@ asio::awaitable<http::Response> ActorRoutes::raw_request(const http::Request& re
     raw.headers.emplace_back(k, v);
   }
   raw.body = req.body;
+  auto params = conn_params_of(req);
+  if (!params.ok()) co_return http::error_response(params.error());
+  ClientRequest creq = client_request(req, "request", "", std::move(*params));
+  CallResult guarded = co_await rt_.guard_client(t.actor_id, std::move(creq));
+  if (!guarded.output.ok()) co_return http::error_response(guarded.output.error());
   auto res = co_await rt_.raw_request(t.actor_id, std::move(raw));
   if (!res.ok()) {
     int status = res.error().code == "request_handler_not_found" ? 404 : 0;
@@ -316,15 +345,20 @@ asio::awaitable<http::Response> ActorRoutes::action(const http::Request& req, co
   if (req.body.size() > limits_.max_incoming)
     co_return reply_error(incoming_too_long(limits_.max_incoming), std::nullopt);
 
-  Value params;
-  if (auto p = req.header("x-rivet-conn-params")) {
-    auto v = json::parse(*p);
-    if (!v.ok())
-      co_return reply_error(make_error("actor", "invalid_request", "x-rivet-conn-params is not valid JSON."), std::nullopt);
-    params = std::move(*v);
-  }
+  auto parsed_params = conn_params_of(req);
+  if (!parsed_params.ok()) co_return reply_error(parsed_params.error(), std::nullopt);
+  Value params = std::move(*parsed_params);
   auto args = wire::decode_action_request(*enc, body_bytes(req));
   if (!args.ok()) co_return reply_error(args.error(), std::nullopt);
+
+  ClientRequest creq = client_request(req, "action", action_name, params);
+  CallResult guarded = co_await rt_.guard_client(t.actor_id, std::move(creq));
+  if (!guarded.output.ok()) {
+    auto info = rt_.find_by_id(t.actor_id);
+    http::Response err = reply_error(guarded.output.error(), info);
+    add_actor_headers(err, info);
+    co_return err;
+  }
 
   CallResult res = co_await rt_.call_action(t.actor_id, std::move(action_name), std::move(*args), std::move(params));
   http::Response r;

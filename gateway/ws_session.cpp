@@ -166,8 +166,21 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
         writer_idle_(ws_.get_executor()),
         keepalive_(ws_.get_executor()) {}
 
-  asio::awaitable<void> run(Value params) {
+  asio::awaitable<void> run(Value params, std::vector<std::pair<std::string, std::string>> headers) {
     auto keep = shared_from_this();
+    ClientRequest creq;
+    creq.kind = "connect";
+    creq.params = params;
+    creq.headers = std::move(headers);
+    CallResult guarded = co_await rt_.guard_client(actor_id_, std::move(creq));
+    if (!guarded.output.ok()) {
+      // Refused by the actor's client guard: as a rejected connection.
+      const Error& e = guarded.output.error();
+      send(wire::ErrorMsg{e, std::nullopt, specifier(rt_.find_by_id(actor_id_))});
+      close_with(1011, e.qualified());
+      co_await finish();
+      co_return;
+    }
     auto opened = co_await rt_.connect(actor_id_, std::move(params), keep);
     if (!opened.output.ok()) {
       // Rejected connection: Error with actionId null, then close 1011 group.code.
@@ -468,8 +481,18 @@ class RawSession : public WsSession, public RawWebSocket {
 
   std::shared_ptr<RawSession> self() { return std::static_pointer_cast<RawSession>(shared_from_this()); }
 
-  asio::awaitable<void> run(RawRequest req) {
+  asio::awaitable<void> run(RawRequest req, Value params) {
     auto keep = self();
+    ClientRequest creq;
+    creq.kind = "websocket";
+    creq.params = std::move(params);
+    creq.headers = req.headers;
+    CallResult guarded = co_await rt_.guard_client(actor_id_, std::move(creq));
+    if (!guarded.output.ok()) {
+      close_with(1011, guarded.output.error().qualified());
+      co_await drain();
+      co_return;
+    }
     auto opened = co_await rt_.raw_ws_open(actor_id_, std::move(req), keep);
     if (!opened.output.ok()) {
       close_with(1011, opened.output.error().qualified());
@@ -620,7 +643,7 @@ asio::awaitable<void> WsGateway::handle(BeastRequest req, beast::tcp_stream stre
     raw.query = target->actor_query.empty() ? "" : "?" + target->actor_query;
     raw.headers = hreq.headers;
     auto session = std::make_shared<RawSession>(rt_, std::move(ws), target->actor_id, opts_.max_pending_write_bytes);
-    co_await session->run(std::move(raw));
+    co_await session->run(std::move(raw), std::move(params));
     co_return;
   }
   auto enc = wire::parse_encoding(protocols.encoding.value_or("json"));
@@ -631,7 +654,7 @@ asio::awaitable<void> WsGateway::handle(BeastRequest req, beast::tcp_stream stre
   }
   auto session = std::make_shared<ConnectSession>(rt_, std::move(ws), *enc, target->actor_id, routes_.limits(),
                                                   opts_.max_pending_write_bytes);
-  co_await session->run(std::move(params));
+  co_await session->run(std::move(params), std::move(hreq.headers));
 }
 
 }  // namespace anvil::gateway

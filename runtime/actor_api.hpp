@@ -316,6 +316,21 @@ struct WebSocketHandlers {
 // `req`); an error refuses the socket.
 using WebSocketFn =
     std::function<Result<WebSocketHandlers>(ActorContext&, const std::shared_ptr<RawWebSocket>&, const RawRequest&)>;
+// A request of a client from outside the node (through the gateway), as the
+// actor's on_before_connect_async guard sees it before anything else of the
+// actor runs for it.
+struct ClientRequest {
+  // "action" | "connect" (WebSocket connection) | "queue" | "request" (raw
+  // HTTP) | "websocket" (raw WebSocket).
+  std::string kind;
+  std::string name;  // the action or queue name ("" otherwise)
+  Value params;      // x-rivet-conn-params / rivet_conn_params (JSON), or null
+  std::vector<std::pair<std::string, std::string>> headers;  // the HTTP (upgrade) request's, names lowercased
+  std::optional<std::string> header(std::string_view lower_name) const;
+};
+// Awaits I/O like an async action (ctx.http, ctx.sql, ...); an error refuses
+// the client's request with that error.
+using ClientGuardFn = std::function<Task<Status>(ActorContext&, ClientRequest req)>;
 using CreateStateFn = std::function<Result<Value>(ActorContext&, const Value& input)>;
 using InputHookFn = std::function<Status(ActorContext&, const Value& input)>;
 using HookFn = std::function<Status(ActorContext&)>;
@@ -361,6 +376,17 @@ class ActorDefinition {
   ActorDefinition& create_conn_state(CreateConnStateFn fn);
   ActorDefinition& on_connect(ConnHookFn fn);
   ActorDefinition& on_disconnect(ConnHookFn fn);
+  // RivetKit's awaitable onBeforeConnect, for clients: runs before every
+  // request a client makes through the gateway (HTTP actions, WebSocket
+  // connections, queue sends, raw HTTP and raw WebSockets) and before the
+  // connection hooks above, as an async call on the actor's strand (it sees
+  // the state and may wait on I/O, e.g. fetch keys to verify a token; its
+  // time limit is connection_hook_timeout). An error refuses the request
+  // (HTTP: the error's status; WebSocket connection: Error + close 1011).
+  // The node's own calls (app routes' ActorClient, ctx.call / call_actor /
+  // send_to, schedules) are trusted code and skip it. A WebSocket is checked
+  // once, when it opens.
+  ActorDefinition& on_before_connect_async(ClientGuardFn fn);
   ActorDefinition& create_vars(CreateVarsFn fn);
   ActorDefinition& on_state_change(StateChangeFn fn);
   ActorDefinition& on_before_action_response(BeforeActionResponseFn fn);
@@ -397,6 +423,7 @@ class ActorDefinition {
   const HookFn& on_sleep_hook() const { return on_sleep_; }
   const HookFn& on_destroy_hook() const { return on_destroy_; }
   const ParamsHookFn& on_before_connect_hook() const { return on_before_connect_; }
+  const ClientGuardFn& on_before_connect_async_hook() const { return on_before_connect_async_; }
   const CreateConnStateFn& create_conn_state_hook() const { return create_conn_state_; }
   const ConnHookFn& on_connect_hook() const { return on_connect_; }
   const ConnHookFn& on_disconnect_hook() const { return on_disconnect_; }
@@ -411,6 +438,7 @@ class ActorDefinition {
   InputHookFn on_create_;
   HookFn on_wake_, on_sleep_, on_destroy_;
   ParamsHookFn on_before_connect_;
+  ClientGuardFn on_before_connect_async_;
   CreateConnStateFn create_conn_state_;
   ConnHookFn on_connect_, on_disconnect_;
   CreateVarsFn create_vars_;

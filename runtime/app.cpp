@@ -108,6 +108,18 @@ AppDefinition& AppDefinition::needs_redis(bool v) {
   return *this;
 }
 
+AppDefinition& AppDefinition::validate(AppValidateFn fn) {
+  validators_.push_back(std::move(fn));
+  return *this;
+}
+
+std::vector<std::string> AppDefinition::check_config(const AppConfig& config) const {
+  std::vector<std::string> problems;
+  for (const auto& v : validators_)
+    for (auto& p : v(config)) problems.push_back(std::move(p));
+  return problems;
+}
+
 const AppRoute* match_route(const std::vector<const AppRoute*>& routes, std::string_view method,
                             std::string_view path, std::map<std::string, std::string>& params, bool* path_matched) {
   const auto want = segments(path);

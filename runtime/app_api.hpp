@@ -83,6 +83,15 @@ class AppContext {
   Task<Result<pg::QueryResult>> sql(std::string query, Array params = {});
 };
 
+// The node's configuration as applications see it: the environment, plus
+// the node's own settings under their environment names (ANVIL_POSTGRES_URL,
+// ANVIL_REDIS_URL hold the URLs in use, whether from flags or environment).
+using AppConfig = std::map<std::string, std::string>;
+// Checks an app's configuration; returns every problem found (empty: fine).
+// Each problem is one line naming the setting, e.g. "SERVICE_TOKEN is
+// required in production".
+using AppValidateFn = std::function<std::vector<std::string>(const AppConfig&)>;
+
 using AppRouteFn = std::function<Task<AppResponse>(AppContext&, AppRequest)>;
 // A background service (e.g. a stream consumer): runs from start until the
 // node stops; should return soon after stopping() turns true.
@@ -103,6 +112,12 @@ class AppDefinition {
   AppDefinition& migrations(std::string set, const std::vector<pg::Migration>* list);
   AppDefinition& needs_postgres(bool v = true);
   AppDefinition& needs_redis(bool v = true);
+  // Startup checks (fail fast): `anvil serve` runs every enabled app's
+  // checks with the node's configuration before it opens storage or
+  // listens, prints every problem on stderr and exits non-zero when there is
+  // any. Checks only read; they keep nothing.
+  AppDefinition& validate(AppValidateFn fn);
+  std::vector<std::string> check_config(const AppConfig& config) const;
 
   const std::string& name() const { return name_; }
   std::vector<ActorDefinition>& actors() { return actors_; }
@@ -118,6 +133,7 @@ class AppDefinition {
   std::vector<ActorDefinition> actors_;
   std::vector<AppRoute> routes_;
   std::vector<std::pair<std::string, AppServiceFn>> services_;
+  std::vector<AppValidateFn> validators_;
   std::string migration_set_;
   const std::vector<pg::Migration>* migrations_ = nullptr;
   bool needs_postgres_ = false, needs_redis_ = false;

@@ -16,6 +16,15 @@ asio::awaitable<CallResult> RuntimeCore::call_action(const std::string& actor_id
   });
 }
 
+asio::awaitable<CallResult> RuntimeCore::guard_client(const std::string& actor_id, ClientRequest req) {
+  // Most actor types have no guard: answer without visiting the actor.
+  const ActorDefinition* def = nullptr;
+  if (auto info = find_by_id(actor_id)) def = registry_.find(info->name);
+  if (def && !def->on_before_connect_async_hook()) co_return CallResult{Value(), std::nullopt};
+  co_return co_await turn(actor_id, [&](Instance& inst) -> Result<Value> { return inst.guard_client(std::move(req)); },
+                          /*want_info=*/false);
+}
+
 asio::awaitable<CallResult> RuntimeCore::connect(const std::string& actor_id, Value params,
                                                  std::shared_ptr<ConnSink> sink) {
   co_return co_await turn(actor_id, [&](Instance& inst) -> Result<Value> {

@@ -66,6 +66,7 @@ class RuntimeCore {
   asio::awaitable<void> raw_ws_closed(const std::string& actor_id, uint64_t handle, uint16_t code,
                                       std::string reason);
   asio::awaitable<Result<RawResponse>> raw_request(const std::string& actor_id, RawRequest req);
+  asio::awaitable<CallResult> guard_client(const std::string& actor_id, ClientRequest req);
   asio::awaitable<Status> destroy(const std::string& actor_id);
   asio::awaitable<void> shutdown();
   Result<Value> workflow_history(const std::string& actor_id) const;

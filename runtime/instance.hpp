@@ -109,6 +109,9 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   // Runs a due schedule (if it still exists) and deletes it in this turn's batch.
   Result<Value> fire_schedule(const std::string& schedule_id);
   Result<RawResponse> request(const RawRequest& req);
+  // Starts the on_before_connect_async guard as an async call (its outcome
+  // through take_started_call()); null Value at once when there is none.
+  Result<Value> guard_client(ClientRequest req);
   Result<uint64_t> open_raw_socket(const RawRequest& req, std::shared_ptr<RawWebSocket> socket);
   void raw_socket_message(uint64_t handle, const WsMessage& msg);
   void raw_socket_closed(uint64_t handle, uint16_t code, const std::string& reason);
@@ -178,6 +181,8 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
                                          std::shared_ptr<OneShot<AsyncOutcome>> done);
   asio::awaitable<void> run_async_request(std::shared_ptr<Instance> self, RawRequest req,
                                           std::shared_ptr<OneShot<AsyncOutcome>> done);
+  asio::awaitable<void> run_client_guard(std::shared_ptr<Instance> self, ClientRequest req,
+                                         std::shared_ptr<OneShot<AsyncOutcome>> done);
   template <typename T>
   asio::awaitable<Result<T>> run_scoped(AsyncScope& scope, std::string what, std::function<Task<Result<T>>()> body);
   void register_scope(AsyncScope& scope, std::chrono::milliseconds limit, Error timeout_error);

@@ -29,6 +29,16 @@ Result<RawResponse> Instance::request(const RawRequest& req) {
   return guarded(actor_id, "onRequest", [&] { return def_.on_request_hook()(ctx, req); });
 }
 
+Result<Value> Instance::guard_client(ClientRequest req) {
+  if (!def_.on_before_connect_async_hook()) return Value();
+  auto done = std::make_shared<OneShot<AsyncOutcome>>();
+  ++pending_async_;
+  idle_.cancel();
+  asio::co_spawn(strand_, run_client_guard(shared_from_this(), std::move(req), done), asio::detached);
+  started_call_ = std::move(done);
+  return Value();  // placeholder: the caller settles the call
+}
+
 Result<Value> Instance::action(const std::string& action, const Array& args, const std::shared_ptr<ConnData>& conn,
                                bool close_conn_after) {
   if (const AsyncActionFn* afn = def_.find_async_action(action)) {
@@ -197,6 +207,37 @@ asio::awaitable<void> Instance::run_async_request(std::shared_ptr<Instance> self
     outcome.output = out.error();
   }
   done->set(std::move(outcome));
+}
+
+namespace {
+// A guard's Status as the Result<Value> the async-call machinery carries.
+Task<Result<Value>> status_as_value(Task<Status> guard) {
+  Status st = co_await std::move(guard);
+  if (!st.ok()) co_return st.error();
+  co_return Value();
+}
+}  // namespace
+
+asio::awaitable<void> Instance::run_client_guard(std::shared_ptr<Instance> self, ClientRequest req,
+                                                 std::shared_ptr<OneShot<AsyncOutcome>> done) {
+  (void)self;
+  Result<Value> out = aborted_error();
+  if (phase_ == Phase::Running) {
+    AsyncScope scope;
+    register_scope(scope, def_.options().connection_hook_timeout,
+                   make_error("actor", "connect_timed_out", "onBeforeConnect timed out."));
+    ActorContext ctx(*this);
+    ctx.scope_ = &scope;
+    std::string what = "onBeforeConnect";
+    std::function<Task<Result<Value>>()> body = [&] {
+      return status_as_value(def_.on_before_connect_async_hook()(ctx, std::move(req)));
+    };
+    out = co_await run_scoped<Value>(scope, std::move(what), std::move(body));
+  }
+  --pending_async_;
+  Status st = end_segment();
+  if (!st.ok() && out.ok()) out = st.error();
+  done->set(AsyncOutcome{std::move(out), last_seq_, std::nullopt});
 }
 
 // "wf-" + 32 hex digits of SHA-256(actor id, NUL, step path): the same for

@@ -31,6 +31,11 @@ ActorDefinition& ActorDefinition::on_before_connect(ParamsHookFn fn) {
   on_before_connect_ = std::move(fn);
   return *this;
 }
+
+ActorDefinition& ActorDefinition::on_before_connect_async(ClientGuardFn fn) {
+  on_before_connect_async_ = std::move(fn);
+  return *this;
+}
 ActorDefinition& ActorDefinition::create_conn_state(CreateConnStateFn fn) {
   create_conn_state_ = std::move(fn);
   return *this;
@@ -102,6 +107,12 @@ const QueueHandlerFn* ActorDefinition::find_queue(std::string_view name) const {
 }
 
 std::optional<std::string> RawRequest::header(std::string_view lower_name) const {
+  for (const auto& [k, v] : headers)
+    if (k == lower_name) return v;
+  return std::nullopt;
+}
+
+std::optional<std::string> ClientRequest::header(std::string_view lower_name) const {
   for (const auto& [k, v] : headers)
     if (k == lower_name) return v;
   return std::nullopt;

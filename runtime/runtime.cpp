@@ -45,6 +45,9 @@ asio::awaitable<CallResult> Runtime::call_action(const std::string& actor_id, st
                                                  Value conn_params) {
   return core_->call_action(actor_id, std::move(action), std::move(args), std::move(conn_params));
 }
+asio::awaitable<CallResult> Runtime::guard_client(const std::string& actor_id, ClientRequest req) {
+  return core_->guard_client(actor_id, std::move(req));
+}
 asio::awaitable<CallResult> Runtime::connect(const std::string& actor_id, Value params,
                                              std::shared_ptr<ConnSink> sink) {
   return core_->connect(actor_id, std::move(params), std::move(sink));

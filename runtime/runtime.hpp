@@ -252,6 +252,12 @@ class Runtime {
   // Raw HTTP to the actor's onRequest.
   asio::awaitable<Result<RawResponse>> raw_request(const std::string& actor_id, RawRequest req);
 
+  // Runs the actor type's on_before_connect_async guard for a client's
+  // request (the gateway calls it before actions, connections, queue sends
+  // and raw requests/sockets); ok at once for types without one. An error
+  // output refuses the request.
+  asio::awaitable<CallResult> guard_client(const std::string& actor_id, ClientRequest req);
+
   // Destroys an actor (onDestroy, then all its storage).
   asio::awaitable<Status> destroy(const std::string& actor_id);
 

@@ -216,6 +216,36 @@ int serve(const ServeConfig& cfg) {
     return usage_error("--admin-token must differ from --token");
   raise_fd_limit(cfg.server.max_connections);
 
+  // Applications read their configuration (e.g. SERVICE_TOKEN, GITEA_URL)
+  // from the node's environment, plus the node's own URLs and data
+  // directory in use; their startup
+  // checks run before anything is opened, so a misconfigured node exits
+  // naming every problem at once.
+  anvil::AppConfig app_config;
+  for (char** e = environ; e && *e; ++e) {
+    std::string kv(*e);
+    auto eq = kv.find('=');
+    if (eq != std::string::npos) app_config[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  app_config.erase("ANVIL_POSTGRES_URL");
+  app_config.erase("ANVIL_REDIS_URL");
+  if (!cfg.postgres_url.empty()) app_config["ANVIL_POSTGRES_URL"] = cfg.postgres_url;
+  if (!cfg.redis_url.empty()) app_config["ANVIL_REDIS_URL"] = cfg.redis_url;
+  app_config["ANVIL_DATA_DIR"] = cfg.data_dir;  // the data directory in use (also from --data-dir)
+  std::vector<anvil::AppDefinition> apps;
+  std::vector<std::string> problems;
+  for (const auto& name : cfg.apps) {
+    auto app = make_app(name);
+    if (!app) return usage_error("unknown application `" + name + "` (known: growqr)");
+    for (auto& p : app->check_config(app_config)) problems.push_back(name + ": " + p);
+    apps.push_back(std::move(*app));
+  }
+  if (!problems.empty()) {
+    std::cerr << "anvil: refusing to start, " << problems.size() << " configuration problem(s):\n";
+    for (const auto& p : problems) std::cerr << "  - " << p << "\n";
+    return 1;
+  }
+
   std::error_code fs_ec;
   std::filesystem::create_directories(cfg.data_dir, fs_ec);
   if (fs_ec) {
@@ -233,20 +263,16 @@ int serve(const ServeConfig& cfg) {
   anvil::Registry registry;
   anvil::actors::register_fixtures(registry);
   anvil::actors::register_examples(registry);
-  std::vector<anvil::AppDefinition> apps;
-  for (const auto& name : cfg.apps) {
-    auto app = make_app(name);
-    if (!app) return usage_error("unknown application `" + name + "` (known: growqr)");
-    if (app->requires_postgres() && cfg.postgres_url.empty()) {
-      spdlog::critical("application {} needs Postgres: start with --postgres-url or ANVIL_POSTGRES_URL", name);
+  for (auto& app : apps) {
+    if (app.requires_postgres() && cfg.postgres_url.empty()) {
+      spdlog::critical("application {} needs Postgres: start with --postgres-url or ANVIL_POSTGRES_URL", app.name());
       return 1;
     }
-    if (app->requires_redis() && cfg.redis_url.empty()) {
-      spdlog::critical("application {} needs Redis: start with --redis-url or ANVIL_REDIS_URL", name);
+    if (app.requires_redis() && cfg.redis_url.empty()) {
+      spdlog::critical("application {} needs Redis: start with --redis-url or ANVIL_REDIS_URL", app.name());
       return 1;
     }
-    for (auto& def : app->actors()) registry.add(std::move(def));
-    apps.push_back(std::move(*app));
+    for (auto& def : app.actors()) registry.add(std::move(def));
   }
   anvil::Runtime runtime(io, **store, pipeline, registry);
 
@@ -276,18 +302,8 @@ int serve(const ServeConfig& cfg) {
     redis = std::make_unique<anvil::redis::Client>(io, anvil::redis::Options{cfg.redis_url});
     services.redis = redis.get();
   }
-  // Applications and actors read their configuration (e.g. GROWQR_SERVICE_TOKEN,
-  // GITEA_URL) from the node's environment, plus ANVIL_DATA_DIR = the data
-  // directory actually used (also when given as --data-dir).
-  // Set before load(): actors woken while loading (schedules, workflows)
-  // read it too.
-  std::map<std::string, std::string> app_config;
-  for (char** e = environ; e && *e; ++e) {
-    std::string kv(*e);
-    auto eq = kv.find('=');
-    if (eq != std::string::npos) app_config[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
-  app_config["ANVIL_DATA_DIR"] = cfg.data_dir;
+  // Actors read the same configuration (ctx.config); set before load(), so
+  // actors woken while loading (schedules, workflows) read it too.
   services.config = std::make_shared<const anvil::ConfigMap>(app_config.begin(), app_config.end());
   runtime.set_services(services);
 

@@ -16,6 +16,8 @@ AppDefinition app() {
   add_memory(a);
   add_subagents(a);
   add_services(a);
+  add_environment(a);
+  add_auth(a);  // last: attaches ownership to the user-keyed types added above
   return a;
 }
 

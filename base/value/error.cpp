@@ -11,7 +11,13 @@ Error internal_error() { return make_error("rivetkit", "internal_error", "An int
 int http_status_for(const Error& e) {
   const auto& g = e.group;
   const auto& c = e.code;
-  if (g == "auth" && c == "forbidden") return 403;
+  if (g == "auth") {
+    // Authentication: refused credentials are 401, a known caller without
+    // the right is 403, an authenticator that cannot work is 503.
+    if (c == "forbidden") return 403;
+    if (c == "not_configured" || c == "jwks_unavailable") return 503;
+    return 401;
+  }
   if (g == "actor") {
     if (c == "action_not_found" || c == "not_found") return 404;
     if (c == "action_timed_out") return 408;

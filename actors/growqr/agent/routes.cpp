@@ -6,13 +6,14 @@
 
 #include "actors/growqr/agent/grow_agent.hpp"
 #include "actors/growqr/app.hpp"
+#include "actors/growqr/auth/auth.hpp"
 #include "actors/growqr/missions/app_util.hpp"
 
 namespace anvil::growqr {
 namespace {
 
 Task<AppResponse> post_chat(AppContext& c, AppRequest req) {
-  auto user = request_user(req);
+  auto user = co_await authenticate(c, req);
   if (!user.ok()) co_return error_response(user.error());
   auto body = json_body(req);
   if (!body.ok()) co_return error_response(body.error());

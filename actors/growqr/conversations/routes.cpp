@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/growqr/app.hpp"
+#include "actors/growqr/auth/auth.hpp"
 #include "actors/growqr/conversations/conversation_actor.hpp"
 #include "actors/growqr/missions/app_util.hpp"
 #include "storage/pg/pool.hpp"
@@ -41,7 +42,7 @@ Task<Result<Value>> owned(AppContext& c, const std::string& id, const std::strin
 }
 
 Task<AppResponse> create(AppContext& c, AppRequest req) {
-  auto user = request_user(req);
+  auto user = co_await authenticate(c, req);
   if (!user.ok()) co_return error_response(user.error());
   auto body = json_body(req);
   if (!body.ok()) co_return error_response(body.error());
@@ -65,7 +66,7 @@ Task<AppResponse> create(AppContext& c, AppRequest req) {
 }
 
 Task<AppResponse> list(AppContext& c, AppRequest req) {
-  auto user = request_user(req);
+  auto user = co_await authenticate(c, req);
   if (!user.ok()) co_return error_response(user.error());
   std::string q =
       "SELECT id::text AS \"conversationId\", title, mission_instance_id AS \"missionInstanceId\", status, "
@@ -80,7 +81,7 @@ Task<AppResponse> list(AppContext& c, AppRequest req) {
 }
 
 Task<AppResponse> get(AppContext& c, AppRequest req) {
-  auto user = request_user(req);
+  auto user = co_await authenticate(c, req);
   if (!user.ok()) co_return error_response(user.error());
   const std::string id = req.params.at("id");
   auto conv = co_await owned(c, id, *user);
@@ -89,7 +90,7 @@ Task<AppResponse> get(AppContext& c, AppRequest req) {
 }
 
 Task<AppResponse> messages(AppContext& c, AppRequest req) {
-  auto user = request_user(req);
+  auto user = co_await authenticate(c, req);
   if (!user.ok()) co_return error_response(user.error());
   const std::string id = req.params.at("id");
   auto conv = co_await owned(c, id, *user);
@@ -110,7 +111,7 @@ Task<AppResponse> messages(AppContext& c, AppRequest req) {
 }
 
 Task<AppResponse> send(AppContext& c, AppRequest req) {
-  auto user = request_user(req);
+  auto user = co_await authenticate(c, req);
   if (!user.ok()) co_return error_response(user.error());
   auto body = json_body(req);
   if (!body.ok()) co_return error_response(body.error());
@@ -137,7 +138,7 @@ Task<AppResponse> send(AppContext& c, AppRequest req) {
 }
 
 Task<AppResponse> patch(AppContext& c, AppRequest req) {
-  auto user = request_user(req);
+  auto user = co_await authenticate(c, req);
   if (!user.ok()) co_return error_response(user.error());
   auto body = json_body(req);
   if (!body.ok()) co_return error_response(body.error());
@@ -155,7 +156,7 @@ Task<AppResponse> patch(AppContext& c, AppRequest req) {
 }
 
 Task<AppResponse> archive(AppContext& c, AppRequest req) {
-  auto user = request_user(req);
+  auto user = co_await authenticate(c, req);
   if (!user.ok()) co_return error_response(user.error());
   const std::string id = req.params.at("id");
   auto conv = co_await owned(c, id, *user);

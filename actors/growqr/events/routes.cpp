@@ -3,6 +3,7 @@
 // durable progression belongs to userEventActor.
 #include <spdlog/spdlog.h>
 
+#include "actors/growqr/auth/auth.hpp"
 #include "actors/growqr/events/events.hpp"
 #include "actors/growqr/events/ingest.hpp"
 #include "actors/growqr/events/log_fields.hpp"
@@ -26,15 +27,6 @@ Result<Value> json_body(const AppRequest& req) {
     return make_error("event", "invalid", "Invalid request: the body is not a JSON object.",
                       obj({{"field", "(body)"}}));
   return v;
-}
-
-// Equal in time independent of where the strings differ (both are hashed
-// first, so the length of the configured token does not leak either).
-bool constant_time_equal(std::string_view a, std::string_view b) {
-  std::string ha = pg::sha256_hex(a), hb = pg::sha256_hex(b);
-  unsigned char diff = 0;
-  for (size_t i = 0; i < ha.size(); ++i) diff |= static_cast<unsigned char>(ha[i] ^ hb[i]);
-  return diff == 0;
 }
 
 Result<int64_t> limit_param(const AppRequest& req, int64_t dflt, int64_t max) {
@@ -88,7 +80,7 @@ Task<AppResponse> list_events(AppContext& app, AppRequest req) {
 }
 
 Task<AppResponse> replay_events(AppContext& app, AppRequest req) {
-  if (auto denied = check_service_token(app, req, /*admin=*/true)) co_return *denied;
+  if (auto denied = check_service_token(app, req)) co_return *denied;
   auto pool = events_pool(app);
   if (!pool.ok()) co_return AppResponse::error(pool.error());
   auto body = json_body(req);
@@ -161,7 +153,7 @@ Task<AppResponse> replay_events(AppContext& app, AppRequest req) {
 }
 
 Task<AppResponse> list_dlq(AppContext& app, AppRequest req) {
-  if (auto denied = check_service_token(app, req, true)) co_return *denied;
+  if (auto denied = check_service_token(app, req)) co_return *denied;
   auto pool = events_pool(app);
   if (!pool.ok()) co_return AppResponse::error(pool.error());
   auto limit = limit_param(req, 50, 500);
@@ -178,7 +170,7 @@ Task<AppResponse> list_dlq(AppContext& app, AppRequest req) {
 }
 
 Task<AppResponse> redrive_dlq(AppContext& app, AppRequest req) {
-  if (auto denied = check_service_token(app, req, true)) co_return *denied;
+  if (auto denied = check_service_token(app, req)) co_return *denied;
   auto pool = events_pool(app);
   if (!pool.ok()) co_return AppResponse::error(pool.error());
   const std::string id = req.params["id"];
@@ -221,24 +213,6 @@ Task<AppResponse> redrive_dlq(AppContext& app, AppRequest req) {
 }
 
 }  // namespace
-
-std::optional<AppResponse> check_service_token(const AppContext& app, const AppRequest& req, bool) {
-  auto env = app.config("GROWQR_ENV");
-  auto token = app.config("GROWQR_SERVICE_TOKEN");
-  const bool has_token = token && !token->empty();
-  if ((env && *env == "development") || (!env && !has_token)) return std::nullopt;
-  auto unauthorized = [] {
-    return AppResponse::error(
-        make_error("auth", "unauthorized", "A service token is required (authorization: Bearer <token>)."), 401);
-  };
-  if (!has_token) return unauthorized();  // outside development, tokenless ingest is refused (D26)
-  auto header = req.header("authorization");
-  const std::string_view prefix = "Bearer ";
-  if (!header || header->size() <= prefix.size() || header->compare(0, prefix.size(), prefix) != 0)
-    return unauthorized();
-  if (!constant_time_equal(std::string_view(*header).substr(prefix.size()), *token)) return unauthorized();
-  return std::nullopt;
-}
 
 void add_event_routes(AppDefinition& app) {
   app.route("POST", "/events", post_event)

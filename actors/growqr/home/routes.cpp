@@ -15,6 +15,7 @@
 
 #include "actors/growqr/agent/grow_agent.hpp"
 #include "actors/growqr/app.hpp"
+#include "actors/growqr/auth/auth.hpp"
 #include "actors/growqr/missions/app_util.hpp"
 #include "storage/pg/pool.hpp"
 
@@ -35,7 +36,7 @@ Task<Result<Array>> rows(AppContext& c, std::string q, Array params) {
 }
 
 Task<AppResponse> home(AppContext& c, AppRequest req) {
-  auto user = request_user(req);
+  auto user = co_await authenticate(c, req);
   if (!user.ok()) co_return error_response(user.error());
   std::string missions_actor = "growActor", missions_action = "getActiveState";
   Array missions_args;
@@ -64,7 +65,7 @@ Task<AppResponse> home(AppContext& c, AppRequest req) {
 }
 
 Task<AppResponse> notifications(AppContext& c, AppRequest req) {
-  auto user = request_user(req);
+  auto user = co_await authenticate(c, req);
   if (!user.ok()) co_return error_response(user.error());
   int64_t limit = 50;
   if (auto l = req.query_param("limit")) {
@@ -86,7 +87,7 @@ Task<AppResponse> notifications(AppContext& c, AppRequest req) {
 }
 
 Task<AppResponse> me(AppContext& c, AppRequest req) {
-  auto user = request_user(req);
+  auto user = co_await authenticate(c, req);
   if (!user.ok()) co_return error_response(user.error());
   std::string r_actor = "userActor", r_action = "getProfile";
   Array r_args;
@@ -96,7 +97,7 @@ Task<AppResponse> me(AppContext& c, AppRequest req) {
 }
 
 Task<AppResponse> update_me(AppContext& c, AppRequest req) {
-  auto user = request_user(req);
+  auto user = co_await authenticate(c, req);
   if (!user.ok()) co_return error_response(user.error());
   auto body = json_body(req);
   if (!body.ok()) co_return error_response(body.error());
@@ -129,7 +130,7 @@ Result<std::string> path_param(const AppRequest& req) {
 }
 
 Task<AppResponse> git_list(AppContext& c, AppRequest req) {
-  auto user = request_user(req);
+  auto user = co_await authenticate(c, req);
   if (!user.ok()) co_return error_response(user.error());
   Array args;
   if (auto prefix = req.query_param("prefix"); prefix && !prefix->empty()) args.emplace_back(*prefix);
@@ -140,7 +141,7 @@ Task<AppResponse> git_list(AppContext& c, AppRequest req) {
 }
 
 Task<AppResponse> git_read(AppContext& c, AppRequest req) {
-  auto user = request_user(req);
+  auto user = co_await authenticate(c, req);
   if (!user.ok()) co_return error_response(user.error());
   auto path = path_param(req);
   if (!path.ok()) co_return error_response(path.error());
@@ -152,7 +153,7 @@ Task<AppResponse> git_read(AppContext& c, AppRequest req) {
 }
 
 Task<AppResponse> git_write(AppContext& c, AppRequest req) {
-  auto user = request_user(req);
+  auto user = co_await authenticate(c, req);
   if (!user.ok()) co_return error_response(user.error());
   auto path = path_param(req);
   if (!path.ok()) co_return error_response(path.error());
@@ -169,7 +170,7 @@ Task<AppResponse> git_write(AppContext& c, AppRequest req) {
 }
 
 Task<AppResponse> git_delete(AppContext& c, AppRequest req) {
-  auto user = request_user(req);
+  auto user = co_await authenticate(c, req);
   if (!user.ok()) co_return error_response(user.error());
   auto path = path_param(req);
   if (!path.ok()) co_return error_response(path.error());

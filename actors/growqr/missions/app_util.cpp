@@ -17,13 +17,6 @@ Result<Value> json_body(const AppRequest& req) {
   return v;
 }
 
-Result<std::string> request_user(const AppRequest& req) {
-  auto user = req.header("x-user-id");
-  if (!user || user->empty())
-    return make_error("auth", "unauthenticated", "The x-user-id header names the calling user.");
-  return *user;
-}
-
 AppResponse error_response(const Error& e) {
   int status = 0;
   const auto q = e.qualified();

@@ -1,5 +1,5 @@
 // Small helpers shared by the GrowQR mission and workflow-run parts: request
-// bodies, the caller's user id, error -> HTTP status, stable ids derived from
+// bodies, error -> HTTP status, stable ids derived from
 // client keys (never from clocks), and field access on Values.
 #pragma once
 
@@ -14,9 +14,6 @@ namespace anvil::growqr {
 // The JSON body as a Value: {} when empty, validation.invalid_json otherwise.
 Result<Value> json_body(const AppRequest& req);
 
-// The caller's user id. For now the `x-user-id` header (docs/growqr.md);
-// auth.unauthenticated (401) when missing.
-Result<std::string> request_user(const AppRequest& req);
 
 // The engine's error shape with the status GrowQR's routes answer: 404 for
 // unknown things, 409 for state conflicts, 503 for missing configuration,

@@ -10,10 +10,12 @@
 //                                        from the body or the Idempotency-Key header;
 //                                        200 with the mission snapshot
 //   POST /missions/:missionId/artifacts  body {key, kind?, content?, metadata?}; 200
-// The caller is the x-user-id header (401 without it).
+// The caller is authenticate()'s (auth/auth.hpp): the Clerk session token's
+// subject; in development without a token, the x-user-id header. 401 without.
 #include <spdlog/spdlog.h>
 
 #include "actors/growqr/app.hpp"
+#include "actors/growqr/auth/auth.hpp"
 #include "actors/growqr/mission_registry.hpp"
 #include "actors/growqr/missions/app_util.hpp"
 #include "actors/growqr/missions/grow_actor.hpp"
@@ -39,7 +41,7 @@ void log_route(const AppRequest& req, const std::string& user, const std::string
 }
 
 Task<AppResponse> get_grow(AppContext& c, AppRequest req) {
-  auto user = request_user(req);
+  auto user = co_await authenticate(c, req);
   if (!user.ok()) co_return error_response(user.error());
   std::string name = "growActor";
   std::string action = "bootstrap";
@@ -55,7 +57,7 @@ Task<AppResponse> get_grow(AppContext& c, AppRequest req) {
 Task<AppResponse> get_catalog(AppContext&, AppRequest) { co_return AppResponse::json(200, catalog()); }
 
 Task<AppResponse> start(AppContext& c, AppRequest req) {
-  auto user = request_user(req);
+  auto user = co_await authenticate(c, req);
   if (!user.ok()) co_return error_response(user.error());
   auto body = json_body(req);
   if (!body.ok()) co_return error_response(body.error());
@@ -74,7 +76,7 @@ Task<AppResponse> start(AppContext& c, AppRequest req) {
 }
 
 Task<AppResponse> drive(AppContext& c, AppRequest req, std::string action) {
-  auto user = request_user(req);
+  auto user = co_await authenticate(c, req);
   if (!user.ok()) co_return error_response(user.error());
   const std::string id = req.params["missionId"];
   std::string name = "growActor";
@@ -89,7 +91,7 @@ Task<AppResponse> drive(AppContext& c, AppRequest req, std::string action) {
 // Stage patches and artifacts go to the mission actor itself (as
 // userEventActor's patches do), resolved through growActor's entry.
 Task<AppResponse> to_mission(AppContext& c, AppRequest req, std::string action) {
-  auto user = request_user(req);
+  auto user = co_await authenticate(c, req);
   if (!user.ok()) co_return error_response(user.error());
   auto body = json_body(req);
   if (!body.ok()) co_return error_response(body.error());

@@ -22,6 +22,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/growqr/app.hpp"
+#include "actors/growqr/auth/auth.hpp"
 #include "actors/growqr/missions/app_util.hpp"
 #include "actors/growqr/workflows/workflow_run_actor.hpp"
 #include "storage/pg/pool.hpp"
@@ -83,7 +84,7 @@ Task<AppResponse> create_run(AppContext& c, AppRequest req) {
   if (!body.ok()) co_return error_response(body.error());
   std::string user = str_or(*body, "userId");
   if (user.empty()) {
-    auto h = request_user(req);
+    auto h = co_await authenticate(c, req);
     if (!h.ok()) co_return error_response(h.error());
     user = *h;
   }
