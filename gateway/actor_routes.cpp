@@ -1,8 +1,5 @@
 #include "gateway/actor_routes.hpp"
 
-#include <array>
-
-#include "base/value/cbor.hpp"
 #include "base/value/json.hpp"
 
 namespace anvil::gateway {
@@ -15,10 +12,6 @@ Error guard_error(std::string code, std::string message) {
 Error actor_not_found() {
   return make_error("actor", "not_found", "The actor does not exist or was destroyed.");
 }
-
-constexpr std::array<std::string_view, 10> kRvtParams = {
-    "rvt-namespace", "rvt-method", "rvt-runner", "rvt-pool", "rvt-key",
-    "rvt-input", "rvt-region", "rvt-crash-policy", "rvt-token", "rvt-skip-ready-wait"};
 
 bool starts_with_segment(std::string_view path, std::string_view seg) {
   if (path.substr(0, seg.size()) != seg) return false;
@@ -44,54 +37,6 @@ Error outgoing_too_long(size_t limit) {
                     "Outgoing message too long. Exceeded limit of " + std::to_string(limit) + " bytes.");
 }
 
-std::optional<Result<QueryAddress>> parse_query_address(std::string_view raw_query) {
-  auto params = http::parse_query(raw_query);
-  QueryAddress qa;
-  bool any_rvt = false;
-  std::vector<std::string> seen;
-  std::string rest;
-  for (const auto& p : params) {
-    if (p.name.rfind("rvt-", 0) != 0) {
-      if (!rest.empty()) rest += '&';
-      rest += p.raw;
-      continue;
-    }
-    any_rvt = true;
-    if (std::find(kRvtParams.begin(), kRvtParams.end(), p.name) == kRvtParams.end())
-      return Result<QueryAddress>(guard_error("query_unknown_param", "Unknown query parameter `" + p.name + "`."));
-    if (std::find(seen.begin(), seen.end(), p.name) != seen.end())
-      return Result<QueryAddress>(guard_error("query_duplicate_param", "Duplicate query parameter `" + p.name + "`."));
-    seen.push_back(p.name);
-    if (p.name == "rvt-namespace") qa.namespace_name = p.value;
-    else if (p.name == "rvt-method") qa.method = p.value;
-    else if (p.name == "rvt-runner" || p.name == "rvt-pool") qa.runner = p.value;
-    else if (p.name == "rvt-key") qa.key = split_query_key(p.value);
-    else if (p.name == "rvt-region") qa.region = p.value;
-    else if (p.name == "rvt-crash-policy") qa.crash_policy = p.value;
-    else if (p.name == "rvt-token") qa.token = p.value;
-    else if (p.name == "rvt-input") {
-      auto bytes = json::base64_decode(p.value);
-      if (!bytes.ok())
-        return Result<QueryAddress>(guard_error("query_invalid_base64_input", "`rvt-input` is not valid base64url."));
-      auto v = cbor::decode(*bytes, cbor::Mode::Compat);
-      if (!v.ok())
-        return Result<QueryAddress>(guard_error("query_invalid_cbor_input", "`rvt-input` is not valid CBOR."));
-      qa.input = std::move(*v);
-    }
-  }
-  if (!any_rvt) return std::nullopt;
-  if (qa.method != "get" && qa.method != "getOrCreate")
-    return Result<QueryAddress>(guard_error("query_invalid_params", "`rvt-method` must be `get` or `getOrCreate`."));
-  if (qa.method == "get") {
-    for (std::string_view p : {"rvt-runner", "rvt-pool", "rvt-input", "rvt-region", "rvt-crash-policy"})
-      if (std::find(seen.begin(), seen.end(), p) != seen.end())
-        return Result<QueryAddress>(guard_error("query_get_disallowed_params",
-                                                "`" + std::string(p) + "` is not allowed with rvt-method=get."));
-  }
-  qa.actor_query = std::move(rest);
-  return Result<QueryAddress>(std::move(qa));
-}
-
 bool ActorRoutes::matches(const http::Request& req, std::string_view path) const {
   if (starts_with_segment(path, "/gateway")) return true;
   auto target = req.header("x-rivet-target");
@@ -114,13 +59,10 @@ asio::awaitable<Result<ActorTarget>> ActorRoutes::resolve_target(const http::Req
     co_return t;
   }
 
-  std::string_view rest = path.substr(std::string_view("/gateway").size());
-  if (rest.empty() || rest == "/")
-    co_return make_error("api", "not_found", "The requested resource was not found");
-  rest.remove_prefix(1);
-  size_t slash = rest.find('/');
-  std::string_view seg = rest.substr(0, slash);
-  t.actor_path = slash == rest.npos ? "/" : std::string(rest.substr(slash));
+  auto gp = split_gateway_path(path);
+  if (!gp.ok()) co_return gp.error();
+  std::string_view seg = gp->segment;
+  t.actor_path = std::move(gp->actor_path);
 
   auto qa = parse_query_address(req.query);
   if (qa) {
@@ -157,16 +99,10 @@ asio::awaitable<Result<ActorTarget>> ActorRoutes::resolve_target(const http::Req
     co_return t;
   }
 
-  // Direct: <id>[@<token>], both percent-encoded.
-  size_t at = seg.find('@');
-  auto id = http::percent_decode(seg.substr(0, at));
-  if (!id) co_return make_error("actor", "invalid_request", "Malformed actor id in path.");
-  if (at != seg.npos) {
-    auto tok = http::percent_decode(seg.substr(at + 1));
-    if (!tok) co_return make_error("actor", "invalid_request", "Malformed token in path.");
-    t.token = std::move(*tok);
-  }
-  t.actor_id = std::move(*id);
+  auto direct = parse_direct_segment(seg);
+  if (!direct.ok()) co_return direct.error();
+  t.actor_id = std::move(direct->actor_id);
+  t.token = std::move(direct->token);
   t.actor_query = req.query;
   if (!rt_.exists(t.actor_id)) co_return actor_not_found();
   co_return t;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "engine-api/http.hpp"
+#include "gateway/addressing.hpp"
 #include "gateway/codec/wire.hpp"
 #include "runtime/runtime.hpp"
 
@@ -21,19 +22,6 @@ struct ActorTarget {
   std::optional<std::string> token;
   bool created_deferred = false;  // created by this request, record held back (see resolve_target)
 };
-
-// Parsed `rvt-*` query addressing (pure; exposed for tests).
-struct QueryAddress {
-  std::string namespace_name = "default";
-  std::string method;  // "get" | "getOrCreate"
-  ActorKey key;
-  std::optional<Value> input;
-  std::string runner = "default";
-  std::optional<std::string> region, crash_policy, token;
-  std::string actor_query;  // remaining params, raw
-};
-// nullopt when the query carries no rvt-* params (direct addressing).
-std::optional<Result<QueryAddress>> parse_query_address(std::string_view raw_query);
 
 // Rivet's message limits (rivetkit's registry `maxIncomingMessageSize` and
 // `maxOutgoingMessageSize`, same defaults) for action calls, queue messages

@@ -60,3 +60,40 @@ TEST(QueryAddress, InvalidInputIsRejected) {
   ASSERT_TRUE(r && !r->ok());
   EXPECT_EQ(r->error().qualified(), "guard.query_invalid_base64_input");
 }
+
+TEST(GatewayPath, SplitsTheActorSegmentFromTheActorPath) {
+  auto p = split_gateway_path("/gateway/abc@tok/action/increment");
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->segment, "abc@tok");
+  EXPECT_EQ(p->actor_path, "/action/increment");
+  auto bare = split_gateway_path("/gateway/abc");
+  ASSERT_TRUE(bare.ok());
+  EXPECT_EQ(bare->actor_path, "/");
+}
+
+TEST(GatewayPath, NoActorSegmentIsNotFound) {
+  for (std::string_view path : {"/gateway", "/gateway/", "/gatewayx/a", "/actors"}) {
+    auto p = split_gateway_path(path);
+    ASSERT_FALSE(p.ok()) << path;
+    EXPECT_EQ(p.error().qualified(), "api.not_found");
+  }
+}
+
+TEST(GatewayPath, DirectSegmentDecodesIdAndTokenSeparately) {
+  auto d = parse_direct_segment("a%2Fb@t%40k");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->actor_id, "a/b");
+  EXPECT_EQ(d->token, "t@k");
+  auto no_token = parse_direct_segment("abc");
+  ASSERT_TRUE(no_token.ok());
+  EXPECT_FALSE(no_token->token.has_value());
+}
+
+TEST(GatewayPath, MalformedEscapeInDirectSegmentIsAnInvalidRequest) {
+  auto bad_id = parse_direct_segment("a%zz@t");
+  ASSERT_FALSE(bad_id.ok());
+  EXPECT_EQ(bad_id.error().qualified(), "actor.invalid_request");
+  auto bad_token = parse_direct_segment("a@%");
+  ASSERT_FALSE(bad_token.ok());
+  EXPECT_EQ(bad_token.error().qualified(), "actor.invalid_request");
+}

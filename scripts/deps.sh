@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything Anvil needs on Debian 12: the toolchain and libraries,
-# PostgreSQL and Redis, Chromium (browser test), Node.js (only if missing),
+# PostgreSQL and Redis, Chromium (browser test), clang 14 with libFuzzer
+# (libclang-rt-14-dev; scripts/fuzz.sh), Node.js (only if missing),
 # and the npm packages of the shared reference harness and the browser test.
 # Idempotent. ANVIL_SKIP_APT=1 skips apt.
 set -euo pipefail
@@ -8,7 +9,8 @@ set -euo pipefail
 
 PACKAGES=(build-essential cmake ninja-build ccache pkg-config libboost-all-dev capnproto libcapnp-dev
   librocksdb-dev libpqxx-dev libcpprest-dev libhiredis-dev libspdlog-dev libfmt-dev libgtest-dev
-  nlohmann-json3-dev libjemalloc-dev postgresql redis-server chromium openssl curl ca-certificates)
+  nlohmann-json3-dev libjemalloc-dev postgresql redis-server chromium openssl curl ca-certificates
+  clang-14 libclang-rt-14-dev)
 
 if [ "${ANVIL_SKIP_APT:-0}" != 1 ]; then
   missing=()
