@@ -4,18 +4,18 @@
 
 namespace anvil {
 
-AppHost::AppHost(Runtime& rt, std::map<std::string, std::string> config) : rt_(rt) {
-  // A node that set its configuration before loading (so actors woken at
-  // load read it) keeps it; otherwise the host's becomes the actors' too.
-  if (rt_.services().config) {
-    config_ = rt_.services().config;
-    return;
+AppHost::AppHost(Runtime& rt, std::map<std::string, std::string> config)
+    : rt_(rt), config_(std::make_shared<const ConfigMap>(config.begin(), config.end())) {
+  // Actors read the node's configuration too: a node that set it before
+  // loading (so actors woken at load read it) keeps its own; otherwise the
+  // host's becomes the actors'.
+  if (!rt_.services().config) {
+    Services s = rt_.services();
+    s.config = config_;
+    rt_.set_services(s);
   }
-  config_ = std::make_shared<const ConfigMap>(config.begin(), config.end());
-  Services s = rt_.services();
-  s.config = config_;
-  rt_.set_services(s);
 }
+
 AppHost::~AppHost() = default;
 
 void AppHost::add(const AppDefinition& app) {

@@ -17,9 +17,9 @@ namespace anvil {
 
 class AppHost : public AppContext, private ActorClient {
  public:
-  // `config` is what routes and services read (AppContext::config) and what
-  // actors read (ActorContext::config); a node whose Services already carry
-  // a configuration keeps that one.
+  // `config` is what routes and services read (AppContext::config); it is
+  // also what actors read (ActorContext::config) unless the node's Services
+  // already carry a configuration.
   AppHost(Runtime& rt, std::map<std::string, std::string> config);
   ~AppHost() override;
 
@@ -52,7 +52,7 @@ class AppHost : public AppContext, private ActorClient {
   asio::awaitable<void> run_service(std::string name, AppServiceFn fn);
 
   Runtime& rt_;
-  std::shared_ptr<const ConfigMap> config_;  // also Services::config, for actors
+  std::shared_ptr<const ConfigMap> config_;
   std::vector<const AppRoute*> routes_;
   std::vector<std::pair<std::string, AppServiceFn>> services_;
   std::atomic<bool> stopping_{false};

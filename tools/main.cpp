@@ -315,7 +315,7 @@ int serve(const ServeConfig& cfg) {
   anvil::ManagerApi api(runtime);
   anvil::gateway::ActorRoutes actor_routes(runtime, cfg.messages);
   anvil::gateway::AccessGuard access(cfg.access);
-  anvil::AppHost app_host(runtime, app_config);  // adopts services.config
+  anvil::AppHost app_host(runtime, app_config);  // the same map actors read (services.config)
   for (const auto& app : apps) app_host.add(app);
   anvil::gateway::Router router(runtime, api, actor_routes, &app_host, &access);
   anvil::gateway::ServerOptions sopts = cfg.server;

@@ -18,7 +18,8 @@ void add_conversations(AppDefinition& app);  // conversations/: conversationActo
 void add_home(AppDefinition& app);       // home/: /home, /users, /agents, /git (portal routes)
 void add_memory(AppDefinition& app);     // memory/: memoryActor (L1 state, L2 session_memory, L3 git via Gitea)
 void add_subagents(AppDefinition& app);  // subagents/ + sandbox/: subAgent over the user's OpenCode runtime
-void add_services(AppDefinition& app);   // services/: interviewService, roleplayService, resumeService
+void add_services(AppDefinition& app);   // services/: interviewService, roleplayService, resumeService, /services
+void add_service_routes(AppDefinition& app);  // services/routes.cpp (called by add_services)
 void add_environment(AppDefinition& app);  // env/: APP_ENV, startup checks (seed 003), /home/seed-demo
 // auth/: the auth settings' startup check, and ownership (require_owner) for
 // the user-keyed actor types already added; call it after the parts that add actors.

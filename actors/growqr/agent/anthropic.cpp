@@ -4,21 +4,6 @@
 #include "base/value/json.hpp"
 
 namespace anvil::growqr {
-namespace {
-
-int64_t config_int(const ActorContext& c, std::string_view key, int64_t fallback, int64_t lo, int64_t hi) {
-  auto v = c.config(key);
-  if (!v || v->empty()) return fallback;
-  try {
-    size_t used = 0;
-    const int64_t n = std::stoll(*v, &used);
-    if (used == v->size() && n >= lo && n <= hi) return n;
-  } catch (const std::exception&) {
-  }
-  return fallback;
-}
-
-}  // namespace
 
 Result<LlmConfig> llm_config(const ActorContext& c, std::string_view model_key) {
   LlmConfig cfg;

@@ -4,6 +4,7 @@
 
 #include "actors/growqr/agent/anthropic.hpp"
 #include "actors/growqr/missions/app_util.hpp"
+#include "actors/growqr/sandbox/sandbox_provider.hpp"
 #include "base/value/json.hpp"
 #include "storage/pg/pool.hpp"
 
@@ -19,18 +20,6 @@ const char* const kDefaultSystemPrompt =
     "You are the user's GrowQR agent. You keep long-term notes about the user as markdown files "
     "with commit_memory, read_memory and list_memory, and hand longer tasks to a worker with "
     "spawn_sub_agent. Answer concisely.";
-
-int64_t config_int(const ActorContext& c, std::string_view key, int64_t fallback, int64_t lo, int64_t hi) {
-  auto v = c.config(key);
-  if (!v || v->empty()) return fallback;
-  try {
-    size_t used = 0;
-    const int64_t n = std::stoll(*v, &used);
-    if (used == v->size() && n >= lo && n <= hi) return n;
-  } catch (const std::exception&) {
-  }
-  return fallback;
-}
 
 struct Limits {
   int64_t max_iterations;  // GROWQR_AGENT_MAX_ITERATIONS: model calls per chat
@@ -461,6 +450,29 @@ Task<Result<Value>> update_profile(ActionContext& c, Array args) {
   co_return r->rows.at(0);
 }
 
+// The user's agent runtime (OpenCode) through the node's sandbox provider:
+// provisioned on demand (idempotent), stopped on request; mirrored into
+// `user_stacks` by the provider.
+Task<Result<Value>> provision_runtime(ActionContext& c, Array) {
+  auto made = make_sandbox_provider(c);
+  if (!made.ok()) co_return made.error();
+  std::unique_ptr<SandboxProvider> provider = std::move(*made);
+  std::string user = c.key().at(0);
+  auto rt = co_await provider->provision(c, user);
+  if (!rt.ok()) co_return rt.error();
+  co_return obj({{"userId", user}, {"status", "running"}, {"provider", rt->provider}, {"opencodeUrl", rt->opencode_url}});
+}
+
+Task<Result<Value>> stop_runtime(ActionContext& c, Array) {
+  auto made = make_sandbox_provider(c);
+  if (!made.ok()) co_return made.error();
+  std::unique_ptr<SandboxProvider> provider = std::move(*made);
+  std::string user = c.key().at(0);
+  auto st = co_await provider->stop(c, user);
+  if (!st.ok()) co_return st.error();
+  co_return obj({{"userId", user}, {"status", "stopped"}, {"provider", provider->name()}});
+}
+
 AsyncActionFn forward(std::string target, std::string action) {
   return [target, action](ActionContext& c, Array args) { return forward_call(c, target, action, std::move(args)); };
 }
@@ -539,6 +551,8 @@ ActorDefinition user_actor() {
       .async_action("readMemory", forward("memoryActor", "readMemory"))
       .async_action("listMemory", forward("memoryActor", "listMemory"))
       .async_action("getActiveState", forward("growActor", "getActiveState"))
+      .async_action("provisionRuntime", provision_runtime)
+      .async_action("stopRuntime", stop_runtime)
       .async_action("getProfile", get_profile)
       .async_action("updateProfile", update_profile);
   return def;

@@ -11,6 +11,9 @@
 //   GET    /git/file?path=P         {path, content}
 //   PUT    /git/file?path=P         body {content}; memoryActor.commitMemory
 //   DELETE /git/file?path=P         memoryActor.deleteMemory
+//   GET    /actors/runtime          the caller's agent runtime (user_stacks row)
+//   POST   /actors/runtime          provision it (userActor.provisionRuntime, sandbox provider)
+//   DELETE /actors/runtime          stop it (userActor.stopRuntime)
 #include <spdlog/spdlog.h>
 
 #include "actors/growqr/agent/grow_agent.hpp"
@@ -110,7 +113,8 @@ Task<AppResponse> update_me(AppContext& c, AppRequest req) {
 
 Task<AppResponse> agents(AppContext&, AppRequest) {
   Array tools;
-  for (const Value& t : agent_tool_specs().as_array())
+  const Value specs = agent_tool_specs();
+  for (const Value& t : specs.as_array())
     tools.push_back(obj({{"name", field_or_null(t, "name")}, {"description", field_or_null(t, "description")}}));
   Value catalog = Array{
       obj({{"name", "growAgent"}, {"key", "[userId]"}, {"description", "The user's master agent (LLM tool loop)."},
@@ -181,6 +185,43 @@ Task<AppResponse> git_delete(AppContext& c, AppRequest req) {
   co_return AppResponse::json(200, *r);
 }
 
+Task<AppResponse> runtime_action(AppContext& c, AppRequest req, std::string action) {
+  auto user = co_await authenticate(c, req);
+  if (!user.ok()) co_return error_response(user.error());
+  std::string actor = "userActor";
+  Array none;
+  auto r = co_await call(c, std::move(actor), *user, std::move(action), std::move(none));
+  spdlog::info("route {} {} requestId={} userId={} outcome={}", req.method, req.path, req.request_id, *user,
+               r.ok() ? "ok" : r.error().qualified());
+  if (!r.ok()) co_return AppResponse::error(r.error(), r.error().code == "not_configured" ? 503 : 0);
+  co_return AppResponse::json(200, *r);
+}
+
+Task<AppResponse> provision_runtime(AppContext& c, AppRequest req) {
+  std::string action = "provisionRuntime";
+  co_return co_await runtime_action(c, std::move(req), std::move(action));
+}
+
+Task<AppResponse> stop_runtime(AppContext& c, AppRequest req) {
+  std::string action = "stopRuntime";
+  co_return co_await runtime_action(c, std::move(req), std::move(action));
+}
+
+Task<AppResponse> runtime_status(AppContext& c, AppRequest req) {
+  auto user = co_await authenticate(c, req);
+  if (!user.ok()) co_return error_response(user.error());
+  std::string q =
+      "SELECT status, opencode_url AS \"opencodeUrl\", last_error AS \"lastError\", "
+      "(extract(epoch from updated_at) * 1000)::bigint AS \"updatedAt\" FROM user_stacks WHERE user_id = $1";
+  Array params{Value(*user)};
+  auto out = co_await rows(c, std::move(q), std::move(params));
+  if (!out.ok()) co_return error_response(out.error());
+  if (out->empty()) co_return AppResponse::json(200, obj({{"userId", *user}, {"status", "none"}}));
+  Value row = (*out)[0];
+  row["userId"] = *user;
+  co_return AppResponse::json(200, row);
+}
+
 }  // namespace
 
 void add_home(AppDefinition& app) {
@@ -193,6 +234,11 @@ void add_home(AppDefinition& app) {
   app.route("GET", "/git/file", git_read);
   app.route("PUT", "/git/file", git_write);
   app.route("DELETE", "/git/file", git_delete);
+  // The caller's agent runtime (the Rivet manager API keeps /actors and
+  // /actors/{id}; only this exact path is the application's).
+  app.route("GET", "/actors/runtime", runtime_status);
+  app.route("POST", "/actors/runtime", provision_runtime);
+  app.route("DELETE", "/actors/runtime", stop_runtime);
 }
 
 }  // namespace anvil::growqr

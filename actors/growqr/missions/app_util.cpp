@@ -29,6 +29,7 @@ AppResponse error_response(const Error& e) {
     status = 409;
   if (q == "agent.chat_not_found" || q == "memory.not_found" || q == "conversation.not_found") status = 404;
   if (q == "agent.invalid_message" || q == "memory.invalid_path" || q == "conversation.invalid_message" ||
+      q == "user.invalid_profile" ||
       q == "conversation.invalid_request")
     status = 400;
   if (q == "conversation.message_in_progress") status = 409;
@@ -49,6 +50,18 @@ int64_t outbound_status(const Error& e) {
   if (e.metadata)
     if (const Value* st = e.metadata->find("status"); st && st->is_int()) return st->as_int();
   return 0;
+}
+
+int64_t config_int(const ActorContext& c, std::string_view key, int64_t fallback, int64_t lo, int64_t hi) {
+  auto v = c.config(key);
+  if (!v || v->empty()) return fallback;
+  try {
+    size_t used = 0;
+    const int64_t n = std::stoll(*v, &used);
+    if (used == v->size() && n >= lo && n <= hi) return n;
+  } catch (const std::exception&) {
+  }
+  return fallback;
 }
 
 std::string sha256_hex(std::string_view material) { return pg::sha256_hex(material); }

@@ -20,6 +20,9 @@ Result<Value> json_body(const AppRequest& req);
 // else the engine's mapping.
 AppResponse error_response(const Error& e);
 
+// An integer setting of the node (ctx.config) in [lo, hi]; `fallback` when
+// unset, not a number or out of range.
+int64_t config_int(const ActorContext& c, std::string_view key, int64_t fallback, int64_t lo, int64_t hi);
 // Lowercase hex SHA-256 of `material`.
 std::string sha256_hex(std::string_view material);
 // A UUID-shaped id derived from `material` (SHA-256, version nibble 5, RFC

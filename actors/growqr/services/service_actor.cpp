@@ -28,16 +28,6 @@ std::string url_key(const std::string& service) {
   return k + "_SERVICE_URL";
 }
 
-int64_t config_int(const ActorContext& c, const char* key, int64_t fallback) {
-  auto v = c.config(key);
-  if (!v) return fallback;
-  try {
-    return std::stoll(*v);
-  } catch (const std::exception&) {
-    return fallback;
-  }
-}
-
 std::string path_of(const std::string& op) {
   if (op == "createSession") return "/sessions";
   return "/" + op;
@@ -86,8 +76,8 @@ Task<Value> attempt(ActorContext& c, std::string job_id) {
   if (!job || str_or(*job, "status") != "pending") co_return job ? *job : Value();
   const std::string service = service_of(c), op = str_or(*job, "operation");
   const int64_t n = int_or(*job, "attempts", 0) + 1;
-  const int64_t max_attempts = config_int(c, "SERVICE_JOB_MAX_ATTEMPTS", 20);
-  const int64_t base = config_int(c, "SERVICE_RETRY_BACKOFF_MS", 1000);
+  const int64_t max_attempts = config_int(c, "SERVICE_JOB_MAX_ATTEMPTS", 20, 1, 10'000);
+  const int64_t base = config_int(c, "SERVICE_RETRY_BACKOFF_MS", 1000, 1, 3'600'000);
   const int64_t backoff = std::min<int64_t>(kMaxBackoffMs, base << std::min<int64_t>(n - 1, 16));
   (*job)["attempts"] = n;
   (*job)["updatedAt"] = unix_ms();
@@ -234,6 +224,7 @@ ActorDefinition service_actor(const std::string& service) {
 
 void add_services(AppDefinition& app) {
   for (const char* s : {"interview", "roleplay", "resume"}) app.actor(service_actor(s));
+  add_service_routes(app);
 }
 
 }  // namespace anvil::growqr

@@ -102,3 +102,39 @@ TEST_F(ServiceActors, ARequestWithoutARequestIdIsRejected) {
 
 }  // namespace
 }  // namespace anvil::growqr
+
+namespace anvil::growqr {
+namespace {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+class ServiceRoutes : public ServiceActors {};
+
+TEST_F(ServiceRoutes, ARouteHandsTheRequestToTheCallersServiceActorOnceAndAnswersTheJob) {
+  Headers h{{"x-user-id", "user_V1"}, {"content-type", "application/json"}};
+  const std::string body = R"({"requestId":"r-7","missionInstanceId":"m-1","config":{"role":"pm"}})";
+  auto r = request("POST", "/services/interview/configure", body, h);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body.find("status")->as_string(), "completed");
+  auto again = request("POST", "/services/interview/configure", body, h);
+  ASSERT_EQ(again.status, 200) << again.raw;
+  EXPECT_EQ(*again.body.find("jobId"), *r.body.find("jobId"));
+  EXPECT_EQ(svc_.calls("interview", "configure"), 1);
+  auto job = request("GET", "/services/interview/jobs/" + r.body.find("jobId")->as_string(), "", h);
+  EXPECT_EQ(job.status, 200) << job.raw;
+  auto other = request("GET", "/services/interview/jobs/" + r.body.find("jobId")->as_string(), "",
+                       Headers{{"x-user-id", "someone_else"}});
+  EXPECT_EQ(other.status, 404) << "another user's job is not theirs to read";
+}
+
+TEST_F(ServiceRoutes, BadRequestsAreRefusedWithoutACall) {
+  Headers h{{"x-user-id", "user_V1"}, {"content-type", "application/json"}};
+  EXPECT_EQ(request("POST", "/services/nope/configure", R"({"requestId":"x"})", h).status, 404);
+  auto no_id = request("POST", "/services/roleplay/review", R"({"input":{}})", h);
+  EXPECT_EQ(no_id.status, 400) << no_id.raw;
+  EXPECT_EQ(request("POST", "/services/roleplay/review", R"({"requestId":"x"})", Headers{}).status, 401);
+  EXPECT_EQ(svc_.calls("roleplay", "review"), 0);
+}
+
+}  // namespace
+}  // namespace anvil::growqr
