@@ -196,3 +196,33 @@ TEST(OwnerRules, AStoredOwnerIsCheckedAndAnUnownedActorRefusesClients) {
 
 }  // namespace
 }  // namespace anvil::growqr
+
+namespace anvil::growqr {
+namespace {
+
+// Issue 13 §3: user A can neither read nor drive user B's agent, memory or
+// conversations, whatever client path (params or header) carries A's token.
+TEST_F(Ownership, UserACannotReadOrDriveUserBsAgentMemoryOrConversations) {
+  const Value a = with_token(clerk_.mint("user_a"));
+  EXPECT_EQ(code(client_call("growAgent", {"user_b"}, "getHistory", a)), "auth.forbidden");
+  EXPECT_EQ(code(client_call("growAgent", {"user_b"}, "chat", a, {}, {Value("hi")})), "auth.forbidden");
+  EXPECT_EQ(code(client_call("userActor", {"user_b"}, "chat", a, {}, {Value("hi")})), "auth.forbidden");
+  EXPECT_EQ(code(client_call("memoryActor", {"user_b"}, "listMemory", a)), "auth.forbidden");
+  EXPECT_EQ(code(client_call("memoryActor", {"user_b"}, "readMemory", a, {}, {Value("goals.md")})), "auth.forbidden");
+  EXPECT_EQ(code(client_call("memoryActor", {"user_b"}, "commitMemory", a, {}, {Value("x.md"), Value("y")})),
+            "auth.forbidden");
+  EXPECT_EQ(code(client_call("subAgent", {"user_b", "sa-1"}, "getStatus", a)), "auth.forbidden");
+
+  // A conversation B created (through the node, as the route does) answers only B.
+  const std::string conv = "0b5e7f3c-1d2a-4c6b-9e8f-112233445566";
+  auto created = call("conversationActor", {conv}, "create", {obj({{"userId", "user_b"}})});
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  EXPECT_EQ(code(client_call("conversationActor", {conv}, "getMessages", a)), "auth.forbidden");
+  EXPECT_EQ(code(client_call("conversationActor", {conv}, "send", a, {},
+                             {obj({{"messageId", "m1"}, {"text", "hi"}})})),
+            "auth.forbidden");
+  EXPECT_EQ(code(client_call("conversationActor", {conv}, "getConversation", with_token(clerk_.mint("user_b")))), "ok");
+}
+
+}  // namespace
+}  // namespace anvil::growqr
