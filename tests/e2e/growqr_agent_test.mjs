@@ -4,6 +4,7 @@
 // tool loop, duplicate chat ids, and conversations over HTTP.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import test, { after } from "node:test";
@@ -25,6 +26,8 @@ fs.writeFileSync(
 		{ match: "slow plan", reply: { content: [{ type: "tool_use", name: "list_memory", input: {} }] } },
 		{ match: "tool_result:list_memory", reply: { content: [{ type: "text", text: "Your plan is ready." }] } },
 		{ match: "hello", reply: { content: [{ type: "text", text: "Hello from the fake model." }] } },
+		{ match: "tool_result:spawn_sub_agent", reply: { content: [{ type: "text", text: "A worker is on it." }] } },
+		{ match: "delegate", reply: { content: [{ type: "tool_use", name: "spawn_sub_agent", input: { task: "research salaries" } }] } },
 	]),
 );
 
@@ -36,12 +39,14 @@ after(() => {
 });
 
 async function start(dataDir, extraEnv = {}) {
-	fakes ??= await startFakes(["--anthropic-rules", rulesFile, "--anthropic-latency-ms", "1000"]);
+	fakes ??= await startFakes(["--anthropic-rules", rulesFile, "--anthropic-latency-ms", "1000", "--opencode"]);
 	Object.assign(process.env, {
 		GROWQR_ENV: "development",
 		GROWQR_STREAM: `e2e:${run}:grow:events`,
 		ANTHROPIC_BASE_URL: fakes.anthropic,
 		ANTHROPIC_API_KEY: "e2e-key",
+		SANDBOX_PROVIDER: "static",
+		OPENCODE_URL: fakes.opencode,
 		...extraEnv,
 	});
 	const node = await startAnvil({ dataDir, extraArgs: ["--app", "growqr"] });
@@ -84,12 +89,36 @@ test("a chat commits memory and streams runtime events to a connected client", {
 	const memory = client.memoryActor.getOrCreate([user]);
 	assert.ok((await memory.listMemory()).includes("goals/2027.md"));
 	assert.equal(await memory.readMemory("goals/2027.md"), "# Goals\n- ship anvil\n");
+	// In development without Gitea, long-term memory is a bare git repository
+	// under the data directory: the commit is there.
+	const memDir = path.join(node.dataDir, "growqr", "memory");
+	const repos = fs.readdirSync(memDir).filter((d) => d.endsWith(".git"));
+	assert.equal(repos.length, 1, `memory repositories: ${repos.join(",")}`);
+	const log = execFileSync("git", ["--git-dir", path.join(memDir, repos[0]), "log", "--name-only", "--format=%s"], { encoding: "utf8" });
+	assert.match(log, /goals\/2027\.md/);
 
 	// The same chat id again: the recorded answer, no model call.
 	const before = await llmRequests();
 	const again = await client.growAgent.getOrCreate([user]).chat("please remember my goals", { chatId: "e2e-1" });
 	assert.equal(again.reply, "Saved your goals to memory.");
 	assert.equal(await llmRequests(), before);
+	await node.kill("SIGTERM");
+});
+
+test("spawn_sub_agent starts a worker in the OpenCode runtime and its progress streams to the client", { skip: missing && "no Postgres" }, async () => {
+	const node = await start(tempDir("agent-sub"));
+	const client = createClient({ endpoint: `${node.endpoint}/api/rivet` });
+	const user = `sub-user-${run}`;
+	const conn = client.growAgent.getOrCreate([user]).connect();
+	const events = [];
+	conn.on("runtimeEvent", (e) => events.push(e));
+	const out = await conn.chat("please delegate this");
+	assert.equal(out.reply, "A worker is on it.");
+	assert.deepEqual(out.toolCalls, [{ name: "spawn_sub_agent", input: { task: "research salaries" } }]);
+	const progress = await eventually(async () => events.find((e) => e.type === "subAgent.progress"));
+	assert.ok(progress, `no sub-agent progress among ${events.map((e) => e.type).join(",")}`);
+	assert.match(progress.subAgentId, /^sa-/);
+	await conn.dispose();
 	await node.kill("SIGTERM");
 });
 

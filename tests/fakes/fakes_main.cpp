@@ -1,11 +1,12 @@
 // anvil-fakes: the local fakes of external systems as one process, for tests
 // written in other languages (the Node end-to-end and browser tests).
 //
-//   anvil-fakes [--anthropic] [--anthropic-rules FILE.json] [--anthropic-latency-ms N]
+//   anvil-fakes [--anthropic] [--anthropic-rules FILE.json] [--anthropic-latency-ms N] [--opencode]
 //
 // Starts the fakes asked for on 127.0.0.1 (ephemeral ports), prints one JSON
 // line naming their base URLs, e.g. {"anthropic":"http://127.0.0.1:40123/"},
-// and serves until stdin closes or SIGTERM/SIGINT arrives.
+// ({"opencode": "http://127.0.0.1:40124"} with --opencode), and serves
+// until stdin closes or SIGTERM/SIGINT arrives.
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -20,6 +21,7 @@
 
 #include "base/value/json.hpp"
 #include "tests/fakes/anthropic_fake.hpp"
+#include "tests/fakes/opencode_fake.hpp"
 
 using namespace anvil;
 
@@ -30,14 +32,15 @@ void on_signal(int) { g_stop = 1; }
 
 int usage(const std::string& why) {
   std::cerr << "anvil-fakes: " << why
-            << "\nusage: anvil-fakes [--anthropic] [--anthropic-rules FILE.json] [--anthropic-latency-ms N]\n";
+            << "\nusage: anvil-fakes [--anthropic] [--anthropic-rules FILE.json] [--anthropic-latency-ms N] "
+               "[--opencode]\n";
   return 2;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool anthropic = false;
+  bool anthropic = false, opencode = false;
   std::string rules_file;
   int latency_ms = 0;
   for (int i = 1; i < argc; ++i) {
@@ -55,6 +58,8 @@ int main(int argc, char** argv) {
       if (!v) return usage("--anthropic-latency-ms needs a number");
       latency_ms = std::atoi(v);
       anthropic = true;
+    } else if (a == "--opencode") {
+      opencode = true;
     } else if (a == "--help" || a == "-h") {
       return usage("local fakes of external APIs");
     } else {
@@ -80,6 +85,11 @@ int main(int argc, char** argv) {
     }
     llm->latency(std::chrono::milliseconds(latency_ms));
     urls["anthropic"] = llm->url();
+  }
+  std::unique_ptr<fakes::OpenCodeFake> runtime;
+  if (opencode) {
+    runtime = std::make_unique<fakes::OpenCodeFake>();
+    urls["opencode"] = runtime->url();
   }
   std::cout << json::dump(urls) << std::endl;
 
