@@ -293,7 +293,10 @@ TEST_F(Missions, GrowActorsMissionSequenceResumesAfterARestart) {
     return active == 2;
   }));
   // The list can be rebuilt from the mirror: a fresh growActor for the same user reconciles at bootstrap.
-  EXPECT_EQ(count("SELECT count(*) AS n FROM grow_active_missions WHERE user_id = $1", {kUser}), 2);
+  // (The mission actor writes its mirror row after its state turns active: wait for it.)
+  EXPECT_TRUE(eventually([&] {
+    return count("SELECT count(*) AS n FROM grow_active_missions WHERE user_id = $1", {kUser}) == 2;
+  }));
 }
 
 TEST_F(Missions, AGrowEventMovesItsMissionOnceThroughTheRealRegistry) {
