@@ -13,14 +13,11 @@
 //          finish steps, every one durable before the reply)
 // Anvil's own overhead is the agent phase's latency above the bare phase's
 // (and above D). The actors are created and woken before the agent phase.
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <string>
 #include <vector>
 
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
@@ -75,24 +72,16 @@ int main(int argc, char** argv) {
     }
   }
   spdlog::set_level(spdlog::level::warn);
-  // The fake in a child process (forked before any thread exists), so its
-  // sockets and CPU are not the node's.
-  int port_pipe[2];
-  if (pipe(port_pipe) != 0) return 1;
-  const pid_t server_pid = fork();
-  if (server_pid == 0) {
+  bench::ChildServer server = bench::fork_server([latency_ms] {
     fakes::AnthropicFake::Options fo;
     fo.threads = 2;
     fo.record = false;
-    fakes::AnthropicFake llm(fo);
+    static fakes::AnthropicFake llm(fo);
     llm.latency(std::chrono::milliseconds(latency_ms));
-    const uint16_t port = llm.server().port();
-    if (write(port_pipe[1], &port, sizeof port) != sizeof port) _exit(1);
-    pause();
-    _exit(0);
-  }
-  uint16_t port = 0;
-  if (read(port_pipe[0], &port, sizeof port) != sizeof port) return 1;
+    return llm.server().port();
+  });
+  if (server.port == 0) return 1;
+  const uint16_t port = server.port;
   const std::string base = "http://127.0.0.1:" + std::to_string(port);
 
   Registry registry;
@@ -119,8 +108,7 @@ int main(int argc, char** argv) {
     })));
   }
   std::filesystem::remove_all(dir);
-  kill(server_pid, SIGTERM);
-  waitpid(server_pid, nullptr, 0);
+  server.stop();
   std::printf("{\"users\":%zu,\"latency_ms\":%d,\"phases\":[", users, latency_ms);
   for (size_t i = 0; i < out.size(); ++i) std::printf("%s%s", i ? "," : "", out[i].c_str());
   std::printf("]}\n");

@@ -21,9 +21,6 @@
 #include <string>
 #include <vector>
 
-#include <csignal>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
@@ -74,25 +71,16 @@ int main(int argc, char** argv) {
     }
   }
   spdlog::set_level(spdlog::level::warn);
-  // The server runs in a child process (forked before any thread exists):
-  // N client sockets plus N server sockets would not fit one process's
-  // descriptor limit, and the client's numbers should not include the server.
-  int port_pipe[2];
-  if (pipe(port_pipe) != 0) return 1;
-  const pid_t server_pid = fork();
-  if (server_pid == 0) {
+  bench::ChildServer server = bench::fork_server([delay_ms] {
     fakes::FakeHttpServer::Options fo;
     fo.threads = 2;
     fo.record = false;
-    fakes::FakeHttpServer server(fo);
-    server.route("GET", "/slow", fakes::FakeResponse::text(200, "late").after(std::chrono::milliseconds(delay_ms)));
-    const uint16_t port = server.port();
-    if (write(port_pipe[1], &port, sizeof port) != sizeof port) _exit(1);
-    pause();  // until the parent's SIGTERM
-    _exit(0);
-  }
-  uint16_t port = 0;
-  if (read(port_pipe[0], &port, sizeof port) != sizeof port) return 1;
+    static fakes::FakeHttpServer http(fo);
+    http.route("GET", "/slow", fakes::FakeResponse::text(200, "late").after(std::chrono::milliseconds(delay_ms)));
+    return http.port();
+  });
+  if (server.port == 0) return 1;
+  const uint16_t port = server.port;
   const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/slow";
 
   Registry registry;
@@ -119,8 +107,7 @@ int main(int argc, char** argv) {
     })));
   }
   std::filesystem::remove_all(dir);
-  kill(server_pid, SIGTERM);
-  waitpid(server_pid, nullptr, 0);
+  server.stop();
   std::printf("{\"calls\":%zu,\"delay_ms\":%d,\"actors\":%zu,\"phases\":[", calls, delay_ms, actors);
   for (size_t i = 0; i < out.size(); ++i) std::printf("%s%s", i ? "," : "", out[i].c_str());
   std::printf("]}\n");

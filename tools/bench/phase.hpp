@@ -12,7 +12,12 @@
 #include <string>
 #include <vector>
 
+#include <csignal>
+#include <cstdint>
+
 #include <boost/asio.hpp>
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace anvil::bench {
 
@@ -71,6 +76,38 @@ inline std::string json(const Phase& p) {
                 p.name.c_str(), p.calls, p.ok, p.seconds, p.seconds > 0 ? p.ok / p.seconds : 0.0, p.p50_ms,
                 p.p99_ms, p.max_ms, p.first_error.substr(0, 120).c_str());
   return buf;
+}
+
+// A local server in a child process, forked before any thread exists: its
+// sockets and CPU are not the measured process's (N client plus N server
+// sockets would not fit one descriptor limit either). `serve` runs in the
+// child, starts the server (keeping it alive, e.g. in a static) and returns
+// its port; the child then waits for stop().
+struct ChildServer {
+  pid_t pid = -1;
+  uint16_t port = 0;
+  void stop() {
+    if (pid <= 0) return;
+    kill(pid, SIGTERM);
+    waitpid(pid, nullptr, 0);
+    pid = -1;
+  }
+};
+
+template <typename Serve>
+ChildServer fork_server(Serve serve) {
+  ChildServer out;
+  int port_pipe[2];
+  if (pipe(port_pipe) != 0) return out;
+  out.pid = fork();
+  if (out.pid == 0) {
+    const uint16_t port = serve();
+    if (write(port_pipe[1], &port, sizeof port) != sizeof port) _exit(1);
+    pause();  // until the parent's SIGTERM
+    _exit(0);
+  }
+  if (read(port_pipe[0], &out.port, sizeof out.port) != sizeof out.port) out.port = 0;
+  return out;
 }
 
 }  // namespace anvil::bench
