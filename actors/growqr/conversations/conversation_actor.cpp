@@ -205,9 +205,7 @@ Task<Result<Value>> send(ActionContext& c, Array args) {
   auto reply = co_await stream_message(c, *cfg, std::move(system), std::move(no_tools), std::move(messages),
                                        std::move(on_text));
   c.mutate_state()["streaming"] = nullptr;
-  if (Value* f = in_flight(c).find(message_id); f) std::erase_if(in_flight(c).as_object(), [&](const auto& kv) {
-      return kv.first == message_id;
-    });
+  std::erase_if(in_flight(c).as_object(), [&](const auto& kv) { return kv.first == message_id; });
   if (!reply.ok()) {
     spdlog::warn("conversation reply failed conversationId={} messageId={}: {} ({})", str_or(c.state(), "conversationId"),
                  message_id, reply.error().message, reply.error().qualified());
