@@ -4,6 +4,8 @@
 
 #include <thread>
 
+#include <future>
+
 #include <gtest/gtest.h>
 
 #include "base/value/json.hpp"
@@ -63,8 +65,22 @@ struct Gateway {
     port = *server->start();
     id = node.get_or_create("limits");
   }
+  // The server stops on the node's io before any member goes (a stop posted
+  // without waiting could run after `server` was destroyed), then the io
+  // stops, so no session handler runs while ws, guard and routes are torn
+  // down (the node joins its threads last).
   ~Gateway() {
-    asio::post(node.io(), [this] { server->stop(); });
+    std::promise<void> stopped;
+    asio::post(node.io(), [this, &stopped] {
+      server->stop();
+      stopped.set_value();
+    });
+    stopped.get_future().wait();
+    std::promise<void> drained;  // handlers the stop queued run before this one
+    asio::post(node.io(), [&drained] { drained.set_value(); });
+    drained.get_future().wait();
+    node.io().stop();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a handler already running finishes
   }
 
   http::Response action(const std::string& name, std::string body) {
