@@ -179,7 +179,6 @@ Task<Result<Value>> send(ActionContext& c, Array args) {
   auto cfg = llm_config(c, "CONVERSATION_ACTOR_MODEL");
   if (!cfg.ok()) co_return cfg.error();
   in_flight(c)[message_id] = true;
-  c.mutate_state()["streaming"] = message_id;  // for readers: the message being answered
 
   // The model sees the recent turns (the user message included).
   Array context;
@@ -204,7 +203,6 @@ Task<Result<Value>> send(ActionContext& c, Array args) {
   };
   auto reply = co_await stream_message(c, *cfg, std::move(system), std::move(no_tools), std::move(messages),
                                        std::move(on_text));
-  c.mutate_state()["streaming"] = nullptr;
   std::erase_if(in_flight(c).as_object(), [&](const auto& kv) { return kv.first == message_id; });
   if (!reply.ok()) {
     spdlog::warn("conversation reply failed conversationId={} messageId={}: {} ({})", str_or(c.state(), "conversationId"),
@@ -273,7 +271,7 @@ ActorDefinition conversation_actor() {
        if (key.size() != 1 || !is_uuid(key[0]))
          return make_error("validation", "invalid_key", "conversationActor's key is [conversationId] (a UUID).");
        return obj({{"conversationId", key[0]}, {"created", false}, {"userId", nullptr}, {"status", "active"},
-                   {"messages", Array{}}, {"seq", 0}, {"mirroredSeq", 0}, {"streaming", nullptr}});
+                   {"messages", Array{}}, {"seq", 0}, {"mirroredSeq", 0}});
      })
       .async_action("create", create)
       .async_action("send", send)
@@ -281,7 +279,13 @@ ActorDefinition conversation_actor() {
       .action("getConversation",
               [](ActionContext& c, const Array&) -> Result<Value> {
                 if (!bool_or(c.state(), "created", false)) return not_created();
-                return summary(c.state());
+                // The messages being answered right now (this process; a
+                // crash ends them, so this is never persisted).
+                Value out = summary(c.state());
+                Array streaming;
+                for (const auto& [id, _] : in_flight(c).as_object()) streaming.emplace_back(id);
+                out["streaming"] = std::move(streaming);
+                return out;
               })
       .action("getMessages", [](ActionContext& c, const Array& args) -> Result<Value> {
         if (!bool_or(c.state(), "created", false)) return not_created();

@@ -39,6 +39,9 @@ TEST_F(ConversationsTest, AMessageIsAnsweredAndMirroredToPostgres) {
   ASSERT_EQ(r.status, 200) << r.raw;
   EXPECT_EQ(str(r.body, "reply"), "Ask for the top of the band.");
   EXPECT_EQ(str(llm_.requests().at(0), "model"), "conv-model");
+  auto conv = request("GET", "/conversations/" + id, "", as("u1"));
+  ASSERT_EQ(conv.status, 200) << conv.raw;
+  EXPECT_EQ(*conv.body.find("streaming"), Value(Array{})) << "nothing is being answered any more";
   EXPECT_TRUE(eventually([&] {
     return count("SELECT count(*) AS n FROM messages WHERE conversation_id = $1::uuid", {Value(id)}) == 2;
   }));
