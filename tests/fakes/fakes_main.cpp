@@ -2,11 +2,15 @@
 // written in other languages (the Node end-to-end and browser tests).
 //
 //   anvil-fakes [--anthropic] [--anthropic-rules FILE.json] [--anthropic-latency-ms N] [--opencode]
+//               [--opencode-port N] [--until-signal]
 //
 // Starts the fakes asked for on 127.0.0.1 (ephemeral ports), prints one JSON
 // line naming their base URLs, e.g. {"anthropic":"http://127.0.0.1:40123/"},
 // ({"opencode": "http://127.0.0.1:40124"} with --opencode), and serves
-// until stdin closes or SIGTERM/SIGINT arrives.
+// until stdin closes or SIGTERM/SIGINT arrives. `--opencode-port N` serves
+// the OpenCode fake on that port (what the process sandbox provider starts,
+// one per user); `--until-signal` ignores stdin (a child started with stdin
+// on /dev/null) and serves until SIGTERM/SIGINT.
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -33,14 +37,15 @@ void on_signal(int) { g_stop = 1; }
 int usage(const std::string& why) {
   std::cerr << "anvil-fakes: " << why
             << "\nusage: anvil-fakes [--anthropic] [--anthropic-rules FILE.json] [--anthropic-latency-ms N] "
-               "[--opencode]\n";
+               "[--opencode] [--opencode-port N] [--until-signal]\n";
   return 2;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool anthropic = false, opencode = false;
+  bool anthropic = false, opencode = false, until_signal = false;
+  int opencode_port = 0;
   std::string rules_file;
   int latency_ms = 0;
   for (int i = 1; i < argc; ++i) {
@@ -60,6 +65,13 @@ int main(int argc, char** argv) {
       anthropic = true;
     } else if (a == "--opencode") {
       opencode = true;
+    } else if (a == "--opencode-port") {
+      const char* v = value();
+      opencode_port = v ? std::atoi(v) : 0;
+      if (opencode_port <= 0 || opencode_port > 65535) return usage("--opencode-port needs a port number");
+      opencode = true;
+    } else if (a == "--until-signal") {
+      until_signal = true;
     } else if (a == "--help" || a == "-h") {
       return usage("local fakes of external APIs");
     } else {
@@ -88,7 +100,7 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<fakes::OpenCodeFake> runtime;
   if (opencode) {
-    runtime = std::make_unique<fakes::OpenCodeFake>();
+    runtime = std::make_unique<fakes::OpenCodeFake>(static_cast<uint16_t>(opencode_port));
     urls["opencode"] = runtime->url();
   }
   std::cout << json::dump(urls) << std::endl;
@@ -96,8 +108,8 @@ int main(int argc, char** argv) {
   // Until stdin closes (the test that started us ended) or a signal.
   while (!g_stop) {
     pollfd p{STDIN_FILENO, POLLIN, 0};
-    const int n = ::poll(&p, 1, 200);
-    if (n > 0) {
+    const int n = until_signal ? (::poll(nullptr, 0, 200), 0) : ::poll(&p, 1, 200);
+    if (n > 0 && !until_signal) {
       char buf[256];
       if (::read(STDIN_FILENO, buf, sizeof buf) <= 0) break;
     }

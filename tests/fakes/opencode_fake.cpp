@@ -7,9 +7,10 @@
 namespace anvil::fakes {
 namespace {
 
-FakeHttpServer::Options server_options() {
+FakeHttpServer::Options server_options(uint16_t port) {
   FakeHttpServer::Options o;
   o.threads = 2;
+  o.port = port;
   return o;
 }
 
@@ -26,7 +27,7 @@ FakeResponse not_found(const std::string& what) {
 
 }  // namespace
 
-OpenCodeFake::OpenCodeFake() : server_(server_options()) {
+OpenCodeFake::OpenCodeFake(uint16_t port) : server_(server_options(port)) {
   server_.fallback([this](const RecordedRequest& req) { return handle(req); });
 }
 

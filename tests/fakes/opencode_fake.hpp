@@ -46,7 +46,8 @@ namespace anvil::fakes {
 
 class OpenCodeFake {
  public:
-  OpenCodeFake();
+  // port 0: an ephemeral port.
+  explicit OpenCodeFake(uint16_t port = 0);
   ~OpenCodeFake();
 
   std::string url() const;  // "http://127.0.0.1:<port>"

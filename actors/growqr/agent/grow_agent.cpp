@@ -460,7 +460,8 @@ Task<Result<Value>> provision_runtime(ActionContext& c, Array) {
   std::string user = c.key().at(0);
   auto rt = co_await provider->provision(c, user);
   if (!rt.ok()) co_return rt.error();
-  co_return obj({{"userId", user}, {"status", "running"}, {"provider", rt->provider}, {"opencodeUrl", rt->opencode_url}});
+  co_return obj({{"userId", user}, {"status", "running"}, {"provider", rt->provider}, {"opencodeUrl", rt->opencode_url},
+              {"handle", rt->handle}});
 }
 
 Task<Result<Value>> stop_runtime(ActionContext& c, Array) {

@@ -138,13 +138,7 @@ DockerRequest docker_inspect(const DockerConfig& cfg, const std::string& name) {
 DockerRequest docker_create(const DockerConfig& cfg, const std::string& user_id, int host_port) {
   const std::string name = docker_container_name(user_id);
   Array env;
-  size_t pos = 0;
-  while (pos < cfg.env.size()) {
-    auto end = cfg.env.find(',', pos);
-    if (end == std::string::npos) end = cfg.env.size();
-    if (end > pos) env.push_back(Value(cfg.env.substr(pos, end - pos)));
-    pos = end + 1;
-  }
+  for (auto& e : env_list(cfg.env)) env.push_back(Value(std::move(e)));
   const std::string port_key = std::to_string(kOpenCodePort) + "/tcp";
   Value host = obj({{"RestartPolicy", obj({{"Name", "unless-stopped"}})},
                     {"Memory", cfg.memory_bytes},

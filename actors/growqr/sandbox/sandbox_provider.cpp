@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/growqr/sandbox/docker_provider.hpp"
+#include "actors/growqr/sandbox/process_provider.hpp"
 #include "storage/pg/pool.hpp"
 
 namespace anvil::growqr {
@@ -42,12 +43,29 @@ Result<std::unique_ptr<SandboxProvider>> make_sandbox_provider(const ActorContex
       return make_error("sandbox", "not_configured", "SANDBOX_PROVIDER=static needs OPENCODE_URL (the OpenCode server).");
     return std::unique_ptr<SandboxProvider>(std::make_unique<StaticProvider>(url));
   }
+  if (kind == "process") {
+    auto cfg = process_config_from(c);
+    if (!cfg.ok()) return cfg.error();
+    return std::unique_ptr<SandboxProvider>(make_process_provider(std::move(*cfg)));
+  }
   if (kind == "docker") {
     auto cfg = docker_config_from(c);
     if (!cfg.ok()) return cfg.error();
     return std::unique_ptr<SandboxProvider>(make_docker_provider(*cfg));
   }
-  return make_error("sandbox", "not_configured", "Unknown SANDBOX_PROVIDER `" + kind + "` (static or docker).");
+  return make_error("sandbox", "not_configured", "Unknown SANDBOX_PROVIDER `" + kind + "` (static, process or docker).");
+}
+
+std::vector<std::string> env_list(const std::string& csv) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos < csv.size()) {
+    auto end = csv.find(',', pos);
+    if (end == std::string::npos) end = csv.size();
+    if (end > pos) out.push_back(csv.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  return out;
 }
 
 Task<Status> mirror_user_stack(ActorContext& c, std::string user_id, std::string status, std::string opencode_url,

@@ -4,6 +4,9 @@
 //   SANDBOX_PROVIDER=static (default)  one runtime for everyone at OPENCODE_URL
 //                                      (development and tests: `opencode serve`
 //                                      or the OpenCode fake)
+//   SANDBOX_PROVIDER=process           one OpenCode process per user on a port
+//                                      range, under bubblewrap (development,
+//                                      tests; process_provider.hpp)
 //   SANDBOX_PROVIDER=docker            one container per user through the Docker
 //                                      Engine API on a unix socket (production)
 //
@@ -14,6 +17,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "runtime/actor_api.hpp"
 
@@ -21,8 +25,8 @@ namespace anvil::growqr {
 
 struct UserRuntime {
   std::string opencode_url;  // base URL of the user's OpenCode server
-  std::string provider;      // "static" | "docker"
-  std::string handle;        // container id/name for docker; empty for static
+  std::string provider;      // "static" | "process" | "docker"
+  std::string handle;        // container name for docker, pid for process; empty for static
 };
 
 class SandboxProvider {
@@ -35,6 +39,10 @@ class SandboxProvider {
 
 // sandbox.not_configured when the configuration names no usable provider.
 Result<std::unique_ptr<SandboxProvider>> make_sandbox_provider(const ActorContext& c);
+
+// "A=1,B=2" -> {"A=1", "B=2"}: the NAME=VALUE lists of DOCKER_OPENCODE_ENV
+// and SANDBOX_ENV.
+std::vector<std::string> env_list(const std::string& csv);
 
 // Writes the user's `user_stacks` row (and the `users` row it needs).
 Task<Status> mirror_user_stack(ActorContext& c, std::string user_id, std::string status, std::string opencode_url,
