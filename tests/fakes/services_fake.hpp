@@ -17,6 +17,17 @@
 // effect. Missing key -> 400. effects(service, op) counts distinct keys,
 // calls(service, op) every request; keys() lists what arrived, in order.
 //
+// What a product service publishes (docs/growqr.md "Events", "Legacy
+// observer"), each once per effect, into a real Redis:
+//   publish_events(url): XADD <stream> * event <GrowEvent JSON> with id
+//     "<service>-evt-<n>", type "<service>.<op>.completed", serviceId,
+//     operation, requestId and missionInstanceId from the request;
+//   legacy_keys(url, prefix): SET <prefix>tasks:<taskId> {userId, action, service,
+//     missionInstanceId?, requestId?} at once and responses:<taskId>
+//     {status: "completed", result} after it (or, while hold_responses(true),
+//     on release_responses()); forget_tasks() DELs the tasks:* keys (a
+//     legacy service's own cleanup or TTL).
+//
 // Faults: down() answers 503 (with Retry-After: 1) to everything until up();
 // refuse() closes the listener (connection refused) until up() reopens it
 // on the same port; fail_next(n, status).
@@ -53,8 +64,17 @@ class ServicesFake {
   // The last body received for (service, op), or null.
   Value last_body(const std::string& service, const std::string& op) const;
 
+  void publish_events(std::string redis_url, std::string stream = "grow:events");
+  void legacy_keys(std::string redis_url, std::string key_prefix = "");
+  void hold_responses(bool hold);
+  void release_responses();
+  void forget_tasks();
+  std::vector<std::string> task_ids() const;  // legacy tasks written, in order
+
  private:
   FakeResponse handle(const RecordedRequest& req);
+  void publish(const std::string& service, const std::string& op, const Value& body, const Value& out,
+               const std::string& n);  // with mu_ held
   void listen(uint16_t port);
 
   mutable std::mutex mu_;
@@ -66,6 +86,10 @@ class ServicesFake {
   std::map<std::string, Value> last_body_;             // GUARDED_BY(mu_)
   std::vector<std::string> keys_;                      // GUARDED_BY(mu_)
   int next_id_ = 1;                                    // GUARDED_BY(mu_)
+  std::string events_url_, events_stream_, legacy_url_, legacy_prefix_;  // GUARDED_BY(mu_)
+  bool hold_ = false;                                  // GUARDED_BY(mu_)
+  std::vector<std::pair<std::string, std::string>> held_;  // GUARDED_BY(mu_) taskId -> response JSON
+  std::vector<std::string> task_ids_;                  // GUARDED_BY(mu_)
   uint16_t port_ = 0;
   std::unique_ptr<FakeHttpServer> server_;  // null while refusing
 };

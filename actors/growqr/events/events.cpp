@@ -1,6 +1,7 @@
 #include "actors/growqr/events/events.hpp"
 
 #include "actors/growqr/events/consumer.hpp"
+#include "actors/growqr/events/legacy.hpp"
 #include "actors/growqr/events/routes.hpp"
 
 namespace anvil::growqr {
@@ -13,6 +14,8 @@ Task<Status> sweep_service(AppContext& app) {
                            std::chrono::milliseconds(positive_config(app, "GROWQR_PENDING_AGE_MS", 60'000)));
 }
 
+Task<Status> legacy_service(AppContext& app) { return run_legacy_observer(app, legacy_config(app)); }
+
 }  // namespace
 
 void add_events(AppDefinition& app, EventsOptions opts) {
@@ -20,6 +23,7 @@ void add_events(AppDefinition& app, EventsOptions opts) {
   add_event_routes(app);
   app.service("events-consumer", consumer_service);
   app.service("events-pending-sweep", sweep_service);
+  app.service("events-legacy-observer", legacy_service);
 }
 
 }  // namespace anvil::growqr
