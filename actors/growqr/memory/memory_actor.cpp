@@ -230,9 +230,13 @@ Task<Result<Value>> run_op(ActorContext& c, MemoryStore& store, int64_t id, std:
 }
 
 // Completes operations a previous generation (a crashed or stopped node)
-// left behind, oldest first. One that fails goes back to the pile for the
-// next recovery run; draining stops there (L3 is probably down).
+// left behind, and queued writes, oldest first. One that fails goes back to
+// the pile for the next recovery run; draining stops there (L3 is probably
+// down). One drain at a time (a flag in vars): two would run two operations
+// on one path concurrently and could land them out of order.
 Task<void> drain_orphans(ActorContext& c, MemoryStore& store) {
+  if (const Value* d = c.vars().find("draining"); d && d->is_bool() && d->as_bool()) co_return;
+  c.vars()["draining"] = true;  // reset at both exits below (vars die with the generation anyway)
   for (;;) {
     const std::string gen = generation(c);
     int64_t id = 0;
@@ -242,7 +246,10 @@ Task<void> drain_orphans(ActorContext& c, MemoryStore& store) {
         id = int_or(op, "id", 0), kind = str_or(op, "kind"), path = str_or(op, "path");
         break;
       }
-    if (id == 0) co_return;
+    if (id == 0) {
+      c.vars()["draining"] = false;
+      co_return;
+    }
     (*find_op(c, id))["gen"] = gen;  // claimed by this generation
     std::string content;
     if (kind == "write") {
@@ -253,7 +260,7 @@ Task<void> drain_orphans(ActorContext& c, MemoryStore& store) {
       }
       content = **stored;
     }
-    spdlog::info("memory op resumed after restart userId={} opId={} kind={} path={}", user_of(c), id, kind, path);
+    spdlog::info("memory op run by recovery (queued, or left by an earlier generation) userId={} opId={} kind={} path={}", user_of(c), id, kind, path);
     auto r = co_await run_op(c, store, id, kind, path, content);
     if (r.ok()) {
       end_op(c, id);
@@ -261,6 +268,7 @@ Task<void> drain_orphans(ActorContext& c, MemoryStore& store) {
     }
     spdlog::warn("memory op still pending userId={} opId={} path={}: {}", user_of(c), id, path, r.error().message);
     if (Value* op = find_op(c, id)) (*op)["gen"] = "";
+    c.vars()["draining"] = false;
     co_return;
   }
 }
@@ -458,6 +466,40 @@ Task<Result<Value>> clear_session_memory(ActionContext& c, Array args) {
   co_return obj({{"sessionId", *session}, {"deleted", static_cast<int64_t>(r->affected)}});
 }
 
+// Queue `write` (seed 000: "Queue writes exist"): {path, content} or {path,
+// delete: true}. The handler only registers the operation — durable in the
+// same commit that removes the message, so it happens exactly once — as one
+// no generation has claimed; recovery (recoverMemoryOps, scheduled at once)
+// then runs it against L3 in id order, retrying every 2 s while L3 is down.
+// A sender that waits gets {queued: true, opId, path}: durable, not yet in git.
+Result<Value> queued_write(ActorContext& c, const QueueMessage& msg) {
+  const char* usage = "queue `write` takes {path, content} or {path, delete: true}.";
+  if (!msg.body.is_object()) return invalid_args(usage);
+  const Value* del = msg.body.find("delete");
+  const bool is_delete = del && del->is_bool() && del->as_bool();
+  auto a = path_args(Array{msg.body}, !is_delete, usage);
+  if (!a.ok()) return a.error();
+  Value& s = c.mutate_state();
+  const int64_t id = int_or(s, "opSeq", 0) + 1;
+  s["opSeq"] = id;
+  Value& ops = s["ops"];
+  if (!ops.is_array()) ops = Array{};
+  const std::string kind = is_delete ? "delete" : "write";
+  ops.as_array().push_back(
+      obj({{"id", id}, {"kind", kind}, {"path", a->path}, {"gen", ""}, {"at", unix_ms()}, {"queued", true}}));
+  if (!is_delete) {
+    auto put = c.kv_put("op/" + std::to_string(id), a->content);
+    if (!put.ok()) return put.error();
+  }
+  // Recovery now rather than in 2 s.
+  if (const std::string old = str_or(s, "recoverSchedule"); !old.empty()) (void)c.cancel_schedule(old);
+  s["recoverSchedule"] = "";
+  auto sched = c.schedule_after(0, "recoverMemoryOps", {});
+  if (sched.ok()) c.mutate_state()["recoverSchedule"] = *sched;
+  spdlog::info("memory {} queued userId={} path={} opId={}", kind, user_of(c), a->path, id);
+  return obj({{"queued", true}, {"opId", id}, {"path", a->path}});
+}
+
 Result<Value> memory_status(ActionContext& c, const Array&) {
   auto store = store_for(c);
   const Value& files = field_or_null(c.state(), "files");
@@ -493,6 +535,7 @@ ActorDefinition memory_actor() {
       .async_action("readSessionMemory", read_session_memory)
       .async_action("clearSessionMemory", clear_session_memory)
       .async_action("recoverMemoryOps", recover_ops)
+      .queue("write", queued_write)
       .action("getMemoryStatus", memory_status);
   return def;
 }

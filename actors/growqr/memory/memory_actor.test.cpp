@@ -213,5 +213,60 @@ TEST_F(MemoryTest, TwoUsersGetTwoRepositories) {
   EXPECT_NE(memory_owner("user_A1"), memory_owner("user_B2"));
 }
 
+// Queue `write`: durable on send, committed to git once by recovery.
+TEST_F(MemoryTest, AQueuedWriteIsCommittedToGitOnceAndReadsBack) {
+  const std::string id = node_->get_or_create("memoryActor", {"user_A1"});
+  node_->send(id, "write", obj({{"path", "queued//a.md"}, {"content", "from the queue"}}));
+  ASSERT_TRUE(eventually([&] { return repo().read("queued/a.md").ok(); }));
+  ASSERT_TRUE(settled());
+  EXPECT_EQ(repo().read("queued/a.md")->content, "from the queue");
+  EXPECT_EQ(commits(), 1u);
+  EXPECT_EQ(mem("readMemory", {Value("queued/a.md")})->as_string(), "from the queue");
+  node_->send(id, "write", obj({{"path", "queued/a.md"}, {"delete", true}}));
+  ASSERT_TRUE(eventually([&] { return !repo().read("queued/a.md").ok(); }));
+}
+
+TEST_F(MemoryTest, QueuedWritesWaitOutAnOutageAndLandInOrder) {
+  ASSERT_TRUE(mem("commitMemory", {Value("seed.md"), Value("0")}).ok());  // provisioned
+  gitea_->fail_next(1000, 503);
+  const std::string id = node_->get_or_create("memoryActor", {"user_A1"});
+  node_->send(id, "write", obj({{"path", "o.md"}, {"content", "1"}}));
+  node_->send(id, "write", obj({{"path", "o.md"}, {"content", "2"}}));
+  node_->send(id, "write", obj({{"path", "p.md"}, {"content", "3"}}));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(mem("getMemoryStatus")->find("pendingOps")->as_array().size(), 3u) << "kept while Gitea is down";
+  gitea_->fail_next(0);
+  ASSERT_TRUE(eventually([&] { return mem("getMemoryStatus")->find("pendingOps")->as_array().empty(); },
+                         std::chrono::seconds(15)));
+  EXPECT_EQ(repo().read("o.md")->content, "2");
+  EXPECT_EQ(repo().read("p.md")->content, "3");
+  EXPECT_EQ(commits(), 4u) << "each queued write is one commit";
+}
+
+TEST_F(MemoryTest, AQueuedWriteWithABadPathIsRefusedAndLeavesNothing) {
+  const std::string id = node_->get_or_create("memoryActor", {"user_A1"});
+  node_->send(id, "write", obj({{"path", "../escape.md"}, {"content", "x"}}));
+  node_->send(id, "write", obj({{"path", "ok.md"}}));  // no content
+  ASSERT_TRUE(mem("commitMemory", {Value("after.md"), Value("y")}).ok());
+  EXPECT_TRUE(mem("getMemoryStatus")->find("pendingOps")->as_array().empty());
+  EXPECT_EQ(commits(), 1u);
+}
+
+TEST_F(MemoryTest, AQueuedWriteCutByAKillIsCommittedOnceAfterRestart) {
+  ASSERT_TRUE(mem("commitMemory", {Value("first.md"), Value("1")}).ok());  // provisioned
+  gitea_->hang_next(1);
+  const std::string id = node_->get_or_create("memoryActor", {"user_A1"});
+  const size_t before = gitea_->http().requests().size();
+  node_->send(id, "write", obj({{"path", "k.md"}, {"content", "queued"}}));
+  ASSERT_TRUE(eventually([&] { return gitea_->http().requests().size() > before; }));
+  stop_node();
+  start_node();
+  ASSERT_TRUE(eventually([&] { return repo().read("k.md").ok(); },
+                         std::chrono::seconds(15)));
+  ASSERT_TRUE(settled());
+  EXPECT_EQ(repo().read("k.md")->content, "queued");
+  EXPECT_EQ(commits(), 2u);
+}
+
 }  // namespace
 }  // namespace anvil::growqr
