@@ -48,6 +48,23 @@ asio::awaitable<void> reject_upgrade(beast::tcp_stream& stream, const BeastReque
 // The write side shared by both kinds of WebSocket session: frames are queued
 // and written one at a time by a single writer coroutine on the socket's
 // strand; a requested close goes out after the queued frames.
+// When a client guard accepted credentials that expire (ActorContext::
+// client_valid_until): the unix ms the connection must end, from the guard's
+// answer.
+std::optional<int64_t> valid_until_of(const Result<Value>& guarded) {
+  if (!guarded.ok() || !guarded->is_object()) return std::nullopt;
+  const Value* v = guarded->find("validUntil");
+  if (!v || !v->is_int()) return std::nullopt;
+  return v->as_int();
+}
+
+std::chrono::milliseconds until_unix_ms(int64_t unix_ms) {
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  return std::chrono::milliseconds(std::max<int64_t>(0, unix_ms - now));
+}
+
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
   WsSession(WsStream ws, size_t max_pending) : ws_(std::move(ws)), max_pending_(max_pending) {}
@@ -173,6 +190,7 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
     creq.params = params;
     creq.headers = std::move(headers);
     CallResult guarded = co_await rt_.guard_client(actor_id_, std::move(creq));
+    const std::optional<int64_t> valid_until = valid_until_of(guarded.output);
     if (!guarded.output.ok()) {
       // Refused by the actor's client guard: as a rejected connection.
       const Error& e = guarded.output.error();
@@ -194,6 +212,7 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
     actor_ = opened.actor;
     send(wire::InitMsg{actor_id_, conn_id_});
     asio::co_spawn(ws_.get_executor(), keepalive(keep), asio::detached);
+    if (valid_until) asio::co_spawn(ws_.get_executor(), expire(keep, *valid_until), asio::detached);
 
     auto& sock = socket();
     std::vector<uint8_t> buf(16 * 1024);
@@ -412,6 +431,7 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
   asio::awaitable<void> finish() {
     closing_ = true;
     keepalive_.cancel();
+    expiry_.cancel();
     if (!close_queued_) close_with(1000, "");
     if (writing_) {
       writer_idle_.expires_after(std::chrono::seconds(5));
@@ -430,6 +450,21 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
       }
     }
     socket().close(ec);
+  }
+
+  // Ends the connection when the credentials its guard accepted expire: an
+  // Error (actionId null) and a close, as a refused connection gets, so the
+  // client reconnects and presents fresh ones.
+  asio::awaitable<void> expire(std::shared_ptr<ConnectSession> keep, int64_t valid_until) {
+    (void)keep;
+    expiry_.expires_after(until_unix_ms(valid_until));
+    boost::system::error_code ec;
+    co_await expiry_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || closing_ || close_queued_) co_return;
+    Error e = make_error("auth", "token_expired", "The connection's credentials expired; reconnect with fresh ones.");
+    spdlog::info("websocket conn {} of actor {}: credentials expired, closing", conn_id_, actor_id_);
+    send(wire::ErrorMsg{e, std::nullopt, specifier(actor_)});
+    close_with(1011, e.qualified());
   }
 
   // Pings a silent client; a client silent for two intervals is gone.
@@ -470,6 +505,7 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
   bool peer_closed_ = false, closing_ = false;
   asio::steady_timer writer_idle_;  // wakes finish() when the writer stops
   asio::steady_timer keepalive_;
+  asio::steady_timer expiry_{ws_.get_executor()};  // credentials' end (expire())
 };
 
 // One `/websocket/…` socket bridged to the actor's onWebSocket: frames pass
@@ -488,6 +524,7 @@ class RawSession : public WsSession, public RawWebSocket {
     creq.params = std::move(params);
     creq.headers = req.headers;
     CallResult guarded = co_await rt_.guard_client(actor_id_, std::move(creq));
+    const std::optional<int64_t> valid_until = valid_until_of(guarded.output);
     if (!guarded.output.ok()) {
       close_with(1011, guarded.output.error().qualified());
       co_await drain();
@@ -500,6 +537,7 @@ class RawSession : public WsSession, public RawWebSocket {
       co_return;
     }
     handle_ = static_cast<uint64_t>(opened.output->as_int());
+    if (valid_until) asio::co_spawn(ws_.get_executor(), expire(keep, *valid_until), asio::detached);
     beast::flat_buffer buf;
     uint16_t code = 1006;
     std::string reason;
@@ -519,6 +557,7 @@ class RawSession : public WsSession, public RawWebSocket {
       // Delivered in order: the next frame is read after this one is handled.
       co_await rt_.raw_ws_message(actor_id_, handle_, std::move(msg));
     }
+    expiry_.cancel();
     co_await rt_.raw_ws_closed(actor_id_, handle_, code, reason);
     co_await drain();
     if (overflowed_) {
@@ -526,6 +565,18 @@ class RawSession : public WsSession, public RawWebSocket {
       boost::system::error_code ec;
       beast::get_lowest_layer(ws_).socket().close(ec);
     }
+  }
+
+  // Closes the socket (1008 auth.token_expired) when the credentials its
+  // guard accepted expire.
+  asio::awaitable<void> expire(std::shared_ptr<RawSession> keep, int64_t valid_until) {
+    (void)keep;
+    expiry_.expires_after(until_unix_ms(valid_until));
+    boost::system::error_code ec;
+    co_await expiry_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    spdlog::info("raw websocket of actor {}: credentials expired, closing", actor_id_);
+    close_with(1008, "auth.token_expired");
   }
 
   // RawWebSocket (called from the actor's strand).
@@ -543,6 +594,7 @@ class RawSession : public WsSession, public RawWebSocket {
   Runtime& rt_;
   std::string actor_id_;
   uint64_t handle_ = 0;
+  asio::steady_timer expiry_{ws_.get_executor()};
 };
 
 }  // namespace

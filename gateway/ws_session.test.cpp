@@ -25,6 +25,17 @@ const Registry& registry() {
     Registry r;
     ActorDefinition def("limits");
     def.initial_state(obj({}))
+        // Params {validForMs}: the guard accepts credentials that expire then.
+        .on_before_connect_async([](ActorContext& c, ClientRequest req) -> Task<Status> {
+          const Value* ms = req.params.is_object() ? req.params.find("validForMs") : nullptr;
+          if (ms && ms->is_int()) {
+            const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count();
+            c.client_valid_until(now + ms->as_int());
+          }
+          co_return Ok{};
+        })
         .action("echo", [](ActionContext&, const Array& a) -> Result<Value> { return a.empty() ? Value() : a[0]; })
         .action("big",
                 [](ActionContext&, const Array& a) -> Result<Value> {
@@ -349,4 +360,61 @@ TEST(GatewayTokens, AWebSocketWithoutTheTokenOrWithAWrongOneIsClosed1011ApiForbi
   auto init = read_frame(ok, in, [](const ServerFrame& f) { return f.opcode == 0x1; });
   ASSERT_TRUE(init);
   EXPECT_NE(init->payload.find("\"Init\""), std::string::npos) << init->payload;
+}
+
+// Credentials that expire (ActorContext::client_valid_until in the guard)
+// end the WebSocket then: the client reconnects with fresh ones.
+TEST(CredentialExpiry, AConnectionIsClosed1011TokenExpiredWhenItsCredentialsExpire) {
+  auto dir = temp_dir("ws-expiry");
+  Gateway g(dir);
+  RawClient c(g.port, 0);
+  const std::string params = "rivet_conn_params.%7B%22validForMs%22%3A400%7D";  // {"validForMs":400}
+  ASSERT_TRUE(c.send_all(upgrade_request("/gateway/" + g.id + "/connect", "rivet, rivet_encoding.json, " + params)));
+  std::string in;
+  ASSERT_TRUE(c.read_until(in, "\r\n\r\n", 3000ms));
+  ASSERT_EQ(in.rfind("HTTP/1.1 101", 0), 0u) << in;
+  in.erase(0, in.find("\r\n\r\n") + 4);
+  const auto opened = std::chrono::steady_clock::now();
+  ASSERT_TRUE(c.send_all(client_frame(action_request(1, "echo", "[\"before\"]"))));
+  ASSERT_TRUE(read_frame(c, in, [](const ServerFrame& f) { return f.payload.find("before") != std::string::npos; }))
+      << "the connection works until then";
+  ASSERT_TRUE(c.read_until_closed(in, 5s)) << "the node must end the connection";
+  std::optional<ServerFrame> error, close;
+  for (auto& f : take_frames(in)) {
+    if (f.opcode == 0x1 && f.payload.find("\"Error\"") != std::string::npos) error = f;
+    if (f.opcode == 0x8) close = f;
+  }
+  ASSERT_TRUE(error) << "an Error message before the close";
+  EXPECT_NE(error->payload.find("token_expired"), std::string::npos) << error->payload;
+  ASSERT_TRUE(close);
+  EXPECT_GE(std::chrono::steady_clock::now() - opened, 300ms);
+  EXPECT_EQ(close_code(*close), 1011);
+  EXPECT_EQ(close->payload.substr(2), "auth.token_expired");
+}
+
+TEST(CredentialExpiry, ARawWebSocketIsClosed1008TokenExpiredWhenItsCredentialsExpire) {
+  auto dir = temp_dir("ws-raw-expiry");
+  Gateway g(dir);
+  RawClient c(g.port, 0);
+  const std::string params = "rivet_conn_params.%7B%22validForMs%22%3A300%7D";
+  ASSERT_TRUE(c.send_all(upgrade_request("/gateway/" + g.id + "/websocket/", "rivet, " + params)));
+  std::string in;
+  ASSERT_TRUE(c.read_until(in, "\r\n\r\n", 3000ms));
+  ASSERT_EQ(in.rfind("HTTP/1.1 101", 0), 0u) << in;
+  in.erase(0, in.find("\r\n\r\n") + 4);
+  auto close = read_frame(c, in, [](const ServerFrame& f) { return f.opcode == 0x8; });
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close_code(*close), 1008);
+  EXPECT_EQ(close->payload.substr(2), "auth.token_expired");
+}
+
+TEST(CredentialExpiry, AConnectionWithoutAnExpiryStaysOpen) {
+  auto dir = temp_dir("ws-no-expiry");
+  Gateway g(dir);
+  RawClient c(g.port, 0);
+  open_connection(g, c);
+  std::this_thread::sleep_for(600ms);
+  ASSERT_TRUE(c.send_all(client_frame(action_request(1, "echo", "[\"later\"]"))));
+  std::string in;
+  EXPECT_TRUE(read_frame(c, in, [](const ServerFrame& f) { return f.payload.find("later") != std::string::npos; }));
 }

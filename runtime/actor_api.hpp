@@ -234,6 +234,13 @@ class ActorContext {
   void sleep();
   void destroy();
 
+  // In on_before_connect_async only (ignored elsewhere): the credentials the
+  // client presented stop being valid at `unix_ms` (e.g. a session token's
+  // exp). A WebSocket opened through this guard is then closed with
+  // auth.token_expired; the client reconnects with fresh credentials, which
+  // the guard checks again. The earliest of several calls counts.
+  void client_valid_until(int64_t unix_ms);
+
  protected:
   InstanceCore& core_;
 
@@ -241,6 +248,7 @@ class ActorContext {
   friend class Instance;
   friend class Workflow;
   AsyncScope* scope_ = nullptr;  // set for asynchronous calls
+  std::optional<int64_t>* client_expiry_ = nullptr;  // set while a client guard runs
   Status before_wait();
   Status after_wait();
 };

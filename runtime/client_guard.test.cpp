@@ -28,6 +28,10 @@ ActorDefinition club() {
         const bool hold = req.params.is_object() && req.params.find("hold");
         auto paused = co_await c.sleep_for(hold ? 2s : 10ms);
         if (!paused.ok()) co_return paused.error();
+        if (const Value* until = req.params.is_object() ? req.params.find("until") : nullptr; until && until->is_int()) {
+          c.client_valid_until(until->as_int() + 1000);
+          c.client_valid_until(until->as_int());  // the earliest counts
+        }
         for (const Value& m : c.state().find("members")->as_array())
           if (user && user->is_string() && m.as_string() == user->as_string()) co_return Ok{};
         co_return make_error("auth", "forbidden", "Members only.", obj({{"kind", req.kind}}));
@@ -72,6 +76,16 @@ class ClientGuard : public ::testing::Test {
 TEST_F(ClientGuard, AGuardThatWaitsAdmitsTheClientsItsStateAllows) {
   auto id = node_->get_or_create("club");
   EXPECT_TRUE(guard(id, obj({{"user", "alice"}})).ok());
+}
+
+TEST_F(ClientGuard, AGuardNamesUntilWhenTheCredentialsItAcceptedAreValid) {
+  auto id = node_->get_or_create("club");
+  auto limited = guard(id, obj({{"user", "alice"}, {"until", 1'900'000'000'000}}), "connect");
+  ASSERT_TRUE(limited.ok()) << limited.error().message;
+  EXPECT_EQ(limited->find("validUntil")->as_int(), 1'900'000'000'000);
+  auto unlimited = guard(id, obj({{"user", "alice"}}), "connect");
+  ASSERT_TRUE(unlimited.ok());
+  EXPECT_FALSE(unlimited->is_object() && unlimited->find("validUntil")) << "no expiry unless the guard names one";
 }
 
 TEST_F(ClientGuard, ARefusalReachesTheClientWithItsGroupCodeAndMetadata) {

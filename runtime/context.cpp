@@ -194,4 +194,9 @@ void ActorContext::call_actor(std::string name, ActorKey key, std::string action
 void ActorContext::sleep() { core_.sleep_requested = true; }
 void ActorContext::destroy() { core_.destroy_requested = true; }
 
+void ActorContext::client_valid_until(int64_t unix_ms) {
+  if (!client_expiry_) return;
+  if (!*client_expiry_ || unix_ms < **client_expiry_) *client_expiry_ = unix_ms;
+}
+
 }  // namespace anvil

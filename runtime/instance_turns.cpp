@@ -228,11 +228,15 @@ asio::awaitable<void> Instance::run_client_guard(std::shared_ptr<Instance> self,
                    make_error("actor", "connect_timed_out", "onBeforeConnect timed out."));
     ActorContext ctx(*this);
     ctx.scope_ = &scope;
+    std::optional<int64_t> valid_until;
+    ctx.client_expiry_ = &valid_until;
     std::string what = "onBeforeConnect";
     std::function<Task<Result<Value>>()> body = [&] {
       return status_as_value(def_.on_before_connect_async_hook()(ctx, std::move(req)));
     };
     out = co_await run_scoped<Value>(scope, std::move(what), std::move(body));
+    // What the gateway needs of an accepted client: until when it may stay.
+    if (out.ok() && valid_until) out = obj({{"validUntil", *valid_until}});
   }
   --pending_async_;
   Status st = end_segment();

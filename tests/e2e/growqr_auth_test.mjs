@@ -6,7 +6,7 @@
 //   - user A cannot read or drive user B's growActor through the rivetkit
 //     client (HTTP actions and WebSocket connections), nor through routes;
 //   - expired, unknown-kid and badly signed tokens are refused; a key
-//     rotation is picked up.
+//     rotation is picked up; a WebSocket whose token expires is closed.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createSign, generateKeyPairSync, randomUUID } from "node:crypto";
@@ -141,6 +141,7 @@ test("user A cannot read or drive user B's growActor through rivetkit or routes"
 		CLERK_JWKS_URL: `${clerk.issuer}/.well-known/jwks.json`,
 		CLERK_ISSUER: clerk.issuer,
 		CLERK_JWKS_MIN_REFRESH_MS: "0",
+		CLERK_CLOCK_SKEW_MS: "1000",
 		GROWQR_STREAM: `e2e:${run}:grow:events`,
 		GROWQR_DLQ_STREAM: `e2e:${run}:grow:events:dlq`,
 	});
@@ -173,6 +174,21 @@ test("user A cannot read or drive user B's growActor through rivetkit or routes"
 		const ownConn = client.growActor.getOrCreate([b]).connect({ token: clerk.mint(b) });
 		assert.equal((await ownConn.getActiveState()).userId, b);
 		await ownConn.dispose();
+
+		// A connection whose token expires is closed by the node then
+		// (auth.token_expired), not kept open on the old token.
+		const short = client.growActor.getOrCreate([b]).connect({ token: clerk.mint(b, { ttl: 2 }) });
+		const errors = [];
+		short.onError((err) => errors.push(err));
+		const closed = new Promise((resolve) => short.onClose(() => resolve(true)));
+		assert.equal((await short.getActiveState()).userId, b);
+		const openedAt = Date.now();
+		const outcome = await Promise.race([closed, new Promise((r) => setTimeout(() => r(false), 15_000))]);
+		assert.equal(outcome, true, "the node closed the connection");
+		assert.ok(Date.now() - openedAt >= 1000, "not before the token expired");
+		await new Promise((r) => setTimeout(r, 300));
+		assert.ok(errors.some((err) => err.code === "token_expired"), JSON.stringify(errors.map((x) => x.code)));
+		await short.dispose();
 
 		// Bad tokens: 401 codes.
 		const codeOf = async (params) => (await rejection(client.growActor.getOrCreate([a], { params }).getActiveState())).code;

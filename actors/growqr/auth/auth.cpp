@@ -100,6 +100,8 @@ Task<Status> owner_guard(OwnerRule rule, ActorContext& ctx, ClientRequest req) {
   if (!owner || *owner != caller->user_id)
     co_return make_error("auth", "forbidden", "This " + ctx.name() + " belongs to another user.",
                          obj({{"actor", ctx.name()}}));
+  // A WebSocket opened with this token is closed when it expires.
+  if (caller->valid_until_ms) ctx.client_valid_until(*caller->valid_until_ms);
   co_return Ok{};
 }
 
@@ -149,9 +151,12 @@ Task<Result<Caller>> identify(std::shared_ptr<const AuthSettings> settings, std:
     auto claims =
         co_await cache->verify(std::move(*token), *settings->jwks, std::move(opts), std::move(fetch), std::move(join));
     if (!claims.ok()) co_return claims.error();
-    co_return Caller{claims->find("sub")->as_string(), true};
+    Caller caller{claims->find("sub")->as_string(), true, std::nullopt};
+    if (const Value* exp = claims->find("exp"); exp && exp->is_number())
+      caller.valid_until_ms = (static_cast<int64_t>(exp->as_number()) + settings->verify.clock_skew_s) * 1000;
+    co_return caller;
   }
-  if (development) co_return Caller{dev_user.value_or(""), false};  // no Clerk needed in development
+  if (development) co_return Caller{dev_user.value_or(""), false, std::nullopt};  // no Clerk needed in development
   if (token)
     co_return make_error("auth", "not_configured",
                          "Session tokens cannot be verified: no JWKS is configured (CLERK_JWKS_URL, CLERK_ISSUER or "

@@ -33,6 +33,9 @@ Result<AuthSettings> auth_settings(const ConfigLookup& config);
 struct Caller {
   std::string user_id;    // the token's `sub`, or the development identity ("" = anonymous)
   bool verified = false;  // false: a development identity, never outside development
+  // Until when the token is accepted (its exp plus the allowed clock skew),
+  // unix ms; none for a development identity or a token without exp.
+  std::optional<int64_t> valid_until_ms;
 };
 
 // The caller from a session token (when given) or, in development only, a

@@ -275,6 +275,7 @@ Task<Result<Value>> start(ActionContext& c, Array args) {
     co_return runtime.error();
   }
   c.mutate_state()["opencodeUrl"] = runtime->opencode_url;
+  set_flag(c, "runtimeEnsured", true);
   auto session = co_await find_or_create_session(c);
   if (!session.ok()) {
     std::string failed = "failed", why = session.error().message;
@@ -401,6 +402,24 @@ Task<Result<Value>> drive(ActionContext& c, Array) {
       break;
     }
     if (status == "new" || str_or(c.state(), "sessionId").empty()) break;
+    if (tick == 0 && !flag(c, "runtimeEnsured")) {
+      // First drive of this generation (after a restart or a wake): the
+      // user's runtime may have gone with the node (a process provider's
+      // runtimes die with it); provisioning is idempotent and starts it
+      // again, possibly on another port.
+      auto provider = make_sandbox_provider(c);
+      Result<UserRuntime> rt = provider.ok() ? Result<UserRuntime>(UserRuntime{}) : Result<UserRuntime>(provider.error());
+      if (provider.ok()) {
+        std::string user = user_of(c);
+        rt = co_await (*provider)->provision(c, user);
+      }
+      if (rt.ok()) {
+        set_flag(c, "runtimeEnsured", true);
+        if (rt->opencode_url != str_or(c.state(), "opencodeUrl")) c.mutate_state()["opencodeUrl"] = rt->opencode_url;
+      } else {
+        spdlog::warn("subAgent runtime not provisioned yet subAgentId={}: {}", id_of(c), rt.error().message);
+      }
+    }
     pump(c);
     if (tick % 20 == 0) {  // every 2 s
       if (!flag(c, "following") && !bool_or(c.state(), "idleSeen", false)) kick(c, "follow");
