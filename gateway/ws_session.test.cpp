@@ -173,13 +173,19 @@ std::vector<ServerFrame> take_frames(std::string& buf) {
   return out;
 }
 
+// Sends the upgrade and reads the 101; `rest` gets what came after it.
+void upgrade(RawClient& c, const std::string& path, const std::string& protocols, std::string& rest) {
+  ASSERT_TRUE(c.send_all(upgrade_request(path, protocols)));
+  rest.clear();
+  ASSERT_TRUE(c.read_until(rest, "\r\n\r\n", 3000ms));
+  ASSERT_EQ(rest.rfind("HTTP/1.1 101", 0), 0u) << rest;
+  rest.erase(0, rest.find("\r\n\r\n") + 4);
+}
+
 // Connects to /connect (json) and reads the 101 and the Init message.
 void open_connection(Gateway& g, RawClient& c) {
-  ASSERT_TRUE(c.send_all(upgrade_request("/gateway/" + g.id + "/connect", "rivet, rivet_encoding.json")));
   std::string in;
-  ASSERT_TRUE(c.read_until(in, "\r\n\r\n", 3000ms));
-  ASSERT_EQ(in.rfind("HTTP/1.1 101", 0), 0u) << in;
-  in.erase(0, in.find("\r\n\r\n") + 4);
+  upgrade(c, "/gateway/" + g.id + "/connect", "rivet, rivet_encoding.json", in);
   while (take_frames(in).empty()) ASSERT_EQ(c.read_some(in, 3000ms), RawClient::Read::Data);
 }
 
@@ -206,6 +212,14 @@ std::optional<ServerFrame> read_frame(RawClient& c, std::string& buf,
 
 uint16_t close_code(const ServerFrame& f) {
   return f.payload.size() >= 2 ? static_cast<uint16_t>((uint8_t(f.payload[0]) << 8) | uint8_t(f.payload[1])) : 0;
+}
+
+// Reads until the close frame and checks its code and reason.
+void expect_close(RawClient& c, std::string& buf, uint16_t code, const std::string& reason) {
+  auto close = read_frame(c, buf, [](const ServerFrame& f) { return f.opcode == 0x8; });
+  ASSERT_TRUE(close) << "no close frame";
+  EXPECT_EQ(close_code(*close), code);
+  EXPECT_EQ(close->payload.substr(2), reason);
 }
 
 }  // namespace
@@ -242,10 +256,7 @@ TEST(MessageLimits, AWebSocketFrameOverTheIncomingLimitClosesTheConnection1011In
   open_connection(g, c);
   ASSERT_TRUE(c.send_all(client_frame(action_request(1, "echo", "[\"" + std::string(70'000, 'a') + "\"]"))));
   std::string buf;
-  auto close = read_frame(c, buf, [](const ServerFrame& f) { return f.opcode == 0x8; });
-  ASSERT_TRUE(close);
-  EXPECT_EQ(close_code(*close), 1011);
-  EXPECT_EQ(close->payload.substr(2), "message.incoming_too_long");
+  expect_close(c, buf, 1011, "message.incoming_too_long");
 }
 
 TEST(MessageLimits, AWebSocketReplyOverTheOutgoingLimitFailsThatActionAndKeepsTheConnection) {
@@ -305,11 +316,8 @@ TEST(WebSocketBacklog, ARawWebSocketClientThatNeverReadsIsClosed1008AndTheNodeSt
   wo.max_pending_write_bytes = 256 * 1024;
   Gateway g(dir, {}, wo);
   RawClient c(g.port, /*rcvbuf=*/4096);
-  ASSERT_TRUE(c.send_all(upgrade_request("/gateway/" + g.id + "/websocket/", "rivet")));
   std::string in;
-  ASSERT_TRUE(c.read_until(in, "\r\n\r\n", 3000ms));
-  ASSERT_EQ(in.rfind("HTTP/1.1 101", 0), 0u) << in;
-  in.erase(0, in.find("\r\n\r\n") + 4);
+  upgrade(c, "/gateway/" + g.id + "/websocket/", "rivet", in);
   constexpr int kMessages = 200;  // 12.5 MiB for a client that does not read
   ASSERT_TRUE(c.send_all(client_frame("flood " + std::to_string(kMessages))));
   std::this_thread::sleep_for(300ms);
@@ -331,15 +339,10 @@ TEST(WebSocketBacklog, ARawWebSocketClientThatNeverReadsIsClosed1008AndTheNodeSt
 // socket closes 1011 api.forbidden: the form a WebSocket client can read.
 static void expect_forbidden(Gateway& g, const std::string& path, const std::string& protocols) {
   RawClient c(g.port, 0);
-  ASSERT_TRUE(c.send_all(upgrade_request(path, protocols)));
   std::string in;
-  ASSERT_TRUE(c.read_until(in, "\r\n\r\n", 3000ms));
-  ASSERT_EQ(in.rfind("HTTP/1.1 101", 0), 0u) << in;
-  in.erase(0, in.find("\r\n\r\n") + 4);
-  auto close = read_frame(c, in, [](const ServerFrame& f) { return f.opcode == 0x8; });
-  ASSERT_TRUE(close) << path;
-  EXPECT_EQ(close_code(*close), 1011);
-  EXPECT_EQ(close->payload.substr(2), "api.forbidden");
+  upgrade(c, path, protocols, in);
+  SCOPED_TRACE(path);
+  expect_close(c, in, 1011, "api.forbidden");
 }
 
 TEST(GatewayTokens, AWebSocketWithoutTheTokenOrWithAWrongOneIsClosed1011ApiForbiddenAndWithItOpens) {
@@ -351,12 +354,9 @@ TEST(GatewayTokens, AWebSocketWithoutTheTokenOrWithAWrongOneIsClosed1011ApiForbi
                    "rivet, rivet_encoding.json, rivet_target.actor, rivet_actor." + g.id + ", rivet_token.nope");
 
   RawClient ok(g.port, 0);
-  ASSERT_TRUE(ok.send_all(upgrade_request("/connect", "rivet, rivet_encoding.json, rivet_target.actor, rivet_actor." +
-                                                          g.id + ", rivet_token.s3cr.et")));
   std::string in;
-  ASSERT_TRUE(ok.read_until(in, "\r\n\r\n", 3000ms));
-  ASSERT_EQ(in.rfind("HTTP/1.1 101", 0), 0u) << in;
-  in.erase(0, in.find("\r\n\r\n") + 4);
+  upgrade(ok, "/connect", "rivet, rivet_encoding.json, rivet_target.actor, rivet_actor." + g.id + ", rivet_token.s3cr.et",
+          in);
   auto init = read_frame(ok, in, [](const ServerFrame& f) { return f.opcode == 0x1; });
   ASSERT_TRUE(init);
   EXPECT_NE(init->payload.find("\"Init\""), std::string::npos) << init->payload;
@@ -369,11 +369,8 @@ TEST(CredentialExpiry, AConnectionIsClosed1011TokenExpiredWhenItsCredentialsExpi
   Gateway g(dir);
   RawClient c(g.port, 0);
   const std::string params = "rivet_conn_params.%7B%22validForMs%22%3A400%7D";  // {"validForMs":400}
-  ASSERT_TRUE(c.send_all(upgrade_request("/gateway/" + g.id + "/connect", "rivet, rivet_encoding.json, " + params)));
   std::string in;
-  ASSERT_TRUE(c.read_until(in, "\r\n\r\n", 3000ms));
-  ASSERT_EQ(in.rfind("HTTP/1.1 101", 0), 0u) << in;
-  in.erase(0, in.find("\r\n\r\n") + 4);
+  upgrade(c, "/gateway/" + g.id + "/connect", "rivet, rivet_encoding.json, " + params, in);
   const auto opened = std::chrono::steady_clock::now();
   ASSERT_TRUE(c.send_all(client_frame(action_request(1, "echo", "[\"before\"]"))));
   ASSERT_TRUE(read_frame(c, in, [](const ServerFrame& f) { return f.payload.find("before") != std::string::npos; }))
@@ -397,15 +394,9 @@ TEST(CredentialExpiry, ARawWebSocketIsClosed1008TokenExpiredWhenItsCredentialsEx
   Gateway g(dir);
   RawClient c(g.port, 0);
   const std::string params = "rivet_conn_params.%7B%22validForMs%22%3A300%7D";
-  ASSERT_TRUE(c.send_all(upgrade_request("/gateway/" + g.id + "/websocket/", "rivet, " + params)));
   std::string in;
-  ASSERT_TRUE(c.read_until(in, "\r\n\r\n", 3000ms));
-  ASSERT_EQ(in.rfind("HTTP/1.1 101", 0), 0u) << in;
-  in.erase(0, in.find("\r\n\r\n") + 4);
-  auto close = read_frame(c, in, [](const ServerFrame& f) { return f.opcode == 0x8; });
-  ASSERT_TRUE(close);
-  EXPECT_EQ(close_code(*close), 1008);
-  EXPECT_EQ(close->payload.substr(2), "auth.token_expired");
+  upgrade(c, "/gateway/" + g.id + "/websocket/", "rivet, " + params, in);
+  expect_close(c, in, 1008, "auth.token_expired");
 }
 
 TEST(CredentialExpiry, AConnectionWithoutAnExpiryStaysOpen) {
