@@ -149,6 +149,11 @@ std::vector<std::string> check_environment(const AppConfig& all) {
     if (!setting(config, key)) problems.push_back(key + " is required in " + name + " (service `" + svc +
                                                   "` is enabled; GROWQR_SERVICES lists the enabled services)");
   }
+  // The process sandbox provider runs users' runtimes as processes of the
+  // node's host: development and test only.
+  if (auto provider = setting(config, "SANDBOX_PROVIDER"); provider && *provider == "process")
+    problems.push_back("SANDBOX_PROVIDER=process runs users' runtimes on the node's host; refused in " + name +
+                       " (use docker)");
   // D29: a pinned OpenCode image.
   if (auto img = setting(config, "OPENCODE_IMAGE")) {
     auto colon = img->rfind(':');

@@ -137,6 +137,16 @@ TEST(Environments, TheOpenCodeImageMustBePinned) {
   }
 }
 
+TEST(Environments, TheProcessSandboxProviderIsRefusedOutsideDevelopmentAndTest) {
+  AppConfig cfg = complete();
+  cfg["SANDBOX_PROVIDER"] = "process";
+  EXPECT_TRUE(names(check_environment(cfg), "SANDBOX_PROVIDER=process"));
+  cfg["SANDBOX_PROVIDER"] = "docker";
+  EXPECT_TRUE(check_environment(cfg).empty());
+  EXPECT_TRUE(check_environment({{"APP_ENV", "test"}, {"SANDBOX_PROVIDER", "process"}}).empty());
+  EXPECT_TRUE(check_environment({{"SANDBOX_PROVIDER", "process"}}).empty()) << "development";
+}
+
 TEST(Environments, LocalUrlsAreRecognized) {
   for (std::string u : {"http://localhost", "https://LOCALHOST:8443/x", "http://api.localhost", "http://127.0.0.1:1",
                         "http://127.1.2.3", "http://[::1]:80/", "http://0.0.0.0:4000", "redis://:pw@127.0.0.1:6379/0",
