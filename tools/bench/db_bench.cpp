@@ -4,7 +4,7 @@
 // and on many. In-process node (real RocksDB, group commit, fsync per round),
 // closed loop: `--conc` callers each issue the next call when the previous
 // durable reply arrived. Cells alternate baseline/SQLite `--rounds` times
-// so both see the same machine load. Prints one JSON line per cell.
+// so both see the same machine load. Prints one JSON object: {cells, check}.
 //
 //   anvil-db-bench [--seconds 3] [--conc 64] [--actors 1000] [--rounds 2] [--dir /tmp/...]
 #include <algorithm>
@@ -120,17 +120,20 @@ int main(int argc, char** argv) {
     };
     const Kind kinds[] = {{"state write (counter.increment)", "counter", "increment"},
                           {"SQLite insert + state (dbCounter.add)", "dbCounter", "add"}};
+    std::string cells;
     for (int round = 1; round <= rounds; ++round) {
       for (const auto* actors : {&one, &all}) {
         for (const Kind& k : kinds) {
-          const auto& ids = (*actors)[k.type];
+          const auto& ids = actors->at(k.type);
           Cell c = run_cell(node, ids, k.action, conc, seconds);
-          std::printf(
-              "{\"round\":%d,\"actors\":%zu,\"conc\":%d,\"cell\":\"%s\",\"ok\":%zu,\"failed\":%zu,\"seconds\":%.2f,"
-              "\"opsPerSec\":%.1f,\"p50Ms\":%.3f,\"p99Ms\":%.3f}\n",
-              round, ids.size(), conc, k.label, c.ok, c.failed, c.seconds, double(c.ok) / c.seconds,
-              pct(c.lat_ms, 0.50), pct(c.lat_ms, 0.99));
-          std::fflush(stdout);
+          char line[512];
+          std::snprintf(line, sizeof line,
+                        "%s{\"round\":%d,\"actors\":%zu,\"conc\":%d,\"type\":\"%s\",\"cell\":\"%s\",\"ok\":%zu,"
+                        "\"failed\":%zu,\"seconds\":%.2f,\"opsPerSec\":%.1f,\"p50Ms\":%.3f,\"p99Ms\":%.3f}",
+                        cells.empty() ? "" : ",", round, ids.size(), conc, k.type, k.label, c.ok, c.failed, c.seconds,
+                        double(c.ok) / c.seconds, pct(c.lat_ms, 0.50), pct(c.lat_ms, 0.99));
+          cells += line;
+          std::fprintf(stderr, "%s\n", line);
         }
       }
     }
@@ -140,7 +143,8 @@ int main(int argc, char** argv) {
       auto r = node.call(id, "check");
       if (!r.ok() || *r->find("count") != *r->find("sum")) ++mismatched;
     }
-    std::printf("{\"dbCountersChecked\":%zu,\"countNotEqualSum\":%zu}\n", all["dbCounter"].size(), mismatched);
+    std::printf("{\"seconds\":%.1f,\"cells\":[%s],\"check\":{\"dbCounters\":%zu,\"countNotEqualSum\":%zu}}\n",
+                seconds, cells.c_str(), all["dbCounter"].size(), mismatched);
   }
   std::filesystem::remove_all(dir);
   return 0;
