@@ -343,8 +343,9 @@ std::optional<Error> Instance::discard_reason() {
   if (!failed || !def_.database_options()) return std::nullopt;
   // An actor with a database keeps its rows and its state consistent: an
   // action that failed after writing anything commits nothing.
-  const bool wrote =
-      dirty || (db_ && db_->writing()) || (wb_ && wb_->Count() > (start_in_batch_ ? start_count_ : 0));
+  // (The batch may hold this generation's start records, not this turn's.)
+  const uint32_t held = start_in_batch_ || start_unchanged_ ? start_count_ : 0;
+  const bool wrote = dirty || (db_ && db_->writing()) || (wb_ && wb_->Count() > held);
   return wrote ? failed : std::nullopt;
 }
 
