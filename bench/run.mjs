@@ -187,7 +187,8 @@ try {
 // Per-actor SQLite: durable dbCounter.add vs counter.increment (plain state
 // write) on one actor and on 1,000, alternating, in one process and run.
 try {
-  results.anvil.db = JSON.parse(sh(DB_BENCH, ["--seconds", "3", "--conc", "64", "--actors", "1000", "--rounds", "2"], { timeout: 600_000 }));
+  const out = sh(DB_BENCH, ["--seconds", "5", "--conc", "64", "--actors", "1000", "--rounds", "3"], { timeout: 600_000 });
+  results.anvil.db = JSON.parse(out.split("\n").pop());
 } catch (e) {
   results.anvil.db = { error: String(e.message).slice(0, 200) };
 }

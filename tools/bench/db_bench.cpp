@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "actors/fixtures/fixtures.hpp"
@@ -96,6 +97,8 @@ int main(int argc, char** argv) {
   const int many = std::stoi(get("--actors", "1000"));
   const int rounds = std::stoi(get("--rounds", "2"));
   const std::string dir = get("--dir", (std::filesystem::temp_directory_path() / "anvil-db-bench").string());
+  // stdout carries only the result (bench/run.mjs parses it).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("db-bench"));
   spdlog::set_level(spdlog::level::warn);
   std::filesystem::remove_all(dir);
 
