@@ -146,6 +146,26 @@ ActorDefinition waiter_actor() {
   return def;
 }
 
+// Incremental auto-vacuum: freed pages are given back by truncating the file.
+ActorDefinition vacuumed_actor() {
+  ActorDefinition def("vacuumed");
+  DatabaseOptions db;
+  db.migrations = {"PRAGMA auto_vacuum=INCREMENTAL; CREATE TABLE t (b BLOB)"};
+  def.database(std::move(db))
+      .action("fill",
+              [](ActionContext& c, const Array&) -> Result<Value> {
+                for (int i = 0; i < 50; ++i)
+                  if (auto r = c.db().exec("INSERT INTO t VALUES (zeroblob(4000))"); !r.ok()) return r.error();
+                return true;
+              })
+      .action("clear", [](ActionContext& c, const Array&) -> Result<Value> {
+        if (auto r = c.db().exec("DELETE FROM t"); !r.ok()) return r.error();
+        if (auto r = c.db().query("PRAGMA incremental_vacuum"); !r.ok()) return r.error();
+        return true;
+      });
+  return def;
+}
+
 ActorDefinition no_db_actor() {
   ActorDefinition def("noDb");
   def.action("use", [](ActionContext& c, const Array&) -> Result<Value> {
@@ -166,6 +186,7 @@ const Registry& registry() {
     r.add(small_actor());
     r.add(waiter_actor());
     r.add(no_db_actor());
+    r.add(vacuumed_actor());
     return r;
   }();
   return reg;
@@ -427,5 +448,24 @@ TEST(ActorDbAsync, ASucceedingAsyncActionKeepsTheRowsOfEveryTurn) {
   auto out = n.call(id, "twoSegments");
   ASSERT_TRUE(out.ok()) << out.error().qualified();
   EXPECT_EQ(*n.call(id, "log"), obj({{"n", 2}, {"log", Array{Value("before"), Value("after")}}}));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ActorDbLifecycle, AFileThatShrinksDeletesThePagesPastItsEnd) {
+  auto dir = temp_dir("db-vacuum");
+  std::string id;
+  {
+    Node n(dir);
+    id = n.get_or_create("vacuumed", {"a"});
+    ASSERT_TRUE(n.call(id, "fill").ok());
+  }
+  const size_t full = page_sizes(dir, id).size();
+  ASSERT_GE(full, 50u);
+  {
+    Node n(dir);
+    auto r = n.call(id, "clear");
+    ASSERT_TRUE(r.ok()) << r.error().qualified();
+  }
+  EXPECT_LT(page_sizes(dir, id).size(), 5u);
   std::filesystem::remove_all(dir);
 }
