@@ -153,5 +153,19 @@ const agBare = ag.find((x) => x.phase === "bare");
 for (const x of ag)
   p(`| ${x.phase === "bare" ? "bare client" : "growAgent (1,000 actors)"} | ${x.ok} / ${x.calls} | ${fmt(x.seconds, 2)} | ${fmt(x.per_second)} | ${fmt(x.p50_ms, 0)} / ${fmt(x.p99_ms, 0)} / ${fmt(x.max_ms, 0)} | ${x === agBare || !agBare ? "—" : `${fmt(x.p50_ms - agBare.p50_ms, 0)} / ${fmt(x.p99_ms - agBare.p99_ms, 0)}`} |`);
 p();
+p("## (j) Per-actor SQLite (`dbCounter.add(1)`: one INSERT + a state change in one batch, vs `counter.increment(1)`)");
+p();
+p("In-process node (real RocksDB, group commit, fsync before every reply), 64 closed-loop callers, cells alternating in one run (`build/tools/bench/anvil-db-bench`).");
+p();
+p("| round | actors | cell | ops/s | p50 / p99 ms | SQLite / state |");
+p("|---:|---:|---|---:|---:|---:|");
+const dbc = A.db?.cells ?? [];
+for (const x of dbc) {
+  const base = dbc.find((y) => y.round === x.round && y.actors === x.actors && y.type === "counter");
+  p(`| ${x.round} | ${x.actors} | ${x.cell} | ${fmt(x.opsPerSec)} | ${fmt(x.p50Ms, 3)} / ${fmt(x.p99Ms, 3)} | ${x.type === "counter" || !base ? "—" : `${(x.opsPerSec / base.opsPerSec).toFixed(2)}×`} |`);
+}
+p();
+p(`After the run: ${A.db?.check?.dbCounters ?? "—"} dbCounters checked, ${A.db?.check?.countNotEqualSum ?? "—"} with count ≠ sum.`);
+p();
 fs.writeFileSync(path.join(here, "RESULTS.md"), lines.join("\n") + "\n");
 console.log(`wrote ${path.join(here, "RESULTS.md")}`);

@@ -19,6 +19,7 @@ const LOADGEN = path.join(ROOT, "build/tools/bench/anvil-loadgen");
 const OUTBOUND_BENCH = path.join(ROOT, "build/tools/bench/anvil-outbound-bench");
 const EVENTS_BENCH = path.join(ROOT, "build/tools/bench/anvil-events-bench");
 const AGENT_BENCH = path.join(ROOT, "build/tools/bench/anvil-agent-bench");
+const DB_BENCH = path.join(ROOT, "build/tools/bench/anvil-db-bench");
 const ANVIL = path.join(ROOT, "build/tools/anvil");
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const SLEEPING = Number(process.env.BENCH_SLEEPING ?? 1_000_000);
@@ -181,6 +182,15 @@ try {
   results.anvil.agent = JSON.parse(sh(AGENT_BENCH, ["--users", "1000", "--latency-ms", "200"], { timeout: 600_000 }));
 } catch (e) {
   results.anvil.agent = { error: String(e.message).slice(0, 200) };
+}
+
+// Per-actor SQLite: durable dbCounter.add vs counter.increment (plain state
+// write) on one actor and on 1,000, alternating, in one process and run.
+try {
+  const out = sh(DB_BENCH, ["--seconds", "5", "--conc", "64", "--actors", "1000", "--rounds", "3"], { timeout: 600_000 });
+  results.anvil.db = JSON.parse(out.split("\n").pop());
+} catch (e) {
+  results.anvil.db = { error: String(e.message).slice(0, 200) };
 }
 
 // GrowQR events: 20,000 stream entries (10 % duplicates) to recorded rows and

@@ -120,6 +120,49 @@ class Conn {
   ConnData* d_;
 };
 
+// ------------------------------------------------------------ per-actor SQLite
+//
+// An actor type that declares a database (ActorDefinition::database) has its
+// own SQLite database, reached with ctx.db() from any hook, action or step.
+// Calls are synchronous: SQLite runs over the actor's pages held in memory
+// and does no I/O of its own. Every turn that uses the database is one
+// SQLite transaction, committed with the turn in the same RocksDB batch as
+// the state (durable before the reply, one fsync). See docs/workbench.md.
+struct DatabaseOptions {
+  // Migration v (1-based) is migrations[v - 1]: SQL, several statements
+  // allowed. Each runs once per actor, in order, on the first use of the
+  // database by an awake actor that is behind (the applied version is
+  // SQLite's user_version, committed with the turn). Append only: an actor
+  // at a version the list lacks fails with db.migration_unknown.
+  std::vector<std::string> migrations;
+  // Size limit of the database file. A statement that would grow it past
+  // the limit fails with db.too_large and the whole turn is discarded.
+  size_t max_bytes = 16 * 1024 * 1024;
+};
+
+struct DbExecResult {
+  int64_t changes = 0;            // rows changed by the statement
+  int64_t last_insert_rowid = 0;  // the connection's last inserted rowid
+};
+
+// ctx.db(): one statement per call with positional parameters (?, ?NNN),
+// bound from Values: null/undefined NULL, bool 0/1, int (and bigint in
+// range) INTEGER, double REAL, string TEXT, bytes BLOB. Rows come back as
+// objects {column: value} in column order (INTEGER int, REAL double, TEXT
+// string, BLOB bytes, NULL null). Errors: db.query_failed {sqliteCode,
+// sqliteError}, db.invalid_parameter, db.too_large, db.not_enabled,
+// db.migration_failed {version}, db.migration_unknown. The runtime owns
+// the transaction (no BEGIN/COMMIT; SAVEPOINT works inside a turn).
+class Database {
+ public:
+  explicit Database(InstanceCore& core) : core_(core) {}
+  Result<DbExecResult> exec(std::string_view sql, const Array& params = {});
+  Result<Array> query(std::string_view sql, const Array& params = {});
+
+ private:
+  InstanceCore& core_;
+};
+
 // What every hook and action sees.
 class ActorContext {
  public:
@@ -178,6 +221,11 @@ class ActorContext {
   Result<KvEntries> kv_list_prefix(std::string_view prefix, KvListOptions opts);
   // Keys in [start, end).
   Result<KvEntries> kv_list_range(std::string_view start, std::string_view end, KvListOptions opts);
+
+  // The actor's SQLite database (see Database above). Its writes commit
+  // with this turn's state; in an actor with a database, an action that
+  // fails after writing anything is discarded as a whole (state and rows).
+  Database db();
 
   // Ephemeral per-generation values (createVars), never persisted.
   Value& vars();
@@ -411,6 +459,8 @@ class ActorDefinition {
   // The actor's run handler as a durable workflow (started on every wake
   // until it completes).
   ActorDefinition& run(WorkflowFn fn);
+  // Gives every actor of this type its own SQLite database (ctx.db()).
+  ActorDefinition& database(DatabaseOptions opts);
 
   const std::string& name() const { return name_; }
   const ActorOptions& options() const { return options_; }
@@ -423,6 +473,7 @@ class ActorDefinition {
   const WebSocketFn& on_websocket_hook() const { return on_websocket_; }
   const WorkflowFn& run_hook() const { return run_; }
   bool declares_queue(std::string_view name) const { return queues_.count(std::string(name)) > 0; }
+  const DatabaseOptions* database_options() const { return database_ ? &*database_ : nullptr; }
 
   // Used by the runtime.
   Result<Value> make_state(ActorContext& c, const Value& input) const;
@@ -460,6 +511,7 @@ class ActorDefinition {
   WebSocketFn on_websocket_;
   WorkflowFn run_;
   ActorOptions options_;
+  std::optional<DatabaseOptions> database_;
 };
 
 // ------------------------------------------------------------------ workflows

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/value/cbor.hpp"
+#include "runtime/actor_db.hpp"
 #include "runtime/instance_support.hpp"
 #include "storage/records.hpp"
 
@@ -21,6 +22,8 @@ Instance::Instance(RuntimeCore& rt, std::shared_ptr<ActorEntry> entry, const Act
   key = deserialize_key(entry_->info.key);
   conns = &entry_->conns;
 }
+
+Instance::~Instance() = default;
 
 std::optional<Status> Instance::begin_turn() {
   if (phase_ == Phase::Stopped) return std::nullopt;
@@ -41,6 +44,7 @@ std::optional<Status> Instance::begin_turn() {
     spdlog::error("actor {} ({}) could not start: {} ({})", actor_id, name, st.error().qualified(),
                   st.error().message);
     phase_ = Phase::Stopped;
+    close_db();
     rt_.detach(entry_, this);
   }
   return st;
@@ -49,6 +53,7 @@ std::optional<Status> Instance::begin_turn() {
 void Instance::stop_unsaved() {
   new_alarms_.clear();
   outbox.clear();
+  close_db();  // its pages may be ahead of the durable ones
   phase_ = Phase::Stopped;
   idle_.cancel();
   rt_.detach(entry_, this);
@@ -97,6 +102,10 @@ Status Instance::start() {
     auto st = guarded(actor_id, "onWake", [&] { return def_.on_wake_hook()(ctx); });
     if (!st.ok()) return st.error();
   }
+
+  // What the hooks wrote to the database joins the start records (below the
+  // save point a discarded first turn rolls back to).
+  if (auto st = flush_db(); !st.ok()) return st;
 
   // Every start is a new generation; the record and the state (with what the
   // hooks changed) land in one batch.
@@ -269,8 +278,10 @@ void Instance::stop(bool destroy) {
     store.del_prefix(batch(), storage::Family::kQueue, actor_id);
     store.del_prefix(batch(), storage::Family::kSchedules, actor_id);
     store.del_prefix(batch(), storage::Family::kWorkflow, actor_id);
+    store.del_prefix(batch(), storage::Family::kDbPages, actor_id);
     store.del(batch(), storage::Family::kKeyIndex, RuntimeCore::index_key(info.namespace_name, info.name, info.key));
     commit();
+    close_db();
     new_alarms_.clear();
     outbox.clear();
     rt_.forget(entry_);
@@ -282,11 +293,16 @@ void Instance::stop(bool destroy) {
       auto st = guarded(actor_id, "onSleep", [&] { return def_.on_sleep_hook()(ctx); });
       if (!st.ok()) spdlog::warn("actor {}: onSleep failed: {}", actor_id, st.error().message);
     }
-    if (dirty && !persist_state())
+    // onSleep's database writes and state changes are kept together or not at all.
+    if (auto st = flush_db(); !st.ok())
+      spdlog::warn("actor {} ({}): database failed at sleep ({}); onSleep's changes discarded", actor_id, name,
+                   st.error().qualified());
+    else if (dirty && !persist_state())
       spdlog::warn("actor {} ({}): state exceeds {} bytes at sleep; onSleep's changes discarded", actor_id, name,
                    kMaxStateBytes);
     commit();
   }
+  close_db();
   // Open connections stay in the directory entry (hibernated) and are served
   // by the next generation without running onConnect again.
   rt_.detach(entry_, this);

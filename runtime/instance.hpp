@@ -17,7 +17,10 @@
 #include "runtime/core.hpp"
 #include "runtime/workflow_state.hpp"
 
+
 namespace anvil {
+
+class ActorDb;
 
 // The part of an instance the actor API reaches through ActorContext.
 class InstanceCore {
@@ -35,6 +38,9 @@ class InstanceCore {
   virtual Result<std::vector<std::pair<std::string, std::string>>> kv_scan(std::string_view start,
                                                                           std::string_view end, bool reverse,
                                                                           size_t limit) = 0;
+  // The actor's SQLite database (see ActorContext::db).
+  virtual Result<DbExecResult> db_exec(std::string_view sql, const Array& params) = 0;
+  virtual Result<Array> db_query(std::string_view sql, const Array& params) = 0;
   Value vars;
 
   const std::string& actor_id;
@@ -69,6 +75,7 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
                                                asio::wait_traits<std::chrono::steady_clock>, Strand>;
 
   Instance(RuntimeCore& rt, std::shared_ptr<ActorEntry> entry, const ActorDefinition& def);
+  ~Instance() override;
 
   const Strand& strand() const { return strand_; }
   bool fresh() const { return phase_ == Phase::Fresh; }
@@ -162,6 +169,25 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   void kv_put(std::string_view key, std::optional<std::string_view> value) override;
   Result<std::vector<std::pair<std::string, std::string>>> kv_scan(std::string_view start, std::string_view end,
                                                                   bool reverse, size_t limit) override;
+  // Per-actor SQLite (actor_db.cpp). The database opens on first use and
+  // stays open for the instance's life; flush_db() ends the turn's SQLite
+  // transaction and moves its pages into the turn's batch.
+  Result<ActorDb*> database();
+  Result<DbExecResult> db_exec(std::string_view sql, const Array& params) override;
+  Result<Array> db_query(std::string_view sql, const Array& params) override;
+  std::optional<Error> db_failure() const;
+  Status flush_db();
+  void close_db();
+  // Why this turn must be discarded rather than committed, if it must: the
+  // database failed, or (in an actor with a database) the action failed
+  // after writing something.
+  std::optional<Error> discard_reason();
+  std::unique_ptr<ActorDb> db_;
+  std::optional<Error> db_error_;  // a failed open: poisons the turn
+  bool db_closed_ = false;         // stopped: no database any more
+  // The error of the action this turn ran, if it failed (set by action()
+  // and by the last segment of an async action).
+  std::optional<Error> turn_error_;
   void stop(bool destroy);
   // Stops without writing anything more: the alarms and messages this turn
   // left are dropped, and the next request starts a fresh instance from the

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/value/cbor.hpp"
+#include "runtime/actor_db.hpp"
 #include "runtime/instance_support.hpp"
 #include "storage/records.hpp"
 
@@ -62,6 +63,7 @@ Result<Value> Instance::action(const std::string& action, const Array& args, con
                     [&] { return def_.on_before_action_response_hook()(ctx, action, args, std::move(*out)); });
   }
   if (close_conn_after) close_conn(conn->id);
+  if (!out.ok()) turn_error_ = out.error();
   return out;
 }
 
@@ -174,6 +176,7 @@ asio::awaitable<void> Instance::run_async_action(std::shared_ptr<Instance> self,
       std::erase(entry_->conns, conn);  // no hooks on a stopped actor, but never a leftover connection
   }
   --pending_async_;
+  if (!out.ok()) turn_error_ = out.error();
   // The call's last turn: commit what it changed (or handle a requested
   // sleep now that nothing is pending); its reply waits for that commit.
   Status st = end_segment();
@@ -337,24 +340,47 @@ void Instance::hand_off_effects() {
   rt_.apply_after_durable(actor_id, std::move(fx));
 }
 
+std::optional<Error> Instance::discard_reason() {
+  std::optional<Error> failed = std::move(turn_error_);
+  turn_error_.reset();
+  if (auto f = db_failure()) return f;
+  if (!failed || !def_.database_options()) return std::nullopt;
+  // An actor with a database keeps its rows and its state consistent: an
+  // action that failed after writing anything commits nothing.
+  // (The batch may hold this generation's start records, not this turn's.)
+  const uint32_t held = start_in_batch_ || start_unchanged_ ? start_count_ : 0;
+  const bool wrote = dirty || (db_ && db_->writing()) || (wb_ && wb_->Count() > held);
+  return wrote ? failed : std::nullopt;
+}
+
 std::optional<Error> Instance::end_turn() {
   if (phase_ != Phase::Running) {
     commit();
     return std::nullopt;
   }
-  if (dirty && def_.on_state_change_hook()) {
+  std::optional<Error> discard = discard_reason();
+  if (!discard && dirty && def_.on_state_change_hook()) {
     // Runs once per turn that changed the state. What it changes is
     // persisted with the turn but does not re-trigger it.
     ActorContext ctx(*this);
     auto st = guarded(actor_id, "onStateChange", [&] { return def_.on_state_change_hook()(ctx, state); });
     if (!st.ok()) spdlog::warn("actor {}: onStateChange failed: {}", actor_id, st.error().message);
   }
-  if (dirty && !persist_state()) {
+  // The turn's database pages join its batch before the state (same batch).
+  if (!discard)
+    if (auto st = flush_db(); !st.ok()) discard = st.error();
+  if (discard) {
+    spdlog::log(discard->group == "db" ? spdlog::level::warn : spdlog::level::debug,
+                "actor {} ({}): turn discarded: {}", actor_id, name, discard->qualified());
+  } else if (dirty && !persist_state()) {
+    spdlog::warn("actor {} ({}): state exceeds {} bytes; turn discarded", actor_id, name, kMaxStateBytes);
+    discard = make_error("actor", "state_too_large", "The actor state would exceed 1 MiB; the change was discarded.");
+  }
+  if (discard) {
     // The whole turn is discarded, as if it never ran: nothing of it is
     // written, and the instance stops so the next request starts from the
-    // durable state (queue positions, workflow history and KV overlay
-    // included). Connections stay in the directory entry.
-    spdlog::warn("actor {} ({}): state exceeds {} bytes; turn discarded", actor_id, name, kMaxStateBytes);
+    // durable state (queue positions, workflow history, KV overlay and the
+    // database included). Connections stay in the directory entry.
     if (start_in_batch_) {
       batch().RollbackToSavePoint();  // back to the start records, which stay
       commit();
@@ -362,8 +388,7 @@ std::optional<Error> Instance::end_turn() {
       wb_.reset();
     }
     stop_unsaved();
-    return make_error("actor", "state_too_large",
-                      "The actor state would exceed 1 MiB; the change was discarded.");
+    return discard;
   }
   commit();
   if (destroy_requested) {

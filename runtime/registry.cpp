@@ -101,6 +101,11 @@ ActorDefinition& ActorDefinition::run(WorkflowFn fn) {
   return *this;
 }
 
+ActorDefinition& ActorDefinition::database(DatabaseOptions opts) {
+  database_ = std::move(opts);
+  return *this;
+}
+
 const QueueHandlerFn* ActorDefinition::find_queue(std::string_view name) const {
   auto it = queues_.find(name);
   return it == queues_.end() || !it->second ? nullptr : &it->second;

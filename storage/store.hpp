@@ -33,6 +33,7 @@ enum class Family : int {
   kQueue,       // actor id + u64 BE message id -> schema::QueueRecord
   kSchedules,   // actor id + schedule id -> schema::ScheduleRecord
   kWorkflow,    // actor id + history path -> schema::WorkflowRecord
+  kDbPages,     // actor id + u32 BE page number -> one 4 KiB page of the actor's SQLite file
   kCount
 };
 

@@ -10,6 +10,9 @@
 // Oracle per ledger actor (actor KV): every acknowledged put is readable with
 // its value after restart (nothing lost), and every key present was at least
 // attempted (no phantom writes).
+// Oracle per dbCounter actor (per-actor SQLite, rows committed with the state):
+// after every restart the state count equals the sum of the rows, every
+// acknowledged add(n) (n unique) has its row, and every row was attempted.
 //   CRASH_CYCLES (default 5; 1000 for a long manual run), CRASH_ACTORS (8),
 //   CRASH_WORKERS (4 per actor), CRASH_WS_INFLIGHT (4 per actor's connection), CRASH_ENCODING (bare),
 //   CRASH_TIMEOUT_S (default 120 + 20 per cycle: fail instead of hanging),
@@ -46,6 +49,44 @@ let kvSeq = 0;
 let totalKvAcked = 0;
 let totalKvLost = 0;
 let totalPhantom = 0;
+const dbKeys = Array.from({ length: Math.max(1, ACTORS / 2) }, (_, i) => ["crash-db", String(i)]);
+const dbAcked = new Map(dbKeys.map((k) => [k.join("/"), new Set()])); // n of acknowledged adds
+const dbAttempted = new Map(dbKeys.map((k) => [k.join("/"), new Set()]));
+let dbSeq = 0;
+let totalDbLost = 0;
+let totalDbPhantom = 0;
+let totalDbMismatch = 0;
+
+// dbCounter after a restart: count == sum == sum of the listed rows, no
+// acknowledged add missing, no row that was never attempted.
+async function checkDbCounters(client, cycle) {
+	let ok = true;
+	for (const k of dbKeys) {
+		const name = k.join("/");
+		const h = client.dbCounter.getOrCreate(k);
+		const c = await h.check();
+		const present = (await h.values()).map(Number);
+		const set = new Set(present);
+		const sum = present.reduce((a, b) => a + b, 0);
+		let lost = 0;
+		let phantom = 0;
+		for (const n of dbAcked.get(name)) if (!set.has(n)) lost++;
+		for (const n of present) if (!dbAttempted.get(name).has(n)) phantom++;
+		const consistent = Number(c.count) === Number(c.sum) && Number(c.sum) === sum && Number(c.rows) === present.length;
+		totalDbLost += lost;
+		totalDbPhantom += phantom;
+		if (!consistent) totalDbMismatch++;
+		if (lost || phantom || !consistent) {
+			ok = false;
+			console.log(
+				`FAIL cycle ${cycle}: dbCounter ${name} count=${c.count} rows=${c.rows} sum=${c.sum} listed=${present.length}/${sum} lost=${lost} phantom=${phantom}`,
+			);
+		}
+		// Unacknowledged adds that did land count as acknowledged from now on.
+		for (const n of present) dbAcked.get(name).add(n);
+	}
+	return ok;
+}
 
 try {
 	for (let cycle = 1; cycle <= CYCLES; cycle++) {
@@ -126,6 +167,26 @@ try {
 				);
 			}
 		}
+		for (const k of dbKeys) {
+			const name = k.join("/");
+			for (let w = 0; w < WORKERS; w++) {
+				loops.push(
+					(async () => {
+						const h = client.dbCounter.getOrCreate(k);
+						while (!stop) {
+							const n = ++dbSeq;
+							dbAttempted.get(name).add(n);
+							try {
+								await h.add(n);
+								dbAcked.get(name).add(n);
+							} catch {
+								return;
+							}
+						}
+					})(),
+				);
+			}
+		}
 		const killAfter = 300 + Math.floor(Math.random() * 1200);
 		await new Promise((r) => setTimeout(r, killAfter));
 		await anvil.kill("SIGKILL");
@@ -179,6 +240,7 @@ try {
 			// Unacknowledged puts that did land count as acknowledged from now on.
 			for (const [key, value] of Object.entries(present)) kvAcked.get(name).set(key, value);
 		}
+		if (!(await checkDbCounters(client2, cycle))) cycleOk = false;
 		totalKvAcked = [...kvAcked.values()].reduce((n, m) => n + m.size, 0);
 		totalAcked += acked;
 		await client2.dispose?.().catch?.(() => {});
@@ -195,7 +257,9 @@ try {
 
 console.log(
 	`crash test: ${CYCLES} SIGKILL cycles, ${totalAcked} acknowledged increments (${totalLost} lost), ` +
-		`${totalKvAcked} KV keys written (${totalKvLost} lost, ${totalPhantom} phantom) (data ${dataDir})`,
+		`${totalKvAcked} KV keys written (${totalKvLost} lost, ${totalPhantom} phantom), ` +
+		`${[...dbAcked.values()].reduce((n, s) => n + s.size, 0)} SQLite rows (${totalDbLost} lost, ${totalDbPhantom} phantom, ` +
+		`${totalDbMismatch} count != sum) (data ${dataDir})`,
 );
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);
