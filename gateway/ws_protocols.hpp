@@ -22,8 +22,12 @@ struct WsProtocols {
   std::optional<std::string> actor_id;  // rivet_actor.<id>, percent-decoded (raw if not decodable)
   std::optional<std::string> token;     // rivet_token.<t>, percent-decoded (raw if not decodable)
   bool skip_ready_wait = false;         // rivet_skip_ready_wait
-  std::optional<std::string> conn_params;  // rivet_conn_params.<x>, percent-decoded JSON text
-                                           // (absent if not decodable)
+  // rivet_conn_params.<x>, percent-decoded JSON text; absent when empty (no
+  // params, as rivetkit reads it) or when the escapes are bad, which sets
+  // conn_params_malformed (the gateway refuses the upgrade, as rivetkit's
+  // decodeURIComponent throws).
+  std::optional<std::string> conn_params;
+  bool conn_params_malformed = false;
 };
 WsProtocols parse_ws_protocols(std::string_view header);
 

@@ -50,13 +50,25 @@ TEST(WsProtocols, AnActorIdOrTokenWithABadEscapeIsKeptRaw) {
   EXPECT_EQ(p.token, "t%4");
 }
 
-TEST(WsProtocols, ConnParamsWithABadEscapeAreLeftOut) {
+TEST(WsProtocols, ConnParamsWithABadEscapeAreMarkedMalformedAndLeftOut) {
   auto p = parse_ws_protocols("rivet,rivet_conn_params.%7B%2");
+  EXPECT_TRUE(p.conn_params_malformed);
   EXPECT_FALSE(p.conn_params);
 }
 
-TEST(WsProtocols, AnItemWithAnEmptyValueGivesAnEmptyField) {
-  auto p = parse_ws_protocols("rivet_encoding.,rivet_conn_params.");
+TEST(WsProtocols, ALaterWellFormedConnParamsItemReplacesAMalformedOne) {
+  auto p = parse_ws_protocols("rivet_conn_params.%zz, rivet_conn_params.%7B%7D");
+  EXPECT_FALSE(p.conn_params_malformed);
+  EXPECT_EQ(p.conn_params, "{}");
+}
+
+TEST(WsProtocols, EmptyConnParamsAreNoParams) {
+  auto p = parse_ws_protocols("rivet,rivet_conn_params.");
+  EXPECT_FALSE(p.conn_params);
+  EXPECT_FALSE(p.conn_params_malformed);
+}
+
+TEST(WsProtocols, AnEncodingItemWithAnEmptyValueGivesAnEmptyEncoding) {
+  auto p = parse_ws_protocols("rivet_encoding.");
   EXPECT_EQ(p.encoding, "");
-  EXPECT_EQ(p.conn_params, "");
 }

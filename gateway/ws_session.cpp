@@ -586,6 +586,11 @@ asio::awaitable<void> WsGateway::handle(BeastRequest req, beast::tcp_stream stre
   }
 
   Value params;
+  if (protocols.conn_params_malformed) {
+    co_await reject_upgrade(stream, req,
+                            make_error("actor", "invalid_request", "rivet_conn_params is not valid percent-encoding."));
+    co_return;
+  }
   if (protocols.conn_params) {
     auto v = json::parse(*protocols.conn_params);
     if (!v.ok()) {

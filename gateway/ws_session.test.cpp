@@ -350,3 +350,15 @@ TEST(GatewayTokens, AWebSocketWithoutTheTokenOrWithAWrongOneIsClosed1011ApiForbi
   ASSERT_TRUE(init);
   EXPECT_NE(init->payload.find("\"Init\""), std::string::npos) << init->payload;
 }
+
+// rivet_conn_params whose escapes do not decode: refused like params that are
+// not JSON (rivetkit's decodeURIComponent throws there), never silently null.
+TEST(WsConnParams, AnUpgradeWhoseConnParamsHaveABadEscapeIsRefused400InvalidRequest) {
+  auto dir = temp_dir("ws-params-escape");
+  Gateway g(dir);
+  RawClient c(g.port, 0);
+  ASSERT_TRUE(c.send_all(upgrade_request("/gateway/" + g.id + "/connect", "rivet, rivet_encoding.json, rivet_conn_params.%7B%2")));
+  std::string in;
+  ASSERT_TRUE(c.read_until(in, "invalid_request", 3000ms)) << in;
+  EXPECT_EQ(in.rfind("HTTP/1.1 400", 0), 0u) << in;
+}

@@ -3,7 +3,7 @@
 // it (`rivet,rivet_encoding.json,rivet_conn_params.%7B…%7D`, plus the
 // header-routing items) or as anyone else might. Then what WsGateway::handle
 // does with it: wire::parse_encoding on the encoding and json::parse on the
-// params. Checks: nothing throws or crashes; the fields hold no ',' and no
+// params (params whose escapes do not decode are flagged, and refused). Checks: nothing throws or crashes; the fields hold no ',' and no
 // outer blanks; the header the client would write for the parsed fields
 // (percent-encoding the decoded ones) parses back to the same fields; params
 // that parse as JSON arrive unchanged when a client sends them.
@@ -20,7 +20,8 @@ namespace {
 
 bool same(const WsProtocols& a, const WsProtocols& b) {
   return a.rivet == b.rivet && a.encoding == b.encoding && a.target == b.target && a.actor_id == b.actor_id &&
-         a.token == b.token && a.skip_ready_wait == b.skip_ready_wait && a.conn_params == b.conn_params;
+         a.token == b.token && a.skip_ready_wait == b.skip_ready_wait && a.conn_params == b.conn_params &&
+         a.conn_params_malformed == b.conn_params_malformed;
 }
 
 // The header in rivetkit's client order (client-protocol.md §6.1).
@@ -37,6 +38,7 @@ std::string canonical(const WsProtocols& p) {
   if (p.token) item("rivet_token." + http::percent_encode(*p.token));
   if (p.skip_ready_wait) item("rivet_skip_ready_wait");
   if (p.conn_params) item("rivet_conn_params." + http::percent_encode(*p.conn_params));
+  if (p.conn_params_malformed) item("rivet_conn_params.%");
   return h;
 }
 
@@ -54,6 +56,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     WsProtocols p = parse_ws_protocols(header);
     check_raw_field(p.encoding);
     check_raw_field(p.target);
+    // Params are text to parse, absent (none or empty), or malformed: never two.
+    FUZZ_CHECK(!(p.conn_params && (p.conn_params->empty() || p.conn_params_malformed)));
 
     // What the gateway does next: the encoding (default json) is one of
     // three or the socket closes 1003; the params are JSON or the upgrade
