@@ -77,12 +77,13 @@ bool out_of_descriptors(const boost::system::error_code& ec) {
 }  // namespace
 
 // Counts one open connection for its whole life (WebSocket included).
+// Owns a share of the counter, not a reference into the server: see open_.
 struct HttpServer::Slot {
-  explicit Slot(std::atomic<size_t>& n) : n_(n) {}
-  ~Slot() { n_.fetch_sub(1); }
+  explicit Slot(std::shared_ptr<std::atomic<size_t>> n) : n_(std::move(n)) {}
+  ~Slot() { n_->fetch_sub(1); }
   Slot(const Slot&) = delete;
   Slot& operator=(const Slot&) = delete;
-  std::atomic<size_t>& n_;
+  std::shared_ptr<std::atomic<size_t>> n_;
 };
 
 HttpServer::HttpServer(asio::io_context& io, ServerOptions opts, Handler handler, UpgradeHandler upgrade)
@@ -142,7 +143,7 @@ asio::awaitable<void> HttpServer::accept_loop() {
       auto now = std::chrono::steady_clock::now();
       if (now - last_warning > 5s) {
         spdlog::warn("accept failed: {} (retrying in {} ms; {} connections open)", ec.message(), backoff.count(),
-                     open_.load());
+                     open_->load());
         last_warning = now;
       }
       timer.expires_after(backoff);
@@ -151,11 +152,11 @@ asio::awaitable<void> HttpServer::accept_loop() {
       continue;
     }
     backoff = 0ms;
-    if (open_.load() >= opts_.max_connections) {
+    if (open_->load() >= opts_.max_connections) {
       refuse(socket);
       continue;
     }
-    open_.fetch_add(1);
+    open_->fetch_add(1);
     socket.set_option(tcp::no_delay(true), ec);
     auto ex = socket.get_executor();
     asio::co_spawn(ex, session(std::move(socket)), asio::detached);
@@ -163,7 +164,7 @@ asio::awaitable<void> HttpServer::accept_loop() {
 }
 
 asio::awaitable<void> HttpServer::session(tcp::socket socket) {
-  Slot slot(open_);
+  Slot slot(open_);  // a copy of the shared_ptr
   boost::system::error_code peer_ec;
   const bool from_loopback = is_loopback(socket.remote_endpoint(peer_ec).address()) && !peer_ec;
   beast::tcp_stream stream(std::move(socket));

@@ -64,7 +64,7 @@ class HttpServer {
   Result<uint16_t> start();
   void stop();
 
-  size_t open_connections() const { return open_.load(); }
+  size_t open_connections() const { return open_->load(); }
   uint64_t refused_connections() const { return refused_.load(); }
   uint64_t accept_failures() const { return accept_failures_.load(); }
 
@@ -79,7 +79,11 @@ class HttpServer {
   Handler handler_;
   UpgradeHandler upgrade_;
   asio::ip::tcp::acceptor acceptor_;
-  std::atomic<size_t> open_{0};
+  // Shared with each session's Slot: a session whose coroutine frame is
+  // destroyed after the server (the io_context drops suspended sessions when
+  // it is destroyed, after the objects declared after it) still has a live
+  // counter to decrement.
+  std::shared_ptr<std::atomic<size_t>> open_ = std::make_shared<std::atomic<size_t>>(0);
   std::atomic<uint64_t> refused_{0}, accept_failures_{0};
 };
 

@@ -24,12 +24,6 @@ using WsStream = websocket::stream<beast::tcp_stream>;
 // Close reason when a client's unread backlog passes WsOptions::max_pending_write_bytes.
 constexpr std::string_view kBacklogReason = "message.outgoing_backlog_exceeded";
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 asio::awaitable<void> reject_upgrade(beast::tcp_stream& stream, const BeastRequest& req, const Error& e,
                                      int status = 0) {
   http::Response r = http::error_response(e, status);
@@ -599,29 +593,6 @@ class RawSession : public WsSession, public RawWebSocket {
 
 }  // namespace
 
-WsProtocols parse_ws_protocols(std::string_view header) {
-  WsProtocols p;
-  size_t start = 0;
-  while (start <= header.size()) {
-    size_t comma = header.find(',', start);
-    std::string_view item = trim(header.substr(start, comma == header.npos ? header.npos : comma - start));
-    auto value_of = [&](std::string_view prefix) -> std::optional<std::string> {
-      if (item.substr(0, prefix.size()) == prefix) return std::string(item.substr(prefix.size()));
-      return std::nullopt;
-    };
-    if (item == "rivet") p.rivet = true;
-    else if (item == "rivet_skip_ready_wait") p.skip_ready_wait = true;
-    else if (auto v = value_of("rivet_encoding.")) p.encoding = *v;
-    else if (auto v = value_of("rivet_target.")) p.target = *v;
-    else if (auto v = value_of("rivet_actor.")) p.actor_id = http::percent_decode(*v).value_or(*v);
-    else if (auto v = value_of("rivet_token.")) p.token = http::percent_decode(*v).value_or(*v);
-    else if (auto v = value_of("rivet_conn_params.")) p.conn_params = http::percent_decode(*v);
-    if (comma == header.npos) break;
-    start = comma + 1;
-  }
-  return p;
-}
-
 asio::awaitable<void> WsGateway::handle(BeastRequest req, beast::tcp_stream stream) {
   http::Request hreq = to_request(req);
   auto protocols = parse_ws_protocols(hreq.header("sec-websocket-protocol").value_or(""));
@@ -667,6 +638,11 @@ asio::awaitable<void> WsGateway::handle(BeastRequest req, beast::tcp_stream stre
   }
 
   Value params;
+  if (protocols.conn_params_malformed) {
+    co_await reject_upgrade(stream, req,
+                            make_error("actor", "invalid_request", "rivet_conn_params is not valid percent-encoding."));
+    co_return;
+  }
   if (protocols.conn_params) {
     auto v = json::parse(*protocols.conn_params);
     if (!v.ok()) {

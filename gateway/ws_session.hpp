@@ -8,22 +8,11 @@
 #include "gateway/access.hpp"
 #include "gateway/actor_routes.hpp"
 #include "gateway/codec/wire.hpp"
+#include "gateway/ws_protocols.hpp"
 #include "gateway/http_server.hpp"
 #include "runtime/runtime.hpp"
 
 namespace anvil::gateway {
-
-// What the client put in Sec-WebSocket-Protocol (pure; tested).
-struct WsProtocols {
-  bool rivet = false;
-  std::optional<std::string> encoding;  // rivet_encoding.<x>
-  std::optional<std::string> target;    // rivet_target.<x>
-  std::optional<std::string> actor_id;  // rivet_actor.<id>
-  std::optional<std::string> token;     // rivet_token.<t>
-  bool skip_ready_wait = false;
-  std::optional<std::string> conn_params;  // percent-decoded JSON text
-};
-WsProtocols parse_ws_protocols(std::string_view header);
 
 struct WsOptions {
   // Bytes queued for a client that does not read (frames not yet taken by

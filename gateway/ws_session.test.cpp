@@ -409,3 +409,15 @@ TEST(CredentialExpiry, AConnectionWithoutAnExpiryStaysOpen) {
   std::string in;
   EXPECT_TRUE(read_frame(c, in, [](const ServerFrame& f) { return f.payload.find("later") != std::string::npos; }));
 }
+
+// rivet_conn_params whose escapes do not decode: refused like params that are
+// not JSON (rivetkit's decodeURIComponent throws there), never silently null.
+TEST(WsConnParams, AnUpgradeWhoseConnParamsHaveABadEscapeIsRefused400InvalidRequest) {
+  auto dir = temp_dir("ws-params-escape");
+  Gateway g(dir);
+  RawClient c(g.port, 0);
+  ASSERT_TRUE(c.send_all(upgrade_request("/gateway/" + g.id + "/connect", "rivet, rivet_encoding.json, rivet_conn_params.%7B%2")));
+  std::string in;
+  ASSERT_TRUE(c.read_until(in, "invalid_request", 3000ms)) << in;
+  EXPECT_EQ(in.rfind("HTTP/1.1 400", 0), 0u) << in;
+}

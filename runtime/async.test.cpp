@@ -157,7 +157,8 @@ const Registry& registry() {
 
 class Node : public anvil::testing::Node {
  public:
-  explicit Node(const std::string& dir) : anvil::testing::Node(dir, registry()) { enable_http(); }
+  // The client is there before load(): a workflow resuming on load calls out at once.
+  explicit Node(const std::string& dir) : anvil::testing::Node(dir, registry(), nullptr, net::ClientOptions{}) {}
 
   // Runs `n` calls of `action` concurrently (each its own coroutine).
   std::vector<Result<Value>> call_many(const std::vector<std::string>& ids, const std::string& action,

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <future>
 #include <string>
 #include <thread>
@@ -26,14 +27,20 @@ class Node {
   // `fs`: the file system RocksDB writes through (storage/fault_fs.hpp in
   // failure tests); null = the real one. A test node retries writes after a
   // full disk every 50 ms (a real node: every second).
-  Node(const std::string& dir, const Registry& registry, std::shared_ptr<rocksdb::FileSystem> fs = nullptr);
+  // `http`: actors get the outbound HTTP client (ctx.http) before load(), as
+  // a real node sets its services first: workflows resuming on load call out
+  // at once, and enable_http() after construction would race them
+  // (`outbound.not_configured`).
+  Node(const std::string& dir, const Registry& registry, std::shared_ptr<rocksdb::FileSystem> fs = nullptr,
+       std::optional<net::ClientOptions> http = std::nullopt);
   // No graceful shutdown: like a process that just stops.
   ~Node();
 
   Runtime& rt() { return *rt_; }
   asio::io_context& io() { return io_; }
 
-  // Gives actors the outbound HTTP client (ctx.http); call before using them.
+  // Gives actors the outbound HTTP client (ctx.http); call before using them
+  // (or pass `http` to the constructor when workflows resume on load).
   void enable_http(net::ClientOptions opts = {}) {
     http_ = std::make_unique<net::HttpClient>(io_, std::move(opts));
     Services s = rt_->services();

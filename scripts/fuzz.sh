@@ -16,7 +16,7 @@ set -euo pipefail
 SECONDS_EACH="${1:-20}"
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(json cbor bare wire ws_frame http_addressing)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(json cbor bare wire ws_frame http_addressing ws_protocol)
 FUZZ_DIR="${ANVIL_FUZZ_DIR:-$ANVIL_ROOT/build-fuzz}"
 CC_BIN="${ANVIL_FUZZ_CC:-clang-14}"
 CXX_BIN="${ANVIL_FUZZ_CXX:-clang++-14}"

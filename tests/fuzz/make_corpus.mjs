@@ -99,6 +99,7 @@ for (let i = 0; i < ws.length; i++) {
   const proto = /^\s+Sec-WebSocket-Protocol: (.*)$/i.exec(line);
   if (proto && cur) {
     add("http_addressing", Buffer.from(`/gateway/x/connect?${proto[1]}`));
+    add("ws_protocol", Buffer.from(proto[1]));
     const e = /rivet_encoding\.(json|cbor|bare)/.exec(proto[1]);
     if (e) cur.enc = e[1];
   }
