@@ -221,6 +221,21 @@ std::vector<size_t> page_sizes(const std::string& dir, const std::string& actor_
   return out;
 }
 
+// The error of one call on a fresh actor of `type` in a fresh node ("" when
+// the call succeeded).
+std::string error_of(const std::string& label, const std::string& type, const std::string& action, Array args) {
+  auto dir = temp_dir(label);
+  std::string code;
+  {
+    Node n(dir);
+    auto id = n.get_or_create(type, {"a"});
+    auto r = n.call(id, action, std::move(args));
+    if (!r.ok()) code = r.error().qualified();
+  }
+  std::filesystem::remove_all(dir);
+  return code;
+}
+
 }  // namespace
 
 TEST(ActorDb, ExecAndQueryRoundTripIntFloatTextBlobAndNull) {
@@ -253,23 +268,11 @@ TEST(ActorDb, BooleansAndBigintsBindAsIntegers) {
 }
 
 TEST(ActorDb, AnArrayParameterIsAnInvalidParameter) {
-  auto dir = temp_dir("db-array");
-  Node n(dir);
-  auto id = n.get_or_create("typed", {"a"});
-  auto r = n.call(id, "sql", {Value("SELECT ?"), Value(Array{Value(1)})});
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().qualified(), "db.invalid_parameter");
-  std::filesystem::remove_all(dir);
+  EXPECT_EQ(error_of("db-array", "typed", "sql", {Value("SELECT ?"), Value(Array{Value(1)})}), "db.invalid_parameter");
 }
 
 TEST(ActorDb, AWrongNumberOfParametersIsAnInvalidParameter) {
-  auto dir = temp_dir("db-count");
-  Node n(dir);
-  auto id = n.get_or_create("typed", {"a"});
-  auto r = n.call(id, "sql", {Value("SELECT ?, ?"), Value(1)});
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().qualified(), "db.invalid_parameter");
-  std::filesystem::remove_all(dir);
+  EXPECT_EQ(error_of("db-count", "typed", "sql", {Value("SELECT ?, ?"), Value(1)}), "db.invalid_parameter");
 }
 
 TEST(ActorDb, BadSqlIsQueryFailedWithSQLitesCode) {
@@ -285,23 +288,11 @@ TEST(ActorDb, BadSqlIsQueryFailedWithSQLitesCode) {
 }
 
 TEST(ActorDb, TwoStatementsInOneCallAreRefused) {
-  auto dir = temp_dir("db-two");
-  Node n(dir);
-  auto id = n.get_or_create("typed", {"a"});
-  auto r = n.call(id, "sql", {Value("SELECT 1; SELECT 2")});
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().qualified(), "db.query_failed");
-  std::filesystem::remove_all(dir);
+  EXPECT_EQ(error_of("db-two", "typed", "sql", {Value("SELECT 1; SELECT 2")}), "db.query_failed");
 }
 
 TEST(ActorDb, AnActorTypeWithoutADatabaseGetsNotEnabled) {
-  auto dir = temp_dir("db-none");
-  Node n(dir);
-  auto id = n.get_or_create("noDb", {"a"});
-  auto r = n.call(id, "use");
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().qualified(), "db.not_enabled");
-  std::filesystem::remove_all(dir);
+  EXPECT_EQ(error_of("db-none", "noDb", "use", {}), "db.not_enabled");
 }
 
 TEST(ActorDbMigrations, RunInOrderOncePerActorAcrossWakesAndRestarts) {
