@@ -6,6 +6,7 @@
 // routes the caller to a fresh instance, which wakes the actor from storage.
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <map>
 #include <memory>
@@ -226,7 +227,10 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   const ActorDefinition& def_;
   Strand strand_;
   IdleTimer idle_;
-  Phase phase_ = Phase::Fresh;
+  // Atomic: fresh() is read off the strand (RuntimeCore::run_turns decides
+  // whether to wait for the previous generation's writes) while a turn on
+  // the strand may be starting the instance (a race TSan reported).
+  std::atomic<Phase> phase_ = Phase::Fresh;
   uint32_t generation_ = 0;
   uint64_t last_seq_ = 0;
   // This turn's writes; allocated by the turn's first write, handed to the
