@@ -18,19 +18,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-Task<void> nap(milliseconds d) {
-  asio::steady_timer t(co_await asio::this_coro::executor, d);
-  boost::system::error_code ec;
-  co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-}
-
-// Sleeps `d` in short slices, returning early when the node stops.
-Task<void> nap_unless_stopping(const AppContext& app, milliseconds d) {
-  const auto until = Clock::now() + d;
-  while (!app.stopping() && Clock::now() < until)
-    co_await nap(std::min<milliseconds>(milliseconds(100), std::chrono::duration_cast<milliseconds>(until - Clock::now()) + milliseconds(1)));
-}
-
 struct Retry {
   Clock::time_point due;
   int64_t deliveries = 0;
@@ -349,6 +336,19 @@ Task<Status> cycle(ConsumerState& s) {
 }
 
 }  // namespace
+
+static Task<void> nap(milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  boost::system::error_code ec;
+  co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+Task<void> nap_unless_stopping(const AppContext& app, milliseconds d) {
+  const auto until = Clock::now() + d;
+  while (!app.stopping() && Clock::now() < until)
+    co_await nap(std::min<milliseconds>(milliseconds(100), std::chrono::duration_cast<milliseconds>(until - Clock::now()) + milliseconds(1)));
+}
+
 
 int64_t positive_config(const AppContext& app, std::string_view key, int64_t dflt) {
   auto v = app.config(key);

@@ -30,6 +30,9 @@ struct ConsumerConfig {
 // A positive integer config key, or `dflt` (a bad value is logged).
 int64_t positive_config(const AppContext& app, std::string_view key, int64_t dflt);
 
+// Sleeps `d` in short slices, returning early when the node stops.
+Task<void> nap_unless_stopping(const AppContext& app, std::chrono::milliseconds d);
+
 // The configuration from the app's config keys (defaults above).
 ConsumerConfig consumer_config(const AppContext& app);
 

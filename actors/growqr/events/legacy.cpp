@@ -3,13 +3,13 @@
 #include <ctime>
 #include <memory>
 
-#include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
 #include "actors/growqr/env/environment.hpp"
 #include "actors/growqr/events/consumer.hpp"
 #include "actors/growqr/events/event_store.hpp"
 #include "actors/growqr/events/ingest.hpp"
+#include "actors/growqr/missions/app_util.hpp"
 #include "base/value/json.hpp"
 #include "storage/redis/client.hpp"
 
@@ -35,24 +35,7 @@ std::string utc_now_iso() {
   return buf;
 }
 
-std::string str_of(const Value& v, std::string_view key) {
-  const Value* f = v.is_object() ? v.find(key) : nullptr;
-  return f && f->is_string() ? f->as_string() : "";
-}
-
 Value text_or_null(const std::string& s) { return s.empty() ? Value() : Value(s); }
-
-Task<void> nap(const AppContext& app, milliseconds d) {
-  const auto until = Clock::now() + d;
-  while (!app.stopping() && Clock::now() < until) {
-    asio::steady_timer t(co_await asio::this_coro::executor,
-                         std::min<milliseconds>(milliseconds(100),
-                                                std::chrono::duration_cast<milliseconds>(until - Clock::now()) +
-                                                    milliseconds(1)));
-    boost::system::error_code ec;
-    co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
-}
 
 // Every key under `prefix` (SCAN, never KEYS), at most `max`.
 Task<Result<std::vector<std::string>>> scan_keys(redis::Client& redis, std::string prefix, size_t max) {
@@ -96,9 +79,9 @@ std::string id_of(const std::string& key, std::string_view prefix) { return key.
 // Records a task's context; a row left `orphaned` by its response becomes
 // `waiting` again, so the next pass attributes it.
 Task<Status> record_task(AppContext& app, const LegacySource& source, std::string task_id, const Value& ctx) {
-  std::string service = str_of(ctx, "service");
+  std::string service = str_or(ctx, "service");
   if (service.empty()) service = source.service.empty() ? "legacy" : source.service;
-  const std::string user = str_of(ctx, "userId"), action = str_of(ctx, "action");
+  const std::string user = str_or(ctx, "userId"), action = str_or(ctx, "action");
   if (user.empty() || action.empty())
     co_return make_error("event", "invalid", "tasks:" + task_id + " names no userId or action");
   std::string q =
@@ -108,7 +91,7 @@ Task<Status> record_task(AppContext& app, const LegacySource& source, std::strin
       "mission_instance_id = EXCLUDED.mission_instance_id, request_id = EXCLUDED.request_id, "
       "context = EXCLUDED.context, status = 'waiting' WHERE legacy_tasks.status = 'orphaned'";
   Array params{Value(task_id), Value(service), Value(user), Value(action),
-               text_or_null(str_of(ctx, "missionInstanceId")), text_or_null(str_of(ctx, "requestId")),
+               text_or_null(str_or(ctx, "missionInstanceId")), text_or_null(str_or(ctx, "requestId")),
                Value(json::dump(ctx))};
   auto r = co_await app.sql(std::move(q), std::move(params));
   if (!r.ok()) co_return r.error();
@@ -117,24 +100,24 @@ Task<Status> record_task(AppContext& app, const LegacySource& source, std::strin
 
 // The Grow Event a response becomes, from its task's row.
 Result<GrowEvent> event_for(const Value& row, const std::string& task_id, const Value& response) {
-  std::string status = str_of(response, "status");
+  std::string status = str_or(response, "status");
   if (status != "failed") status = "completed";
-  const std::string service = str_of(row, "service"), action = str_of(row, "action");
+  const std::string service = str_or(row, "service"), action = str_or(row, "action");
   const Value* result = response.is_object() ? response.find("result") : nullptr;
   const Value* error = response.is_object() ? response.find("error") : nullptr;
   Value ev = obj({{"id", "legacy:" + service + ":" + task_id},
                   {"type", service + "." + action + "." + status},
-                  {"userId", str_of(row, "user_id")},
+                  {"userId", str_or(row, "user_id")},
                   {"occurredAt", utc_now_iso()},
                   {"serviceId", service},
                   {"operation", action},
-                  {"requestId", str_of(row, "request_id").empty() ? task_id : str_of(row, "request_id")},
+                  {"requestId", str_or(row, "request_id").empty() ? task_id : str_or(row, "request_id")},
                   {"payload", obj({{"taskId", task_id},
                                    {"status", status},
                                    {"result", result ? *result : Value()},
                                    {"error", error ? *error : Value()},
                                    {"legacy", true}})}});
-  if (!str_of(row, "mission_instance_id").empty()) ev["missionInstanceId"] = str_of(row, "mission_instance_id");
+  if (!str_or(row, "mission_instance_id").empty()) ev["missionInstanceId"] = str_or(row, "mission_instance_id");
   return normalize_grow_event(ev);
 }
 
@@ -216,7 +199,7 @@ Task<Result<LegacyPoll>> observe_legacy_once(AppContext& app, redis::Client& red
   auto known = co_await app.sql(std::move(q), std::move(params));
   if (!known.ok()) co_return known.error();
   std::unordered_map<std::string, Value> rows;
-  for (const Value& r : known->rows) rows[str_of(r, "task_id")] = r;
+  for (const Value& r : known->rows) rows[str_or(r, "task_id")] = r;
   auto response_values = co_await mget(redis, open_keys);
   if (!response_values.ok()) co_return response_values.error();
 
@@ -225,7 +208,7 @@ Task<Result<LegacyPoll>> observe_legacy_once(AppContext& app, redis::Client& red
     const Value& raw = (*response_values)[i];
     if (!raw.is_string()) continue;
     auto it = rows.find(id);
-    const std::string status = it == rows.end() ? "" : str_of(it->second, "status");
+    const std::string status = it == rows.end() ? "" : str_or(it->second, "status");
     if (status == "emitted") {
       state.responses_done.insert(id);
       continue;
@@ -320,7 +303,7 @@ Task<Status> run_legacy_observer(AppContext& app, LegacyConfig cfg) {
         spdlog::warn("legacy observer ({}): {} ({}); next poll retries", sources[i].second.url.empty() ? "node Redis" : sources[i].second.service,
                      r.error().message, r.error().qualified());
     }
-    co_await nap(app, cfg.poll);
+    co_await nap_unless_stopping(app, cfg.poll);
   }
   co_return Ok{};
 }
