@@ -125,10 +125,7 @@ std::unique_ptr<SandboxProvider> make_docker_provider(DockerConfig cfg) {
 std::string docker_container_name(const std::string& user_id) { return "growqr-opencode-" + memory_owner(user_id); }
 
 int docker_host_port(const DockerConfig& cfg, const std::string& user_id, int probe) {
-  if (cfg.port_start <= 0 || cfg.port_end < cfg.port_start) return 0;
-  const uint64_t span = static_cast<uint64_t>(cfg.port_end - cfg.port_start + 1);
-  const uint64_t h = std::stoull(sha256_hex(user_id).substr(0, 12), nullptr, 16);
-  return cfg.port_start + static_cast<int>((h + static_cast<uint64_t>(probe)) % span);
+  return stable_port(user_id, cfg.port_start, cfg.port_end, probe);
 }
 
 DockerRequest docker_inspect(const DockerConfig& cfg, const std::string& name) {

@@ -306,11 +306,9 @@ Result<ProcessSupervisor::Child> ProcessSupervisor::ensure(const ProcessConfig& 
   std::set<int> ours;
   for (const auto& [u, ch] : children_) ours.insert(ch.port);
   const int span = cfg.port_end - cfg.port_start + 1;
-  const int first = static_cast<int>(std::stoull(sha256_hex(user_id).substr(0, 12), nullptr, 16) %
-                                     static_cast<uint64_t>(span));
   int port = 0;
-  for (int i = 0; i < span && port == 0; ++i) {
-    const int candidate = cfg.port_start + (first + i) % span;
+  for (int probe = 0; probe < span && port == 0; ++probe) {
+    const int candidate = stable_port(user_id, cfg.port_start, cfg.port_end, probe);
     if (!ours.count(candidate) && port_free(candidate)) port = candidate;
   }
   if (port == 0)

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/growqr/missions/app_util.hpp"
 #include "actors/growqr/sandbox/docker_provider.hpp"
 #include "actors/growqr/sandbox/process_provider.hpp"
 #include "storage/pg/pool.hpp"
@@ -66,6 +67,13 @@ std::vector<std::string> env_list(const std::string& csv) {
     pos = end + 1;
   }
   return out;
+}
+
+int stable_port(const std::string& user_id, int start, int end, int probe) {
+  if (start <= 0 || end < start) return 0;
+  const uint64_t span = static_cast<uint64_t>(end - start + 1);
+  const uint64_t h = std::stoull(sha256_hex(user_id).substr(0, 12), nullptr, 16);
+  return start + static_cast<int>((h + static_cast<uint64_t>(probe)) % span);
 }
 
 Task<Status> mirror_user_stack(ActorContext& c, std::string user_id, std::string status, std::string opencode_url,

@@ -44,6 +44,10 @@ Result<std::unique_ptr<SandboxProvider>> make_sandbox_provider(const ActorContex
 // and SANDBOX_ENV.
 std::vector<std::string> env_list(const std::string& csv);
 
+// A user's port in start..end: a stable pick from the user id, moved by
+// `probe` (0, 1, ...) past ports that are taken. 0 for an empty range.
+int stable_port(const std::string& user_id, int start, int end, int probe);
+
 // Writes the user's `user_stacks` row (and the `users` row it needs).
 Task<Status> mirror_user_stack(ActorContext& c, std::string user_id, std::string status, std::string opencode_url,
                                std::string last_error);
