@@ -181,6 +181,18 @@ asio::awaitable<http::Response> ManagerApi::get_actors(const http::Request& req)
 
 asio::awaitable<http::Response> ManagerApi::delete_actor(std::string_view raw_id) {
   auto id = http::percent_decode(raw_id).value_or(std::string(raw_id));
+  // A coordinator's children end only on their coordinator's word.
+  if (auto info = rt_.find_by_id(id)) {
+    const ActorDefinition* def = rt_.registry().find(info->name);
+    if (def && !def->creators().empty()) {
+      std::string who;
+      for (const auto& c : def->creators()) who += (who.empty() ? "" : ", ") + c;
+      co_return http::error_response(make_error(
+          "actor", "destroy_not_allowed",
+          "`" + info->name + "` actors are destroyed only through their coordinator (" + who + ").",
+          obj({{"name", info->name}, {"actor_id", id}})));
+    }
+  }
   auto st = co_await rt_.destroy(id);
   if (!st.ok()) co_return http::error_response(st.error());
   co_return http::json_response(200, Object{});

@@ -94,6 +94,14 @@ class ConnSink {
 
 // A connection as the runtime keeps it. Owned by the actor's directory entry,
 // so connections (and their subscriptions) outlive a sleep of the actor.
+// The actor whose call an action serves (ctx.call / call_actor / send_to);
+// clients and application routes have none.
+struct CallerActor {
+  std::string actor_id;
+  std::string name;
+  ActorKey key;
+};
+
 struct ConnData {
   std::string id;
   Value params;
@@ -101,6 +109,7 @@ struct ConnData {
   std::set<std::string, std::less<>> subscriptions;
   std::shared_ptr<ConnSink> sink;  // null for the ephemeral conn of an HTTP action
   bool ephemeral = false;
+  std::optional<CallerActor> caller;  // set for actor-to-actor calls
 };
 
 // What actor code sees of a connection.
@@ -309,6 +318,10 @@ class ActionContext : public ActorContext {
   Conn conn() const { return Conn(conn_); }
   // Params the client sent (x-rivet-conn-params / rivet_conn_params), or null.
   const Value& conn_params() const { return conn_.params; }
+  // The calling actor when another actor called this action (ctx.call,
+  // call_actor): coordinators' children use it to accept pushes and
+  // lifecycle calls from their coordinator only. Null for clients and routes.
+  const CallerActor* caller_actor() const { return conn_.caller ? &*conn_.caller : nullptr; }
 
  private:
   ConnData& conn_;
@@ -461,6 +474,13 @@ class ActorDefinition {
   ActorDefinition& run(WorkflowFn fn);
   // Gives every actor of this type its own SQLite database (ctx.db()).
   ActorDefinition& database(DatabaseOptions opts);
+  // Only actors of the `creators` types may create actors of this type
+  // (through ctx.call / call_actor / send_to / send_wait). Anyone else —
+  // a client's getOrCreate or create, an application route, another actor
+  // type — that names a key no creator made gets `refusal` and nothing is
+  // created; existing actors stay reachable. The manager API cannot destroy
+  // them either (only the actor itself, ctx.destroy(), on its creator's word).
+  ActorDefinition& created_only_by(std::vector<std::string> creators, Error refusal);
 
   const std::string& name() const { return name_; }
   const ActorOptions& options() const { return options_; }
@@ -474,6 +494,9 @@ class ActorDefinition {
   const WorkflowFn& run_hook() const { return run_; }
   bool declares_queue(std::string_view name) const { return queues_.count(std::string(name)) > 0; }
   const DatabaseOptions* database_options() const { return database_ ? &*database_ : nullptr; }
+  // Empty: anyone may create one.
+  const std::vector<std::string>& creators() const { return creators_; }
+  const Error& creation_refusal() const { return creation_refusal_; }
 
   // Used by the runtime.
   Result<Value> make_state(ActorContext& c, const Value& input) const;
@@ -512,6 +535,8 @@ class ActorDefinition {
   WorkflowFn run_;
   ActorOptions options_;
   std::optional<DatabaseOptions> database_;
+  std::vector<std::string> creators_;
+  Error creation_refusal_;
 };
 
 // ------------------------------------------------------------------ workflows

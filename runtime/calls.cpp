@@ -8,10 +8,11 @@
 namespace anvil {
 
 asio::awaitable<CallResult> RuntimeCore::call_action(const std::string& actor_id, std::string action, Array args,
-                                                     Value conn_params) {
+                                                     Value conn_params, std::optional<CallerActor> caller) {
   co_return co_await turn(actor_id, [&](Instance& inst) -> Result<Value> {
     auto conn = inst.open_conn(conn_params, nullptr, /*ephemeral=*/true);
     if (!conn.ok()) return conn.error();
+    (*conn)->caller = caller;
     return inst.action(action, args, *conn, /*close_conn=*/true);
   });
 }

@@ -183,12 +183,12 @@ Result<bool> ActorContext::cancel_schedule(const std::string& id) { return core_
 
 void ActorContext::send_to(std::string name, ActorKey key, std::string queue, Value body) {
   core_.outbox.push_back(OutboxMessage{std::move(name), std::move(key), false, std::move(queue), std::move(body), "",
-                                       core_.actor_id});
+                                       core_.actor_id, core_.name, core_.key});
 }
 
 void ActorContext::call_actor(std::string name, ActorKey key, std::string action, Array args, std::string reply_to) {
   core_.outbox.push_back(OutboxMessage{std::move(name), std::move(key), true, std::move(action), Value(std::move(args)),
-                                       std::move(reply_to), core_.actor_id});
+                                       std::move(reply_to), core_.actor_id, core_.name, core_.key});
 }
 
 void ActorContext::sleep() { core_.sleep_requested = true; }

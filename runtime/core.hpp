@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -50,8 +51,9 @@ class RuntimeCore {
   Pending<std::vector<ActorInfo>> list_by_key(const std::string& ns, const std::string& name, const ActorKey& key);
   Pending<std::vector<ActorInfo>> list_by_ids(const std::vector<std::string>& ids);
   asio::awaitable<Status> durable(uint64_t seq);
+  // `caller`: the calling actor for actor-to-actor calls (ActionContext::caller_actor).
   asio::awaitable<CallResult> call_action(const std::string& actor_id, std::string action, Array args,
-                                          Value conn_params);
+                                          Value conn_params, std::optional<CallerActor> caller = std::nullopt);
   asio::awaitable<CallResult> connect(const std::string& actor_id, Value params, std::shared_ptr<ConnSink> sink);
   asio::awaitable<PendingTurns> conn_calls(const std::string& actor_id, const std::string& conn_id,
                                            std::vector<ConnCall> calls);
@@ -107,6 +109,10 @@ class RuntimeCore {
   void schedule_workflow(const std::string& actor_id);
   static std::string index_key(const std::string& ns, const std::string& name, const std::string& serialized_key);
   std::atomic<uint64_t> workflow_reexecutions{0};
+  // Instances started (created or woken from sleep), by actor type:
+  // anvil_actor_wakes_total{name=...}. One counter per registered type,
+  // made at construction, so counting takes no lock.
+  std::map<std::string, std::atomic<uint64_t>, std::less<>> wakes;
   // Set when shutdown() begins: from then on no turn starts (calls answer
   // actor.stopping), so nothing can wake an actor shutdown put to sleep.
   bool closing() const { return closing_.load(std::memory_order_acquire); }

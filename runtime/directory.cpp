@@ -14,7 +14,9 @@ namespace anvil {
 
 RuntimeCore::RuntimeCore(asio::io_context& io, storage::Store& store, storage::CommitPipeline& pipeline,
                          const Registry& registry)
-    : io_(io), store_(store), pipeline_(pipeline), registry_(registry) {}
+    : io_(io), store_(store), pipeline_(pipeline), registry_(registry) {
+  for (const auto& name : registry_.names()) wakes.try_emplace(name);
+}
 
 RuntimeCore::~RuntimeCore() {
   // Entries and instances point at each other; break the cycle.
@@ -81,7 +83,8 @@ std::unique_ptr<rocksdb::WriteBatch> RuntimeCore::take_pending_create(const std:
 }
 
 Result<Resolved> RuntimeCore::resolve(const CreateRequest& req, bool fail_if_exists, bool defer_commit) {
-  if (!registry_.find(req.name))
+  const ActorDefinition* def = registry_.find(req.name);
+  if (!def)
     return make_error("actor", "not_registered",
                       "Actor type `" + req.name + "` is not registered on this node.");
   if (auto st = validate_key(req.key); !st.ok()) return st.error();
@@ -115,6 +118,15 @@ Result<Resolved> RuntimeCore::resolve(const CreateRequest& req, bool fail_if_exi
     uint64_t seq = entry->last_seq.load();
     if (pipeline_.lost(seq)) seq = entry->create_seq.load();
     return Resolved{entry->info, false, seq};
+  }
+
+  // A type only its coordinator creates: anyone else naming a new key is
+  // refused before anything is written.
+  if (const auto& creators = def->creators();
+      !creators.empty() && std::find(creators.begin(), creators.end(), req.creator) == creators.end()) {
+    Error refused = def->creation_refusal();
+    if (!refused.metadata) refused.metadata = obj({{"name", req.name}, {"key", skey}});
+    return refused;
   }
 
   // Create: the record and the key claim commit in one batch, under the
@@ -250,6 +262,7 @@ storage::ActorRow RuntimeCore::begin_generation(const std::shared_ptr<ActorEntry
   std::lock_guard lk(mu_);
   auto& info = entry->info;
   info.generation += 1;
+  if (auto w = wakes.find(info.name); w != wakes.end()) w->second.fetch_add(1, std::memory_order_relaxed);
   info.start_ts = info.connectable_ts = now_ms();
   info.sleep_ts.reset();
   return actor_row(*entry);

@@ -25,6 +25,8 @@ struct OutboxMessage {
   Value payload;  // queue body, or call args (array)
   std::string reply_to;
   std::string from_actor_id;
+  std::string from_name;  // the sender's type and key: the callee's caller_actor()
+  ActorKey from_key;
 };
 
 // What an asynchronous call ended with, and the commit covering its last turn.

@@ -82,24 +82,29 @@ void Instance::unregister_scope(AsyncScope& scope) {
 namespace {
 // Holds only the runtime (which outlives every call), never the instance:
 // the waiting action may be cancelled and its actor gone when this ends.
-Task<Result<Value>> call_other_actor(RuntimeCore* rt, std::string name, ActorKey key, std::string action,
-                                     Array args) {
+Task<Result<Value>> call_other_actor(RuntimeCore* rt, CallerActor from, std::string name, ActorKey key,
+                                     std::string action, Array args) {
   CreateRequest cr;
   cr.name = std::move(name);
   cr.key = std::move(key);
+  cr.creator = from.name;
   auto target = rt->get_or_create(cr, false);
   if (!target.ok()) co_return target.error();
   Status st = co_await rt->durable(target->seq);
   if (!st.ok()) co_return st.error();
-  CallResult r = co_await rt->call_action(target->info.actor_id, std::move(action), std::move(args), Value());
+  std::optional<CallerActor> caller = std::move(from);  // named: no temporary in the co_await (GCC 12)
+  Value no_params;
+  CallResult r = co_await rt->call_action(target->info.actor_id, std::move(action), std::move(args),
+                                          std::move(no_params), std::move(caller));
   co_return std::move(r.output);
 }
 
-Task<Result<Value>> send_other_actor(RuntimeCore* rt, std::string name, ActorKey key, std::string queue, Value body,
-                                     std::chrono::milliseconds timeout) {
+Task<Result<Value>> send_other_actor(RuntimeCore* rt, std::string from_name, std::string name, ActorKey key,
+                                     std::string queue, Value body, std::chrono::milliseconds timeout) {
   CreateRequest cr;
   cr.name = std::move(name);
   cr.key = std::move(key);
+  cr.creator = std::move(from_name);
   auto target = rt->get_or_create(cr, false);
   if (!target.ok()) co_return target.error();
   Status st = co_await rt->durable(target->seq);
@@ -115,11 +120,13 @@ Task<Result<Value>> send_other_actor(RuntimeCore* rt, std::string name, ActorKey
 
 Task<Result<Value>> Instance::send_other(std::string name, ActorKey key, std::string queue, Value body,
                                          std::chrono::milliseconds timeout) {
-  return send_other_actor(&rt_, std::move(name), std::move(key), std::move(queue), std::move(body), timeout);
+  return send_other_actor(&rt_, this->name, std::move(name), std::move(key), std::move(queue), std::move(body),
+                          timeout);
 }
 
 Task<Result<Value>> Instance::call_other(std::string name, ActorKey key, std::string action, Array args) {
-  return call_other_actor(&rt_, std::move(name), std::move(key), std::move(action), std::move(args));
+  return call_other_actor(&rt_, CallerActor{actor_id, this->name, this->key}, std::move(name), std::move(key),
+                          std::move(action), std::move(args));
 }
 
 // Runs an async call's body under `scope` (registered by the caller): an

@@ -39,6 +39,10 @@ std::string RuntimeCore::metrics_text() const {
   line("anvil_workflow_step_reexecutions_total",
        "Workflow steps executed again by this process after an earlier execution of the same path.", "counter",
        workflow_reexecutions.load());
+  out += "# HELP anvil_actor_wakes_total Actor instances started (created or woken from sleep), by actor type.\n"
+         "# TYPE anvil_actor_wakes_total counter\n";
+  for (const auto& [name, n] : wakes)
+    out += "anvil_actor_wakes_total{name=\"" + name + "\"} " + std::to_string(n.load(std::memory_order_relaxed)) + "\n";
   if (services_.http) out += services_.http->metrics_text();
   if (services_.pg) out += services_.pg->metrics_text();
   if (services_.redis) out += services_.redis->metrics_text();

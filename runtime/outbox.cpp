@@ -13,6 +13,7 @@ asio::awaitable<void> RuntimeCore::deliver(OutboxMessage msg) {
   CreateRequest cr;
   cr.name = msg.name;
   cr.key = msg.key;
+  cr.creator = msg.from_name;
   auto target = get_or_create(cr, false);
   Result<Value> result = Value();
   if (!target.ok()) {
@@ -23,7 +24,12 @@ asio::awaitable<void> RuntimeCore::deliver(OutboxMessage msg) {
       result = st.error();
     } else if (msg.is_call) {
       Array args = msg.payload.is_array() ? msg.payload.as_array() : Array{};
-      CallResult called = co_await call_action(target->info.actor_id, msg.queue_or_action, std::move(args), Value());
+      // Named, not a temporary in the co_await (GCC 12 frees such a temporary twice).
+      std::optional<CallerActor> caller = CallerActor{msg.from_actor_id, msg.from_name, msg.from_key};
+      Value no_params;
+      CallResult called =
+          co_await call_action(target->info.actor_id, msg.queue_or_action, std::move(args), std::move(no_params),
+                               std::move(caller));
       result = std::move(called.output);
     } else {
       Result<QueueSendOutcome> sent = co_await queue_send(target->info.actor_id, msg.queue_or_action, msg.payload, false, 0);

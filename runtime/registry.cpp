@@ -106,6 +106,12 @@ ActorDefinition& ActorDefinition::database(DatabaseOptions opts) {
   return *this;
 }
 
+ActorDefinition& ActorDefinition::created_only_by(std::vector<std::string> creators, Error refusal) {
+  creators_ = std::move(creators);
+  creation_refusal_ = std::move(refusal);
+  return *this;
+}
+
 const QueueHandlerFn* ActorDefinition::find_queue(std::string_view name) const {
   auto it = queues_.find(name);
   return it == queues_.end() || !it->second ? nullptr : &it->second;

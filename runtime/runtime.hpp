@@ -58,6 +58,10 @@ struct CreateRequest {
   std::string runner_name_selector = "default";
   std::string crash_policy = "sleep";
   std::string datacenter = "default";
+  // The actor type asking (ctx.call and friends); empty for clients, the
+  // manager API and application routes. Checked against
+  // ActorDefinition::creators() when the key has no actor yet.
+  std::string creator;
 };
 
 struct Resolved {

@@ -25,6 +25,7 @@ int http_status_for(const Error& e) {
     // Anvil's own request validation (actor_key.cpp, manager_api.cpp).
     if (c == "key_too_large" || c == "input_too_large") return 400;
     if (c == "method_not_allowed") return 405;
+    if (c == "destroy_not_allowed") return 403;
   }
   if (g == "message" && (c == "incoming_too_long" || c == "outgoing_too_long")) return 400;
   if (g == "queue" || g == "validation") return 400;
