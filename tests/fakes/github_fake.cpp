@@ -14,6 +14,7 @@
 #include <boost/beast/http.hpp>
 
 #include "base/git/bare_repo.hpp"
+#include "base/net/url.hpp"
 #include "base/proc/process.hpp"
 #include "base/value/asio.hpp"
 #include "base/value/json.hpp"
@@ -26,15 +27,6 @@ namespace {
 constexpr const char* kZeroSha = "0000000000000000000000000000000000000000";
 constexpr const char* kDocs = "https://docs.github.com/rest";
 constexpr int kRateLimit = 5000;
-
-std::string now_iso() {
-  std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 std::string hex(const unsigned char* p, size_t n) {
   static const char* digits = "0123456789abcdef";
@@ -52,41 +44,6 @@ std::string guid() {
   return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
 }
 
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// %XX escapes decoded; '+' is a space only in a query.
-std::string percent_decode(std::string_view s, bool query = false) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && hex_digit(s[i + 1]) >= 0 && hex_digit(s[i + 2]) >= 0) {
-      out += static_cast<char>(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2]));
-      i += 2;
-    } else if (query && s[i] == '+') {
-      out += ' ';
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
-std::vector<std::string> split_path(std::string_view s) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos <= s.size()) {
-    auto end = s.find('/', pos);
-    if (end == std::string_view::npos) end = s.size();
-    if (end > pos) out.push_back(percent_decode(s.substr(pos, end - pos)));
-    pos = end + 1;
-  }
-  return out;
-}
-
 std::map<std::string, std::string> query_of(const std::string& target) {
   std::map<std::string, std::string> q;
   const auto qm = target.find('?');
@@ -97,8 +54,8 @@ std::map<std::string, std::string> query_of(const std::string& target) {
     auto amp = rest.find('&');
     std::string_view kv = rest.substr(0, amp);
     auto eq = kv.find('=');
-    q[percent_decode(kv.substr(0, eq), true)] =
-        eq == std::string_view::npos ? "" : percent_decode(kv.substr(eq + 1), true);
+    q[net::percent_decode(kv.substr(0, eq), true)] =
+        eq == std::string_view::npos ? "" : net::percent_decode(kv.substr(eq + 1), true);
     if (amp == std::string_view::npos) break;
     rest.remove_prefix(amp + 1);
   }
@@ -407,25 +364,18 @@ struct GithubFake::State {
     namespace beast = boost::beast;
     namespace http = beast::http;
     try {
-      std::string rest = d.url;
-      if (!rest.starts_with("http://")) {
-        error = "only http:// webhook URLs are supported";
+      auto url = net::parse_url(d.url);
+      if (!url.ok() || url->tls) {
+        error = url.ok() ? "only http:// webhook URLs are supported" : url.error().message;
         return 0;
       }
-      rest = rest.substr(7);
-      const auto slash = rest.find('/');
-      const std::string hostport = rest.substr(0, slash);
-      const std::string target = slash == std::string::npos ? "/" : rest.substr(slash);
-      const auto colon = hostport.rfind(':');
-      const std::string host = hostport.substr(0, colon);
-      const std::string port = colon == std::string::npos ? "80" : hostport.substr(colon + 1);
       asio::io_context io;
       asio::ip::tcp::resolver resolver(io);
       beast::tcp_stream stream(io);
       stream.expires_after(std::chrono::seconds(10));
-      stream.connect(resolver.resolve(host, port));
-      http::request<http::string_body> req{http::verb::post, target, 11};
-      req.set(http::field::host, hostport);
+      stream.connect(resolver.resolve(url->host, std::to_string(url->port)));
+      http::request<http::string_body> req{http::verb::post, url->target, 11};
+      req.set(http::field::host, url->authority);
       req.set(http::field::user_agent, "GitHub-Hookshot/fake");
       req.set(http::field::content_type, "application/json");
       req.set("X-GitHub-Event", d.event);
@@ -773,7 +723,7 @@ FakeResponse api(State& st, const RecordedRequest& req, const std::vector<std::s
         p.head = head;
         p.base = base;
         p.head_sha = heads.at("refs/heads/" + head);
-        p.created_at = p.updated_at = now_iso();
+        p.created_at = p.updated_at = utc_now_iso();
         m.pulls.push_back(p);
         meta = m;
       }
@@ -818,7 +768,7 @@ FakeResponse api(State& st, const RecordedRequest& req, const std::vector<std::s
           if (!state.empty() && state != cur.state) {
             cur.state = state;
             if (state == "closed") {
-              cur.closed_at = now_iso();
+              cur.closed_at = utc_now_iso();
               // A closed pull request keeps the head it had.
               auto heads = heads_of(dir);
               if (auto h = heads.find("refs/heads/" + cur.head); h != heads.end()) cur.head_sha = h->second;
@@ -827,7 +777,7 @@ FakeResponse api(State& st, const RecordedRequest& req, const std::vector<std::s
             }
             actions.emplace_back(state == "closed" ? "closed" : "reopened", Value());
           }
-          if (!actions.empty()) cur.updated_at = now_iso();
+          if (!actions.empty()) cur.updated_at = utc_now_iso();
           p = cur;
           meta = m;
         }
@@ -840,7 +790,7 @@ FakeResponse api(State& st, const RecordedRequest& req, const std::vector<std::s
 }
 
 FakeResponse handle(State& st, const RecordedRequest& req) {
-  const auto seg = split_path(req.path);
+  const auto seg = path_segments(req.path, true);
   // git smart HTTP: /{owner}/{name}.git/...
   if (seg.size() >= 3 && seg[1].ends_with(".git") && seg[0] != "repos")
     return git_http(st, req, seg[0], seg[1].substr(0, seg[1].size() - 4));
