@@ -204,10 +204,13 @@ Result<RunOutput> run(const RunSpec& spec) {
   close_fd(in[1]), close_fd(o[0]), close_fd(e[0]);
 
   // The pipes are closed; the child may still run (it closed its output).
-  int status = 0;
+  // Wait for its exit without reaping it (WNOWAIT): until it is reaped its
+  // pid, and so its process group, cannot be reused, so on_pid(0) and the
+  // last kill below never reach another process.
   for (;;) {
-    const pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid) break;
+    siginfo_t info{};
+    const int r = ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT);
+    if (r == 0 && info.si_pid == pid) break;
     if (r < 0 && errno != EINTR) break;
     if (has_deadline && !out.timed_out && clock::now() >= deadline) kill_for_timeout();
     if (out.timed_out) {
@@ -220,6 +223,9 @@ Result<RunOutput> run(const RunSpec& spec) {
   // timed-out command leaves nothing behind.
   if (out.timed_out) ::kill(-pid, SIGKILL);
   if (spec.on_pid) spec.on_pid(0);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
   out.exit_code = exit_code_of(status, &out.signal);
   return out;
 }
