@@ -1,35 +1,11 @@
 #include "runtime/app_api.hpp"
 
+#include "base/net/url.hpp"
 #include "base/value/json.hpp"
 #include "storage/pg/pool.hpp"
 
 namespace anvil {
 namespace {
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Percent-decoding; with `form`, '+' is a space (URLSearchParams). A
-// malformed escape stays as is.
-std::string decode(std::string_view s, bool form) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (form && s[i] == '+') {
-      out += ' ';
-    } else if (s[i] == '%' && i + 2 < s.size() && hex_digit(s[i + 1]) >= 0 && hex_digit(s[i + 2]) >= 0) {
-      out += static_cast<char>(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2]));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
 
 std::vector<std::string_view> segments(std::string_view path) {
   std::vector<std::string_view> out;
@@ -58,8 +34,8 @@ std::optional<std::string> AppRequest::query_param(std::string_view name) const 
     size_t amp = q.find('&');
     std::string_view part = q.substr(0, amp);
     size_t eq = part.find('=');
-    if (decode(part.substr(0, eq), true) == name)
-      return eq == std::string_view::npos ? std::string() : decode(part.substr(eq + 1), true);
+    if (net::percent_decode(part.substr(0, eq), true) == name)
+      return eq == std::string_view::npos ? std::string() : net::percent_decode(part.substr(eq + 1), true);
     if (amp == std::string_view::npos) break;
     q.remove_prefix(amp + 1);
   }
@@ -131,7 +107,7 @@ const AppRoute* match_route(const std::vector<const AppRoute*>& routes, std::str
     bool ok = true;
     for (size_t i = 0; i < pat.size() && ok; ++i) {
       if (!pat[i].empty() && pat[i][0] == ':')
-        got[std::string(pat[i].substr(1))] = decode(want[i], false);
+        got[std::string(pat[i].substr(1))] = net::percent_decode(want[i]);
       else
         ok = pat[i] == want[i];
     }

@@ -1,16 +1,12 @@
 #include "base/git/bare_repo.hpp"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <random>
+
+#include "base/proc/process.hpp"
 
 extern char** environ;
 
@@ -60,95 +56,30 @@ BareRepo::BareRepo(std::string git_dir, std::string branch) : dir_(std::move(git
 
 BareRepo::Out BareRepo::run(const std::vector<std::string>& args, const std::string& input,
                             const std::vector<std::string>& env) const {
-  Out out;
-  int in[2], o[2], e[2];
-  if (::pipe2(in, O_CLOEXEC) != 0) return out;
-  if (::pipe2(o, O_CLOEXEC) != 0) {
-    ::close(in[0]), ::close(in[1]);
-    return out;
-  }
-  if (::pipe2(e, O_CLOEXEC) != 0) {
-    ::close(in[0]), ::close(in[1]), ::close(o[0]), ::close(o[1]);
-    return out;
-  }
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-  posix_spawn_file_actions_adddup2(&fa, o[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, e[1], 2);
-
-  std::vector<std::string> full = {"git", "--git-dir=" + dir_};
-  full.insert(full.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : full) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
+  proc::RunSpec spec;
+  spec.argv = {"git", "--git-dir=" + dir_};
+  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  spec.stdin_data = input;
   // The caller's environment without variables that would redirect git,
   // plus a fixed identity and no user/system configuration.
-  std::vector<std::string> envs;
   for (char** p = environ; p && *p; ++p) {
     std::string_view kv(*p);
     if (kv.starts_with("GIT_")) continue;
-    envs.emplace_back(kv);
+    spec.env.emplace_back(kv);
   }
-  envs.emplace_back("GIT_CONFIG_NOSYSTEM=1");
-  envs.emplace_back("GIT_CONFIG_GLOBAL=/dev/null");
-  envs.emplace_back("GIT_TERMINAL_PROMPT=0");
-  for (const auto& kv : env) envs.push_back(kv);
-  std::vector<char*> envp;
-  for (auto& kv : envs) envp.push_back(kv.data());
-  envp.push_back(nullptr);
-
-  pid_t pid = -1;
-  const int rc = ::posix_spawnp(&pid, "git", &fa, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(in[0]), ::close(o[1]), ::close(e[1]);
-  if (rc != 0) {
-    ::close(in[1]), ::close(o[0]), ::close(e[0]);
-    out.err = std::string("cannot run git: ") + std::strerror(rc);
+  spec.env.emplace_back("GIT_CONFIG_NOSYSTEM=1");
+  spec.env.emplace_back("GIT_CONFIG_GLOBAL=/dev/null");
+  spec.env.emplace_back("GIT_TERMINAL_PROMPT=0");
+  for (const auto& kv : env) spec.env.push_back(kv);
+  Out out;
+  auto r = proc::run(spec);
+  if (!r.ok()) {
+    out.err = "cannot run git: " + r.error().message;
     return out;
   }
-  // Feed stdin and drain stdout/stderr together, so neither pipe fills up.
-  size_t written = 0;
-  int in_fd = in[1];
-  if (input.empty()) {
-    ::close(in_fd);
-    in_fd = -1;
-  }
-  bool o_open = true, e_open = true;
-  char buf[16384];
-  while (o_open || e_open || in_fd >= 0) {
-    pollfd fds[3];
-    int n = 0;
-    int io = -1, oo = -1, eo = -1;
-    if (in_fd >= 0) io = n, fds[n++] = {in_fd, POLLOUT, 0};
-    if (o_open) oo = n, fds[n++] = {o[0], POLLIN, 0};
-    if (e_open) eo = n, fds[n++] = {e[0], POLLIN, 0};
-    if (::poll(fds, n, -1) < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    if (io >= 0 && fds[io].revents) {
-      ssize_t w = ::write(in_fd, input.data() + written, input.size() - written);
-      if (w > 0) written += static_cast<size_t>(w);
-      if (w < 0 || written == input.size()) ::close(in_fd), in_fd = -1;
-    }
-    if (oo >= 0 && fds[oo].revents) {
-      ssize_t r = ::read(o[0], buf, sizeof buf);
-      if (r > 0) out.out.append(buf, static_cast<size_t>(r));
-      else o_open = false;
-    }
-    if (eo >= 0 && fds[eo].revents) {
-      ssize_t r = ::read(e[0], buf, sizeof buf);
-      if (r > 0) out.err.append(buf, static_cast<size_t>(r));
-      else e_open = false;
-    }
-  }
-  if (in_fd >= 0) ::close(in_fd);
-  ::close(o[0]), ::close(e[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  out.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  out.code = r->signal ? -1 : r->exit_code;
+  out.out = std::move(r->out);
+  out.err = std::move(r->err);
   return out;
 }
 

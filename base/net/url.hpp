@@ -26,4 +26,8 @@ struct Url {
 // control character or space (a URL must never smuggle header bytes).
 Result<Url> parse_url(std::string_view url);
 
+// Percent-decoding of a path segment, or with `form` of a query component
+// ('+' is a space, as URLSearchParams). A malformed escape stays as is.
+std::string percent_decode(std::string_view s, bool form = false);
+
 }  // namespace anvil::net

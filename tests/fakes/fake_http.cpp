@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <ctime>
 #include <future>
 #include <map>
 #include <mutex>
@@ -21,6 +22,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "base/net/url.hpp"
 #include "base/value/asio.hpp"
 
 namespace anvil::fakes {
@@ -98,6 +100,30 @@ FakeResponse FakeResponse::live_events(LivePoll poll) {
 FakeResponse FakeResponse::with_header(std::string name, std::string value) && {
   headers.emplace_back(std::move(name), std::move(value));
   return std::move(*this);
+}
+
+std::string utc_now_iso() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::vector<std::string> path_segments(std::string_view path, bool decode) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos <= path.size()) {
+    auto end = path.find('/', pos);
+    if (end == std::string_view::npos) end = path.size();
+    if (end > pos) {
+      auto seg = path.substr(pos, end - pos);
+      out.push_back(decode ? net::percent_decode(seg) : std::string(seg));
+    }
+    pos = end + 1;
+  }
+  return out;
 }
 
 TlsFiles write_self_signed_cert(const std::string& dir) {

@@ -90,6 +90,11 @@ struct FakeResponse {
 
 using Handler = std::function<FakeResponse(const RecordedRequest&)>;
 
+// Helpers the fakes share: the time as "2026-01-02T03:04:05Z", and a path's
+// non-empty segments (percent-decoded with `decode`).
+std::string utc_now_iso();
+std::vector<std::string> path_segments(std::string_view path, bool decode);
+
 struct TlsFiles {
   std::string cert_file;  // PEM; also the CA file a client must trust
   std::string key_file;   // PEM

@@ -17,27 +17,6 @@ FakeResponse api_error(int status, const std::string& message) {
   return json_response(status, obj({{"message", message}, {"url", "http://127.0.0.1/api/swagger"}}));
 }
 
-std::vector<std::string> split(std::string_view s) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos <= s.size()) {
-    auto end = s.find('/', pos);
-    if (end == std::string_view::npos) end = s.size();
-    if (end > pos) out.emplace_back(s.substr(pos, end - pos));
-    pos = end + 1;
-  }
-  return out;
-}
-
-std::string now_iso() {
-  std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 std::string b64(const std::string& s) {
   return json::base64_encode(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size()));
 }
@@ -167,7 +146,7 @@ FakeResponse GiteaFake::handle(const RecordedRequest& req) {
     }
   }
   if (req.path.rfind(kApi, 0) != 0) return api_error(404, "not found");
-  const auto seg = split(std::string_view(req.path).substr(kApi.size()));
+  const auto seg = path_segments(std::string_view(req.path).substr(kApi.size()), false);
   if (seg.size() == 1 && seg[0] == "version" && req.method == "GET")
     return json_response(200, obj({{"version", "1.22.6+anvil-fake"}}));
 
@@ -191,7 +170,7 @@ FakeResponse GiteaFake::handle(const RecordedRequest& req) {
     users_.insert(name);
     const int64_t id = next_id_++;
     return json_response(201, obj({{"id", id}, {"login", name}, {"username", name}, {"full_name", ""},
-                                    {"email", str(body, "email")}, {"is_admin", false}, {"created", now_iso()}}));
+                                    {"email", str(body, "email")}, {"is_admin", false}, {"created", utc_now_iso()}}));
   }
   // POST /users/{u}/tokens
   if (seg.size() == 3 && seg[0] == "users" && seg[2] == "tokens" && req.method == "POST") {
@@ -287,7 +266,7 @@ Value GiteaFake::content_json(const std::string& owner, const std::string& repo,
 Value GiteaFake::commit_json(const std::string& owner, const std::string& repo, const std::string& sha,
                              const std::string& message) const {
   const std::string base = url() + "/api/v1/repos/" + owner + "/" + repo;
-  const Value who = obj({{"name", "anvil"}, {"email", "anvil@localhost"}, {"date", now_iso()}});
+  const Value who = obj({{"name", "anvil"}, {"email", "anvil@localhost"}, {"date", utc_now_iso()}});
   return obj({{"url", base + "/git/commits/" + sha},
               {"sha", sha},
               {"html_url", url() + "/" + owner + "/" + repo + "/commit/" + sha},

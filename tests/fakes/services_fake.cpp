@@ -52,15 +52,6 @@ void redis_command(const std::string& url, const std::vector<std::string>& argv)
   redisFree(c);
 }
 
-std::string utc_now_iso() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 std::string field(const Value& v, std::string_view k) {
   const Value* f = v.is_object() ? v.find(k) : nullptr;
   return f && f->is_string() ? f->as_string() : "";

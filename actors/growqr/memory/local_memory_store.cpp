@@ -1,7 +1,7 @@
 // L3 in development without Gitea: one local bare git repository per user
 // (<data dir>/growqr/memory/<owner>.git), written with the git CLI on a small
 // thread pool so the actor's strand never blocks on a process.
-#include "actors/growqr/memory/blocking_pool.hpp"
+#include "base/proc/blocking.hpp"
 #include "actors/growqr/memory/memory_store.hpp"
 #include "base/git/bare_repo.hpp"
 
@@ -29,7 +29,7 @@ class LocalGitMemoryStore final : public MemoryStore {
       if (!st.ok()) return mapped(st.error());
       return Ok{};
     };
-    auto op = run_blocking(std::move(fn));
+    auto op = proc::run_blocking(std::move(fn));
     co_return co_await c.wait(std::move(op));
   }
 
@@ -43,7 +43,7 @@ class LocalGitMemoryStore final : public MemoryStore {
       }
       return std::optional<MemoryFile>(MemoryFile{path, f->sha, std::move(f->content)});
     };
-    auto op = run_blocking(std::move(fn));
+    auto op = proc::run_blocking(std::move(fn));
     co_return co_await c.wait(std::move(op));
   }
 
@@ -57,7 +57,7 @@ class LocalGitMemoryStore final : public MemoryStore {
       for (auto& f : *files) out.push_back(MemoryFile{std::move(f.path), std::move(f.sha), ""});
       return out;
     };
-    auto op = run_blocking(std::move(fn));
+    auto op = proc::run_blocking(std::move(fn));
     co_return co_await c.wait(std::move(op));
   }
 
@@ -71,7 +71,7 @@ class LocalGitMemoryStore final : public MemoryStore {
       if (!w.ok()) return mapped(w.error());
       return MemoryWrite{w->blob_sha, w->commit_sha};
     };
-    auto op = run_blocking(std::move(fn));
+    auto op = proc::run_blocking(std::move(fn));
     co_return co_await c.wait(std::move(op));
   }
 
@@ -83,7 +83,7 @@ class LocalGitMemoryStore final : public MemoryStore {
       if (!w.ok()) return mapped(w.error());
       return MemoryWrite{"", w->commit_sha};
     };
-    auto op = run_blocking(std::move(fn));
+    auto op = proc::run_blocking(std::move(fn));
     co_return co_await c.wait(std::move(op));
   }
 

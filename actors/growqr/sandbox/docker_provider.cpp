@@ -5,7 +5,7 @@
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/growqr/memory/blocking_pool.hpp"
+#include "base/proc/blocking.hpp"
 #include "actors/growqr/memory/memory_store.hpp"
 #include "actors/growqr/missions/app_util.hpp"
 #include "base/value/json.hpp"
@@ -37,7 +37,7 @@ class DockerProvider final : public SandboxProvider {
   Task<Result<UserRuntime>> provision(ActorContext& c, std::string user_id) override {
     DockerConfig cfg = cfg_;
     std::function<Result<UserRuntime>()> fn = [cfg, user_id]() { return provision_blocking(cfg, user_id); };
-    auto op = run_blocking(std::move(fn));
+    auto op = proc::run_blocking(std::move(fn));
     auto r = co_await c.wait(std::move(op));
     const std::string status = r.ok() ? "running" : "failed";
     std::string url = r.ok() ? r->opencode_url : "", why = r.ok() ? "" : r.error().message;
@@ -54,7 +54,7 @@ class DockerProvider final : public SandboxProvider {
       if (r->status != 204 && r->status != 304 && r->status != 404) return docker_error("stop", *r);
       return Ok{};
     };
-    auto op = run_blocking(std::move(fn));
+    auto op = proc::run_blocking(std::move(fn));
     auto r = co_await c.wait(std::move(op));
     if (!r.ok()) co_return r.error();
     std::string stopped = "stopped", none;

@@ -21,6 +21,8 @@
 
 #include "actors/growqr/memory/memory_store.hpp"
 #include "actors/growqr/missions/app_util.hpp"
+#include "base/proc/bwrap.hpp"
+#include "base/proc/process.hpp"
 
 namespace anvil::growqr {
 namespace fs = std::filesystem;
@@ -40,81 +42,6 @@ std::vector<std::string> split_spaces(const std::string& s) {
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
   for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size()) s.replace(pos, from.size(), to);
   return s;
-}
-
-std::string path_env() {
-  const char* p = std::getenv("PATH");
-  return p && *p ? p : "/usr/local/bin:/usr/bin:/bin";
-}
-
-// The absolute path of `program` (as execvp would find it), or empty.
-std::string resolve_program(const std::string& program) {
-  if (program.find('/') != std::string::npos) return ::access(program.c_str(), X_OK) == 0 ? program : "";
-  std::istringstream dirs(path_env());
-  std::string dir;
-  while (std::getline(dirs, dir, ':')) {
-    if (dir.empty()) continue;
-    const std::string candidate = dir + "/" + program;
-    struct stat st {};
-    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(candidate.c_str(), X_OK) == 0)
-      return candidate;
-  }
-  return "";
-}
-
-// A C argv/envp that outlives the vectors it points into (built before fork:
-// nothing is allocated between fork and exec).
-struct CStrings {
-  explicit CStrings(const std::vector<std::string>& v) {
-    for (const auto& s : v) ptrs.push_back(const_cast<char*>(s.c_str()));
-    ptrs.push_back(nullptr);
-  }
-  std::vector<char*> ptrs;
-};
-
-// fork + exec with only async-signal-safe calls in the child: its own session
-// (no controlling terminal; its process group is every process it starts,
-// also inside bubblewrap's PID namespace, so one signal reaches them all), SIGTERM when the forking thread's process goes, stdin from
-// /dev/null, output appended to `log`, working directory `dir`.
-Result<pid_t> spawn(const std::string& exe, const std::vector<std::string>& argv, const std::vector<std::string>& envp,
-                    const std::string& dir, const std::string& log) {
-  CStrings args(argv), env(envp);
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid < 0) return make_error("sandbox", "start_failed", std::string("fork: ") + std::strerror(errno));
-  if (pid == 0) {
-    ::setsid();
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() != parent) ::_exit(127);  // the node went between fork and prctl
-    const int in = ::open("/dev/null", O_RDONLY);
-    const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (in < 0 || out < 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(out, 2) < 0) ::_exit(126);
-    if (::chdir(dir.c_str()) != 0) ::_exit(126);
-    // Everything else the node has open (sockets, RocksDB files) is closed.
-    for (int fd = 3; fd < 1024; ++fd) ::close(fd);
-    ::execve(exe.c_str(), args.ptrs.data(), env.ptrs.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
-// Runs `bwrap ... /bin/true` once: bubblewrap may be installed but not
-// usable (no user namespaces in a container).
-bool bwrap_works() {
-  static const bool works = [] {
-    const std::string exe = resolve_program("bwrap");
-    if (exe.empty()) return false;
-    const std::vector<std::string> argv = {"bwrap", "--die-with-parent", "--unshare-pid", "--ro-bind", "/", "/",
-                                           "--dev", "/dev", "--proc", "/proc", "--", "/bin/true"};
-    const std::vector<std::string> envp = {"PATH=" + path_env()};
-    auto pid = spawn(exe, argv, envp, "/", "/dev/null");
-    if (!pid.ok()) return false;
-    int status = 0;
-    while (::waitpid(*pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-  }();
-  return works;
 }
 
 bool port_free(int port) {
@@ -206,7 +133,7 @@ Result<ProcessConfig> process_config_from(const ActorContext& c) {
   cfg.command = split_spaces(c.config("OPENCODE_COMMAND").value_or(kDefaultCommand));
   if (cfg.command.empty()) return make_error("sandbox", "not_configured", "OPENCODE_COMMAND is empty.");
   // A program inside the user's directory ({dir}/...) is checked at start.
-  if (cfg.command.front().find('{') == std::string::npos && resolve_program(cfg.command.front()).empty())
+  if (cfg.command.front().find('{') == std::string::npos && proc::resolve_program(cfg.command.front()).empty())
     return make_error("sandbox", "not_configured",
                       "OPENCODE_COMMAND's program `" + cfg.command.front() + "` is not an executable on PATH.");
   cfg.data_dir = c.config("ANVIL_DATA_DIR").value_or("");
@@ -227,7 +154,7 @@ Result<ProcessConfig> process_config_from(const ActorContext& c) {
   if (bwrap == "off") {
     cfg.bwrap = false;
   } else if (bwrap == "on" || bwrap == "auto") {
-    cfg.bwrap = bwrap_works();
+    cfg.bwrap = proc::bwrap_works();
     if (bwrap == "on" && !cfg.bwrap)
       return make_error("sandbox", "not_configured",
                         "SANDBOX_BWRAP=on but bubblewrap (bwrap) is missing or cannot create namespaces here.");
@@ -259,23 +186,9 @@ ProcessSupervisor::~ProcessSupervisor() {
   }
 }
 
-bool ProcessSupervisor::alive(pid_t pid) {
-  if (pid <= 0) return false;
-  int status = 0;
-  const pid_t r = ::waitpid(pid, &status, WNOHANG);
-  if (r == 0) return true;
-  if (r < 0 && errno == ECHILD) return ::kill(pid, 0) == 0;  // not ours to reap (already reaped elsewhere)
-  return false;
-}
+bool ProcessSupervisor::alive(pid_t pid) { return proc::alive(pid); }
 
-void ProcessSupervisor::kill_now(pid_t pid) {
-  if (pid <= 0) return;
-  ::kill(-pid, SIGKILL);
-  ::kill(pid, SIGKILL);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-}
+void ProcessSupervisor::kill_now(pid_t pid) { proc::kill_group_now(pid); }
 
 std::optional<ProcessSupervisor::Child> ProcessSupervisor::running(const std::string& user_id) {
   std::lock_guard lock(mu_);
@@ -319,27 +232,25 @@ Result<ProcessSupervisor::Child> ProcessSupervisor::ensure(const ProcessConfig& 
   for (const auto& tok : cfg.command)
     command.push_back(
         replace_all(replace_all(replace_all(tok, "{port}", std::to_string(port)), "{dir}", dir_abs), "{user}", owner));
-  std::vector<std::string> envp = {"PATH=" + path_env(), "HOME=" + dir_abs, "TMPDIR=/tmp"};
+  std::vector<std::string> envp = {"PATH=" + proc::path_env(), "HOME=" + dir_abs, "TMPDIR=/tmp"};
   if (const char* lang = std::getenv("LANG")) envp.push_back(std::string("LANG=") + lang);
   for (const auto& e : cfg.env) envp.push_back(e);
 
   std::string exe;
   std::vector<std::string> argv;
   if (cfg.bwrap) {
-    exe = resolve_program("bwrap");
-    argv = {"bwrap", "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-            "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"};
-    // Other users' directories and the node's data are not visible.
-    if (!cfg.data_dir.empty() && fs::exists(cfg.data_dir))
-      argv.insert(argv.end(), {"--tmpfs", fs::absolute(cfg.data_dir).lexically_normal().string()});
-    argv.insert(argv.end(), {"--tmpfs", root_abs, "--bind", dir_abs, dir_abs, "--chdir", dir_abs, "--"});
-    argv.insert(argv.end(), command.begin(), command.end());
+    // Other users' directories (the root) and the node's data are not visible.
+    proc::BwrapSpec spec{dir_abs, {}, dir_abs};
+    if (!cfg.data_dir.empty()) spec.hidden.push_back(fs::absolute(cfg.data_dir).lexically_normal().string());
+    spec.hidden.push_back(root_abs);
+    argv = proc::bwrap_argv(spec, command);
+    exe = argv.front();
   } else {
-    exe = resolve_program(command.front());
+    exe = proc::resolve_program(command.front());
     argv = command;
   }
   if (exe.empty()) return make_error("sandbox", "not_configured", "`" + argv.front() + "` is not on PATH.");
-  auto pid = spawn(exe, argv, envp, dir_abs, log);
+  auto pid = proc::spawn_detached(exe, argv, envp, dir_abs, log);
   if (!pid.ok()) return pid.error();
   Child child{*pid, port, "http://127.0.0.1:" + std::to_string(port), log};
   children_[user_id] = child;
