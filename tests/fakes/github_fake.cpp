@@ -78,7 +78,8 @@ proc::RunOutput git(const std::string& dir, std::vector<std::string> args) {
   spec.argv = {"git", "--git-dir=" + dir};
   spec.argv.insert(spec.argv.end(), args.begin(), args.end());
   spec.env = {"PATH=" + proc::path_env(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
-              "GIT_TERMINAL_PROMPT=0", "HOME=/nonexistent"};
+              "GIT_TERMINAL_PROMPT=0", "HOME=/nonexistent", "GIT_AUTHOR_NAME=GitHub", "GIT_AUTHOR_EMAIL=noreply@github.com",
+              "GIT_COMMITTER_NAME=GitHub", "GIT_COMMITTER_EMAIL=noreply@github.com"};
   spec.timeout = std::chrono::seconds(30);
   auto r = proc::run(spec);
   if (!r.ok()) {
@@ -114,6 +115,8 @@ struct PullRequest {
   int64_t number = 0, id = 0;
   std::string title, body, head, base, head_sha, state = "open";
   std::string created_at, updated_at, closed_at;
+  bool merged = false;
+  std::string merged_at, merge_commit_sha;
 };
 
 struct RepoMeta {
@@ -242,13 +245,13 @@ struct GithubFake::State {
                 {"created_at", p.created_at},
                 {"updated_at", p.updated_at},
                 {"closed_at", p.closed_at.empty() ? Value(nullptr) : Value(p.closed_at)},
-                {"merged_at", nullptr},
-                {"merge_commit_sha", nullptr},
+                {"merged_at", p.merged_at.empty() ? Value(nullptr) : Value(p.merged_at)},
+                {"merge_commit_sha", p.merge_commit_sha.empty() ? Value(nullptr) : Value(p.merge_commit_sha)},
                 {"draft", false},
                 {"head", side(p.head, head_sha)},
                 {"base", side(p.base, sha_of(p.base, ""))},
-                {"merged", false},
-                {"mergeable", nullptr},
+                {"merged", p.merged},
+                {"mergeable", p.state == "open" ? Value(true) : Value(nullptr)},
                 {"comments", int64_t(0)}});
   }
 
@@ -603,6 +606,89 @@ std::string auth_failure(const State& st, const RecordedRequest& req) {
   return "Bad credentials";
 }
 
+// PUT /repos/{o}/{r}/pulls/{n}/merge {commit_title?, commit_message?, merge_method? (merge|squash), sha?}:
+// a real merge commit (or a squash commit) on the base branch, computed
+// with `git merge-tree --write-tree`; 405 when closed or conflicting, 409
+// when `sha` is not the head.
+FakeResponse merge(State& st, const RecordedRequest& req, const Value& body, RepoMeta meta, const std::string& n_text) {
+  (void)req;
+  const std::string key = meta.owner + "/" + meta.name, dir = st.bare(meta.owner, meta.name);
+  int64_t n = 0;
+  try {
+    n = std::stoll(n_text);
+  } catch (const std::exception&) {
+  }
+  if (n < 1 || n > static_cast<int64_t>(meta.pulls.size())) return gh_error(404, "Not Found");
+  const std::string method = has_string(body, "merge_method") ? str(body, "merge_method") : "merge";
+  if (method != "merge" && method != "squash") return validation_failed("PullRequest", "merge_method", "invalid");
+  std::map<std::string, std::string> before, after;
+  PullRequest p;
+  std::vector<PullRequest> open;
+  {
+    std::lock_guard ref_lock(st.ref_mu);
+    {
+      std::lock_guard lock(st.mu);
+      p = st.repos[key].pulls[n - 1];
+    }
+    if (p.state != "open") return gh_error(405, "Pull Request is not mergeable");
+    before = heads_of(dir);
+    auto h = before.find("refs/heads/" + p.head);
+    auto b = before.find("refs/heads/" + p.base);
+    if (h == before.end() || b == before.end()) return gh_error(405, "Pull Request is not mergeable");
+    if (has_string(body, "sha") && str(body, "sha") != h->second)
+      return gh_error(409, "Head branch was modified. Review and try the merge again.");
+    auto tree = git(dir, {"merge-tree", "--write-tree", b->second, h->second});
+    if (tree.exit_code != 0) return gh_error(405, "Pull Request is not mergeable");
+    const std::string tree_sha = trim(tree.out).substr(0, 40);
+    std::string title = has_string(body, "commit_title") ? str(body, "commit_title")
+                        : method == "squash"             ? p.title + " (#" + std::to_string(p.number) + ")"
+                                             : "Merge pull request #" + std::to_string(p.number) + " from " +
+                                                   meta.owner + "/" + p.head;
+    const std::string message = title + (has_string(body, "commit_message") ? "\n\n" + str(body, "commit_message") : "");
+    std::vector<std::string> args = {"commit-tree", tree_sha, "-p", b->second};
+    if (method == "merge") args.insert(args.end(), {"-p", h->second});
+    args.insert(args.end(), {"-m", message});
+    auto commit = git(dir, args);
+    if (commit.exit_code != 0) return gh_error(500, "git commit-tree failed: " + commit.err);
+    const std::string sha = trim(commit.out);
+    auto moved = git(dir, {"update-ref", "refs/heads/" + p.base, sha, b->second});
+    if (moved.exit_code != 0) return gh_error(409, "Base branch was modified. Review and try the merge again.");
+    after = heads_of(dir);
+    std::lock_guard lock(st.mu);
+    RepoMeta& m = st.repos[key];
+    PullRequest& cur = m.pulls[n - 1];
+    cur.state = "closed";
+    cur.merged = true;
+    cur.merged_at = cur.closed_at = cur.updated_at = utc_now_iso();
+    cur.merge_commit_sha = sha;
+    cur.head_sha = h->second;
+    p = cur;
+    for (const auto& o : m.pulls)
+      if (o.state == "open") open.push_back(o);
+    meta = m;
+  }
+  st.emit_ref_changes(meta, before, after, open);
+  st.emit_pull("closed", meta, p, Value());
+  return gh_json(200, obj({{"sha", p.merge_commit_sha}, {"merged", true}, {"message", "Pull Request successfully merged"}}));
+}
+
+// GET /orgs/{org}/repos, /users/{user}/repos: the owner's repositories, oldest first.
+FakeResponse owner_repos(State& st, const RecordedRequest& req, const std::string& owner) {
+  Array items;
+  {
+    std::lock_guard lock(st.mu);
+    std::vector<const RepoMeta*> mine;
+    for (const auto& [k, m] : st.repos)
+      if (m.owner == owner) mine.push_back(&m);
+    std::sort(mine.begin(), mine.end(), [](const RepoMeta* a, const RepoMeta* b) { return a->id < b->id; });
+    for (const RepoMeta* m : mine) items.push_back(st.repo_json(*m));
+  }
+  auto [page, link] = paginate(items, req, st.base());
+  FakeResponse res = gh_json(200, Value(std::move(page)));
+  if (!link.empty()) res.headers.emplace_back("Link", link);
+  return res;
+}
+
 FakeResponse api(State& st, const RecordedRequest& req, const std::vector<std::string>& seg) {
   const std::string owner = seg[1], name = seg[2], key = owner + "/" + name;
   const std::string dir = st.bare(owner, name);
@@ -614,7 +700,7 @@ FakeResponse api(State& st, const RecordedRequest& req, const std::vector<std::s
     meta = it->second;
   }
   Value body;
-  if (req.method == "POST" || req.method == "PATCH") {
+  if (req.method == "POST" || req.method == "PATCH" || req.method == "PUT") {
     auto parsed = json::parse(req.body.empty() ? "{}" : req.body, false);
     if (!parsed.ok() || !parsed->is_object()) return gh_error(400, "Problems parsing JSON");
     body = std::move(*parsed);
@@ -785,6 +871,26 @@ FakeResponse api(State& st, const RecordedRequest& req, const std::vector<std::s
         return gh_json(200, st.pull_json(meta, p));
       }
     }
+    if (seg.size() == 6 && seg[5] == "merge" && req.method == "PUT") return merge(st, req, body, meta, seg[4]);
+  }
+
+  // DELETE /repos/{o}/{r}/git/refs/heads/{branch}
+  if (seg[3] == "git" && seg.size() >= 7 && seg[4] == "refs" && seg[5] == "heads" && req.method == "DELETE") {
+    std::string branch;
+    for (size_t i = 6; i < seg.size(); ++i) branch += (branch.empty() ? "" : "/") + seg[i];
+    std::map<std::string, std::string> before, after;
+    {
+      std::lock_guard ref_lock(st.ref_mu);
+      before = heads_of(dir);
+      if (!before.count("refs/heads/" + branch)) return gh_error(422, "Reference does not exist");
+      auto del = git(dir, {"update-ref", "-d", "refs/heads/" + branch, before["refs/heads/" + branch]});
+      if (del.exit_code != 0) return gh_error(500, "git update-ref -d failed: " + del.err);
+      after = heads_of(dir);
+    }
+    st.emit_ref_changes(meta, before, after, {});
+    FakeResponse res;
+    res.status = 204;
+    return res;
   }
   return gh_error(404, "Not Found");
 }
@@ -823,6 +929,8 @@ FakeResponse handle(State& st, const RecordedRequest& req) {
     res = gh_error(401, why);
   } else if (seg.size() >= 3 && seg[0] == "repos") {
     res = api(st, req, seg);
+  } else if (seg.size() == 3 && (seg[0] == "orgs" || seg[0] == "users") && seg[2] == "repos" && req.method == "GET") {
+    res = owner_repos(st, req, seg[1]);
   } else {
     res = gh_error(404, "Not Found");
   }

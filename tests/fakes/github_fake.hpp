@@ -16,6 +16,11 @@
 //                                                  a branch is missing, head == base, or one is open already
 //   GET   /repos/{o}/{r}/pulls/{n}                 PullRequest; 404
 //   PATCH /repos/{o}/{r}/pulls/{n}                 {title?, body?, state? (open|closed), base?}
+//   PUT   /repos/{o}/{r}/pulls/{n}/merge           {merge_method? (merge|squash), commit_title?, sha?} ->
+//                                                  {sha, merged, message}: a real merge commit on base
+//                                                  (git merge-tree); 405 closed/conflicting; 409 stale sha
+//   DELETE /repos/{o}/{r}/git/refs/heads/{branch}  204; 422 "Reference does not exist"
+//   GET   /orgs/{org}/repos, /users/{u}/repos      [Repository], oldest first; paginated
 // Every API answer carries X-RateLimit-{Limit,Remaining,Used,Reset,Resource}.
 // Auth: with Options::token set, `Authorization: Bearer <t>` or `token <t>`
 // is required (401 "Requires authentication" / "Bad credentials"); git over
@@ -30,7 +35,8 @@
 // created, deleted, forced, commits, head_commit, repository, pusher,
 // sender) for every branch changed, then `create` or `delete` (ref,
 // ref_type "branch") for one created or deleted, and `pull_request`
-// (action opened | edited | closed | reopened | synchronize, number,
+// (action opened | edited | closed (merged true after a merge) | reopened |
+// synchronize, number,
 // pull_request, repository, sender). Headers: X-GitHub-Event,
 // X-GitHub-Delivery (a GUID), X-GitHub-Hook-ID, X-Hub-Signature-256
 // (sha256=<hex HMAC-SHA256 of the body keyed with the secret>, only with a

@@ -276,6 +276,85 @@ TEST(GithubFake, APullRequestOpensListsEditsClosesAndReopensWithWebhooks) {
   EXPECT_EQ(s(*edit->find("changes")->find("title"), "from"), "Add feature");
 }
 
+// A commit of `path` = `content` on `branch` of the bare repo, made through a clone.
+void commit_on(Env& env, const std::string& branch, const std::string& path, const std::string& content) {
+  const std::string dir = env.work + "/c-" + std::to_string(std::random_device{}());
+  ASSERT_EQ(run_git(env.work, {"clone", "-q", "-b", branch, env.gh.clone_url("acme", "app"), dir}).exit_code, 0);
+  std::ofstream(dir + "/" + path) << content;
+  ASSERT_EQ(run_git(dir, {"add", path}).exit_code, 0);
+  ASSERT_EQ(run_git(dir, {"commit", "-q", "-m", "change " + path}).exit_code, 0);
+  ASSERT_EQ(run_git(dir, {"push", "-q", "origin", branch}).exit_code, 0);
+}
+
+TEST(GithubFake, MergingAPullRequestMakesAMergeCommitOnTheBaseAndClosesItMerged) {
+  Env env;
+  ASSERT_TRUE(env.gh.create_branch("acme", "app", "feature", "main").ok());
+  commit_on(env, "feature", "f.txt", "feature\n");
+  commit_on(env, "main", "m.txt", "main\n");
+  const std::string head = env.gh.branch_sha("acme", "app", "feature");
+  ASSERT_EQ(env.send("POST", "/repos/acme/app/pulls", obj({{"title", "F"}, {"head", "feature"}, {"base", "main"}})).status,
+            201);
+  ASSERT_TRUE(env.gh.wait_for_deliveries(3));  // the two pushes, then opened
+  const size_t before = env.gh.deliveries().size();
+
+  auto merged = env.send("PUT", "/repos/acme/app/pulls/1/merge", obj({{"sha", head}}));
+  ASSERT_EQ(merged.status, 200) << merged.body;
+  EXPECT_TRUE(merged.json.find("merged")->as_bool());
+  const std::string sha = s(merged.json, "sha");
+  EXPECT_EQ(env.gh.branch_sha("acme", "app", "main"), sha);
+  auto parents = run_git(env.work, {"--git-dir=" + env.gh.bare_path("acme", "app"), "rev-list", "--parents", "-n1", sha});
+  EXPECT_NE(parents.out.find(head), std::string::npos);  // the head is a parent: a real merge commit
+  auto pr = env.get("/repos/acme/app/pulls/1").json;
+  EXPECT_EQ(s(pr, "state"), "closed");
+  EXPECT_TRUE(pr.find("merged")->as_bool());
+  EXPECT_EQ(s(pr, "merge_commit_sha"), sha);
+  EXPECT_EQ(env.send("PUT", "/repos/acme/app/pulls/1/merge", obj({})).status, 405);
+
+  ASSERT_TRUE(env.gh.wait_for_deliveries(before + 2));
+  auto ds = env.gh.deliveries();
+  EXPECT_EQ(ds[before].event, "push");
+  EXPECT_EQ(ds[before + 1].event, "pull_request");
+  auto closed = json::parse(ds[before + 1].body, false);
+  EXPECT_EQ(s(*closed, "action"), "closed");
+  EXPECT_TRUE(closed->find("pull_request")->find("merged")->as_bool());
+}
+
+TEST(GithubFake, AConflictingPullRequestIsNotMergeable) {
+  Env env;
+  ASSERT_TRUE(env.gh.create_branch("acme", "app", "feature", "main").ok());
+  commit_on(env, "feature", "README.md", "theirs\n");
+  commit_on(env, "main", "README.md", "ours\n");
+  ASSERT_EQ(env.send("POST", "/repos/acme/app/pulls", obj({{"title", "F"}, {"head", "feature"}, {"base", "main"}})).status,
+            201);
+  const std::string main_before = env.gh.branch_sha("acme", "app", "main");
+  EXPECT_EQ(env.send("PUT", "/repos/acme/app/pulls/1/merge", obj({})).status, 405);
+  EXPECT_EQ(env.gh.branch_sha("acme", "app", "main"), main_before);
+}
+
+TEST(GithubFake, DeletingABranchRefThroughTheApiRemovesItAndSendsPushAndDelete) {
+  Env env;
+  ASSERT_TRUE(env.gh.create_branch("acme", "app", "feature/x", "main").ok());
+  auto del = env.http.send("DELETE", env.gh.base_url() + "/repos/acme/app/git/refs/heads/feature/x");
+  EXPECT_EQ(del.status, 204);
+  EXPECT_EQ(env.gh.branches("acme", "app"), (std::vector<std::string>{"main"}));
+  ASSERT_TRUE(env.gh.wait_for_deliveries(2));
+  EXPECT_EQ(env.events(), (std::vector<std::string>{"push", "delete"}));
+  auto again = env.http.send("DELETE", env.gh.base_url() + "/repos/acme/app/git/refs/heads/feature/x");
+  EXPECT_EQ(again.status, 422);
+}
+
+TEST(GithubFake, AnOwnersRepositoriesAreListed) {
+  Env env;
+  ASSERT_TRUE(env.gh.create_repo("acme", "lib").ok());
+  ASSERT_TRUE(env.gh.create_repo("other", "x").ok());
+  auto r = env.get("/orgs/acme/repos");
+  ASSERT_EQ(r.status, 200);
+  ASSERT_EQ(r.json.as_array().size(), 2u);
+  EXPECT_EQ(s(r.json.as_array()[0], "full_name"), "acme/app");
+  EXPECT_EQ(s(r.json.as_array()[1], "full_name"), "acme/lib");
+  EXPECT_EQ(env.get("/users/other/repos").json.as_array().size(), 1u);
+}
+
 TEST(GithubFake, APullRequestNeedsExistingDistinctBranches) {
   Env env;
   auto missing = env.send("POST", "/repos/acme/app/pulls", obj({{"title", "t"}, {"head", "nope"}, {"base", "main"}}));

@@ -21,7 +21,9 @@
 // A command runs on a thread of its own, so exec never blocks the caller's
 // thread and a long command starves nothing. A non-zero exit is a result,
 // not an error; a timeout kills the command's process group (timed_out);
-// output beyond max_output per stream is dropped (truncated).
+// output beyond max_output per stream is dropped (truncated). A wait the
+// actor abandons (its deadline, a stop) leaves the command running until
+// its own timeout; kill_running or destroy end it sooner.
 //
 // Errors (group "sandbox"): not_configured (make: no root, bwrap=on but
 // unusable, bwrap neither auto/on/off), invalid_id (not [A-Za-z0-9._-]{1,128},
