@@ -13,6 +13,7 @@
 
 #include "actors/examples/examples.hpp"
 #include "actors/growqr/app.hpp"
+#include "actors/workbench/workbench.hpp"
 #include "base/net/http_client.hpp"
 #include "actors/fixtures/fixtures.hpp"
 #include "engine-api/manager_api.hpp"
@@ -51,7 +52,7 @@ Options for `serve` (each also read from the environment variable shown):
                             if an applied one changed   [ANVIL_POSTGRES_URL, default: none]
   --postgres-pool N         Postgres connections        [ANVIL_POSTGRES_POOL, default 4]
   --redis-url URL           Redis (streams)             [ANVIL_REDIS_URL, default: none]
-  --app NAME                enable an application (repeatable; known: growqr)
+  --app NAME                enable an application (repeatable; known: growqr, workbench)
                                                         [ANVIL_APPS, comma-separated]
   --shutdown-timeout SECS   bound on a graceful stop (SIGTERM/SIGINT); past it
                             the process exits with code 1 [ANVIL_SHUTDOWN_TIMEOUT, default 30]
@@ -161,6 +162,7 @@ extern "C" char** environ;
 // Applications a node can enable, by name.
 std::optional<anvil::AppDefinition> make_app(const std::string& name) {
   if (name == "growqr") return anvil::growqr::app();
+  if (name == "workbench") return anvil::workbench::app();
   return std::nullopt;
 }
 
@@ -236,7 +238,7 @@ int serve(const ServeConfig& cfg) {
   std::vector<std::string> problems;
   for (const auto& name : cfg.apps) {
     auto app = make_app(name);
-    if (!app) return usage_error("unknown application `" + name + "` (known: growqr)");
+    if (!app) return usage_error("unknown application `" + name + "` (known: growqr, workbench)");
     for (auto& p : app->check_config(app_config)) problems.push_back(name + ": " + p);
     apps.push_back(std::move(*app));
   }
