@@ -56,13 +56,11 @@ Result<Value> add_session(ActionContext& c, const Array& args) {
   return obj({{"userId", Value(c.key().at(1))}});
 }
 
-Result<Value> remove_session(ActionContext& c, const Array& args) {
+Result<bool> remove_session(ActionContext& c, const Value& item) {
   if (auto st = require_caller(c, "organization", {c.key().at(0)}); !st.ok()) return st.error();
-  auto o = object_arg(args);
-  if (!o.ok()) return o.error();
-  auto d = c.db().exec("DELETE FROM sessions WHERE token_hash = ?", {Value(str_of(*o, "tokenHash"))});
+  auto d = c.db().exec("DELETE FROM sessions WHERE token_hash = ?", {Value(str_of(item, "tokenHash"))});
   if (!d.ok()) return d.error();
-  return Value(d->changes > 0);
+  return d->changes > 0;
 }
 
 // ---- the UI state
@@ -298,7 +296,7 @@ ActorDefinition auth_user_actor() {
       .created_only_by({"organization"}, child_refusal("authUser", "organization"))
       .on_before_connect_async(guard)
       .action("_addSession", add_session)
-      .action("_removeSession", remove_session)
+      .action("_removeSession", pushes(remove_session))
       .action("getSnapshot", get_snapshot)
       .action("getSessionState", get_session_state)
       .action("setActiveTab", set_active_tab)

@@ -134,6 +134,9 @@ bool permanent(const Error& e) {
          (e.group == "actor" && (e.code == "action_not_found" || e.code == "not_registered"));
 }
 
+constexpr int64_t kBatch = 64;
+constexpr int64_t kDrainSliceMs = 5'000;  // then the drain hands over to a fresh one (action time limits)
+
 Task<Result<Value>> drain(ActionContext& c, Array) {
   Value& vars = c.vars();
   const int64_t now = now_unix_ms();
@@ -142,7 +145,12 @@ Task<Result<Value>> drain(ActionContext& c, Array) {
   vars["drainingSince"] = now;
   int64_t sent = 0;
   for (;;) {
-    auto rows = c.db().query("SELECT id, target, target_key, action, arg FROM push_outbox ORDER BY id LIMIT 1");
+    if (now_unix_ms() - now > kDrainSliceMs) {
+      (void)c.schedule_after(0, kDrain, {});
+      break;
+    }
+    auto rows = c.db().query("SELECT id, target, target_key, action, arg FROM push_outbox ORDER BY id LIMIT ?",
+                             {Value(kBatch)});
     if (!rows.ok()) {
       c.vars()["drainingSince"] = Value();
       co_return rows.error();
@@ -151,17 +159,32 @@ Task<Result<Value>> drain(ActionContext& c, Array) {
       (void)c.cancel_schedule(std::string("every:") + kRetryJob);
       break;
     }
+    // The first row and the rows after it bound for the same action.
     const Value row = (*rows)[0];
-    const int64_t id = int_of(row, "id");
+    int64_t last_id = int_of(row, "id");
     auto key = json::parse(str_of(row, "target_key"));
-    auto arg = json::parse(str_of(row, "arg"));
+    Array call_args;
+    bool corrupt = !key.ok() || !key->is_array();
+    for (const auto& r : *rows) {
+      if (str_of(r, "target") != str_of(row, "target") || str_of(r, "target_key") != str_of(row, "target_key") ||
+          str_of(r, "action") != str_of(row, "action"))
+        break;
+      auto arg = json::parse(str_of(r, "arg"));
+      if (!arg.ok()) {
+        corrupt = call_args.empty();
+        if (!corrupt) break;  // deliver what precedes it; the bad row comes first next time
+        last_id = int_of(r, "id");
+        break;
+      }
+      call_args.push_back(std::move(*arg));
+      last_id = int_of(r, "id");
+    }
     Result<Value> r = make_error("workbench", "corrupt_outbox", "An outbox row could not be decoded.");
-    if (key.ok() && arg.ok() && key->is_array()) {
+    if (!corrupt) {
       ActorKey target_key;
       for (const auto& part : key->as_array()) target_key.push_back(part.is_string() ? part.as_string() : "");
       std::string target = str_of(row, "target");
       std::string action = str_of(row, "action");
-      Array call_args{*arg};
       r = co_await c.call(std::move(target), std::move(target_key), std::move(action), std::move(call_args));
     }
     if (!r.ok() && !permanent(r.error()) && r.error().code != "corrupt_outbox") {
@@ -174,7 +197,7 @@ Task<Result<Value>> drain(ActionContext& c, Array) {
     if (!r.ok())
       spdlog::error("actor {} ({}): push to {} ({}) dropped: {} {}", c.actor_id(), c.name(), str_of(row, "target"),
                     str_of(row, "action"), r.error().qualified(), r.error().message);
-    if (auto del = c.db().exec("DELETE FROM push_outbox WHERE id = ?", {Value(id)}); !del.ok()) {
+    if (auto del = c.db().exec("DELETE FROM push_outbox WHERE id <= ?", {Value(last_id)}); !del.ok()) {
       c.vars()["drainingSince"] = Value();
       co_return del.error();
     }
@@ -201,6 +224,18 @@ Status outbox_call(ActorContext& c, std::string name, ActorKey key, std::string 
 }
 
 void with_outbox(ActorDefinition& def) { def.async_action(kDrain, drain); }
+
+ActionFn pushes(PushFn one) {
+  return [one = std::move(one)](ActionContext& c, const Array& args) -> Result<Value> {
+    int64_t applied = 0;
+    for (const auto& item : args) {
+      auto r = one(c, item);
+      if (!r.ok()) return r.error();
+      applied += *r ? 1 : 0;
+    }
+    return Value(applied);
+  };
+}
 
 Status refuse_internal(const ClientRequest& req) {
   if (req.kind == "action" && !req.name.empty() && req.name.front() == '_')

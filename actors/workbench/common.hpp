@@ -59,6 +59,12 @@ void publish(ActorContext& c, const std::string& event, Object fields);
 // carries a version), so a push delivered twice changes nothing.
 //   migrations: include kOutboxTable; definition: with_outbox(def).
 extern const char* const kOutboxTable;
+// A receiver of outbox calls: the drain delivers consecutive pushes to the
+// same action in one call, one argument each (up to 64); `one` applies one
+// item, and the action answers how many it applied. An error fails the whole
+// call (nothing of it is kept) and the drain retries it.
+using PushFn = std::function<Result<bool>(ActionContext&, const Value& item)>;
+ActionFn pushes(PushFn one);
 Status outbox_call(ActorContext& c, std::string name, ActorKey key, std::string action, Value arg);
 void with_outbox(ActorDefinition& def);
 

@@ -23,10 +23,10 @@ Value entry_row(const Value& r) {
               {"data", data.ok() ? *data : Value()}});
 }
 
-Result<Value> append(ActionContext& c, const Array& args) {
+Result<bool> append(ActionContext& c, const Value& item) {
   if (auto st = require_caller(c, "organization", {c.key().at(0)}); !st.ok()) return st.error();
-  auto e = object_arg(args);
-  if (!e.ok()) return e.error();
+  if (!item.is_object()) return invalid_argument("A history entry is an object.");
+  const Value* e = &item;
   const Value* data = e->find("data");
   // The organization numbers its entries: a delivery repeated after a crash
   // is recorded once.
@@ -34,11 +34,11 @@ Result<Value> append(ActionContext& c, const Array& args) {
                          {Value(int_of(*e, "sourceId")), Value(int_of(*e, "at", now_unix_ms())),
                           Value(str_of(*e, "kind")), Value(json::dump(data ? *data : Value()))});
   if (!ins.ok()) return ins.error();
-  if (ins->changes == 0) return Value(false);
+  if (ins->changes == 0) return false;
   auto row = c.db().query("SELECT id, at, kind, data FROM entries WHERE id = ?", {Value(ins->last_insert_rowid)});
   if (!row.ok()) return row.error();
   publish(c, "historyAppended", {{"entry", entry_row((*row)[0])}});
-  return Value(ins->last_insert_rowid);
+  return true;
 }
 
 Result<Array> entries(ActorContext& c, int64_t after, int64_t limit, bool newest) {
@@ -74,7 +74,7 @@ ActorDefinition history_actor() {
   def.initial_state(obj({{"seq", 0}}))
       .database(database(kMigrations))
       .created_only_by({"organization"}, child_refusal("history", "organization"))
-      .action("_append", append)
+      .action("_append", pushes(append))
       .action("list", list)
       .action("getSnapshot", get_snapshot);
   guard_internal(def);

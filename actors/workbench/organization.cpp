@@ -139,16 +139,15 @@ Task<Result<Value>> add_repository(ActionContext& c, Array args) {
 // ---- pushes from the children
 
 // repository [orgId, repoId] -> a task's summary changed (version-ordered).
-Result<Value> task_summary_changed(ActionContext& c, const Array& args) {
-  auto s = object_arg(args);
-  if (!s.ok()) return s.error();
+Result<bool> task_summary_changed(ActionContext& c, const Value& item) {
+  const Value* s = &item;
   const std::string repo_id = str_of(*s, "repoId");
   if (auto st = require_caller(c, "repository", {org_id(c), repo_id}); !st.ok()) return st.error();
   const std::string task_id = str_of(*s, "taskId");
   const int64_t version = int_of(*s, "version");
   auto cur = c.db().query("SELECT version FROM task_summaries WHERE task_id = ?", {Value(task_id)});
   if (!cur.ok()) return cur.error();
-  if (!cur->empty() && int_of((*cur)[0], "version") >= version) return Value(false);  // stale or repeated
+  if (!cur->empty() && int_of((*cur)[0], "version") >= version) return false;  // stale or repeated
 
   const Value* pr = s->find("pr");
   Value pr_number, pr_state;
@@ -174,39 +173,37 @@ Result<Value> task_summary_changed(ActionContext& c, const Array& args) {
   Value summary = summary_of((*row)[0]);
   publish(c, "taskSummaryUpdated", {{"summary", summary}});
   if (auto st = record(c, cur->empty() ? "task.created" : "task.updated", summary); !st.ok()) return st.error();
-  return Value(true);
+  return true;
 }
 
-Result<Value> task_removed(ActionContext& c, const Array& args) {
-  auto s = object_arg(args);
-  if (!s.ok()) return s.error();
+Result<bool> task_removed(ActionContext& c, const Value& item) {
+  const Value* s = &item;
   const std::string repo_id = str_of(*s, "repoId");
   if (auto st = require_caller(c, "repository", {org_id(c), repo_id}); !st.ok()) return st.error();
   const std::string task_id = str_of(*s, "taskId");
   auto del = c.db().exec("DELETE FROM task_summaries WHERE task_id = ?", {Value(task_id)});
   if (!del.ok()) return del.error();
   if (auto d = c.db().exec("DELETE FROM task_lookup WHERE task_id = ?", {Value(task_id)}); !d.ok()) return d.error();
-  if (del->changes == 0) return Value(false);
+  if (del->changes == 0) return false;
   publish(c, "taskSummaryRemoved", {{"taskId", Value(task_id)}, {"repoId", Value(repo_id)}});
   if (auto st = record(c, "task.removed", obj({{"taskId", Value(task_id)}, {"repoId", Value(repo_id)}})); !st.ok())
     return st.error();
-  return Value(true);
+  return true;
 }
 
 // githubData [orgId] -> something changed on GitHub. Pull requests are
 // routed down to the repository whose task owns the branch.
-Result<Value> github_event(ActionContext& c, const Array& args) {
+Result<bool> github_event(ActionContext& c, const Value& item) {
   if (auto st = require_caller(c, "githubData", {org_id(c)}); !st.ok()) return st.error();
-  auto e = object_arg(args);
-  if (!e.ok()) return e.error();
-  if (str_of(*e, "kind") != "pull_request") return Value(false);
+  const Value* e = &item;
+  if (str_of(*e, "kind") != "pull_request") return false;
   auto repo = c.db().query("SELECT repo_id FROM repos WHERE name = ?", {Value(str_of(*e, "repository"))});
   if (!repo.ok()) return repo.error();
-  if (repo->empty()) return Value(false);  // not a repository of this organization
+  if (repo->empty()) return false;  // not a repository of this organization
   const std::string repo_id = str_of((*repo)[0], "repo_id");
   if (auto st = outbox_call(c, "repository", {org_id(c), repo_id}, "_pullRequestChanged", *e); !st.ok())
     return st.error();
-  return Value(true);
+  return true;
 }
 
 // ---- auth indexes
@@ -362,9 +359,9 @@ ActorDefinition organization_actor() {
       .async_action("signOut", sign_out)
       .action("resolveSession", resolve_session)
       .action("findUser", find_user)
-      .action("_taskSummaryChanged", task_summary_changed)
-      .action("_taskRemoved", task_removed)
-      .action("_githubEvent", github_event);
+      .action("_taskSummaryChanged", pushes(task_summary_changed))
+      .action("_taskRemoved", pushes(task_removed))
+      .action("_githubEvent", pushes(github_event));
   with_outbox(def);
   guard_internal(def);
   return def;

@@ -145,14 +145,11 @@ Task<Result<Value>> complete_creates(ActionContext& c, Array) {
 }
 
 // task [orgId, repoId, taskId] -> its summary changed.
-Result<Value> task_changed(ActionContext& c, const Array& args) {
-  auto s = object_arg(args);
-  if (!s.ok()) return s.error();
+Result<bool> task_changed(ActionContext& c, const Value& item) {
+  const Value* s = &item;
   const std::string task_id = str_of(*s, "taskId");
   if (auto st = require_caller(c, "task", {org_id(c), repo_id(c), task_id}); !st.ok()) return st.error();
-  auto applied = apply_summary(c, *s);
-  if (!applied.ok()) return applied.error();
-  return Value(*applied);
+  return apply_summary(c, *s);
 }
 
 // Who holds `branch` in this repository (a task's rename checks first).
@@ -190,17 +187,16 @@ Task<Result<Value>> destroy_task(ActionContext& c, Array args) {
 
 // organization -> a pull request changed on GitHub: routed to the task
 // whose branch it is (the task pushes its new summary back up).
-Result<Value> pull_request_changed(ActionContext& c, const Array& args) {
+Result<bool> pull_request_changed(ActionContext& c, const Value& item) {
   if (auto st = require_caller(c, "organization", {org_id(c)}); !st.ok()) return st.error();
-  auto e = object_arg(args);
-  if (!e.ok()) return e.error();
+  const Value* e = &item;
   auto rows = c.db().query("SELECT task_id FROM task_index WHERE branch = ?", {Value(str_of(*e, "branch"))});
   if (!rows.ok()) return rows.error();
-  if (rows->empty()) return Value(false);
+  if (rows->empty()) return false;
   const std::string task_id = str_of((*rows)[0], "task_id");
   if (auto st = outbox_call(c, "task", {org_id(c), repo_id(c), task_id}, "_pullRequestChanged", *e); !st.ok())
     return st.error();
-  return Value(true);
+  return true;
 }
 
 Result<Array> all_tasks(ActorContext& c) {
@@ -241,8 +237,8 @@ ActorDefinition repository_actor() {
       .action("listTasks", list_tasks)
       .action("getSnapshot", get_snapshot)
       .action("branchOwner", branch_owner)
-      .action("_taskChanged", task_changed)
-      .action("_pullRequestChanged", pull_request_changed);
+      .action("_taskChanged", pushes(task_changed))
+      .action("_pullRequestChanged", pushes(pull_request_changed));
   with_outbox(def);
   guard_internal(def);
   return def;

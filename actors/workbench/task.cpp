@@ -146,18 +146,17 @@ Result<Value> set_title(ActionContext& c, const Array& args) {
 }
 
 // repository -> a pull request of this task's branch changed on GitHub.
-Result<Value> pull_request_changed(ActionContext& c, const Array& args) {
+Result<bool> pull_request_changed(ActionContext& c, const Value& item) {
   if (auto st = require_caller(c, "repository", {org_id(c), repo_id(c)}); !st.ok()) return st.error();
-  auto e = object_arg(args);
-  if (!e.ok()) return e.error();
-  if (str_of(*e, "branch") != str_of(c.state(), "branch")) return Value(false);  // renamed since
+  const Value* e = &item;
+  if (str_of(*e, "branch") != str_of(c.state(), "branch")) return false;  // renamed since
   Value pr = obj({{"number", Value(int_of(*e, "number"))},
                   {"state", Value(str_of(*e, "state"))},
                   {"title", Value(str_of(*e, "title"))}});
-  if (c.state().find("pr") && *c.state().find("pr") == pr) return Value(false);
+  if (c.state().find("pr") && *c.state().find("pr") == pr) return false;
   c.mutate_state()["pr"] = pr;
   if (auto st = changed(c); !st.ok()) return st.error();
-  return Value(true);
+  return true;
 }
 
 // ---- sessions (at most one active; older ones stay in the index)
@@ -214,9 +213,8 @@ Task<Result<Value>> start_session(ActionContext& c, Array args) {
 }
 
 // taskSession -> its summary changed (transcript length, model, runtime status).
-Result<Value> session_changed(ActionContext& c, const Array& args) {
-  auto s = object_arg(args);
-  if (!s.ok()) return s.error();
+Result<bool> session_changed(ActionContext& c, const Value& item) {
+  const Value* s = &item;
   const std::string session_id = str_of(*s, "sessionId");
   if (auto st = require_caller(c, "taskSession", {org_id(c), repo_id(c), task_id(c), session_id}); !st.ok())
     return st.error();
@@ -227,14 +225,14 @@ Result<Value> session_changed(ActionContext& c, const Array& args) {
        Value(int_of(*s, "messageCount")), s->find("lastMessage") ? *s->find("lastMessage") : Value(),
        Value(int_of(*s, "version")), Value(now_unix_ms()), Value(session_id), Value(int_of(*s, "version"))});
   if (!up.ok()) return up.error();
-  if (up->changes == 0) return Value(false);  // stale, repeated, or not ours
+  if (up->changes == 0) return false;  // stale, repeated, or not ours
   auto row = c.db().query(
       "SELECT session_id, title, model, runtime_status, message_count, last_message, active FROM "
       "task_workbench_sessions WHERE session_id = ?",
       {Value(session_id)});
   if (!row.ok()) return row.error();
   publish(c, "sessionUpdated", {{"session", session_row((*row)[0])}});
-  return Value(true);
+  return true;
 }
 
 // ---- sandboxes (at most one active; older ones stay in task_sandboxes)
@@ -453,8 +451,8 @@ ActorDefinition task_actor() {
       .action("listSandboxes", list_sandboxes)
       .async_action("executeInSandbox", execute_in_sandbox)
       .async_action("renameBranch", rename_branch)
-      .action("_sessionChanged", session_changed)
-      .action("_pullRequestChanged", pull_request_changed);
+      .action("_sessionChanged", pushes(session_changed))
+      .action("_pullRequestChanged", pushes(pull_request_changed));
   with_outbox(def);
   guard_internal(def);
   return def;

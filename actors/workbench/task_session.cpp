@@ -142,27 +142,28 @@ Result<Value> set_model(ActionContext& c, const Array& args) {
 // (re)starts the status sync.
 Task<Result<Value>> attach_sandbox(ActionContext& c, Array args) {
   if (auto st = require_caller(c, "task", task_key(c)); !st.ok()) co_return st.error();
-  auto box = object_arg(args);
-  if (!box.ok()) co_return box.error();
-  c.mutate_state()["sandbox"] = *box;
+  // Pushes may come batched: the last sandbox is the active one.
+  if (args.empty() || !args.back().is_object()) co_return invalid_argument("_attachSandbox takes the sandbox.");
+  const Value box = args.back();
+  c.mutate_state()["sandbox"] = box;
   std::string type = "sessionStatusSync";
   std::string action = "_start";
   ActorKey key = c.key();
-  Array start_args{*box};
+  Array start_args{box};
   auto started = co_await c.call(std::move(type), std::move(key), std::move(action), std::move(start_args));
   if (!started.ok()) co_return started.error();
   co_return Value(true);
 }
 
 // sessionStatusSync -> the runtime reports a new status.
-Result<Value> runtime_status(ActionContext& c, const Array& args) {
+Result<bool> runtime_status(ActionContext& c, const Value& item) {
   if (auto st = require_caller(c, "sessionStatusSync", c.key()); !st.ok()) return st.error();
-  auto status = string_arg(args, 0, "status", 64);
+  auto status = string_arg(Array{item}, 0, "status", 64);
   if (!status.ok()) return status.error();
-  if (str_of(c.state(), "runtimeStatus") == *status) return Value(false);
+  if (str_of(c.state(), "runtimeStatus") == *status) return false;
   c.mutate_state()["runtimeStatus"] = *status;
   if (auto st = changed(c); !st.ok()) return st.error();
-  return Value(true);
+  return true;
 }
 
 Task<Result<Value>> destroy(ActionContext& c, Array) {
@@ -237,7 +238,7 @@ ActorDefinition task_session_actor() {
       .action("_init", init)
       .async_action("_destroy", destroy)
       .async_action("_attachSandbox", attach_sandbox)
-      .action("_runtimeStatus", runtime_status)
+      .action("_runtimeStatus", pushes(runtime_status))
       .action("sendMessage", send_message)
       .action("getTranscript", get_transcript)
       .action("getSnapshot", get_snapshot)
