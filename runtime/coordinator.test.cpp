@@ -177,3 +177,31 @@ TEST(ActorWakes, EachStartOfAnActorCountsOnceForItsTypeAndReadingAnotherTypeCoun
   EXPECT_EQ(wakes_of(n, "child"), 2u);
   EXPECT_EQ(wakes_of(n, "parent"), 1u);
 }
+
+// Outboxes upsert one recurring schedule on every push; a burst of them in
+// turns not yet committed is still one schedule (the 1,000-schedule limit
+// counts schedules, not upserts).
+TEST(RecurringSchedules, UpsertingOneRecurringScheduleManyTimesBeforeItCommitsCountsItOnce) {
+  auto dir = temp_dir("coordinator");
+  Registry reg;
+  ActorDefinition ticker("ticker");
+  ticker.action("tick", [](ActionContext&, const Array&) -> Result<Value> { return Value(true); })
+      .action("upsertMany", [](ActionContext& c, const Array&) -> Result<Value> {
+        for (int i = 0; i < 1500; ++i)
+          if (auto id = c.schedule_every("retry", 5000, "tick", {}); !id.ok()) return id.error();
+        return Value(true);
+      })
+      .action("cancel", [](ActionContext& c, const Array&) -> Result<Value> {
+        auto r = c.cancel_schedule("every:retry");
+        if (!r.ok()) return r.error();
+        return Value(*r);
+      });
+  reg.add(std::move(ticker));
+  anvil::testing::Node n(dir, reg);
+  auto id = n.get_or_create("ticker", {"t"});
+  auto r = n.call(id, "upsertMany");
+  ASSERT_TRUE(r.ok()) << r.error().qualified();
+  auto cancelled = n.call(id, "cancel");
+  ASSERT_TRUE(cancelled.ok());
+  EXPECT_TRUE(cancelled->as_bool());
+}

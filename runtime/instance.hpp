@@ -166,6 +166,7 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   Result<bool> cancel_schedule(const std::string& id) override;
   Status check_schedule_room();
   size_t schedule_count_ = 0;  // pending schedules of this actor (loaded at start)
+  std::set<std::string> recurring_added_;  // recurring schedule ids this generation wrote
   Result<std::optional<std::string>> kv_get(std::string_view key) override;
   void kv_put(std::string_view key, std::optional<std::string_view> value) override;
   Result<std::vector<std::pair<std::string, std::string>>> kv_scan(std::string_view start, std::string_view end,

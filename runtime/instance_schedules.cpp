@@ -29,10 +29,14 @@ Result<std::string> Instance::add_recurring(std::string job, int64_t interval_ms
   row.id = "every:" + job;
   auto existing = rt_.store().get(storage::Family::kSchedules, actor_id + row.id);
   if (!existing.ok()) return existing.error();
-  if (!existing->has_value()) {
+  // The store shows committed schedules only: one this generation wrote in
+  // a turn not yet committed is known from recurring_added_ (else every
+  // upsert in a burst of turns would count as a new schedule).
+  if (!existing->has_value() && !recurring_added_.count(row.id)) {
     if (auto st = check_schedule_room(); !st.ok()) return st.error();
     ++schedule_count_;
   }
+  recurring_added_.insert(row.id);
   row.action = std::move(action);
   auto bytes = cbor::encode(Value(std::move(args)), cbor::Mode::Storage);
   row.args.assign(bytes.begin(), bytes.end());
@@ -48,7 +52,8 @@ Result<std::string> Instance::add_recurring(std::string job, int64_t interval_ms
 Result<bool> Instance::cancel_schedule(const std::string& id) {
   auto existing = rt_.store().get(storage::Family::kSchedules, actor_id + id);
   if (!existing.ok()) return existing.error();
-  if (!existing->has_value()) return false;
+  const bool pending = recurring_added_.erase(id) > 0;  // written by a turn not committed yet
+  if (!existing->has_value() && !pending) return false;
   rt_.store().del(batch(), storage::Family::kSchedules, actor_id + id);
   if (schedule_count_ > 0) --schedule_count_;
   return true;  // its armed timer finds no record and does nothing

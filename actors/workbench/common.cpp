@@ -139,6 +139,7 @@ constexpr int64_t kDrainSliceMs = 5'000;  // then the drain hands over to a fres
 
 Task<Result<Value>> drain(ActionContext& c, Array) {
   Value& vars = c.vars();
+  vars["drainKicked"] = Value();  // a push from now on kicks again
   const int64_t now = now_unix_ms();
   if (const Value* since = vars.find("drainingSince"); since && since->is_int() && now - since->as_int() < kStaleDrainMs)
     co_return Value(false);  // the running drain picks up what was added
@@ -216,9 +217,12 @@ Status outbox_call(ActorContext& c, std::string name, ActorKey key, std::string 
   if (!ins.ok()) return ins.error();
   // The safety net first (a crash or a failed call), then the prompt drain.
   if (auto every = c.schedule_every(kRetryJob, kRetryMs, kDrain, {}); !every.ok()) return every.error();
-  const Value* since = c.vars().find("drainingSince");
-  if (!since || !since->is_int()) {
+  // One prompt drain at a time: a running drain reads the table until it is
+  // empty, and a kicked one not yet started will.
+  const Value* kicked = c.vars().find("drainKicked");
+  if (!kicked || !kicked->is_bool()) {
     if (auto soon = c.schedule_after(0, kDrain, {}); !soon.ok()) return soon.error();
+    c.vars()["drainKicked"] = true;
   }
   return Ok{};
 }
