@@ -302,6 +302,20 @@ test("a task has at most one active sandbox and one active session; older ones s
 	assert.equal((await t.getSnapshot()).activeSessionId, "s2");
 });
 
+test("a session's runtime status follows its runtime in the task's sandbox (sessionStatusSync), up to the task's session index", async () => {
+	const t = task("acme", "widgets", "w1");
+	const session = client.taskSession.get(["acme", "widgets", "w1", "s2"]);
+	await until("the sync to start", async () => (await session.getSnapshot()).runtimeStatus === "unknown", 20_000);
+	// The session's runtime (an agent in the sandbox) writes its status file.
+	const wrote = await t.executeInSandbox({ argv: ["sh", "-c", "mkdir -p .workbench/sessions/s2 && echo running > .workbench/sessions/s2/status"] });
+	assert.equal(wrote.exitCode, 0, wrote.stderr);
+	await until("the session", async () => (await session.getSnapshot()).runtimeStatus === "running", 20_000);
+	await until("the task's index", async () => (await t.listSessions()).find((s) => s.sessionId === "s2").runtimeStatus === "running");
+	// Only its coordinator could have created the sync: a client cannot make one for another session.
+	const e = await rejection(client.sessionStatusSync.getOrCreate(["acme", "widgets", "w1", "s9"]).getState());
+	assert.equal(e.code, "not_found");
+});
+
 test("multiplayer: A's draft, attachments, unread count and active tab are invisible to B; transcript and status are shared; both survive a reconnect", async () => {
 	const o = "acme";
 	const tokenA = `token-a-${randomUUID()}`;
