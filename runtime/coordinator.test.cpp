@@ -73,14 +73,6 @@ Result<Resolved> client_get_or_create(anvil::testing::Node& n, std::string name,
   return n.rt().get_or_create(cr);
 }
 
-uint64_t wakes_of(anvil::testing::Node& n, const std::string& name) {
-  const std::string text = n.rt().metrics_text();
-  const std::string prefix = "anvil_actor_wakes_total{name=\"" + name + "\"} ";
-  auto at = text.find(prefix);
-  if (at == std::string::npos) throw std::runtime_error("no wakes line for " + name);
-  return std::stoull(text.substr(at + prefix.size()));
-}
-
 }  // namespace
 
 TEST(CreatedOnlyBy, AClientNamingAKeyTheCoordinatorNeverMadeGetsTheTypesErrorAndNothingIsCreated) {
@@ -161,21 +153,21 @@ TEST(ActorWakes, EachStartOfAnActorCountsOnceForItsTypeAndReadingAnotherTypeCoun
   auto dir = temp_dir("coordinator");
   Registry reg = tree();
   anvil::testing::Node n(dir, reg);
-  EXPECT_EQ(wakes_of(n, "child"), 0u);
+  EXPECT_EQ(n.actor_wakes("child"), 0u);
   auto parent = n.get_or_create("parent", {"p1"});
   ASSERT_TRUE(n.call(parent, "makeChild", {Value(std::string("c1"))}).ok());
-  EXPECT_EQ(wakes_of(n, "parent"), 1u);
-  EXPECT_EQ(wakes_of(n, "child"), 1u);
+  EXPECT_EQ(n.actor_wakes("parent"), 1u);
+  EXPECT_EQ(n.actor_wakes("child"), 1u);
   auto child = n.rt().find_by_key("default", "child", {"p1", "c1"});
   ASSERT_TRUE(child.has_value());
   ASSERT_TRUE(n.call(child->actor_id, "nap").ok());
   ASSERT_TRUE(n.call(parent, "nap").ok());
   for (int i = 0; i < 300 && n.rt().awake_count() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   ASSERT_EQ(n.rt().awake_count(), 0u);
-  EXPECT_EQ(wakes_of(n, "child"), 1u);
+  EXPECT_EQ(n.actor_wakes("child"), 1u);
   ASSERT_TRUE(n.call(child->actor_id, "whoCalled").ok());  // wakes it
-  EXPECT_EQ(wakes_of(n, "child"), 2u);
-  EXPECT_EQ(wakes_of(n, "parent"), 1u);
+  EXPECT_EQ(n.actor_wakes("child"), 2u);
+  EXPECT_EQ(n.actor_wakes("parent"), 1u);
 }
 
 // Outboxes upsert one recurring schedule on every push; a burst of them in

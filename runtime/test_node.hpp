@@ -68,6 +68,15 @@ class Node {
     return r->info.actor_id;
   }
 
+  // anvil_actor_wakes_total{name=...} as /metrics reports it.
+  uint64_t actor_wakes(const std::string& name) {
+    const std::string text = rt_->metrics_text();
+    const std::string prefix = "anvil_actor_wakes_total{name=\"" + name + "\"} ";
+    auto at = text.find(prefix);
+    if (at == std::string::npos) throw std::runtime_error("no anvil_actor_wakes_total line for " + name);
+    return std::stoull(text.substr(at + prefix.size()));
+  }
+
   void send(const std::string& id, const std::string& queue, Value body) {
     auto r = run(rt_->queue_send(id, queue, std::move(body), false, 0));
     if (!r.ok()) throw std::runtime_error(r.error().message);

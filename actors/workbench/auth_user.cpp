@@ -30,15 +30,15 @@ constexpr int64_t kMaxAttachmentsPerDraft = 20;
 
 Task<Status> guard(ActorContext& c, ClientRequest req) {
   if (auto st = refuse_internal(req); !st.ok()) co_return st;
-  const std::string token = str_of(req.params, "sessionToken");
+  const std::string token = str_or(req.params, "sessionToken");
   if (token.empty())
     co_return make_error("auth", "unauthorized", "This user's state needs a session token (conn params {sessionToken}).");
   auto row = c.db().query("SELECT expires_at FROM sessions WHERE token_hash = ?", {Value(sha256_hex(token))});
   if (!row.ok()) co_return row.error();
   const int64_t now = now_unix_ms();
-  if (row->empty() || int_of((*row)[0], "expires_at") <= now)
+  if (row->empty() || int_or((*row)[0], "expires_at", 0) <= now)
     co_return make_error("auth", "unauthorized", "Unknown or expired session token for this user.");
-  c.client_valid_until(int_of((*row)[0], "expires_at"));
+  c.client_valid_until(int_or((*row)[0], "expires_at", 0));
   co_return Ok{};
 }
 
@@ -47,18 +47,18 @@ Result<Value> add_session(ActionContext& c, const Array& args) {
   auto o = object_arg(args);
   if (!o.ok()) return o.error();
   auto ins = c.db().exec("INSERT OR REPLACE INTO sessions (token_hash, expires_at) VALUES (?, ?)",
-                         {Value(str_of(*o, "tokenHash")), Value(int_of(*o, "expiresAt"))});
+                         {Value(str_or(*o, "tokenHash")), Value(int_or(*o, "expiresAt", 0))});
   if (!ins.ok()) return ins.error();
   // Expired sessions are dropped as new ones come.
   if (auto d = c.db().exec("DELETE FROM sessions WHERE expires_at <= ?", {Value(now_unix_ms())}); !d.ok())
     return d.error();
-  if (const std::string email = str_of(*o, "email"); !email.empty()) c.mutate_state()["email"] = email;
+  if (const std::string email = str_or(*o, "email"); !email.empty()) c.mutate_state()["email"] = email;
   return obj({{"userId", Value(c.key().at(1))}});
 }
 
 Result<bool> remove_session(ActionContext& c, const Value& item) {
   if (auto st = require_caller(c, "organization", {c.key().at(0)}); !st.ok()) return st.error();
-  auto d = c.db().exec("DELETE FROM sessions WHERE token_hash = ?", {Value(str_of(item, "tokenHash"))});
+  auto d = c.db().exec("DELETE FROM sessions WHERE token_hash = ?", {Value(str_or(item, "tokenHash"))});
   if (!d.ok()) return d.error();
   return d->changes > 0;
 }
@@ -75,6 +75,22 @@ Result<Where> where(const Value& o) {
   auto session = string_field(o, "sessionId", 128);
   if (!session.ok()) return session.error();
   return Where{*task, *session};
+}
+
+// {taskId, sessionId, attachmentId}: one draft attachment.
+struct AttachmentRef {
+  Where w;
+  std::string id;
+};
+
+Result<AttachmentRef> attachment_ref(const Array& args) {
+  auto o = object_arg(args);
+  if (!o.ok()) return o.error();
+  auto w = where(*o);
+  if (!w.ok()) return w.error();
+  auto id = string_field(*o, "attachmentId", 128);
+  if (!id.ok()) return id.error();
+  return AttachmentRef{std::move(*w), std::move(*id)};
 }
 
 Status ensure_ui_row(ActorContext& c, const Where& w) {
@@ -101,10 +117,10 @@ Result<Value> ui_of(ActorContext& c, const Where& w) {
                                {"contentType", *a.find("content_type")},
                                {"size", *a.find("size")}}));
   const Value row = rows->empty() ? Value(Object{}) : (*rows)[0];
-  const int64_t last_read = int_of(row, "last_read_seq"), latest = int_of(row, "latest_seq");
+  const int64_t last_read = int_or(row, "last_read_seq", 0), latest = int_or(row, "latest_seq", 0);
   return obj({{"taskId", Value(w.task_id)},
               {"sessionId", Value(w.session_id)},
-              {"draftText", Value(str_of(row, "draft_text"))},
+              {"draftText", Value(str_or(row, "draft_text"))},
               {"lastReadSeq", Value(last_read)},
               {"unread", Value(std::max<int64_t>(0, latest - last_read))},
               {"attachments", Value(std::move(attachments))}});
@@ -162,64 +178,54 @@ Result<Bytes> attachment_data(const Value& o) {
 }
 
 Result<Value> add_attachment(ActionContext& c, const Array& args) {
-  auto o = object_arg(args);
-  if (!o.ok()) return o.error();
-  auto w = where(*o);
-  if (!w.ok()) return w.error();
-  auto id = string_field(*o, "attachmentId", 128);
-  if (!id.ok()) return id.error();
-  auto name = string_field(*o, "name", 256);
+  auto a = attachment_ref(args);
+  if (!a.ok()) return a.error();
+  const Value& o = args[0];
+  const Where& w = a->w;
+  auto name = string_field(o, "name", 256);
   if (!name.ok()) return name.error();
-  auto type = string_field(*o, "contentType", 128, std::string("application/octet-stream"));
+  auto type = string_field(o, "contentType", 128, std::string("application/octet-stream"));
   if (!type.ok()) return type.error();
-  auto data = attachment_data(*o);
+  auto data = attachment_data(o);
   if (!data.ok()) return data.error();
   auto count = c.db().query("SELECT COUNT(*) AS n FROM draft_attachments WHERE task_id = ? AND session_id = ?",
-                            {Value(w->task_id), Value(w->session_id)});
+                            {Value(w.task_id), Value(w.session_id)});
   if (!count.ok()) return count.error();
-  if (int_of((*count)[0], "n") >= kMaxAttachmentsPerDraft)
+  if (int_or((*count)[0], "n", 0) >= kMaxAttachmentsPerDraft)
     return invalid_argument("A draft holds at most 20 attachments.");
-  if (auto st = ensure_ui_row(c, *w); !st.ok()) return st.error();
+  if (auto st = ensure_ui_row(c, w); !st.ok()) return st.error();
   auto r = c.db().exec(
       "INSERT OR REPLACE INTO draft_attachments (task_id, session_id, attachment_id, name, content_type, data, created_at) "
       "VALUES (?, ?, ?, ?, ?, ?, ?)",
-      {Value(w->task_id), Value(w->session_id), Value(*id), Value(*name), Value(*type), Value(std::move(*data)),
+      {Value(w.task_id), Value(w.session_id), Value(a->id), Value(*name), Value(*type), Value(std::move(*data)),
        Value(now_unix_ms())});
   if (!r.ok()) return r.error();
-  return changed(c, *w);
+  return changed(c, w);
 }
 
 Result<Value> remove_attachment(ActionContext& c, const Array& args) {
-  auto o = object_arg(args);
-  if (!o.ok()) return o.error();
-  auto w = where(*o);
-  if (!w.ok()) return w.error();
-  auto id = string_field(*o, "attachmentId", 128);
-  if (!id.ok()) return id.error();
+  auto a = attachment_ref(args);
+  if (!a.ok()) return a.error();
   auto r = c.db().exec("DELETE FROM draft_attachments WHERE task_id = ? AND session_id = ? AND attachment_id = ?",
-                       {Value(w->task_id), Value(w->session_id), Value(*id)});
+                       {Value(a->w.task_id), Value(a->w.session_id), Value(a->id)});
   if (!r.ok()) return r.error();
-  return changed(c, *w);
+  return changed(c, a->w);
 }
 
 Result<Value> get_attachment(ActionContext& c, const Array& args) {
-  auto o = object_arg(args);
-  if (!o.ok()) return o.error();
-  auto w = where(*o);
-  if (!w.ok()) return w.error();
-  auto id = string_field(*o, "attachmentId", 128);
-  if (!id.ok()) return id.error();
+  auto a = attachment_ref(args);
+  if (!a.ok()) return a.error();
   auto rows = c.db().query(
       "SELECT attachment_id, name, content_type, data FROM draft_attachments WHERE task_id = ? AND session_id = ? "
       "AND attachment_id = ?",
-      {Value(w->task_id), Value(w->session_id), Value(*id)});
+      {Value(a->w.task_id), Value(a->w.session_id), Value(a->id)});
   if (!rows.ok()) return rows.error();
   if (rows->empty()) return not_found("No such draft attachment.");
-  const Value& a = (*rows)[0];
-  return obj({{"attachmentId", *a.find("attachment_id")},
-              {"name", *a.find("name")},
-              {"contentType", *a.find("content_type")},
-              {"data", *a.find("data")}});
+  const Value& row = (*rows)[0];
+  return obj({{"attachmentId", *row.find("attachment_id")},
+              {"name", *row.find("name")},
+              {"contentType", *row.find("content_type")},
+              {"data", *row.find("data")}});
 }
 
 // noteActivity({taskId, sessionId, latestSeq}): the newest message seq the
@@ -233,7 +239,7 @@ Result<Value> note_activity(ActionContext& c, const Array& args) {
   if (auto st = ensure_ui_row(c, *w); !st.ok()) return st.error();
   auto r = c.db().exec(
       "UPDATE session_ui SET latest_seq = MAX(latest_seq, ?), updated_at = ? WHERE task_id = ? AND session_id = ?",
-      {Value(int_of(*o, "latestSeq")), Value(now_unix_ms()), Value(w->task_id), Value(w->session_id)});
+      {Value(int_or(*o, "latestSeq", 0)), Value(now_unix_ms()), Value(w->task_id), Value(w->session_id)});
   if (!r.ok()) return r.error();
   return changed(c, *w);
 }
@@ -247,7 +253,7 @@ Result<Value> mark_read(ActionContext& c, const Array& args) {
   if (auto st = ensure_ui_row(c, *w); !st.ok()) return st.error();
   Result<DbExecResult> r = DbExecResult{};
   if (o->find("seq") && o->find("seq")->is_number()) {
-    const int64_t seq = int_of(*o, "seq");
+    const int64_t seq = int_or(*o, "seq", 0);
     r = c.db().exec(
         "UPDATE session_ui SET last_read_seq = MAX(last_read_seq, ?), latest_seq = MAX(latest_seq, ?), updated_at = ? "
         "WHERE task_id = ? AND session_id = ?",
@@ -272,12 +278,12 @@ Result<Value> get_snapshot(ActionContext& c, const Array&) {
   auto tabs = c.db().query("SELECT task_id, session_id FROM active_tabs ORDER BY task_id");
   if (!tabs.ok()) return tabs.error();
   Object active;
-  for (const auto& t : *tabs) active.emplace_back(str_of(t, "task_id"), *t.find("session_id"));
+  for (const auto& t : *tabs) active.emplace_back(str_or(t, "task_id"), *t.find("session_id"));
   auto rows = c.db().query("SELECT task_id, session_id FROM session_ui ORDER BY task_id, session_id");
   if (!rows.ok()) return rows.error();
   Array sessions;
   for (const auto& r : *rows) {
-    auto ui = ui_of(c, Where{str_of(r, "task_id"), str_of(r, "session_id")});
+    auto ui = ui_of(c, Where{str_or(r, "task_id"), str_or(r, "session_id")});
     if (!ui.ok()) return ui.error();
     sessions.push_back(std::move(*ui));
   }

@@ -137,7 +137,9 @@ bool permanent(const Error& e) {
 constexpr int64_t kBatch = 64;
 constexpr int64_t kDrainSliceMs = 5'000;  // then the drain hands over to a fresh one (action time limits)
 
-Task<Result<Value>> drain(ActionContext& c, Array) {
+}  // namespace
+
+Task<Result<Value>> drain_outbox(ActionContext& c) {
   Value& vars = c.vars();
   vars["drainKicked"] = Value();  // a push from now on kicks again
   const int64_t now = now_unix_ms();
@@ -162,42 +164,42 @@ Task<Result<Value>> drain(ActionContext& c, Array) {
     }
     // The first row and the rows after it bound for the same action.
     const Value row = (*rows)[0];
-    int64_t last_id = int_of(row, "id");
-    auto key = json::parse(str_of(row, "target_key"));
+    int64_t last_id = int_or(row, "id", 0);
+    auto key = json::parse(str_or(row, "target_key"));
     Array call_args;
     bool corrupt = !key.ok() || !key->is_array();
     for (const auto& r : *rows) {
-      if (str_of(r, "target") != str_of(row, "target") || str_of(r, "target_key") != str_of(row, "target_key") ||
-          str_of(r, "action") != str_of(row, "action"))
+      if (str_or(r, "target") != str_or(row, "target") || str_or(r, "target_key") != str_or(row, "target_key") ||
+          str_or(r, "action") != str_or(row, "action"))
         break;
-      auto arg = json::parse(str_of(r, "arg"));
+      auto arg = json::parse(str_or(r, "arg"));
       if (!arg.ok()) {
         corrupt = call_args.empty();
         if (!corrupt) break;  // deliver what precedes it; the bad row comes first next time
-        last_id = int_of(r, "id");
+        last_id = int_or(r, "id", 0);
         break;
       }
       call_args.push_back(std::move(*arg));
-      last_id = int_of(r, "id");
+      last_id = int_or(r, "id", 0);
     }
     Result<Value> r = make_error("workbench", "corrupt_outbox", "An outbox row could not be decoded.");
     if (!corrupt) {
       ActorKey target_key;
       for (const auto& part : key->as_array()) target_key.push_back(part.is_string() ? part.as_string() : "");
-      std::string target = str_of(row, "target");
-      std::string action = str_of(row, "action");
+      std::string target = str_or(row, "target");
+      std::string action = str_or(row, "action");
       r = co_await c.call(std::move(target), std::move(target_key), std::move(action), std::move(call_args));
     }
     if (!r.ok() && !permanent(r.error()) && r.error().code != "corrupt_outbox") {
       // Transient (the coordinator is stopping, the disk is full): the
       // recurring schedule tries again.
       spdlog::warn("actor {} ({}): push to {} failed, retrying in {} ms: {}", c.actor_id(), c.name(),
-                   str_of(row, "target"), kRetryMs, r.error().qualified());
+                   str_or(row, "target"), kRetryMs, r.error().qualified());
       break;
     }
     if (!r.ok())
-      spdlog::error("actor {} ({}): push to {} ({}) dropped: {} {}", c.actor_id(), c.name(), str_of(row, "target"),
-                    str_of(row, "action"), r.error().qualified(), r.error().message);
+      spdlog::error("actor {} ({}): push to {} ({}) dropped: {} {}", c.actor_id(), c.name(), str_or(row, "target"),
+                    str_or(row, "action"), r.error().qualified(), r.error().message);
     if (auto del = c.db().exec("DELETE FROM push_outbox WHERE id <= ?", {Value(last_id)}); !del.ok()) {
       c.vars()["drainingSince"] = Value();
       co_return del.error();
@@ -208,8 +210,6 @@ Task<Result<Value>> drain(ActionContext& c, Array) {
   co_return Value(sent);
 }
 
-}  // namespace
-
 Status outbox_call(ActorContext& c, std::string name, ActorKey key, std::string action, Value arg) {
   auto ins = c.db().exec("INSERT INTO push_outbox (target, target_key, action, arg) VALUES (?, ?, ?, ?)",
                          {Value(std::move(name)), Value(json::dump(key_value(key))), Value(std::move(action)),
@@ -219,15 +219,43 @@ Status outbox_call(ActorContext& c, std::string name, ActorKey key, std::string 
   if (auto every = c.schedule_every(kRetryJob, kRetryMs, kDrain, {}); !every.ok()) return every.error();
   // One prompt drain at a time: a running drain reads the table until it is
   // empty, and a kicked one not yet started will.
+  // (None while the caller delivers inline right after this turn: a
+  // scheduled drain starting first would make that delivery a no-op.)
   const Value* kicked = c.vars().find("drainKicked");
-  if (!kicked || !kicked->is_bool()) {
+  const Value* inline_now = c.vars().find("deliverInline");
+  if ((!kicked || !kicked->is_bool()) && !(inline_now && inline_now->is_bool())) {
     if (auto soon = c.schedule_after(0, kDrain, {}); !soon.ok()) return soon.error();
     c.vars()["drainKicked"] = true;
   }
   return Ok{};
 }
 
-void with_outbox(ActorDefinition& def) { def.async_action(kDrain, drain); }
+void deliver_inline(ActorContext& c, bool on) { c.vars()["deliverInline"] = on ? Value(true) : Value(); }
+
+namespace {
+
+Task<Result<Value>> drain_action(ActionContext& c, Array) { co_return co_await drain_outbox(c); }
+
+// Runs `fn` and, when it succeeded, delivers what it put in the outbox
+// before answering; a delivery that fails stays in the outbox for the retry
+// (the change itself is already durable).
+Task<Result<Value>> then_deliver(ActionFn fn, ActionContext& c, Array args) {
+  deliver_inline(c, true);
+  Result<Value> out = fn(c, args);
+  deliver_inline(c, false);
+  if (!out.ok()) co_return out;
+  auto delivered = co_await drain_outbox(c);
+  (void)delivered;
+  co_return out;
+}
+
+}  // namespace
+
+void with_outbox(ActorDefinition& def) { def.async_action(kDrain, drain_action); }
+
+AsyncActionFn delivered(ActionFn fn) {
+  return [fn = std::move(fn)](ActionContext& c, Array args) { return then_deliver(fn, c, std::move(args)); };
+}
 
 ActionFn pushes(PushFn one) {
   return [one = std::move(one)](ActionContext& c, const Array& args) -> Result<Value> {
@@ -275,19 +303,6 @@ std::string sha256_hex(std::string_view material) {
 int64_t now_unix_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
-std::string str_of(const Value& v, std::string_view key) {
-  const Value* f = v.is_object() ? v.find(key) : nullptr;
-  return f && f->is_string() ? f->as_string() : std::string();
-}
-
-int64_t int_of(const Value& v, std::string_view key, int64_t fallback) {
-  const Value* f = v.is_object() ? v.find(key) : nullptr;
-  if (!f) return fallback;
-  if (f->is_int()) return f->as_int();
-  if (f->is_double()) return static_cast<int64_t>(f->as_double());
-  return fallback;
 }
 
 }  // namespace anvil::workbench

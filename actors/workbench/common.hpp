@@ -67,6 +67,17 @@ using PushFn = std::function<Result<bool>(ActionContext&, const Value& item)>;
 ActionFn pushes(PushFn one);
 Status outbox_call(ActorContext& c, std::string name, ActorKey key, std::string action, Value arg);
 void with_outbox(ActorDefinition& def);
+// Delivers the outbox now, in order (a no-op while another delivery runs:
+// that one reads the table until it is empty). Changes are written through
+// this way, so a coordinator has a child's change by the time the child's
+// action answers; the outbox and its schedule remain the durable path.
+Task<Result<Value>> drain_outbox(ActionContext& c);
+// Around the outbox_calls of one turn whose action then calls drain_outbox
+// itself: no prompt drain is scheduled for them (the recurring safety net
+// still is). Set and clear within one turn.
+void deliver_inline(ActorContext& c, bool on);
+// An action that delivers its outbox before it answers.
+AsyncActionFn delivered(ActionFn fn);
 
 // The client guard every workbench type has: actions named `_...` are
 // internal (pushes, lifecycle) and refused to clients over HTTP; the
@@ -82,8 +93,6 @@ std::string sha256_hex(std::string_view material);
 
 // Wall-clock milliseconds since the Unix epoch.
 int64_t now_unix_ms();
-// Field access tolerant of missing keys and wrong types.
-std::string str_of(const Value& v, std::string_view key);
-int64_t int_of(const Value& v, std::string_view key, int64_t fallback = 0);
+// Field access: anvil::str_or / int_or / bool_or (base/value/value.hpp).
 
 }  // namespace anvil::workbench

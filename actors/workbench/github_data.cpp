@@ -52,7 +52,7 @@ bool signature_valid(const std::string& secret, const std::string& body, const s
 
 std::string full_name_of(const Value& payload) {
   const Value* repo = payload.find("repository");
-  return repo ? str_of(*repo, "full_name") : "";
+  return repo ? str_or(*repo, "full_name") : "";
 }
 
 std::string branch_of_ref(const std::string& ref) {
@@ -66,38 +66,38 @@ Result<Value> store_pull(ActorContext& c, const std::string& full_name, const Va
   const Value* head = pr.find("head");
   const Value* base = pr.find("base");
   const bool merged = pr.find("merged") && pr.find("merged")->is_bool() && pr.find("merged")->as_bool();
-  const std::string state = merged ? "merged" : str_of(pr, "state");
-  const std::string head_ref = head ? str_of(*head, "ref") : "";
+  const std::string state = merged ? "merged" : str_or(pr, "state");
+  const std::string head_ref = head ? str_or(*head, "ref") : "";
   auto r = c.db().exec(
       "INSERT OR REPLACE INTO pulls (full_name, number, state, title, head_ref, base_ref, merged, updated_at) "
       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-      {Value(full_name), Value(int_of(pr, "number")), Value(state), Value(str_of(pr, "title")), Value(head_ref),
-       Value(base ? str_of(*base, "ref") : ""), Value(merged ? 1 : 0), Value(now_unix_ms())});
+      {Value(full_name), Value(int_or(pr, "number", 0)), Value(state), Value(str_or(pr, "title")), Value(head_ref),
+       Value(base ? str_or(*base, "ref") : ""), Value(merged ? 1 : 0), Value(now_unix_ms())});
   if (!r.ok()) return r.error();
   return obj({{"kind", "pull_request"},
               {"repository", Value(full_name)},
               {"branch", Value(head_ref)},
-              {"number", Value(int_of(pr, "number"))},
+              {"number", Value(int_or(pr, "number", 0))},
               {"state", Value(state)},
-              {"title", Value(str_of(pr, "title"))}});
+              {"title", Value(str_or(pr, "title"))}});
 }
 
 Status apply_webhook(ActorContext& c, const std::string& event, const Value& payload) {
   const std::string full_name = full_name_of(payload);
   if (full_name.empty()) return Ok{};  // ping and org-level events: nothing cached
   if (event == "push") {
-    const std::string branch = branch_of_ref(str_of(payload, "ref"));
+    const std::string branch = branch_of_ref(str_or(payload, "ref"));
     if (branch.empty()) return Ok{};
     const bool deleted = payload.find("deleted") && payload.find("deleted")->is_bool() && payload.find("deleted")->as_bool();
     auto r = deleted ? c.db().exec("DELETE FROM branches WHERE full_name = ? AND name = ?", {Value(full_name), Value(branch)})
                      : c.db().exec("INSERT OR REPLACE INTO branches (full_name, name, sha) VALUES (?, ?, ?)",
-                                   {Value(full_name), Value(branch), Value(str_of(payload, "after"))});
+                                   {Value(full_name), Value(branch), Value(str_or(payload, "after"))});
     if (!r.ok()) return r.error();
     return Ok{};
   }
   if (event == "create" || event == "delete") {
-    if (str_of(payload, "ref_type") != "branch") return Ok{};
-    const std::string branch = str_of(payload, "ref");
+    if (str_or(payload, "ref_type") != "branch") return Ok{};
+    const std::string branch = str_or(payload, "ref");
     auto r = event == "delete"
                  ? c.db().exec("DELETE FROM branches WHERE full_name = ? AND name = ?", {Value(full_name), Value(branch)})
                  : c.db().exec("INSERT OR IGNORE INTO branches (full_name, name, sha) VALUES (?, ?, '')",
@@ -123,11 +123,11 @@ Result<Value> handle_webhook(ActionContext& c, const Array& args) {
   if (!o.ok()) return o.error();
   auto secret = c.config("GITHUB_WEBHOOK_SECRET");
   if (!secret || secret->empty()) return not_configured("GITHUB_WEBHOOK_SECRET is not set; webhooks are refused.");
-  const std::string body = str_of(*o, "body");
-  if (!signature_valid(*secret, body, str_of(*o, "signature")))
+  const std::string body = str_or(*o, "body");
+  if (!signature_valid(*secret, body, str_or(*o, "signature")))
     return make_error("auth", "invalid_signature", "X-Hub-Signature-256 does not match the body.");
-  const std::string delivery = str_of(*o, "deliveryId");
-  const std::string event = str_of(*o, "event");
+  const std::string delivery = str_or(*o, "deliveryId");
+  const std::string event = str_or(*o, "event");
   if (delivery.empty() || delivery.size() > 128 || event.empty())
     return invalid_argument("X-GitHub-Delivery and X-GitHub-Event are required.");
   auto seen = c.db().exec("INSERT OR IGNORE INTO deliveries (id, event, received_at) VALUES (?, ?, ?)",
@@ -198,14 +198,14 @@ Task<Result<Value>> sync_repository(ActionContext& c, Array args) {
   if (!pulls.ok()) co_return pulls.error();
 
   auto r = c.db().exec("INSERT OR REPLACE INTO repos (full_name, default_branch, clone_url, fetched_at) VALUES (?, ?, ?, ?)",
-                       {Value(*full_name), Value(str_of(*meta, "default_branch")), Value(str_of(*meta, "clone_url")),
+                       {Value(*full_name), Value(str_or(*meta, "default_branch")), Value(str_or(*meta, "clone_url")),
                         Value(now_unix_ms())});
   if (!r.ok()) co_return r.error();
   if (auto d = c.db().exec("DELETE FROM branches WHERE full_name = ?", {Value(*full_name)}); !d.ok()) co_return d.error();
   for (const auto& b : *branches) {
     const Value* commit = b.find("commit");
     auto ins = c.db().exec("INSERT OR REPLACE INTO branches (full_name, name, sha) VALUES (?, ?, ?)",
-                           {Value(*full_name), Value(str_of(b, "name")), Value(commit ? str_of(*commit, "sha") : "")});
+                           {Value(*full_name), Value(str_or(b, "name")), Value(commit ? str_or(*commit, "sha") : "")});
     if (!ins.ok()) co_return ins.error();
   }
   for (const auto& p : *pulls) {
@@ -253,7 +253,7 @@ ActorDefinition github_data_actor() {
   def.initial_state(Object{})
       .database(database(kMigrations))
       .created_only_by({"organization"}, child_refusal("githubData", "organization"))
-      .action("_handleWebhook", handle_webhook)
+      .async_action("_handleWebhook", delivered(handle_webhook))
       .async_action("syncRepository", sync_repository)
       .action("getBranches", get_branches)
       .action("getPullRequests", get_pull_requests)

@@ -16,7 +16,7 @@ const std::vector<std::string> kMigrations = {
 constexpr int64_t kSnapshotEntries = 100;
 
 Value entry_row(const Value& r) {
-  auto data = json::parse(str_of(r, "data"));
+  auto data = json::parse(str_or(r, "data"));
   return obj({{"id", *r.find("id")},
               {"at", *r.find("at")},
               {"kind", *r.find("kind")},
@@ -31,8 +31,8 @@ Result<bool> append(ActionContext& c, const Value& item) {
   // The organization numbers its entries: a delivery repeated after a crash
   // is recorded once.
   auto ins = c.db().exec("INSERT OR IGNORE INTO entries (source_id, at, kind, data) VALUES (?, ?, ?, ?)",
-                         {Value(int_of(*e, "sourceId")), Value(int_of(*e, "at", now_unix_ms())),
-                          Value(str_of(*e, "kind")), Value(json::dump(data ? *data : Value()))});
+                         {Value(int_or(*e, "sourceId", 0)), Value(int_or(*e, "at", now_unix_ms())),
+                          Value(str_or(*e, "kind")), Value(json::dump(data ? *data : Value()))});
   if (!ins.ok()) return ins.error();
   if (ins->changes == 0) return false;
   auto row = c.db().query("SELECT id, at, kind, data FROM entries WHERE id = ?", {Value(ins->last_insert_rowid)});
@@ -56,7 +56,7 @@ Result<Array> entries(ActorContext& c, int64_t after, int64_t limit, bool newest
 // list({afterId?, limit?}): entries in order, oldest first.
 Result<Value> list(ActionContext& c, const Array& args) {
   Value o = args.empty() || args[0].is_nullish() ? Value(Object{}) : args[0];
-  auto out = entries(c, int_of(o, "afterId", 0), std::clamp<int64_t>(int_of(o, "limit", 100), 1, 1000), false);
+  auto out = entries(c, int_or(o, "afterId", 0), std::clamp<int64_t>(int_or(o, "limit", 100), 1, 1000), false);
   if (!out.ok()) return out.error();
   return Value(std::move(*out));
 }

@@ -77,7 +77,7 @@ Result<Array> query_repos(ActorContext& c) {
 // One audit entry on the organization's feed (history is created here, on
 // the first entry).
 Status record(ActorContext& c, std::string kind, Value data) {
-  const int64_t source_id = int_of(c.state(), "historyCount") + 1;  // history records each number once
+  const int64_t source_id = int_or(c.state(), "historyCount", 0) + 1;  // history records each number once
   c.mutate_state()["historyCount"] = source_id;
   Object entry{{"sourceId", Value(source_id)},
                {"kind", Value(std::move(kind))},
@@ -100,8 +100,8 @@ Task<Result<Value>> add_repository(ActionContext& c, Array args) {
   auto existing = c.db().query("SELECT name FROM repos WHERE repo_id = ?", {Value(*repo_id)});
   if (!existing.ok()) co_return existing.error();
   if (!existing->empty()) {
-    if (str_of((*existing)[0], "name") != *name)
-      co_return conflict("Repository `" + *repo_id + "` is already added as `" + str_of((*existing)[0], "name") + "`.");
+    if (str_or((*existing)[0], "name") != *name)
+      co_return conflict("Repository `" + *repo_id + "` is already added as `" + str_or((*existing)[0], "name") + "`.");
     co_return obj({{"repoId", Value(*repo_id)}, {"name", Value(*name)}});
   }
   // The coordinator creates its child first; the index row follows once it
@@ -141,13 +141,13 @@ Task<Result<Value>> add_repository(ActionContext& c, Array args) {
 // repository [orgId, repoId] -> a task's summary changed (version-ordered).
 Result<bool> task_summary_changed(ActionContext& c, const Value& item) {
   const Value* s = &item;
-  const std::string repo_id = str_of(*s, "repoId");
+  const std::string repo_id = str_or(*s, "repoId");
   if (auto st = require_caller(c, "repository", {org_id(c), repo_id}); !st.ok()) return st.error();
-  const std::string task_id = str_of(*s, "taskId");
-  const int64_t version = int_of(*s, "version");
+  const std::string task_id = str_or(*s, "taskId");
+  const int64_t version = int_or(*s, "version", 0);
   auto cur = c.db().query("SELECT version FROM task_summaries WHERE task_id = ?", {Value(task_id)});
   if (!cur.ok()) return cur.error();
-  if (!cur->empty() && int_of((*cur)[0], "version") >= version) return false;  // stale or repeated
+  if (!cur->empty() && int_or((*cur)[0], "version", 0) >= version) return false;  // stale or repeated
 
   const Value* pr = s->find("pr");
   Value pr_number, pr_state;
@@ -160,8 +160,8 @@ Result<bool> task_summary_changed(ActionContext& c, const Value& item) {
       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task_id) DO UPDATE SET repo_id = excluded.repo_id, "
       "title = excluded.title, status = excluded.status, branch = excluded.branch, pr_number = excluded.pr_number, "
       "pr_state = excluded.pr_state, version = excluded.version, updated_at = excluded.updated_at",
-      {Value(task_id), Value(repo_id), Value(str_of(*s, "title")), Value(str_of(*s, "status")),
-       Value(str_of(*s, "branch")), pr_number, pr_state, Value(version), Value(now_unix_ms())});
+      {Value(task_id), Value(repo_id), Value(str_or(*s, "title")), Value(str_or(*s, "status")),
+       Value(str_or(*s, "branch")), pr_number, pr_state, Value(version), Value(now_unix_ms())});
   if (!up.ok()) return up.error();
   auto look = c.db().exec("INSERT OR REPLACE INTO task_lookup (task_id, repo_id) VALUES (?, ?)",
                           {Value(task_id), Value(repo_id)});
@@ -178,9 +178,9 @@ Result<bool> task_summary_changed(ActionContext& c, const Value& item) {
 
 Result<bool> task_removed(ActionContext& c, const Value& item) {
   const Value* s = &item;
-  const std::string repo_id = str_of(*s, "repoId");
+  const std::string repo_id = str_or(*s, "repoId");
   if (auto st = require_caller(c, "repository", {org_id(c), repo_id}); !st.ok()) return st.error();
-  const std::string task_id = str_of(*s, "taskId");
+  const std::string task_id = str_or(*s, "taskId");
   auto del = c.db().exec("DELETE FROM task_summaries WHERE task_id = ?", {Value(task_id)});
   if (!del.ok()) return del.error();
   if (auto d = c.db().exec("DELETE FROM task_lookup WHERE task_id = ?", {Value(task_id)}); !d.ok()) return d.error();
@@ -196,11 +196,11 @@ Result<bool> task_removed(ActionContext& c, const Value& item) {
 Result<bool> github_event(ActionContext& c, const Value& item) {
   if (auto st = require_caller(c, "githubData", {org_id(c)}); !st.ok()) return st.error();
   const Value* e = &item;
-  if (str_of(*e, "kind") != "pull_request") return false;
-  auto repo = c.db().query("SELECT repo_id FROM repos WHERE name = ?", {Value(str_of(*e, "repository"))});
+  if (str_or(*e, "kind") != "pull_request") return false;
+  auto repo = c.db().query("SELECT repo_id FROM repos WHERE name = ?", {Value(str_or(*e, "repository"))});
   if (!repo.ok()) return repo.error();
   if (repo->empty()) return false;  // not a repository of this organization
-  const std::string repo_id = str_of((*repo)[0], "repo_id");
+  const std::string repo_id = str_or((*repo)[0], "repo_id");
   if (auto st = outbox_call(c, "repository", {org_id(c), repo_id}, "_pullRequestChanged", *e); !st.ok())
     return st.error();
   return true;
@@ -211,7 +211,7 @@ Result<bool> github_event(ActionContext& c, const Value& item) {
 Status check_service_token(const ActorContext& c, const Value& o) {
   auto expected = c.config("WORKBENCH_SERVICE_TOKEN");
   if (!expected || expected->empty()) return Ok{};  // development: sign-in is open
-  const std::string given = str_of(o, "serviceToken");
+  const std::string given = str_or(o, "serviceToken");
   // Compare hashes: equal length, and no early exit on the first difference.
   const std::string a = sha256_hex(given), b = sha256_hex(*expected);
   unsigned diff = 0;
@@ -233,7 +233,7 @@ Task<Result<Value>> sign_in(ActionContext& c, Array args) {
   auto token = string_field(*o, "sessionToken", 1024);
   if (!token.ok()) co_return token.error();
   if (token->size() < 16) co_return invalid_argument("`sessionToken` must be at least 16 bytes.");
-  const int64_t expires_at = int_of(*o, "expiresAt", now_unix_ms() + 24LL * 3600 * 1000);
+  const int64_t expires_at = int_or(*o, "expiresAt", now_unix_ms() + 24LL * 3600 * 1000);
   auto email = string_field(*o, "email", 320, std::string());
   if (!email.ok()) co_return email.error();
   auto provider = string_field(*o, "provider", 64, std::string());
@@ -273,7 +273,7 @@ Task<Result<Value>> sign_out(ActionContext& c, Array args) {
   auto row = c.db().query("SELECT user_id FROM auth_session_index WHERE token_hash = ?", {Value(hash)});
   if (!row.ok()) co_return row.error();
   if (row->empty()) co_return Value(false);
-  const std::string user_id = str_of((*row)[0], "user_id");
+  const std::string user_id = str_or((*row)[0], "user_id");
   if (auto d = c.db().exec("DELETE FROM auth_session_index WHERE token_hash = ?", {Value(hash)}); !d.ok())
     co_return d.error();
   if (auto st = outbox_call(c, "authUser", {org_id(c), user_id}, "_removeSession", obj({{"tokenHash", Value(hash)}}));
@@ -288,7 +288,7 @@ Result<Value> resolve_session(ActionContext& c, const Array& args) {
   auto row = c.db().query("SELECT user_id, expires_at FROM auth_session_index WHERE token_hash = ?",
                           {Value(sha256_hex(*token))});
   if (!row.ok()) return row.error();
-  if (row->empty() || int_of((*row)[0], "expires_at") <= now_unix_ms())
+  if (row->empty() || int_or((*row)[0], "expires_at", 0) <= now_unix_ms())
     return make_error("auth", "unauthorized", "Unknown or expired session token.");
   return obj({{"userId", *(*row)[0].find("user_id")}, {"expiresAt", *(*row)[0].find("expires_at")}});
 }
@@ -297,11 +297,11 @@ Result<Value> find_user(ActionContext& c, const Array& args) {
   auto o = object_arg(args);
   if (!o.ok()) return o.error();
   Result<Array> rows = Array{};
-  if (auto email = str_of(*o, "email"); !email.empty()) {
+  if (auto email = str_or(*o, "email"); !email.empty()) {
     rows = c.db().query("SELECT user_id FROM auth_email_index WHERE email = lower(?)", {Value(email)});
-  } else if (auto provider = str_of(*o, "provider"); !provider.empty()) {
+  } else if (auto provider = str_or(*o, "provider"); !provider.empty()) {
     rows = c.db().query("SELECT user_id FROM auth_account_index WHERE provider = ? AND account_id = ?",
-                        {Value(provider), Value(str_of(*o, "accountId"))});
+                        {Value(provider), Value(str_or(*o, "accountId"))});
   } else {
     return invalid_argument("findUser needs `email` or `provider` + `accountId`.");
   }
@@ -359,9 +359,9 @@ ActorDefinition organization_actor() {
       .async_action("signOut", sign_out)
       .action("resolveSession", resolve_session)
       .action("findUser", find_user)
-      .action("_taskSummaryChanged", pushes(task_summary_changed))
-      .action("_taskRemoved", pushes(task_removed))
-      .action("_githubEvent", pushes(github_event));
+      .async_action("_taskSummaryChanged", delivered(pushes(task_summary_changed)))
+      .async_action("_taskRemoved", delivered(pushes(task_removed)))
+      .async_action("_githubEvent", delivered(pushes(github_event)));
   with_outbox(def);
   guard_internal(def);
   return def;

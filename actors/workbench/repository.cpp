@@ -39,11 +39,11 @@ Result<std::optional<Value>> find_task(ActorContext& c, const std::string& task_
 // Applies a task's summary (newer versions only), tells subscribers and
 // relays it to the organization. false when it was stale.
 Result<bool> apply_summary(ActorContext& c, const Value& s) {
-  const std::string task_id = str_of(s, "taskId");
-  const int64_t version = int_of(s, "version");
+  const std::string task_id = str_or(s, "taskId");
+  const int64_t version = int_or(s, "version", 0);
   auto cur = c.db().query("SELECT version FROM task_index WHERE task_id = ?", {Value(task_id)});
   if (!cur.ok()) return cur.error();
-  if (!cur->empty() && int_of((*cur)[0], "version") >= version) return false;
+  if (!cur->empty() && int_or((*cur)[0], "version", 0) >= version) return false;
   Value pr_number, pr_state;
   if (const Value* pr = s.find("pr"); pr && pr->is_object()) {
     if (const Value* n = pr->find("number")) pr_number = *n;
@@ -54,7 +54,7 @@ Result<bool> apply_summary(ActorContext& c, const Value& s) {
       "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task_id) DO UPDATE SET branch = excluded.branch, "
       "title = excluded.title, status = excluded.status, pr_number = excluded.pr_number, "
       "pr_state = excluded.pr_state, version = excluded.version, updated_at = excluded.updated_at",
-      {Value(task_id), Value(str_of(s, "branch")), Value(str_of(s, "title")), Value(str_of(s, "status")), pr_number,
+      {Value(task_id), Value(str_or(s, "branch")), Value(str_or(s, "title")), Value(str_or(s, "status")), pr_number,
        pr_state, Value(version), Value(now_unix_ms())});
   if (!up.ok()) return up.error();
   auto row = find_task(c, task_id);
@@ -73,11 +73,14 @@ Task<Result<Value>> init_task(ActionContext& c, std::string task_id, std::string
   std::string action = "_init";
   ActorKey key{org_id(c), repo_id(c), task_id};
   Array init_args{obj({{"title", Value(std::move(title))}, {"branch", Value(std::move(branch))},
-                       {"repoName", Value(str_of(c.state(), "name"))}})};
+                       {"repoName", Value(str_or(c.state(), "name"))}})};
   auto summary = co_await c.call(std::move(type), std::move(key), std::move(action), std::move(init_args));
   if (!summary.ok()) co_return summary.error();
+  deliver_inline(c, true);
   auto applied = apply_summary(c, *summary);
+  deliver_inline(c, false);
   if (!applied.ok()) co_return applied.error();
+  (void)co_await drain_outbox(c);  // the organization has it before createTask answers
   co_return std::move(*summary);
 }
 
@@ -85,8 +88,8 @@ Result<Value> init(ActionContext& c, const Array& args) {
   if (auto st = require_caller(c, "organization", {org_id(c)}); !st.ok()) return st.error();
   auto o = object_arg(args);
   if (!o.ok()) return o.error();
-  if (str_of(c.state(), "name").empty()) c.mutate_state()["name"] = str_of(*o, "name");
-  return obj({{"repoId", Value(repo_id(c))}, {"name", Value(str_of(c.state(), "name"))}});
+  if (str_or(c.state(), "name").empty()) c.mutate_state()["name"] = str_or(*o, "name");
+  return obj({{"repoId", Value(repo_id(c))}, {"name", Value(str_or(c.state(), "name"))}});
 }
 
 // createTask({taskId, title}) -> {taskId, branch}: creates the task (one
@@ -103,8 +106,8 @@ Task<Result<Value>> create_task(ActionContext& c, Array args) {
   if (!existing.ok()) co_return existing.error();
   if (!existing->empty()) {
     const Value row = (*existing)[0];
-    if (int_of(row, "version") == 0) {  // a create a crash cut: finish it
-      auto summary = co_await init_task(c, *task_id, str_of(row, "title"), str_of(row, "branch"));
+    if (int_or(row, "version", 0) == 0) {  // a create a crash cut: finish it
+      auto summary = co_await init_task(c, *task_id, str_or(row, "title"), str_or(row, "branch"));
       if (!summary.ok()) co_return summary.error();
     }
     co_return obj({{"taskId", Value(*task_id)}, {"branch", *row.find("branch")}});
@@ -126,7 +129,7 @@ Task<Result<Value>> create_task(ActionContext& c, Array args) {
   if (auto st = c.schedule_every("completeCreates", 10'000, "_completeCreates", {}); !st.ok()) co_return st.error();
   auto summary = co_await init_task(c, *task_id, *title, branch);
   if (!summary.ok()) co_return summary.error();
-  co_return obj({{"taskId", Value(*task_id)}, {"branch", Value(str_of(*summary, "branch"))}});
+  co_return obj({{"taskId", Value(*task_id)}, {"branch", Value(str_or(*summary, "branch"))}});
 }
 
 // Finishes creates a crash cut between the index row and the task.
@@ -135,19 +138,19 @@ Task<Result<Value>> complete_creates(ActionContext& c, Array) {
   if (!rows.ok()) co_return rows.error();
   int64_t done = 0;
   for (const auto& r : *rows) {
-    auto summary = co_await init_task(c, str_of(r, "task_id"), str_of(r, "title"), str_of(r, "branch"));
+    auto summary = co_await init_task(c, str_or(r, "task_id"), str_or(r, "title"), str_or(r, "branch"));
     if (!summary.ok()) co_return summary.error();
     ++done;
   }
   auto left = c.db().query("SELECT COUNT(*) AS n FROM task_index WHERE version = 0");
-  if (left.ok() && int_of((*left)[0], "n") == 0) (void)c.cancel_schedule("every:completeCreates");
+  if (left.ok() && int_or((*left)[0], "n", 0) == 0) (void)c.cancel_schedule("every:completeCreates");
   co_return Value(done);
 }
 
 // task [orgId, repoId, taskId] -> its summary changed.
 Result<bool> task_changed(ActionContext& c, const Value& item) {
   const Value* s = &item;
-  const std::string task_id = str_of(*s, "taskId");
+  const std::string task_id = str_or(*s, "taskId");
   if (auto st = require_caller(c, "task", {org_id(c), repo_id(c), task_id}); !st.ok()) return st.error();
   return apply_summary(c, *s);
 }
@@ -177,10 +180,12 @@ Task<Result<Value>> destroy_task(ActionContext& c, Array args) {
   if (!del.ok()) co_return del.error();
   if (del->changes > 0) {
     publish(c, "taskIndexRemoved", {{"taskId", Value(*task_id)}});
-    if (auto st = outbox_call(c, "organization", {org_id(c)}, "_taskRemoved",
-                              obj({{"taskId", Value(*task_id)}, {"repoId", Value(repo_id(c))}}));
-        !st.ok())
-      co_return st.error();
+    deliver_inline(c, true);
+    auto st = outbox_call(c, "organization", {org_id(c)}, "_taskRemoved",
+                          obj({{"taskId", Value(*task_id)}, {"repoId", Value(repo_id(c))}}));
+    deliver_inline(c, false);
+    if (!st.ok()) co_return st.error();
+    (void)co_await drain_outbox(c);
   }
   co_return Value(true);
 }
@@ -190,10 +195,10 @@ Task<Result<Value>> destroy_task(ActionContext& c, Array args) {
 Result<bool> pull_request_changed(ActionContext& c, const Value& item) {
   if (auto st = require_caller(c, "organization", {org_id(c)}); !st.ok()) return st.error();
   const Value* e = &item;
-  auto rows = c.db().query("SELECT task_id FROM task_index WHERE branch = ?", {Value(str_of(*e, "branch"))});
+  auto rows = c.db().query("SELECT task_id FROM task_index WHERE branch = ?", {Value(str_or(*e, "branch"))});
   if (!rows.ok()) return rows.error();
   if (rows->empty()) return false;
-  const std::string task_id = str_of((*rows)[0], "task_id");
+  const std::string task_id = str_or((*rows)[0], "task_id");
   if (auto st = outbox_call(c, "task", {org_id(c), repo_id(c), task_id}, "_pullRequestChanged", *e); !st.ok())
     return st.error();
   return true;
@@ -219,7 +224,7 @@ Result<Value> get_snapshot(ActionContext& c, const Array&) {
   if (!t.ok()) return t.error();
   return obj({{"seq", Value(current_seq(c))},
               {"repoId", Value(repo_id(c))},
-              {"name", Value(str_of(c.state(), "name"))},
+              {"name", Value(str_or(c.state(), "name"))},
               {"tasks", Value(std::move(*t))}});
 }
 
@@ -237,8 +242,8 @@ ActorDefinition repository_actor() {
       .action("listTasks", list_tasks)
       .action("getSnapshot", get_snapshot)
       .action("branchOwner", branch_owner)
-      .action("_taskChanged", pushes(task_changed))
-      .action("_pullRequestChanged", pushes(pull_request_changed));
+      .async_action("_taskChanged", delivered(pushes(task_changed)))
+      .async_action("_pullRequestChanged", delivered(pushes(pull_request_changed)));
   with_outbox(def);
   guard_internal(def);
   return def;

@@ -81,7 +81,7 @@ Task<Result<Value>> provision(ActionContext& c, Array args) {
   if (owner.at(0) != c.key().at(0)) co_return forbidden("A sandbox belongs to a task of its own organization.");
   if (auto st = require_caller(c, "task", owner); !st.ok()) co_return st.error();
   if (auto st = check_provider(c); !st.ok()) co_return st.error();
-  if (str_of(c.state(), "status") == "ready")
+  if (str_or(c.state(), "status") == "ready")
     co_return obj({{"sandboxId", Value(sandbox_id(c))}, {"status", "ready"}});
   c.mutate_state()["task"] = *task;
   c.mutate_state()["status"] = "provisioning";
@@ -91,8 +91,8 @@ Task<Result<Value>> provision(ActionContext& c, Array args) {
   if (!dir.ok()) co_return dir.error();
   c.mutate_state()["dir"] = *dir;
 
-  const std::string url = str_of(*o, "cloneUrl");
-  const std::string branch = str_of(*o, "branch");
+  const std::string url = str_or(*o, "cloneUrl");
+  const std::string branch = str_or(*o, "branch");
   if (!url.empty()) {
     if (auto st = check_branch(branch); !st.ok()) co_return st.error();
     // Clone, then the task's branch: the remote one when it exists, else a
@@ -127,8 +127,8 @@ Task<Result<Value>> provision(ActionContext& c, Array args) {
 Task<Result<Value>> execute(ActionContext& c, Array args) {
   auto o = object_arg(args);
   if (!o.ok()) co_return o.error();
-  if (str_of(c.state(), "status") != "ready")
-    co_return conflict("Sandbox `" + sandbox_id(c) + "` is " + str_of(c.state(), "status") + ", not ready.");
+  if (str_or(c.state(), "status") != "ready")
+    co_return conflict("Sandbox `" + sandbox_id(c) + "` is " + str_or(c.state(), "status") + ", not ready.");
   const Value* argv = o->find("argv");
   if (!argv || !argv->is_array() || argv->as_array().empty())
     co_return invalid_argument("`argv` must be a non-empty array of strings.");
@@ -140,9 +140,9 @@ Task<Result<Value>> execute(ActionContext& c, Array args) {
   if (const Value* env = o->find("env"); env && env->is_object())
     for (const auto& [k, v] : env->as_object())
       if (v.is_string()) req.env.emplace_back(k, v.as_string());
-  req.cwd = str_of(*o, "cwd");
-  req.stdin_data = str_of(*o, "stdin");
-  req.timeout = std::chrono::milliseconds(std::clamp<int64_t>(int_of(*o, "timeoutMs", 60'000), 1, kMaxTimeoutMs));
+  req.cwd = str_or(*o, "cwd");
+  req.stdin_data = str_or(*o, "stdin");
+  req.timeout = std::chrono::milliseconds(std::clamp<int64_t>(int_or(*o, "timeoutMs", 60'000), 1, kMaxTimeoutMs));
   auto p = provider(c);
   if (!p.ok()) co_return p.error();
   auto ran = co_await run(c, *p, std::move(req));
@@ -156,7 +156,7 @@ Task<Result<Value>> read_session_status(ActionContext& c, Array args) {
   auto session = string_arg(args, 0, "sessionId", 128);
   if (!session.ok()) co_return session.error();
   if (auto st = check_id("sessionId", *session); !st.ok()) co_return st.error();
-  if (str_of(c.state(), "status") != "ready") co_return Value("unavailable");
+  if (str_or(c.state(), "status") != "ready") co_return Value("unavailable");
   auto p = provider(c);
   if (!p.ok()) co_return p.error();
   ExecRequest req;

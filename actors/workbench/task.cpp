@@ -39,7 +39,7 @@ Value summary(const ActorContext& c) {
 // A change to the task-global state: next version, subscribers told, the
 // summary pushed to the repository (durably, with this turn).
 Status changed(ActorContext& c) {
-  c.mutate_state()["version"] = int_of(c.state(), "version") + 1;
+  c.mutate_state()["version"] = int_or(c.state(), "version", 0) + 1;
   Value s = summary(c);
   Object fields{{"task", s}};
   publish(c, "taskUpdated", std::move(fields));
@@ -53,14 +53,14 @@ Value session_row(const Value& r) {
               {"runtimeStatus", *r.find("runtime_status")},
               {"messageCount", *r.find("message_count")},
               {"lastMessage", *r.find("last_message")},
-              {"active", Value(int_of(r, "active") != 0)}});
+              {"active", Value(int_or(r, "active", 0) != 0)}});
 }
 
 Value sandbox_row(const Value& r) {
   return obj({{"providerId", *r.find("provider_id")},
               {"sandboxId", *r.find("sandbox_id")},
               {"status", *r.find("status")},
-              {"active", Value(int_of(r, "active") != 0)},
+              {"active", Value(int_or(r, "active", 0) != 0)},
               {"createdAt", *r.find("created_at")},
               {"releasedAt", *r.find("released_at")}});
 }
@@ -91,11 +91,11 @@ Result<Value> init(ActionContext& c, const Array& args) {
   if (auto st = require_caller(c, "repository", {org_id(c), repo_id(c)}); !st.ok()) return st.error();
   auto o = object_arg(args);
   if (!o.ok()) return o.error();
-  if (int_of(c.state(), "version") == 0) {  // first time; a repeat answers the current summary
+  if (int_or(c.state(), "version", 0) == 0) {  // first time; a repeat answers the current summary
     Value& s = c.mutate_state();
-    s["title"] = str_of(*o, "title");
-    s["branch"] = str_of(*o, "branch");
-    s["repoName"] = str_of(*o, "repoName");
+    s["title"] = str_or(*o, "title");
+    s["branch"] = str_or(*o, "branch");
+    s["repoName"] = str_or(*o, "repoName");
     s["version"] = 1;
   }
   return summary(c);
@@ -108,7 +108,7 @@ Task<Result<Value>> destroy(ActionContext& c, Array) {
   for (const auto& r : *rows) {
     std::string type = "taskSession";
     std::string action = "_destroy";
-    ActorKey key{org_id(c), repo_id(c), task_id(c), str_of(r, "session_id")};
+    ActorKey key{org_id(c), repo_id(c), task_id(c), str_or(r, "session_id")};
     auto done = co_await c.call(std::move(type), std::move(key), std::move(action), Array{});
     if (!done.ok() && done.error().code != "not_found") co_return done.error();
   }
@@ -117,7 +117,7 @@ Task<Result<Value>> destroy(ActionContext& c, Array) {
   for (const auto& r : *boxes) {
     std::string type = "sandboxInstance";
     std::string action = "_destroy";
-    ActorKey key{org_id(c), str_of(r, "provider_id"), str_of(r, "sandbox_id")};
+    ActorKey key{org_id(c), str_or(r, "provider_id"), str_or(r, "sandbox_id")};
     auto done = co_await c.call(std::move(type), std::move(key), std::move(action), Array{});
     if (!done.ok() && done.error().code != "not_found") co_return done.error();
   }
@@ -130,7 +130,7 @@ Task<Result<Value>> destroy(ActionContext& c, Array) {
 Result<Value> set_status(ActionContext& c, const Array& args) {
   auto status = string_arg(args, 0, "status", 64);
   if (!status.ok()) return status.error();
-  if (str_of(c.state(), "status") == *status) return summary(c);
+  if (str_or(c.state(), "status") == *status) return summary(c);
   c.mutate_state()["status"] = *status;
   if (auto st = changed(c); !st.ok()) return st.error();
   return summary(c);
@@ -139,7 +139,7 @@ Result<Value> set_status(ActionContext& c, const Array& args) {
 Result<Value> set_title(ActionContext& c, const Array& args) {
   auto title = string_arg(args, 0, "title", 500);
   if (!title.ok()) return title.error();
-  if (str_of(c.state(), "title") == *title) return summary(c);
+  if (str_or(c.state(), "title") == *title) return summary(c);
   c.mutate_state()["title"] = *title;
   if (auto st = changed(c); !st.ok()) return st.error();
   return summary(c);
@@ -149,10 +149,10 @@ Result<Value> set_title(ActionContext& c, const Array& args) {
 Result<bool> pull_request_changed(ActionContext& c, const Value& item) {
   if (auto st = require_caller(c, "repository", {org_id(c), repo_id(c)}); !st.ok()) return st.error();
   const Value* e = &item;
-  if (str_of(*e, "branch") != str_of(c.state(), "branch")) return false;  // renamed since
-  Value pr = obj({{"number", Value(int_of(*e, "number"))},
-                  {"state", Value(str_of(*e, "state"))},
-                  {"title", Value(str_of(*e, "title"))}});
+  if (str_or(*e, "branch") != str_or(c.state(), "branch")) return false;  // renamed since
+  Value pr = obj({{"number", Value(int_or(*e, "number", 0))},
+                  {"state", Value(str_or(*e, "state"))},
+                  {"title", Value(str_or(*e, "title"))}});
   if (c.state().find("pr") && *c.state().find("pr") == pr) return false;
   c.mutate_state()["pr"] = pr;
   if (auto st = changed(c); !st.ok()) return st.error();
@@ -164,7 +164,7 @@ Result<bool> pull_request_changed(ActionContext& c, const Value& item) {
 Task<Result<Value>> start_session(ActionContext& c, Array args) {
   Value o = args.empty() || args[0].is_nullish() ? Value(Object{}) : args[0];
   if (!o.is_object()) co_return invalid_argument("startSession takes an object.");
-  const int64_t n = int_of(c.state(), "sessionCount") + 1;
+  const int64_t n = int_or(c.state(), "sessionCount", 0) + 1;
   auto session_id = string_field(o, "sessionId", 128, "s" + std::to_string(n));
   if (!session_id.ok()) co_return session_id.error();
   if (auto st = check_id("sessionId", *session_id); !st.ok()) co_return st.error();
@@ -191,8 +191,8 @@ Task<Result<Value>> start_session(ActionContext& c, Array args) {
   auto ins = c.db().exec(
       "INSERT OR IGNORE INTO task_workbench_sessions (session_id, title, model, runtime_status, message_count, active, "
       "version, created_at, updated_at) VALUES (?, ?, ?, ?, 0, 1, ?, ?, ?)",
-      {Value(*session_id), Value(*title), Value(*model), Value(str_of(*made, "runtimeStatus")),
-       Value(int_of(*made, "version")), Value(now), Value(now)});
+      {Value(*session_id), Value(*title), Value(*model), Value(str_or(*made, "runtimeStatus")),
+       Value(int_or(*made, "version", 0)), Value(now), Value(now)});
   if (!ins.ok()) co_return ins.error();
   c.mutate_state()["sessionCount"] = n;
   c.mutate_state()["activeSessionId"] = *session_id;
@@ -215,15 +215,15 @@ Task<Result<Value>> start_session(ActionContext& c, Array args) {
 // taskSession -> its summary changed (transcript length, model, runtime status).
 Result<bool> session_changed(ActionContext& c, const Value& item) {
   const Value* s = &item;
-  const std::string session_id = str_of(*s, "sessionId");
+  const std::string session_id = str_or(*s, "sessionId");
   if (auto st = require_caller(c, "taskSession", {org_id(c), repo_id(c), task_id(c), session_id}); !st.ok())
     return st.error();
   auto up = c.db().exec(
       "UPDATE task_workbench_sessions SET title = ?, model = ?, runtime_status = ?, message_count = ?, "
       "last_message = ?, version = ?, updated_at = ? WHERE session_id = ? AND version < ?",
-      {Value(str_of(*s, "title")), Value(str_of(*s, "model")), Value(str_of(*s, "runtimeStatus")),
-       Value(int_of(*s, "messageCount")), s->find("lastMessage") ? *s->find("lastMessage") : Value(),
-       Value(int_of(*s, "version")), Value(now_unix_ms()), Value(session_id), Value(int_of(*s, "version"))});
+      {Value(str_or(*s, "title")), Value(str_or(*s, "model")), Value(str_or(*s, "runtimeStatus")),
+       Value(int_or(*s, "messageCount", 0)), s->find("lastMessage") ? *s->find("lastMessage") : Value(),
+       Value(int_or(*s, "version", 0)), Value(now_unix_ms()), Value(session_id), Value(int_or(*s, "version", 0))});
   if (!up.ok()) return up.error();
   if (up->changes == 0) return false;  // stale, repeated, or not ours
   auto row = c.db().query(
@@ -239,7 +239,7 @@ Result<bool> session_changed(ActionContext& c, const Value& item) {
 
 std::string clone_url(const ActorContext& c) {
   auto base = c.config("GITHUB_GIT_URL");
-  const std::string repo = str_of(c.state(), "repoName");
+  const std::string repo = str_or(c.state(), "repoName");
   if (!base || base->empty() || repo.find('/') == std::string::npos) return "";
   std::string b = *base;
   while (!b.empty() && b.back() == '/') b.pop_back();
@@ -256,14 +256,14 @@ Task<Result<Value>> provision_sandbox(ActionContext& c, Array args) {
     auto row = c.db().query(
         "SELECT provider_id, sandbox_id, status, active, created_at, released_at FROM task_sandboxes "
         "WHERE provider_id = ? AND sandbox_id = ?",
-        {Value(str_of(*box, "providerId")), Value(str_of(*box, "sandboxId"))});
+        {Value(str_or(*box, "providerId")), Value(str_or(*box, "sandboxId"))});
     if (!row.ok()) co_return row.error();
-    if (!row->empty() && str_of((*row)[0], "status") == "ready") co_return sandbox_row((*row)[0]);
+    if (!row->empty() && str_or((*row)[0], "status") == "ready") co_return sandbox_row((*row)[0]);
   }
   if (const Value* busy = c.vars().find("provisioning"); busy && busy->is_bool())
     co_return conflict("A sandbox is being provisioned for this task.");
   c.vars()["provisioning"] = true;
-  const int64_t n = int_of(c.state(), "sandboxCount") + 1;
+  const int64_t n = int_or(c.state(), "sandboxCount", 0) + 1;
   c.mutate_state()["sandboxCount"] = n;
   const std::string provider = "local";
   const std::string sandbox_id = repo_id(c) + "-" + task_id(c) + "-" + std::to_string(n);
@@ -305,12 +305,12 @@ Task<Result<Value>> provision_sandbox(ActionContext& c, Array args) {
   Value active = obj({{"providerId", Value(provider)}, {"sandboxId", Value(sandbox_id)}});
   c.mutate_state()["activeSandbox"] = active;
   if (previous) {
-    if (auto st = outbox_call(c, "sandboxInstance", {org_id(c), str_of(*previous, "providerId"), str_of(*previous, "sandboxId")},
+    if (auto st = outbox_call(c, "sandboxInstance", {org_id(c), str_or(*previous, "providerId"), str_or(*previous, "sandboxId")},
                               "_release", Value(true));
         !st.ok())
       co_return st.error();
   }
-  if (const std::string session = str_of(c.state(), "activeSessionId"); !session.empty()) {
+  if (const std::string session = str_or(c.state(), "activeSessionId"); !session.empty()) {
     if (auto st = outbox_call(c, "taskSession", {org_id(c), repo_id(c), task_id(c), session}, "_attachSandbox", active);
         !st.ok())
       co_return st.error();
@@ -338,7 +338,7 @@ Task<Result<Value>> execute_in_sandbox(ActionContext& c, Array args) {
   if (!box.ok()) co_return box.error();
   std::string type = "sandboxInstance";
   std::string action = "executeInSandbox";
-  ActorKey key{org_id(c), str_of(*box, "providerId"), str_of(*box, "sandboxId")};
+  ActorKey key{org_id(c), str_or(*box, "providerId"), str_or(*box, "sandboxId")};
   co_return co_await c.call(std::move(type), std::move(key), std::move(action), std::move(args));
 }
 
@@ -360,7 +360,7 @@ Task<Result<Value>> rename_branch(ActionContext& c, Array args) {
   auto name = string_arg(args, 0, "branch", 200);
   if (!name.ok()) co_return name.error();
   if (auto st = check_branch(*name); !st.ok()) co_return st.error();
-  const std::string old = str_of(c.state(), "branch");
+  const std::string old = str_or(c.state(), "branch");
   if (old == *name) co_return summary(c);
   auto box = active_sandbox(c);
   if (!box.ok()) co_return box.error();
@@ -376,18 +376,23 @@ Task<Result<Value>> rename_branch(ActionContext& c, Array args) {
   }
   std::string type = "sandboxInstance";
   std::string action = "executeInSandbox";
-  ActorKey key{org_id(c), str_of(*box, "providerId"), str_of(*box, "sandboxId")};
+  ActorKey key{org_id(c), str_or(*box, "providerId"), str_or(*box, "sandboxId")};
   Array argv{Value("sh"), Value("-c"), Value(kRenameScript), Value("rename"), Value(old), Value(*name)};
   Array exec_args{obj({{"argv", Value(std::move(argv))}, {"timeoutMs", Value(120'000)}})};
   auto ran = co_await c.call(std::move(type), std::move(key), std::move(action), std::move(exec_args));
   if (!ran.ok()) co_return ran.error();
-  if (int_of(*ran, "exitCode", -1) != 0)
-    co_return make_error("workbench", "git_failed", "The branch rename failed in the sandbox: " + str_of(*ran, "stderr"),
-                         obj({{"exitCode", Value(int_of(*ran, "exitCode", -1))}, {"stderr", Value(str_of(*ran, "stderr"))}}));
-  if (str_of(c.state(), "branch") != old) co_return conflict("The branch was renamed concurrently.");
+  if (int_or(*ran, "exitCode", -1) != 0)
+    co_return make_error("workbench", "git_failed", "The branch rename failed in the sandbox: " + str_or(*ran, "stderr"),
+                         obj({{"exitCode", Value(int_or(*ran, "exitCode", -1))}, {"stderr", Value(str_or(*ran, "stderr"))}}));
+  if (str_or(c.state(), "branch") != old) co_return conflict("The branch was renamed concurrently.");
   c.mutate_state()["branch"] = *name;
-  if (auto st = changed(c); !st.ok()) co_return st.error();
-  co_return summary(c);
+  deliver_inline(c, true);
+  auto st = changed(c);
+  deliver_inline(c, false);
+  if (!st.ok()) co_return st.error();
+  Value out = summary(c);
+  (void)co_await drain_outbox(c);  // both indexes follow before the rename answers
+  co_return out;
 }
 
 // ---- reads
@@ -443,8 +448,8 @@ ActorDefinition task_actor() {
       .action("_init", init)
       .async_action("_destroy", destroy)
       .action("getSnapshot", get_snapshot)
-      .action("setStatus", set_status)
-      .action("setTitle", set_title)
+      .async_action("setStatus", delivered(set_status))
+      .async_action("setTitle", delivered(set_title))
       .async_action("startSession", start_session)
       .action("listSessions", list_sessions)
       .async_action("provisionSandbox", provision_sandbox)
@@ -452,7 +457,7 @@ ActorDefinition task_actor() {
       .async_action("executeInSandbox", execute_in_sandbox)
       .async_action("renameBranch", rename_branch)
       .action("_sessionChanged", pushes(session_changed))
-      .action("_pullRequestChanged", pushes(pull_request_changed));
+      .async_action("_pullRequestChanged", delivered(pushes(pull_request_changed)));
   with_outbox(def);
   guard_internal(def);
   return def;

@@ -34,7 +34,7 @@ Value session_summary(const ActorContext& c) {
 // A change of the session: next version, subscribers told, the summary
 // pushed to the task.
 Status changed(ActorContext& c) {
-  c.mutate_state()["version"] = int_of(c.state(), "version") + 1;
+  c.mutate_state()["version"] = int_or(c.state(), "version", 0) + 1;
   Value s = session_summary(c);
   publish(c, "sessionUpdated", {{"session", s}});
   return outbox_call(c, "task", task_key(c), "_sessionChanged", std::move(s));
@@ -53,9 +53,9 @@ Result<Value> init(ActionContext& c, const Array& args) {
   if (auto st = require_caller(c, "task", task_key(c)); !st.ok()) return st.error();
   auto o = object_arg(args);
   if (!o.ok()) return o.error();
-  if (int_of(c.state(), "version") == 0) {
-    c.mutate_state()["title"] = str_of(*o, "title");
-    c.mutate_state()["model"] = str_of(*o, "model");
+  if (int_or(c.state(), "version", 0) == 0) {
+    c.mutate_state()["title"] = str_or(*o, "title");
+    c.mutate_state()["model"] = str_or(*o, "model");
     c.mutate_state()["version"] = 1;
   }
   return session_summary(c);
@@ -91,7 +91,7 @@ Result<Value> send_message(ActionContext& c, const Array& args) {
                        {"text", Value(*text)},
                        {"at", Value(now)},
                        {"clientMessageId", client_id->empty() ? Value() : Value(*client_id)}});
-  c.mutate_state()["messageCount"] = int_of(c.state(), "messageCount") + 1;
+  c.mutate_state()["messageCount"] = int_or(c.state(), "messageCount", 0) + 1;
   c.mutate_state()["lastMessage"] = text->substr(0, 200);
   publish(c, "transcriptAppended", {{"message", message}});
   if (auto st = changed(c); !st.ok()) return st.error();
@@ -110,8 +110,8 @@ Result<Array> messages_after(ActorContext& c, int64_t after, int64_t limit) {
 
 Result<Value> get_transcript(ActionContext& c, const Array& args) {
   Value o = args.empty() || args[0].is_nullish() ? Value(Object{}) : args[0];
-  const int64_t after = int_of(o, "afterSeq", 0);
-  const int64_t limit = std::clamp<int64_t>(int_of(o, "limit", 500), 1, 5000);
+  const int64_t after = int_or(o, "afterSeq", 0);
+  const int64_t limit = std::clamp<int64_t>(int_or(o, "limit", 500), 1, 5000);
   auto m = messages_after(c, after, limit);
   if (!m.ok()) return m.error();
   return Value(std::move(*m));
@@ -120,7 +120,7 @@ Result<Value> get_transcript(ActionContext& c, const Array& args) {
 Result<Value> get_snapshot(ActionContext& c, const Array&) {
   auto last = c.db().query("SELECT COALESCE(MAX(seq), 0) AS top FROM messages");
   if (!last.ok()) return last.error();
-  auto m = messages_after(c, std::max<int64_t>(0, int_of((*last)[0], "top") - kSnapshotMessages), kSnapshotMessages);
+  auto m = messages_after(c, std::max<int64_t>(0, int_or((*last)[0], "top", 0) - kSnapshotMessages), kSnapshotMessages);
   if (!m.ok()) return m.error();
   Value s = session_summary(c);
   s["seq"] = current_seq(c);
@@ -132,7 +132,7 @@ Result<Value> get_snapshot(ActionContext& c, const Array&) {
 Result<Value> set_model(ActionContext& c, const Array& args) {
   auto model = string_arg(args, 0, "model", 128);
   if (!model.ok()) return model.error();
-  if (str_of(c.state(), "model") == *model) return session_summary(c);
+  if (str_or(c.state(), "model") == *model) return session_summary(c);
   c.mutate_state()["model"] = *model;
   if (auto st = changed(c); !st.ok()) return st.error();
   return session_summary(c);
@@ -160,7 +160,7 @@ Result<bool> runtime_status(ActionContext& c, const Value& item) {
   if (auto st = require_caller(c, "sessionStatusSync", c.key()); !st.ok()) return st.error();
   auto status = string_arg(Array{item}, 0, "status", 64);
   if (!status.ok()) return status.error();
-  if (str_of(c.state(), "runtimeStatus") == *status) return false;
+  if (str_or(c.state(), "runtimeStatus") == *status) return false;
   c.mutate_state()["runtimeStatus"] = *status;
   if (auto st = changed(c); !st.ok()) return st.error();
   return true;
@@ -200,11 +200,11 @@ Task<Result<Value>> sync_poll(ActionContext& c, Array) {
   if (!box || !box->is_object()) co_return Value(false);
   std::string type = "sandboxInstance";
   std::string action = "readSessionStatus";
-  ActorKey key{c.key().at(0), str_of(*box, "providerId"), str_of(*box, "sandboxId")};
+  ActorKey key{c.key().at(0), str_or(*box, "providerId"), str_or(*box, "sandboxId")};
   Array read_args{Value(c.key().at(3))};
   auto status = co_await c.call(std::move(type), std::move(key), std::move(action), std::move(read_args));
   std::string now = status.ok() && status->is_string() ? status->as_string() : "unavailable";
-  if (now == str_of(c.state(), "lastStatus")) co_return Value(false);
+  if (now == str_or(c.state(), "lastStatus")) co_return Value(false);
   c.mutate_state()["lastStatus"] = now;
   if (auto st = outbox_call(c, "taskSession", c.key(), "_runtimeStatus", Value(now)); !st.ok()) co_return st.error();
   co_return Value(true);
@@ -238,11 +238,11 @@ ActorDefinition task_session_actor() {
       .action("_init", init)
       .async_action("_destroy", destroy)
       .async_action("_attachSandbox", attach_sandbox)
-      .action("_runtimeStatus", pushes(runtime_status))
-      .action("sendMessage", send_message)
+      .async_action("_runtimeStatus", delivered(pushes(runtime_status)))
+      .async_action("sendMessage", delivered(send_message))
       .action("getTranscript", get_transcript)
       .action("getSnapshot", get_snapshot)
-      .action("setModel", set_model);
+      .async_action("setModel", delivered(set_model));
   with_outbox(def);
   guard_internal(def);
   return def;

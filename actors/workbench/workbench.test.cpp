@@ -24,12 +24,19 @@ Value must(Result<Value> r) {
   return std::move(*r);
 }
 
-uint64_t wakes_of(anvil::testing::Node& n, const std::string& name) {
-  const std::string text = n.rt().metrics_text();
-  const std::string prefix = "anvil_actor_wakes_total{name=\"" + name + "\"} ";
-  auto at = text.find(prefix);
-  if (at == std::string::npos) throw std::runtime_error("no wakes line for " + name);
-  return std::stoull(text.substr(at + prefix.size()));
+struct Tree {
+  std::string org, repo;
+};
+
+// organization [o] with repository [o, r] and tasks t0..t<n-1> in it.
+Tree make_tree(anvil::testing::Node& n, int tasks) {
+  Tree t;
+  t.org = n.get_or_create("organization", {"o"});
+  must(n.call(t.org, "addRepository", {obj({{"repoId", "r"}, {"name", "local/r"}})}));
+  t.repo = n.rt().find_by_key("default", "repository", {"o", "r"})->actor_id;
+  for (int i = 0; i < tasks; ++i)
+    must(n.call(t.repo, "createTask", {obj({{"taskId", Value("t" + std::to_string(i))}, {"title", "T"}})}));
+  return t;
 }
 
 // Polls the organization's sidebar until `pred` holds.
@@ -57,15 +64,11 @@ TEST(WorkbenchNames, BranchNamesGitWouldRefuseAreRejectedAndOrdinaryOnesPass) {
 TEST(WorkbenchOutbox, AStatusChangeAcknowledgedBeforeACrashReachesTheSidebarAfterRestart) {
   auto dir = temp_dir("wb-outbox");
   Registry reg = registry();
-  std::string org, task;
+  std::string org;
   {
     anvil::testing::Node n(dir, reg);
-    org = n.get_or_create("organization", {"o"});
-    must(n.call(org, "addRepository", {obj({{"repoId", "r"}, {"name", "local/r"}})}));
-    auto repo = n.rt().find_by_key("default", "repository", {"o", "r"});
-    ASSERT_TRUE(repo.has_value());
-    must(n.call(repo->actor_id, "createTask", {obj({{"taskId", "t"}, {"title", "T"}})}));
-    task = n.rt().find_by_key("default", "task", {"o", "r", "t"})->actor_id;
+    org = make_tree(n, 1).org;
+    const std::string task = n.rt().find_by_key("default", "task", {"o", "r", "t0"})->actor_id;
     // Acknowledged (durable) — then the node is dropped at once, like a
     // kill -9, before the push has surely travelled up.
     must(n.call(task, "setStatus", {Value("shipped")}));
@@ -81,22 +84,20 @@ TEST(WorkbenchOutbox, AStatusChangeAcknowledgedBeforeACrashReachesTheSidebarAfte
 TEST(WorkbenchReads, TheSidebarAndTheRepositoryIndexAreReadWithoutWakingAnyTask) {
   auto dir = temp_dir("wb-reads");
   Registry reg = registry();
-  std::string org, repo;
+  Tree tree;
   {
     anvil::testing::Node n(dir, reg);
-    org = n.get_or_create("organization", {"o"});
-    must(n.call(org, "addRepository", {obj({{"repoId", "r"}, {"name", "local/r"}})}));
-    repo = n.rt().find_by_key("default", "repository", {"o", "r"})->actor_id;
-    for (int i = 0; i < 20; ++i)
-      must(n.call(repo, "createTask", {obj({{"taskId", Value("t" + std::to_string(i))}, {"title", "T"}})}));
-    sidebar_until(n, org, [](const Array& rows) { return rows.size() == 20; });
+    tree = make_tree(n, 20);
+    sidebar_until(n, tree.org, [](const Array& rows) { return rows.size() == 20; });
   }
+  const std::string& org = tree.org;
+  const std::string& repo = tree.repo;
   anvil::testing::Node n(dir, reg);  // every actor asleep
-  const uint64_t before = wakes_of(n, "task");
+  const uint64_t before = n.actor_wakes("task");
   EXPECT_EQ(must(n.call(org, "listTaskSummaries")).as_array().size(), 20u);
   EXPECT_EQ(must(n.call(repo, "listTasks")).as_array().size(), 20u);
   EXPECT_EQ(must(n.call(org, "getSnapshot")).find("tasks")->as_array().size(), 20u);
-  EXPECT_EQ(wakes_of(n, "task"), before);
+  EXPECT_EQ(n.actor_wakes("task"), before);
 }
 
 TEST(WorkbenchChildren, APushFromAnActorThatIsNotTheChildsCoordinatorIsRefused) {

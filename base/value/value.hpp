@@ -106,6 +106,13 @@ class Value {
 Value obj(std::initializer_list<std::pair<std::string, Value>> fields);
 Value arr(std::initializer_list<Value> items);
 
+// Field access for application code that tolerates missing keys and wrong
+// types (a non-object `v` has no fields): the fallback answers then.
+std::string str_or(const Value& v, std::string_view key, std::string fallback = "");
+int64_t int_or(const Value& v, std::string_view key, int64_t fallback);  // doubles truncate
+bool bool_or(const Value& v, std::string_view key, bool fallback);
+const Value& field_or_null(const Value& v, std::string_view key);
+
 // A human-readable dump for logs and test failure messages (JSON-like).
 std::string debug_string(const Value& v);
 // GoogleTest printer.

@@ -42,13 +42,6 @@ Value pct(std::vector<double> v) {
               {"max_ms", Value(v.back())}});
 }
 
-uint64_t wakes(testing::Node& n, const std::string& name) {
-  const std::string text = n.rt().metrics_text();
-  const std::string prefix = "anvil_actor_wakes_total{name=\"" + name + "\"} ";
-  auto at = text.find(prefix);
-  return at == std::string::npos ? 0 : std::stoull(text.substr(at + prefix.size()));
-}
-
 // Records the events a connection receives; wait() for one that matches.
 class Sink : public ConnSink {
  public:
@@ -148,7 +141,7 @@ int main(int argc, char** argv) {
     }
     // A restart: every task asleep.
     testing::Node n(dir, reg);
-    const uint64_t task_wakes0 = wakes(n, "task");
+    const uint64_t task_wakes0 = n.actor_wakes("task");
     std::vector<double> lat;
     size_t rows = 0;
     for (int i = 0; i < lists; ++i) {
@@ -158,7 +151,7 @@ int main(int argc, char** argv) {
       rows = list.as_array().size();
     }
     out.emplace_back("sidebar", obj({{"rows", Value(int64_t(rows))}, {"latency", pct(lat)},
-                                     {"task_wakes", Value(int64_t(wakes(n, "task") - task_wakes0))}}));
+                                     {"task_wakes", Value(int64_t(n.actor_wakes("task") - task_wakes0))}}));
 
     // The fan-out the rules forbid: every task's own snapshot, 64 at a time.
     {
@@ -166,7 +159,7 @@ int main(int argc, char** argv) {
       std::vector<std::string> ids;
       for (int i = 0; i < tasks; ++i)
         ids.push_back(n.rt().find_by_key("default", "task", {"bench", "r", "t" + std::to_string(i)})->actor_id);
-      const uint64_t w0 = wakes(n, "task");
+      const uint64_t w0 = n.actor_wakes("task");
       const auto t0 = Clock::now();
       std::vector<std::future<CallResult>> inflight;
       for (int i = 0; i < tasks; ++i) {
@@ -178,7 +171,7 @@ int main(int argc, char** argv) {
         }
       }
       out.emplace_back("fanout_read", obj({{"ms", Value(ms_since(t0))},
-                                           {"task_wakes", Value(int64_t(wakes(n, "task") - w0))}}));
+                                           {"task_wakes", Value(int64_t(n.actor_wakes("task") - w0))}}));
     }
 
     // A status change reaching subscribers: three hops vs none.

@@ -91,28 +91,4 @@ int64_t unix_ms() {
       .count();
 }
 
-std::string str_or(const Value& v, std::string_view key, std::string fallback) {
-  const Value* f = v.is_object() ? v.find(key) : nullptr;
-  return f && f->is_string() ? f->as_string() : fallback;
-}
-
-int64_t int_or(const Value& v, std::string_view key, int64_t fallback) {
-  const Value* f = v.is_object() ? v.find(key) : nullptr;
-  if (!f) return fallback;
-  if (f->is_int()) return f->as_int();
-  if (f->is_double()) return static_cast<int64_t>(f->as_double());
-  return fallback;
-}
-
-bool bool_or(const Value& v, std::string_view key, bool fallback) {
-  const Value* f = v.is_object() ? v.find(key) : nullptr;
-  return f && f->is_bool() ? f->as_bool() : fallback;
-}
-
-const Value& field_or_null(const Value& v, std::string_view key) {
-  static const Value null_value;
-  const Value* f = v.is_object() ? v.find(key) : nullptr;
-  return f ? *f : null_value;
-}
-
 }  // namespace anvil::growqr

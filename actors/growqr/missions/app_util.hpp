@@ -40,10 +40,7 @@ int64_t outbound_status(const Error& e);
 // Wall-clock milliseconds since the Unix epoch.
 int64_t unix_ms();
 
-// Field access that tolerates missing keys and wrong types.
-std::string str_or(const Value& v, std::string_view key, std::string fallback = "");
-int64_t int_or(const Value& v, std::string_view key, int64_t fallback);
-bool bool_or(const Value& v, std::string_view key, bool fallback);
-const Value& field_or_null(const Value& v, std::string_view key);
+// Field access that tolerates missing keys and wrong types: anvil::str_or,
+// int_or, bool_or and field_or_null (base/value/value.hpp).
 
 }  // namespace anvil::growqr
