@@ -39,9 +39,10 @@ std::string RuntimeCore::metrics_text() const {
   line("anvil_workflow_step_reexecutions_total",
        "Workflow steps executed again by this process after an earlier execution of the same path.", "counter",
        workflow_reexecutions.load());
-  if (services_.http) out += services_.http->metrics_text();
-  if (services_.pg) out += services_.pg->metrics_text();
-  if (services_.redis) out += services_.redis->metrics_text();
+  const Services services = this->services();
+  if (services.http) out += services.http->metrics_text();
+  if (services.pg) out += services.pg->metrics_text();
+  if (services.redis) out += services.redis->metrics_text();
   return out;
 }
 
