@@ -16,23 +16,9 @@ static_assert(std::size(kFamilyNames) == static_cast<size_t>(Family::kCount));
 // directory: Debian's 7.8 build writes LOG through a file writer that,
 // after one failed append on a full disk, aborts on the next log line
 // (docs/architecture.md, "RocksDB: Debian's build").
-//
-// The level RocksDB filters with before formatting a line is a constant,
-// never a member: RocksDB's flush and compaction threads ask for it
-// (LogBuffer, via GetInfoLogLevel) with only RocksDB's own locking between
-// them and the thread that built this logger. rocksdb::Logger keeps it in a
-// plain field written by its constructor and by SetInfoLogLevel; read from
-// another thread, that is a data race unless the reader synchronised with
-// the writer inside RocksDB — which holds for RocksDB's scheduling, but is
-// invisible to ThreadSanitizer (Debian's librocksdb is uninstrumented and
-// tests/sanitizers/tsan.supp ignores its synchronisation), and nothing of
-// ours should depend on RocksDB's internals for it. What reaches the log is
-// decided by spdlog's level in Logv.
 class SpdlogLogger : public rocksdb::Logger {
  public:
-  SpdlogLogger() : rocksdb::Logger(kLevel) {}
-  rocksdb::InfoLogLevel GetInfoLogLevel() const override { return kLevel; }
-  void SetInfoLogLevel(const rocksdb::InfoLogLevel) override {}  // fixed: see above
+  SpdlogLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::INFO_LEVEL) {}
   using rocksdb::Logger::Logv;
   void Logv(const char* format, va_list ap) override { Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap); }
   void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
@@ -49,9 +35,6 @@ class SpdlogLogger : public rocksdb::Logger {
     while (!line.empty() && line.back() == '\n') line.remove_suffix(1);
     spdlog::log(lvl, "rocksdb: {}", line);
   }
-
- private:
-  static constexpr rocksdb::InfoLogLevel kLevel = rocksdb::InfoLogLevel::INFO_LEVEL;
 };
 
 }  // namespace
