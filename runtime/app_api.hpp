@@ -71,7 +71,7 @@ class AppContext {
  public:
   virtual ~AppContext() = default;
   virtual ActorClient& actors() = 0;
-  virtual const Services& services() const = 0;
+  virtual Services services() const = 0;
   // Configuration of the node (flags and environment) by key, e.g.
   // "GROWQR_STREAM"; the app documents its keys.
   virtual std::optional<std::string> config(std::string_view key) const = 0;

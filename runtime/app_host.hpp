@@ -39,7 +39,7 @@ class AppHost : public AppContext, private ActorClient {
 
   // AppContext
   ActorClient& actors() override { return *this; }
-  const Services& services() const override { return rt_.services(); }
+  Services services() const override { return rt_.services(); }
   std::optional<std::string> config(std::string_view key) const override;
   bool stopping() const override { return stopping_.load(); }
 

@@ -113,9 +113,9 @@ Task<Result<Value>> ActorContext::sql_transaction(std::function<Result<Value>(pg
 }
 
 Result<redis::Client*> ActorContext::redis() {
-  if (!core_.services().redis)
-    return make_error("redis", "not_configured", "This node has no Redis (start it with --redis-url).");
-  return core_.services().redis;
+  redis::Client* client = core_.services().redis;
+  if (!client) return make_error("redis", "not_configured", "This node has no Redis (start it with --redis-url).");
+  return client;
 }
 
 Task<Result<Value>> ActorContext::call(std::string name, ActorKey key, std::string action, Array args) {
@@ -130,7 +130,7 @@ Task<Result<Value>> ActorContext::send_wait(std::string name, ActorKey key, std:
 }
 
 std::optional<std::string> ActorContext::config(std::string_view key) const {
-  const auto& cfg = core_.services().config;
+  const std::shared_ptr<const ConfigMap> cfg = core_.services().config;
   if (!cfg) return std::nullopt;
   auto it = cfg->find(key);
   if (it == cfg->end()) return std::nullopt;

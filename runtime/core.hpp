@@ -15,6 +15,7 @@
 #include <atomic>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -38,8 +39,12 @@ class RuntimeCore {
   // --- what Runtime forwards (see runtime.hpp for the contracts) ---
   Status load();
   const Registry& registry() const { return registry_; }
-  void set_services(Services s) { services_ = s; }
-  const Services& services() const { return services_; }
+  // A snapshot: actors read it on their strands while the node (or a test)
+  // may set new services; each reader keeps the set it loaded.
+  void set_services(Services s) {
+    services_.store(std::make_shared<const Services>(std::move(s)), std::memory_order_release);
+  }
+  Services services() const { return *services_.load(std::memory_order_acquire); }
   asio::io_context& io() { return io_; }
   Result<Resolved> get_or_create(const CreateRequest& req, bool defer_commit);
   uint64_t flush_create(const std::string& actor_id);
@@ -140,7 +145,7 @@ class RuntimeCore {
   storage::Store& store_;
   storage::CommitPipeline& pipeline_;
   const Registry& registry_;
-  Services services_;
+  std::atomic<std::shared_ptr<const Services>> services_{std::make_shared<const Services>()};
 
   std::atomic<bool> closing_{false};
   mutable std::mutex mu_;

@@ -58,7 +58,7 @@ class InstanceCore {
   // new one (begin_segment). Both fail with actor.aborted once the actor stopped.
   virtual Status end_segment() = 0;
   virtual Status begin_segment() = 0;
-  virtual const Services& services() const = 0;
+  virtual Services services() const = 0;
   // An awaitable call of an action on another actor (get-or-created by name
   // and key); see ActorContext::call.
   virtual Task<Result<Value>> call_other(std::string name, ActorKey key, std::string action, Array args) = 0;
@@ -198,7 +198,7 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   void stop_unsaved();
   Status end_segment() override;
   Status begin_segment() override;
-  const Services& services() const override { return rt_.services(); }
+  Services services() const override { return rt_.services(); }
   Task<Result<Value>> call_other(std::string name, ActorKey key, std::string action, Array args) override;
   Task<Result<Value>> send_other(std::string name, ActorKey key, std::string queue, Value body,
                                  std::chrono::milliseconds timeout) override;

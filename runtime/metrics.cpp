@@ -43,9 +43,10 @@ std::string RuntimeCore::metrics_text() const {
          "# TYPE anvil_actor_wakes_total counter\n";
   for (const auto& [name, n] : wakes)
     out += "anvil_actor_wakes_total{name=\"" + name + "\"} " + std::to_string(n.load(std::memory_order_relaxed)) + "\n";
-  if (services_.http) out += services_.http->metrics_text();
-  if (services_.pg) out += services_.pg->metrics_text();
-  if (services_.redis) out += services_.redis->metrics_text();
+  const Services services = this->services();
+  if (services.http) out += services.http->metrics_text();
+  if (services.pg) out += services.pg->metrics_text();
+  if (services.redis) out += services.redis->metrics_text();
   return out;
 }
 

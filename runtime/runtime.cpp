@@ -13,7 +13,7 @@ Runtime::~Runtime() = default;
 Status Runtime::load() { return core_->load(); }
 const Registry& Runtime::registry() const { return core_->registry(); }
 void Runtime::set_services(Services s) { core_->set_services(s); }
-const Services& Runtime::services() const { return core_->services(); }
+Services Runtime::services() const { return core_->services(); }
 asio::io_context& Runtime::io() { return core_->io(); }
 
 Result<Resolved> Runtime::get_or_create(const CreateRequest& req, bool defer_commit) {

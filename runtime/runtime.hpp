@@ -182,9 +182,12 @@ class Runtime {
   Status load();
 
   const Registry& registry() const;
-  // Set before serving; the pointees outlive the runtime.
+  // Set before serving; the pointees outlive the runtime. Setting them
+  // again while actors run is safe (they read a snapshot: services() returns
+  // a copy), but a pointee replaced must stay alive until no actor can still
+  // hold the old snapshot.
   void set_services(Services s);
-  const Services& services() const;
+  Services services() const;
   asio::io_context& io();
 
   // Validates name/key; then returns the existing actor or creates one.

@@ -19,10 +19,15 @@ Node::Node(const std::string& dir, const Registry& registry, std::shared_ptr<roc
   for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
 }
 
-Node::~Node() {
+void Node::halt() {
   work_.reset();
   io_.stop();
   for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+Node::~Node() {
+  halt();
   rt_.reset();
   http_.reset();
   pipeline_.reset();

@@ -33,8 +33,18 @@ class Node {
   // (`outbound.not_configured`).
   Node(const std::string& dir, const Registry& registry, std::shared_ptr<rocksdb::FileSystem> fs = nullptr,
        std::optional<net::ClientOptions> http = std::nullopt);
-  // No graceful shutdown: like a process that just stops.
+  // No graceful shutdown: like a process that just stops (halt(), then
+  // everything is destroyed; the io_context last, which abandons the waits
+  // still pending: base/async.hpp).
   ~Node();
+
+  // Stops the io threads, as a crash stops the process's threads first; the
+  // io_context and what is bound to it stay until destruction. Whatever the
+  // test owns that holds completions for this node's executors (a pg::Pool
+  // with statements in flight) must be destroyed after halt() and before
+  // the node, as a killed process's pool dies with it: a completion posted
+  // later would reach a destroyed io_context. Idempotent.
+  void halt();
 
   Runtime& rt() { return *rt_; }
   asio::io_context& io() { return io_; }

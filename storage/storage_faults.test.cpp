@@ -52,8 +52,10 @@ struct StorageFaults : ::testing::Test {
     EXPECT_TRUE(r.ok());
     return r.ok() ? *r : std::nullopt;
   }
+  // Up to 30 s: resuming flushes the memtable, several MB in the flush
+  // test, which a TSan build (RocksDB's memcpy checked) takes seconds over.
   bool wait_until_writable() {
-    for (int i = 0; i < 500 && pipe->health() != CommitPipeline::Health::kWritable; ++i)
+    for (int i = 0; i < 3000 && pipe->health() != CommitPipeline::Health::kWritable; ++i)
       std::this_thread::sleep_for(10ms);
     return pipe->health() == CommitPipeline::Health::kWritable;
   }

@@ -137,7 +137,12 @@ class Pool {
   // Starts `connections` threads; never blocks on the network (see above).
   explicit Pool(PoolOptions opts);
   // Fails every queued statement with db.shutting_down, waits for the ones
-  // running, closes the connections and joins the threads.
+  // running, closes the connections and joins the threads. Each completion
+  // is posted to its caller's executor (and counts as work on it until
+  // then), so a pool must go before the io_context its callers run on: a
+  // node declares it after the io_context (tools/main.cpp); a test that
+  // drops a node "like a crash" halts the node's threads, destroys the pool,
+  // then the node (runtime/test_node.hpp).
   ~Pool();
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;

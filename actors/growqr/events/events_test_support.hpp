@@ -260,9 +260,12 @@ class EventsTest : public pg::testing::SchemaTest {
     services_.clear();
     host_.reset();
     redis_.reset();
-    node_.reset();
+    // The pools go between halt() and the node (runtime/test_node.hpp):
+    // statements still in flight complete into the halted node.
+    if (node_) node_->halt();
     app_pool_.reset();
     pool_.reset();
+    node_.reset();
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
     SchemaTest::TearDown();
   }

@@ -66,6 +66,7 @@ class GrowqrTest : public pg::testing::SchemaTest {
   }
 
   void start_node() {
+    if (!pool_) pool_ = make_pool(4);
     node_ = std::make_unique<anvil::testing::Node>(dir_, *registry_);
     node_->enable_http();
     Services s = node_->rt().services();
@@ -77,9 +78,13 @@ class GrowqrTest : public pg::testing::SchemaTest {
     host_ = std::make_unique<AppHost>(node_->rt(), std::map<std::string, std::string>(config_.begin(), config_.end()));
     host_->add(parts_app());
   }
-  // Like kill -9: nothing is flushed or stopped gracefully.
+  // Like kill -9: nothing is flushed or stopped gracefully. The node's pool
+  // dies with it (a new one comes with start_node): statements still in
+  // flight complete into the halted node, never into a destroyed one.
   void stop_node() {
     host_.reset();
+    if (node_) node_->halt();
+    pool_.reset();
     node_.reset();
   }
 
@@ -112,6 +117,7 @@ class GrowqrTest : public pg::testing::SchemaTest {
   }
 
   Array rows(const std::string& sql, Array params = {}) {
+    if (!pool_) pool_ = make_pool(4);  // between stop_node() and start_node()
     auto r = pg::query_sync(*pool_, sql, std::move(params));
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
     return r.ok() ? r->rows : Array{};
