@@ -105,6 +105,8 @@ asio::awaitable<http::Response> ManagerApi::handle(const http::Request& req, std
     if (!h.ok()) co_return http::error_response(h.error());
     co_return http::json_response(200, obj({{"actor_id", id}, {"history", *h}}));
   }
+  if (segs.size() >= 2 && segs.size() <= 3 && segs[0] == "admin" && segs[1] == "actors" && m == "GET")
+    co_return co_await admin_actors(req, segs.size() == 3 ? segs[2] : std::string_view());
   if (segs.size() == 1 && segs[0] == "health" && m == "GET") {
     // 200 while writes are accepted; 503 with the reason while the storage
     // refuses them (reads still work then).
@@ -196,6 +198,42 @@ asio::awaitable<http::Response> ManagerApi::delete_actor(std::string_view raw_id
   auto st = co_await rt_.destroy(id);
   if (!st.ok()) co_return http::error_response(st.error());
   co_return http::json_response(200, Object{});
+}
+
+// Operator views (admin token; docs/operator-guide.md, "The anvil CLI"):
+//   GET /admin/actors?namespace=&name=&keyPrefix=&awake=true|false&cursor=&limit=
+//   GET /admin/actors/{id}
+asio::awaitable<http::Response> ManagerApi::admin_actors(const http::Request& req, std::string_view raw_id) {
+  if (!raw_id.empty()) {
+    auto id = http::percent_decode(raw_id).value_or(std::string(raw_id));
+    auto detail = rt_.admin_actor(id);
+    if (!detail.ok()) co_return http::error_response(detail.error());
+    auto v = co_await rt_.once_durable(std::move(*detail));
+    if (!v.ok()) co_return http::error_response(v.error());
+    co_return http::json_response(200, *v);
+  }
+  auto q = http::parse_query(req.query);
+  inspect::ActorFilter f;
+  if (auto v = http::query_value(q, "namespace")) f.namespace_name = *v;
+  if (auto v = http::query_value(q, "name")) f.name = *v;
+  if (auto v = http::query_value(q, "keyPrefix")) f.key_prefix = *v;
+  if (auto v = http::query_value(q, "cursor")) f.cursor = *v;
+  if (auto v = http::query_value(q, "awake"); v && !v->empty()) {
+    if (*v != "true" && *v != "false") co_return http::error_response(invalid_input("`awake` must be true or false."));
+    f.awake = *v == "true";
+  }
+  if (auto v = http::query_value(q, "limit"); v && !v->empty()) {
+    char* end = nullptr;
+    long n = std::strtol(v->c_str(), &end, 10);
+    if (*end != '\0' || n < 1 || n > 1000)
+      co_return http::error_response(invalid_input("`limit` must be a number from 1 to 1000."));
+    f.limit = static_cast<size_t>(n);
+  }
+  auto page = rt_.admin_actors(f);
+  if (!page.ok()) co_return http::error_response(page.error());
+  auto v = co_await rt_.once_durable(std::move(*page));
+  if (!v.ok()) co_return http::error_response(v.error());
+  co_return http::json_response(200, *v);
 }
 
 }  // namespace anvil

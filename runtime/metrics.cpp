@@ -1,5 +1,7 @@
-// Operator views of the node: Prometheus counters and an actor's workflow
-// history.
+// Operator views of the node: Prometheus counters, an actor's workflow
+// history and the admin actor listing/detail (runtime/inspect.hpp).
+#include <unordered_set>
+
 #include "runtime/core.hpp"
 #include "storage/pg/pool.hpp"
 #include "storage/redis/client.hpp"
@@ -83,6 +85,45 @@ Result<Value> RuntimeCore::workflow_history(const std::string& actor_id) const {
   if (!st.ok()) return st.error();
   if (!failure.ok()) return failure.error();
   return Value(std::move(steps));
+}
+
+namespace {
+
+// Awake = has an instance in the directory now. The set is taken before
+// reading storage (never holding the directory lock across a store read).
+inspect::AwakeFn awake_in(std::shared_ptr<const std::unordered_set<std::string>> ids) {
+  return [ids = std::move(ids)](const storage::ActorRow& row) { return ids->count(row.actor_id) > 0; };
+}
+
+}  // namespace
+
+uint64_t RuntimeCore::read_horizon() const {
+  // While the storage refuses writes, the batches refused never reached
+  // RocksDB: what a read sees is durable already, and waiting for the last
+  // submitted (lost) batch would fail the read.
+  if (pipeline_.health() != storage::CommitPipeline::Health::kWritable) return 0;
+  return pipeline_.last_submitted();
+}
+
+std::shared_ptr<const std::unordered_set<std::string>> RuntimeCore::awake_ids() const {
+  auto ids = std::make_shared<std::unordered_set<std::string>>();
+  std::lock_guard lk(mu_);
+  for (const auto& [id, e] : by_id_)
+    if (e->instance) ids->insert(id);
+  return ids;
+}
+
+Result<Pending<Value>> RuntimeCore::admin_actors(const inspect::ActorFilter& filter) const {
+  auto page = inspect::list_actors(store_, filter, awake_in(awake_ids()));
+  if (!page.ok()) return page.error();
+  // Whatever the scan read was submitted before it ended.
+  return Pending<Value>(std::move(*page), read_horizon());
+}
+
+Result<Pending<Value>> RuntimeCore::admin_actor(const std::string& actor_id) const {
+  auto detail = inspect::get_actor(store_, actor_id, awake_in(awake_ids()));
+  if (!detail.ok()) return detail.error();
+  return Pending<Value>(std::move(*detail), read_horizon());
 }
 
 }  // namespace anvil

@@ -85,6 +85,10 @@ asio::awaitable<void> Runtime::shutdown() { return core_->shutdown(); }
 Result<Value> Runtime::workflow_history(const std::string& actor_id) const {
   return core_->workflow_history(actor_id);
 }
+Result<Pending<Value>> Runtime::admin_actors(const inspect::ActorFilter& filter) const {
+  return core_->admin_actors(filter);
+}
+Result<Pending<Value>> Runtime::admin_actor(const std::string& actor_id) const { return core_->admin_actor(actor_id); }
 std::string Runtime::metrics_text() const { return core_->metrics_text(); }
 std::string Runtime::storage_state() const { return core_->storage_state(); }
 size_t Runtime::awake_count() const { return core_->awake_count(); }

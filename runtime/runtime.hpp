@@ -22,6 +22,7 @@
 
 #include "base/value/asio.hpp"
 #include "runtime/actor_api.hpp"
+#include "runtime/inspect.hpp"
 
 namespace anvil {
 
@@ -270,6 +271,12 @@ class Runtime {
 
   // Operator view: the actor's workflow history (durable records).
   Result<Value> workflow_history(const std::string& actor_id) const;
+
+  // Operator views from storage (runtime/inspect.hpp; the admin routes): a
+  // page of actors, one actor's detail (actor.not_found). They open once
+  // everything they read is durable.
+  Result<Pending<Value>> admin_actors(const inspect::ActorFilter& filter) const;
+  Result<Pending<Value>> admin_actor(const std::string& actor_id) const;
 
   // Prometheus text exposition of the node's counters.
   std::string metrics_text() const;
