@@ -23,6 +23,7 @@
 
 #include "runtime/directory.hpp"
 #include "runtime/effects.hpp"
+#include "runtime/inspect.hpp"
 #include "runtime/runtime.hpp"
 #include "storage/commit_pipeline.hpp"
 #include "storage/records.hpp"
@@ -74,7 +75,8 @@ class RuntimeCore {
   asio::awaitable<void> shutdown();
   Result<Value> workflow_history(const std::string& actor_id) const;
   Result<Pending<Value>> admin_actors(const inspect::ActorFilter& filter) const;
-  Result<Pending<Value>> admin_actor(const std::string& actor_id) const;
+  Result<Pending<Value>> admin_actor(const std::string& actor_id, inspect::View view, const std::string& arg) const;
+  asio::awaitable<CallResult> admin_set_state(const std::string& actor_id, Value state);
   std::string metrics_text() const;
   std::string storage_state() const;
   size_t awake_count() const;

@@ -3,8 +3,13 @@
 #include <algorithm>
 #include <span>
 
+#include <sqlite3.h>
+
 #include "base/value/cbor.hpp"
+#include "base/value/detail.hpp"
+#include "runtime/actor_db.hpp"
 #include "runtime/actor_key.hpp"
+#include "runtime/sqlite_vfs.hpp"
 #include "storage/records.hpp"
 #include "storage/store.hpp"
 
@@ -37,7 +42,151 @@ Error not_found(const std::string& id) {
   return make_error("actor", "not_found", "The actor does not exist or was destroyed.", obj({{"actor_id", id}}));
 }
 
+Result<Value> decode_user_value(const std::string& cbor_bytes) {
+  if (cbor_bytes.empty()) return Value();
+  return cbor::decode(as_span(cbor_bytes), cbor::Mode::Storage);
+}
+
+// KV keys and values are bytes: a string when they are text, else bytes.
+Value bytes_or_text(std::string_view b) {
+  if (detail::valid_utf8(b)) return Value(b);
+  return Value(Bytes(b.begin(), b.end()));
+}
+
+Result<Value> schedules(const storage::Store& store, const std::string& id) {
+  Array out;
+  Status failure = Ok{};
+  auto st = store.scan_prefix(storage::Family::kSchedules, id, [&](std::string_view, std::string_view v) {
+    auto row = storage::decode_schedule_row(v);
+    Result<Value> args = row.ok() ? decode_user_value(row->args) : Result<Value>(row.error());
+    if (!args.ok()) {
+      failure = args.error();
+      return false;
+    }
+    out.push_back(obj({{"id", row->id},
+                       {"action", row->action},
+                       {"args", std::move(*args)},
+                       {"dueTs", row->due_ts},
+                       {"createdTs", row->created_ts},
+                       {"intervalMs", row->interval_ms > 0 ? Value(row->interval_ms) : Value()},
+                       {"name", row->name.empty() ? Value() : Value(row->name)}}));
+    return true;
+  });
+  if (!st.ok()) return st.error();
+  if (!failure.ok()) return failure.error();
+  std::stable_sort(out.begin(), out.end(),
+                   [](const Value& a, const Value& b) { return a.find("dueTs")->as_int() < b.find("dueTs")->as_int(); });
+  return Value(std::move(out));
+}
+
+Result<Value> kv(const storage::Store& store, const std::string& id, const std::string& prefix) {
+  Array out;
+  auto st = store.scan_prefix(storage::Family::kKv, id + prefix, [&](std::string_view k, std::string_view v) {
+    out.push_back(obj({{"key", bytes_or_text(k.substr(id.size()))}, {"value", bytes_or_text(v)}}));
+    return true;
+  });
+  if (!st.ok()) return st.error();
+  return Value(std::move(out));
+}
+
+Result<Value> sql(const storage::Store& store, const std::string& id, const std::string& text) {
+  // A private copy of the durable pages, opened through the actor VFS:
+  // nothing the statement could do reaches the actor's database.
+  db::PageFile file;
+  auto st = store.scan_prefix(storage::Family::kDbPages, id, [&](std::string_view k, std::string_view v) {
+    file.load(db::page_number(k, id.size()), v);
+    return true;
+  });
+  if (!st.ok()) return st.error();
+  if (file.size() == 0) return make_error("db", "not_found", "The actor has no database.", obj({{"actor_id", id}}));
+  sqlite3* conn = nullptr;
+  std::unique_ptr<sqlite3, int (*)(sqlite3*)> guard(nullptr, sqlite3_close_v2);
+  if (int rc = db::open_database(file, "inspect-" + id, &conn); rc != SQLITE_OK) {
+    guard.reset(conn);
+    return make_error("db", "query_failed", std::string("cannot open the database: ") + sqlite3_errstr(rc));
+  }
+  guard.reset(conn);
+  sqlite3_exec(conn, "PRAGMA query_only = ON", nullptr, nullptr, nullptr);
+  sqlite3_stmt* stmt = nullptr;
+  const char* tail = nullptr;
+  if (sqlite3_prepare_v2(conn, text.c_str(), static_cast<int>(text.size()), &stmt, &tail) != SQLITE_OK)
+    return make_error("db", "query_failed", sqlite3_errmsg(conn));
+  std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> stmt_guard(stmt, sqlite3_finalize);
+  if (!stmt) return make_error("validation", "invalid_input", "The SQL text holds no statement.");
+  for (const char* p = tail; p && *p; ++p)
+    if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != ';')
+      return make_error("validation", "invalid_input", "One statement at a time.");
+  if (!sqlite3_stmt_readonly(stmt))
+    return make_error("validation", "invalid_input", "Only read-only statements (SELECT, read-only PRAGMAs).");
+  Array columns;
+  const int n = sqlite3_column_count(stmt);
+  for (int i = 0; i < n; ++i) columns.emplace_back(sqlite3_column_name(stmt, i));
+  Array rows;
+  bool truncated = false;
+  for (;;) {
+    const int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) return make_error("db", "query_failed", sqlite3_errmsg(conn));
+    if (rows.size() == kMaxSqlRows) {
+      truncated = true;
+      break;
+    }
+    Array row;
+    for (int i = 0; i < n; ++i) row.push_back(sqlite_column(stmt, i));
+    rows.emplace_back(std::move(row));
+  }
+  return obj({{"columns", Value(std::move(columns))}, {"rows", Value(std::move(rows))}, {"truncated", truncated}});
+}
+
 }  // namespace
+
+Result<Value> workflow_history(const storage::Store& store, const std::string& actor_id) {
+  Array steps;
+  Status failure = Ok{};
+  auto st = store.scan_prefix(storage::Family::kWorkflow, actor_id, [&](std::string_view, std::string_view v) {
+    auto row = storage::decode_workflow_row(v);
+    if (!row.ok()) {
+      failure = row.error();
+      return false;
+    }
+    Object o{{"path", row->path}, {"kind", row->kind}, {"status", row->status},
+             {"attempts", static_cast<int64_t>(row->attempts)}, {"startedTs", row->started_ts},
+             {"completedTs", row->completed_ts ? Value(row->completed_ts) : Value()}};
+    if (!row->error.empty()) o.emplace_back("error", row->error);
+    if (row->kind == "loop") o.emplace_back("iteration", static_cast<int64_t>(row->iteration));
+    if (row->wake_ts) o.emplace_back("wakeTs", row->wake_ts);
+    steps.emplace_back(Value(std::move(o)));
+    return true;
+  });
+  if (!st.ok()) return st.error();
+  if (!failure.ok()) return failure.error();
+  return Value(std::move(steps));
+}
+
+Result<Value> actor_view(const storage::Store& store, const std::string& actor_id, View view,
+                         const std::string& arg, const AwakeFn& awake) {
+  if (view == View::kDetail || view == View::kState) {
+    auto detail = get_actor(store, actor_id, awake);
+    if (!detail.ok() || view == View::kDetail) return detail;
+    return *detail->find("state");
+  }
+  auto raw = store.get(storage::Family::kActors, actor_id);
+  if (!raw.ok()) return raw.error();
+  if (!*raw) return not_found(actor_id);
+  switch (view) {
+    case View::kSchedules:
+      return schedules(store, actor_id);
+    case View::kKv:
+      return kv(store, actor_id, arg);
+    case View::kWorkflow:
+      return workflow_history(store, actor_id);
+    case View::kSql:
+      return sql(store, actor_id, arg);
+    default:
+      break;
+  }
+  return make_error("validation", "invalid_input", "Unknown view.");
+}
 
 bool key_has_prefix(const std::vector<std::string>& key, const std::string& prefix) {
   if (prefix.empty()) return true;

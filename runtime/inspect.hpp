@@ -42,6 +42,19 @@ struct ActorFilter {
   size_t limit = 100;            // at most this many per page (1..1000)
 };
 
+// What of one actor to show (admin route GET /admin/actors/{id}[/part]).
+enum class View : int {
+  kDetail,     // the detail object above
+  kState,      // the state alone (null before it was first written)
+  kSchedules,  // [{id, action, args, dueTs, createdTs, intervalMs, name}], due order
+  kKv,         // [{key, value}] in key order; `arg`: a key prefix
+  kWorkflow,   // the workflow history: [{path, kind, status, attempts, ...}]
+  kSql,        // `arg`: one read-only statement => {columns, rows, truncated}
+};
+
+// Rows a kSql answer holds at most (then "truncated": true).
+constexpr size_t kMaxSqlRows = 10'000;
+
 // Whether the actor of this record is awake now.
 using AwakeFn = std::function<bool(const storage::ActorRow&)>;
 
@@ -57,6 +70,16 @@ Result<Value> list_actors(const storage::Store& store, const ActorFilter& filter
 
 // The detail of one actor; actor.not_found when there is none.
 Result<Value> get_actor(const storage::Store& store, const std::string& actor_id, const AwakeFn& awake);
+
+// One view of one actor; actor.not_found when there is none. kSql:
+// validation.invalid_input for a statement that is not read-only (or more
+// than one), db.query_failed for SQLite's errors; the query runs on a copy
+// of the actor's durable database pages, never on the live database.
+Result<Value> actor_view(const storage::Store& store, const std::string& actor_id, View view,
+                         const std::string& arg, const AwakeFn& awake);
+
+// The workflow history rows (no actor check).
+Result<Value> workflow_history(const storage::Store& store, const std::string& actor_id);
 
 // An actor record's summary {id, name, key, awake}.
 Value actor_summary(const storage::ActorRow& row, bool awake);

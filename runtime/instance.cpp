@@ -234,6 +234,12 @@ void Instance::arm_idle_timer() {
   idle_.async_wait(IdleWake{shared_from_this()});
 }
 
+Result<Value> Instance::replace_state(Value next) {
+  state = std::move(next);
+  dirty = true;
+  return state;
+}
+
 void Instance::sleep_now() {
   if (phase_ == Phase::Running) stop(false);
 }

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
@@ -31,13 +32,23 @@ namespace {
 constexpr int kOk = 0, kFailed = 1, kUsage = 2;
 
 constexpr const char* kUsageText = R"(Usage:
-  anvil actors ls  [filters] [--json] SOURCE   list actors (id, name, key, awake)
-  anvil actors get ID        [--json] SOURCE   show one actor (state, key, times, sizes)
+  anvil actors ls  [filters] [--json] SOURCE    list actors (id, name, key, awake)
+  anvil actors get ID        [--json] SOURCE    show one actor (state, key, times, sizes)
+  anvil actors state ID      [--json] SOURCE    print its state as JSON
+  anvil actors state ID --set JSON --endpoint URL
+                                                replace its state, in a turn (online only)
+  anvil actors schedules ID  [--json] SOURCE    its pending schedules
+  anvil actors kv ID [--prefix P] [--json] SOURCE
+                                                its KV entries (keys starting with P)
+  anvil actors workflow ID   [--json] SOURCE    its workflow history
+  anvil actors sql ID "SELECT ..." [--json] SOURCE
+                                                a read-only query on its SQLite database
+  anvil actors destroy ID --yes --endpoint URL  destroy it and all its data (online only)
 
 SOURCE (exactly one):
   --endpoint URL       a running node, e.g. http://127.0.0.1:6420   [ANVIL_ENDPOINT]
-                       (asks GET /admin/actors; needs the admin token when the
-                       node has one)
+                       (its admin routes /admin/actors...; needs the admin
+                       token when the node has one)
   --admin-token TOKEN  the node's admin token                      [ANVIL_ADMIN_TOKEN]
   --data-dir DIR       a data directory (the node's --data-dir), read without
                        writing; safe while a node runs on it
@@ -57,6 +68,7 @@ Filters (ls):
 Output: a table, or with --json: ls prints a JSON array of
 {"id","name","key","awake"}; get prints one object with "id","name","key",
 "awake","state","inspectorToken" (always null) and more (docs/operator-guide.md).
+Bytes and bigints use rivetkit's JSON-compat tags (["$Uint8Array","<base64>"]).
 Exit codes: 0 ok, 1 not found or failed, 2 usage.
 )";
 
@@ -77,14 +89,19 @@ class Source {
   virtual ~Source() = default;
   // A page: {"actors": [...], "cursor": id|null}.
   virtual Result<Value> list(const inspect::ActorFilter& f) = 0;
-  virtual Result<Value> get(const std::string& id) = 0;
+  virtual Result<Value> view(const std::string& id, inspect::View view, const std::string& arg) = 0;
+  // Online only (nullopt offline): changes go through the node.
+  virtual std::optional<Result<Value>> set_state(const std::string&, const Value&) { return std::nullopt; }
+  virtual std::optional<Result<Value>> destroy(const std::string&) { return std::nullopt; }
 };
 
 class OfflineSource : public Source {
  public:
   explicit OfflineSource(std::unique_ptr<DataDirReader> r) : r_(std::move(r)) {}
   Result<Value> list(const inspect::ActorFilter& f) override { return r_->list(f); }
-  Result<Value> get(const std::string& id) override { return r_->get(id); }
+  Result<Value> view(const std::string& id, inspect::View view, const std::string& arg) override {
+    return r_->view(id, view, arg);
+  }
 
  private:
   std::unique_ptr<DataDirReader> r_;
@@ -111,15 +128,45 @@ class OnlineSource : public Source {
     add("keyPrefix", f.key_prefix);
     add("cursor", f.cursor);
     if (f.awake) q += std::string("&awake=") + (*f.awake ? "true" : "false");
-    return fetch("/admin/actors?" + q);
+    return fetch("GET", "/admin/actors?" + q);
   }
-  Result<Value> get(const std::string& id) override { return fetch("/admin/actors/" + http::percent_encode(id)); }
+  Result<Value> view(const std::string& id, inspect::View view, const std::string& arg) override {
+    const std::string base = "/admin/actors/" + http::percent_encode(id);
+    switch (view) {
+      case inspect::View::kDetail:
+        return fetch("GET", base);
+      case inspect::View::kState:
+        return fetch("GET", base + "/state");
+      case inspect::View::kSchedules:
+        return fetch("GET", base + "/schedules");
+      case inspect::View::kWorkflow:
+        return fetch("GET", base + "/workflow");
+      case inspect::View::kKv:
+        return fetch("GET", base + "/kv" + (arg.empty() ? "" : "?prefix=" + http::percent_encode(arg)));
+      case inspect::View::kSql:
+        return fetch("POST", base + "/sql", json::dump(obj({{"sql", arg}})));
+    }
+    return make_error("cli", "bad_view", "Unknown view.");
+  }
+  std::optional<Result<Value>> set_state(const std::string& id, const Value& state) override {
+    auto r = fetch("PUT", "/admin/actors/" + http::percent_encode(id) + "/state", json::dump(state));
+    if (!r.ok()) return Result<Value>(r.error());
+    const Value* s = r->find("state");
+    return Result<Value>(s ? *s : Value());
+  }
+  std::optional<Result<Value>> destroy(const std::string& id) override {
+    return fetch("DELETE", "/actors/" + http::percent_encode(id));
+  }
 
  private:
-  Result<Value> fetch(const std::string& path) {
+  Result<Value> fetch(const std::string& method, const std::string& path, std::string body = {}) {
     net::HttpRequest req;
-    req.method = "GET";
+    req.method = method;
     req.url = endpoint_ + path;
+    if (!body.empty()) {
+      req.headers.emplace_back("content-type", "application/json");
+      req.body = std::move(body);
+    }
     if (!token_.empty()) req.headers.emplace_back("authorization", "Bearer " + token_);
     req.retry.max_attempts = 1;  // an operator command: report, don't repeat
     asio::io_context io;
@@ -322,7 +369,79 @@ Result<Value> DataDirReader::get(const std::string& actor_id) const {
   return inspect::get_actor(*store_, actor_id, [this](const storage::ActorRow& row) { return awake(row); });
 }
 
+Result<Value> DataDirReader::view(const std::string& actor_id, inspect::View view, const std::string& arg) const {
+  return inspect::actor_view(*store_, actor_id, view, arg,
+                             [this](const storage::ActorRow& row) { return awake(row); });
+}
+
 // --- the command ---
+
+namespace {
+
+void print_rows(const std::vector<std::vector<std::string>>& rows) {
+  if (rows.empty()) return;
+  std::vector<size_t> width(rows[0].size(), 0);
+  for (const auto& r : rows)
+    for (size_t i = 0; i < r.size() && i < width.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  for (const auto& r : rows) {
+    std::string line;
+    for (size_t i = 0; i < r.size(); ++i) {
+      line += r[i];
+      if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 2, ' ');
+    }
+    std::cout << line << "\n";
+  }
+}
+
+// The table form of a view (--json prints the value itself).
+void print_view(inspect::View view, const Value& v) {
+  std::vector<std::vector<std::string>> rows;
+  switch (view) {
+    case inspect::View::kDetail:
+      print_detail(v);
+      return;
+    case inspect::View::kState:
+      std::cout << json::dump(v) << "\n";
+      return;
+    case inspect::View::kSchedules:
+      rows.push_back({"ID", "ACTION", "DUE", "EVERY (ms)", "NAME", "ARGS"});
+      for (const auto& r : v.as_array())
+        rows.push_back({field_text(r.find("id")), field_text(r.find("action")), time_text(r.find("dueTs")),
+                        field_text(r.find("intervalMs")), field_text(r.find("name")), json::dump(*r.find("args"))});
+      break;
+    case inspect::View::kKv:
+      rows.push_back({"KEY", "VALUE"});
+      for (const auto& r : v.as_array()) rows.push_back({field_text(r.find("key")), field_text(r.find("value"))});
+      break;
+    case inspect::View::kWorkflow:
+      rows.push_back({"PATH", "KIND", "STATUS", "ATTEMPTS", "STARTED", "COMPLETED", "ERROR"});
+      for (const auto& r : v.as_array()) {
+        const Value* path = r.find("path");
+        rows.push_back({path && path->is_string() && path->as_string().empty() ? "(run)" : field_text(path),
+                        field_text(r.find("kind")), field_text(r.find("status")), field_text(r.find("attempts")),
+                        time_text(r.find("startedTs")), time_text(r.find("completedTs")), field_text(r.find("error"))});
+      }
+      break;
+    case inspect::View::kSql: {
+      std::vector<std::string> header;
+      for (const auto& c : v.find("columns")->as_array()) header.push_back(field_text(&c));
+      rows.push_back(header);
+      for (const auto& r : v.find("rows")->as_array()) {
+        std::vector<std::string> cells;
+        for (const auto& c : r.as_array()) cells.push_back(c.is_null() ? "NULL" : field_text(&c));
+        rows.push_back(cells);
+      }
+      print_rows(rows);
+      const size_t n = v.find("rows")->as_array().size();
+      std::cout << "(" << n << " row" << (n == 1 ? "" : "s")
+                << (v.find("truncated")->as_bool() ? ", truncated" : "") << ")\n";
+      return;
+    }
+  }
+  print_rows(rows);
+}
+
+}  // namespace
 
 int actors_command(const std::vector<std::string>& args) {
   if (args.empty()) {
@@ -334,20 +453,26 @@ int actors_command(const std::vector<std::string>& args) {
     return kOk;
   }
   const std::string cmd = args[0];
-  if (cmd != "ls" && cmd != "get") return usage("unknown command `" + cmd + "`");
+  static const std::map<std::string, inspect::View> kViews = {
+      {"get", inspect::View::kDetail},        {"state", inspect::View::kState},
+      {"schedules", inspect::View::kSchedules}, {"kv", inspect::View::kKv},
+      {"workflow", inspect::View::kWorkflow}, {"sql", inspect::View::kSql},
+  };
+  if (cmd != "ls" && cmd != "destroy" && !kViews.count(cmd)) return usage("unknown command `" + cmd + "`");
   // The command reports its own errors; the libraries' warnings (a refused
   // request, RocksDB's notes) would only repeat them.
   spdlog::set_level(spdlog::level::err);
 
-  std::string endpoint, data_dir, id;
+  std::string endpoint, data_dir, id, sql_text, kv_prefix;
+  std::optional<std::string> new_state;
   std::string admin_token = env_or("ANVIL_ADMIN_TOKEN", "");
-  bool as_json = false, paged = false;
+  bool as_json = false, paged = false, yes = false;
   inspect::ActorFilter filter;
+  std::vector<std::string> positional;
   for (size_t i = 1; i < args.size(); ++i) {
     const std::string& a = args[i];
-    auto next = [&](const char* what) -> std::optional<std::string> {
+    auto next = [&]() -> std::optional<std::string> {
       if (i + 1 >= args.size()) return std::nullopt;
-      (void)what;
       return args[++i];
     };
     std::optional<std::string> v;
@@ -357,48 +482,73 @@ int actors_command(const std::vector<std::string>& args) {
     } else if (a == "--json") {
       as_json = true;
     } else if (a == "--endpoint") {
-      if (!(v = next("URL")) || v->empty()) return usage("--endpoint needs a URL");
+      if (!(v = next()) || v->empty()) return usage("--endpoint needs a URL");
       endpoint = *v;
     } else if (a == "--admin-token") {
-      if (!(v = next("TOKEN")) || v->empty()) return usage("--admin-token needs a value");
+      if (!(v = next()) || v->empty()) return usage("--admin-token needs a value");
       admin_token = *v;
     } else if (a == "--data-dir") {
-      if (!(v = next("DIR")) || v->empty()) return usage("--data-dir needs a directory");
+      if (!(v = next()) || v->empty()) return usage("--data-dir needs a directory");
       data_dir = *v;
     } else if (cmd == "ls" && a == "--name") {
-      if (!(v = next("NAME")) || v->empty()) return usage("--name needs an actor name");
+      if (!(v = next()) || v->empty()) return usage("--name needs an actor name");
       filter.name = *v;
     } else if (cmd == "ls" && a == "--key-prefix") {
-      if (!(v = next("P"))) return usage("--key-prefix needs a key prefix");
+      if (!(v = next())) return usage("--key-prefix needs a key prefix");
       filter.key_prefix = *v;
     } else if (cmd == "ls" && a == "--namespace") {
-      if (!(v = next("NS")) || v->empty()) return usage("--namespace needs a namespace");
+      if (!(v = next()) || v->empty()) return usage("--namespace needs a namespace");
       filter.namespace_name = *v;
     } else if (cmd == "ls" && (a == "--awake" || a == "--asleep")) {
       const bool want = a == "--awake";
       if (filter.awake && *filter.awake != want) return usage("--awake and --asleep exclude each other");
       filter.awake = want;
     } else if (cmd == "ls" && a == "--limit") {
-      if (!(v = next("N"))) return usage("--limit needs a number");
+      if (!(v = next())) return usage("--limit needs a number");
       char* end = nullptr;
       long n = std::strtol(v->c_str(), &end, 10);
       if (v->empty() || *end != '\0' || n < 1 || n > 1000) return usage("--limit must be a number from 1 to 1000");
       filter.limit = static_cast<size_t>(n);
       paged = true;
     } else if (cmd == "ls" && a == "--cursor") {
-      if (!(v = next("C")) || v->empty()) return usage("--cursor needs an actor id");
+      if (!(v = next()) || v->empty()) return usage("--cursor needs an actor id");
       filter.cursor = *v;
-    } else if (cmd == "get" && id.empty() && a.rfind("--", 0) != 0) {
-      id = a;
+    } else if (cmd == "kv" && a == "--prefix") {
+      if (!(v = next())) return usage("--prefix needs a key prefix");
+      kv_prefix = *v;
+    } else if (cmd == "state" && a == "--set") {
+      if (!(v = next())) return usage("--set needs the new state as JSON");
+      new_state = *v;
+    } else if (cmd == "destroy" && a == "--yes") {
+      yes = true;
+    } else if (cmd != "ls" && (a.rfind("--", 0) != 0 || a == "--")) {
+      positional.push_back(a == "--" && i + 1 < args.size() ? args[++i] : a);
     } else {
       return usage("unknown option `" + a + "` for `" + cmd + "`");
     }
   }
-  if (cmd == "get" && id.empty()) return usage("get needs an actor ID");
+  if (cmd != "ls") {
+    const size_t want = cmd == "sql" ? 2 : 1;
+    if (positional.size() < want) return usage(cmd == "sql" ? "sql needs an actor ID and a statement" : cmd + " needs an actor ID");
+    if (positional.size() > want) return usage("unexpected argument `" + positional[want] + "`");
+    id = positional[0];
+    if (cmd == "sql") sql_text = positional[1];
+  }
   if (endpoint.empty() && data_dir.empty()) endpoint = env_or("ANVIL_ENDPOINT", "");
   if (!endpoint.empty() && !data_dir.empty()) return usage("give --endpoint or --data-dir, not both");
   if (endpoint.empty() && data_dir.empty())
     return usage("give --endpoint URL (a running node) or --data-dir DIR (a data directory)");
+  const bool changes = cmd == "destroy" || new_state;
+  if (changes && !data_dir.empty())
+    return usage("`" + cmd + (new_state ? " --set" : "") +
+                 "` changes the actor: it runs on the node (--endpoint), never on a data directory");
+  if (cmd == "destroy" && !yes) return usage("destroy deletes the actor and all its data; confirm with --yes");
+  std::optional<Value> parsed_state;
+  if (new_state) {
+    auto v = json::parse(*new_state, /*revive=*/true);
+    if (!v.ok()) return usage("--set: not valid JSON: " + v.error().message);
+    parsed_state = std::move(*v);
+  }
 
   std::unique_ptr<Source> source;
   if (!data_dir.empty()) {
@@ -409,13 +559,29 @@ int actors_command(const std::vector<std::string>& args) {
     source = std::make_unique<OnlineSource>(endpoint, admin_token);
   }
 
-  if (cmd == "get") {
-    auto a = source->get(id);
-    if (!a.ok()) return report(cmd, a.error());
+  if (cmd == "destroy") {
+    auto r = *source->destroy(id);
+    if (!r.ok()) return report(cmd, r.error());
     if (as_json)
-      std::cout << json::dump(*a) << "\n";
+      std::cout << json::dump(obj({{"id", id}, {"destroyed", true}})) << "\n";
     else
-      print_detail(*a);
+      std::cout << "destroyed " << id << "\n";
+    return kOk;
+  }
+  if (parsed_state) {
+    auto r = *source->set_state(id, *parsed_state);
+    if (!r.ok()) return report(cmd, r.error());
+    std::cout << json::dump(*r) << "\n";
+    return kOk;
+  }
+  if (cmd != "ls") {
+    const inspect::View view = kViews.at(cmd);
+    auto v = source->view(id, view, cmd == "sql" ? sql_text : kv_prefix);
+    if (!v.ok()) return report(cmd, v.error());
+    if (as_json)
+      std::cout << json::dump(*v) << "\n";
+    else
+      print_view(view, *v);
     return kOk;
   }
 

@@ -34,6 +34,7 @@ class DataDirReader {
 
   Result<Value> list(const inspect::ActorFilter& filter) const;
   Result<Value> get(const std::string& actor_id) const;
+  Result<Value> view(const std::string& actor_id, inspect::View view, const std::string& arg) const;
   // Whether a process holds the database's lock (a node runs on it), and
   // when that process started (ms since epoch; 0 when unknown).
   bool node_running() const { return holder_.has_value(); }

@@ -4,6 +4,7 @@
 // directory, which must print the same JSON.
 #include "tools/actors_cli.hpp"
 
+#include <atomic>
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -12,6 +13,7 @@
 
 #include "actors/fixtures/fixtures.hpp"
 #include "base/value/json.hpp"
+#include "runtime/inspect.hpp"
 #include "runtime/test_node.hpp"
 
 using namespace anvil;
@@ -179,7 +181,7 @@ TEST(ActorsCliOffline, PrintsWhatTheRunningNodesAdminViewPrints) {
   ASSERT_TRUE(offline.ok());
   EXPECT_EQ(json::dump(*offline), json::dump(online));
   for (const auto& id : ids) {
-    auto on = node.run(node.rt().once_durable(std::move(*node.rt().admin_actor(id))));
+    auto on = node.run(node.rt().once_durable(std::move(*node.rt().admin_actor(id, inspect::View::kDetail, ""))));
     auto off = reader->get(id);
     ASSERT_TRUE(on.ok() && off.ok());
     EXPECT_EQ(json::dump(*off), json::dump(*on)) << id;
@@ -235,6 +237,130 @@ TEST(ActorsCliKeyPrefix, ComparesWholeComponentsAndThePrefixOfTheLast) {
   EXPECT_FALSE(inspect::key_has_prefix({"org"}, "org/x"));
   EXPECT_FALSE(inspect::key_has_prefix({"a/b"}, "a/"));  // '/' inside a component is escaped
   EXPECT_TRUE(inspect::key_has_prefix({"a/b"}, "a\\/"));
+}
+
+// The fixtures plus `kvBox`: put(key, value) writes actor KV (a value given
+// as bytes stays bytes); its onStateChange counts the changes it saw.
+std::atomic<int> g_state_changes{0};
+const Registry& with_kv_box() {
+  static const Registry reg = [] {
+    Registry r;
+    actors::register_fixtures(r);
+    ActorDefinition def("kvBox");
+    def.initial_state(obj({{"n", 0}}))
+        .action("put",
+                [](ActionContext& c, const Array& args) -> Result<Value> {
+                  const std::string key = args.at(0).as_string();
+                  std::string value = args.at(1).is_bytes()
+                                          ? std::string(args[1].as_bytes().begin(), args[1].as_bytes().end())
+                                          : args[1].as_string();
+                  if (auto st = c.kv_put(key, value); !st.ok()) return st.error();
+                  return true;
+                })
+        .action("getState", [](ActionContext& c, const Array&) -> Result<Value> { return c.state(); })
+        .on_state_change([](ActorContext&, const Value&) -> Status {
+          g_state_changes.fetch_add(1);
+          return Ok{};
+        });
+    r.add(std::move(def));
+    return r;
+  }();
+  return reg;
+}
+
+Value node_actor_view(anvil::testing::Node& node, const std::string& id, inspect::View view, const std::string& arg) {
+  auto p = node.rt().admin_actor(id, view, arg);
+  if (!p.ok()) throw std::runtime_error(p.error().message);
+  auto v = node.run(node.rt().once_durable(std::move(*p)));
+  if (!v.ok()) throw std::runtime_error(v.error().message);
+  return *v;
+}
+
+TEST(ActorsCliViews, ScheduleKvWorkflowAndSqlViewsReadTheSameOfflineAsOnTheNode) {
+  const std::string dir = temp_dir("cli-views");
+  anvil::testing::Node node(dir, with_kv_box());
+  const std::string sched = node.get_or_create("scheduler", {"s"});
+  ASSERT_TRUE(node.call(sched, "scheduleAfter", {Value(3'600'000), Value("later")}).ok());
+  const std::string box = node.get_or_create("kvBox", {"b"});
+  ASSERT_TRUE(node.call(box, "put", {Value("greeting"), Value("hello")}).ok());
+  ASSERT_TRUE(node.call(box, "put", {Value("raw"), Value(Bytes{0xff, 0x00, 0x01})}).ok());
+  ASSERT_TRUE(node.call(box, "put", {Value("other"), Value("x")}).ok());
+  const std::string db = node.get_or_create("dbCounter", {"d"});
+  ASSERT_TRUE(node.call(db, "add", {Value(2)}).ok());
+  ASSERT_TRUE(node.call(db, "add", {Value(3)}).ok());
+  const std::string worker = node.get_or_create("worker", {"w"});
+  node.send(worker, "jobs", Value(21));
+  node.wait_for(worker, "getProcessed", [](const Value& v) { return v.is_array() && !v.as_array().empty(); });
+
+  const Value schedules = node_actor_view(node, sched, inspect::View::kSchedules, "");
+  ASSERT_EQ(schedules.as_array().size(), 1u);
+  EXPECT_EQ(*schedules.as_array()[0].find("action"), Value("onFire"));
+  EXPECT_EQ(schedules.as_array()[0].find("args")->as_array()[0], Value("later"));
+
+  const Value kv = node_actor_view(node, box, inspect::View::kKv, "");
+  EXPECT_EQ(kv, arr({obj({{"key", "greeting"}, {"value", "hello"}}), obj({{"key", "other"}, {"value", "x"}}),
+                     obj({{"key", "raw"}, {"value", Bytes{0xff, 0x00, 0x01}}})}));
+  EXPECT_EQ(node_actor_view(node, box, inspect::View::kKv, "gr"), arr({obj({{"key", "greeting"}, {"value", "hello"}})}));
+
+  const Value sql = node_actor_view(node, db, inspect::View::kSql, "SELECT SUM(n) AS total, COUNT(*) AS n FROM adds");
+  EXPECT_EQ(sql, obj({{"columns", arr({"total", "n"})}, {"rows", arr({arr({5, 2})})}, {"truncated", false}}));
+
+  const Value workflow = node_actor_view(node, worker, inspect::View::kWorkflow, "");
+  ASSERT_FALSE(workflow.as_array().empty());
+
+  auto reader = open_reader(dir);
+  const std::pair<std::string, std::pair<inspect::View, std::string>> cases[] = {
+      {sched, {inspect::View::kSchedules, ""}},
+      {box, {inspect::View::kKv, ""}},
+      {box, {inspect::View::kState, ""}},
+      {db, {inspect::View::kSql, "SELECT n FROM adds ORDER BY id"}},
+      {worker, {inspect::View::kWorkflow, ""}},
+  };
+  for (const auto& [id, v] : cases) {
+    auto off = reader->view(id, v.first, v.second);
+    ASSERT_TRUE(off.ok()) << off.error().message;
+    EXPECT_EQ(json::dump(*off), json::dump(node_actor_view(node, id, v.first, v.second))) << id;
+  }
+}
+
+TEST(ActorsCliViews, SqlRefusesStatementsThatWriteAndActorsWithoutADatabase) {
+  const std::string dir = temp_dir("cli-sql");
+  anvil::testing::Node node(dir, fixtures());
+  const std::string db = node.get_or_create("dbCounter", {"d"});
+  ASSERT_TRUE(node.call(db, "add", {Value(1)}).ok());
+  const std::string plain = node.get_or_create("counter", {"c"});
+  ASSERT_TRUE(node.call(plain, "increment").ok());
+  node_view(node);
+  auto reader = open_reader(dir);
+  for (const char* text : {"DELETE FROM adds", "SELECT 1; DELETE FROM adds", "CREATE TABLE t(x)"}) {
+    auto r = reader->view(db, inspect::View::kSql, text);
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_EQ(r.error().qualified(), "validation.invalid_input") << text;
+  }
+  EXPECT_EQ(reader->view(db, inspect::View::kSql, "SELECT nope FROM adds").error().qualified(), "db.query_failed");
+  EXPECT_EQ(reader->view(plain, inspect::View::kSql, "SELECT 1").error().qualified(), "db.not_found");
+  // The live database is untouched.
+  EXPECT_EQ(*node.call(db, "check"), obj({{"count", 1}, {"rows", 1}, {"sum", 1}}));
+}
+
+TEST(ActorsCliViews, SettingTheStateRunsATurnThatIsDurableAndSeenByOnStateChange) {
+  const std::string dir = temp_dir("cli-set");
+  std::string id;
+  {
+    anvil::testing::Node node(dir, with_kv_box());
+    id = node.get_or_create("kvBox", {"set"});
+    const int before = g_state_changes.load();
+    auto r = node.run(node.rt().admin_set_state(id, obj({{"n", 42}, {"blob", Bytes{1, 2}}})));
+    ASSERT_TRUE(r.output.ok()) << r.output.error().message;
+    EXPECT_EQ(*node.call(id, "getState"), obj({{"n", 42}, {"blob", Bytes{1, 2}}}));
+    EXPECT_EQ(g_state_changes.load(), before + 1);
+    auto missing = node.run(node.rt().admin_set_state("0000000000000000000000000", obj({})));
+    ASSERT_FALSE(missing.output.ok());
+    EXPECT_EQ(missing.output.error().qualified(), "actor.not_found");
+  }  // killed: only what was durable remains
+  auto state = open_reader(dir)->view(id, inspect::View::kState, "");
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(json::dump(*state), R"({"n":42,"blob":["$Uint8Array","AQI="]})");
 }
 
 }  // namespace
