@@ -22,6 +22,18 @@ using anvil::tools::DataDirReader;
 
 namespace {
 
+// A test's data directory, removed at the end (declare it before the node:
+// the node goes first).
+struct DataDir {
+  explicit DataDir(const std::string& name) : path(temp_dir(name)) {}
+  ~DataDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  operator const std::string&() const { return path; }
+  std::string path;
+};
+
 const Registry& fixtures() {
   static const Registry reg = [] {
     Registry r;
@@ -64,7 +76,7 @@ const Value* find_actor(const Array& actors, const std::string& id) {
 }
 
 TEST(ActorsCliOffline, ListsEveryActorOfAStoppedNodeWithItsNameKeyAndAsleep) {
-  const std::string dir = temp_dir("cli-stopped");
+  const DataDir dir("cli-stopped");
   std::string a, b;
   {
     anvil::testing::Node node(dir, fixtures());
@@ -81,11 +93,10 @@ TEST(ActorsCliOffline, ListsEveryActorOfAStoppedNodeWithItsNameKeyAndAsleep) {
   EXPECT_EQ(*ra, obj({{"id", a}, {"name", "counter"}, {"key", arr({"tenant", "a"})}, {"awake", false}}));
   EXPECT_EQ(ra->as_object().size(), 4u) << "ls prints exactly id, name, key, awake";
   EXPECT_EQ(*find_actor(all, b)->find("key"), arr({"b"}));
-  std::filesystem::remove_all(dir);
 }
 
 TEST(ActorsCliOffline, ShowsTheDecodedStateTimesAndSizesOfOneActor) {
-  const std::string dir = temp_dir("cli-get");
+  const DataDir dir("cli-get");
   std::string id;
   {
     anvil::testing::Node node(dir, fixtures());
@@ -105,26 +116,23 @@ TEST(ActorsCliOffline, ShowsTheDecodedStateTimesAndSizesOfOneActor) {
   EXPECT_GE(got->find("generation")->as_int(), 1);
   EXPECT_GT(got->find("createdAt")->as_int(), 0);
   EXPECT_GE(got->find("startTs")->as_int(), got->find("createdAt")->as_int());
-  std::filesystem::remove_all(dir);
 }
 
 TEST(ActorsCliOffline, AnUnknownActorIsNotFound) {
-  const std::string dir = temp_dir("cli-missing");
+  const DataDir dir("cli-missing");
   { anvil::testing::Node node(dir, fixtures()); }
   auto got = open_reader(dir)->get("0000000000000000000000000");
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.error().qualified(), "actor.not_found");
-  std::filesystem::remove_all(dir);
 }
 
 TEST(ActorsCliOffline, ADirectoryWithoutADatabaseIsRefusedAndNotCreated) {
-  const std::string dir = temp_dir("cli-empty");
-  std::filesystem::create_directories(dir);
+  const DataDir dir("cli-empty");
+  std::filesystem::create_directories(dir.path);
   auto r = DataDirReader::open(dir);
   ASSERT_FALSE(r.ok());
-  EXPECT_FALSE(std::filesystem::exists(dir + "/rocksdb"));
-  EXPECT_FALSE(std::filesystem::exists(dir + "/CURRENT"));
-  std::filesystem::remove_all(dir);
+  EXPECT_FALSE(std::filesystem::exists(dir.path + "/rocksdb"));
+  EXPECT_FALSE(std::filesystem::exists(dir.path + "/CURRENT"));
 }
 
 // Waits until everything the node submitted so far is durable (the admin
@@ -143,7 +151,7 @@ void wait_awake_count(anvil::testing::Node& node, size_t n) {
 }
 
 TEST(ActorsCliOffline, ReadsTheDataDirOfARunningNodeAndTellsAwakeFromAsleep) {
-  const std::string dir = temp_dir("cli-running");
+  const DataDir dir("cli-running");
   anvil::testing::Node node(dir, fixtures());
   const std::string awake = node.get_or_create("counter", {"awake"});
   const std::string asleep = node.get_or_create("counter", {"asleep"});
@@ -167,7 +175,7 @@ TEST(ActorsCliOffline, ReadsTheDataDirOfARunningNodeAndTellsAwakeFromAsleep) {
 }
 
 TEST(ActorsCliOffline, PrintsWhatTheRunningNodesAdminViewPrints) {
-  const std::string dir = temp_dir("cli-same");
+  const DataDir dir("cli-same");
   anvil::testing::Node node(dir, fixtures());
   std::vector<std::string> ids;
   for (const char* k : {"p", "q", "r"}) ids.push_back(node.get_or_create("counter", {k}));
@@ -189,7 +197,7 @@ TEST(ActorsCliOffline, PrintsWhatTheRunningNodesAdminViewPrints) {
 }
 
 TEST(ActorsCliOffline, FiltersByNameKeyPrefixAndAwakeAndPagesWithACursor) {
-  const std::string dir = temp_dir("cli-filter");
+  const DataDir dir("cli-filter");
   anvil::testing::Node node(dir, fixtures());
   std::vector<std::string> users;
   for (int i = 0; i < 5; ++i) users.push_back(node.get_or_create("counter", {"org", "user-" + std::to_string(i)}));
@@ -277,7 +285,7 @@ Value node_actor_view(anvil::testing::Node& node, const std::string& id, inspect
 }
 
 TEST(ActorsCliViews, ScheduleKvWorkflowAndSqlViewsReadTheSameOfflineAsOnTheNode) {
-  const std::string dir = temp_dir("cli-views");
+  const DataDir dir("cli-views");
   anvil::testing::Node node(dir, with_kv_box());
   const std::string sched = node.get_or_create("scheduler", {"s"});
   ASSERT_TRUE(node.call(sched, "scheduleAfter", {Value(3'600'000), Value("later")}).ok());
@@ -324,7 +332,7 @@ TEST(ActorsCliViews, ScheduleKvWorkflowAndSqlViewsReadTheSameOfflineAsOnTheNode)
 }
 
 TEST(ActorsCliViews, SqlRefusesStatementsThatWriteAndActorsWithoutADatabase) {
-  const std::string dir = temp_dir("cli-sql");
+  const DataDir dir("cli-sql");
   anvil::testing::Node node(dir, fixtures());
   const std::string db = node.get_or_create("dbCounter", {"d"});
   ASSERT_TRUE(node.call(db, "add", {Value(1)}).ok());
@@ -344,7 +352,7 @@ TEST(ActorsCliViews, SqlRefusesStatementsThatWriteAndActorsWithoutADatabase) {
 }
 
 TEST(ActorsCliViews, SettingTheStateRunsATurnThatIsDurableAndSeenByOnStateChange) {
-  const std::string dir = temp_dir("cli-set");
+  const DataDir dir("cli-set");
   std::string id;
   {
     anvil::testing::Node node(dir, with_kv_box());

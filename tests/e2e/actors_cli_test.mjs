@@ -159,6 +159,70 @@ test("a table without --json; exit 1 for an unknown actor, 2 for bad usage, 0 fo
 	assert.equal(cli(["actors", "ls", "--data-dir", tempDir("cli-nothing")]).code, 1);
 });
 
+test("state, schedules, kv, workflow and sql print the same online and offline", async () => {
+	const sched = client.scheduler.getOrCreate(["cli-sched"]);
+	await sched.scheduleAfter(3_600_000, "later");
+	const schedId = await sched.resolve();
+	const db = client.dbCounter.getOrCreate(["cli-db"]);
+	await db.add(2);
+	await db.add(5);
+	const dbId = await db.resolve();
+	for (const args of [
+		["state", ids.a],
+		["schedules", schedId],
+		["kv", ids.a],
+		["workflow", ids.a],
+		["sql", dbId, "SELECT n FROM adds ORDER BY id"],
+	]) {
+		const on = online([...args, "--json"]);
+		assert.equal(on.code, 0, `${args.join(" ")}: ${on.stderr}`);
+		assert.equal(offline([...args, "--json"]).stdout, on.stdout, args.join(" "));
+	}
+	assert.deepEqual(json(online(["state", ids.a, "--json"])), { count: 3 });
+	const schedules = json(offline(["schedules", schedId, "--json"]));
+	assert.equal(schedules.length, 1);
+	assert.equal(schedules[0].action, "onFire");
+	assert.equal(schedules[0].args[0], "later");
+	assert.deepEqual(json(online(["sql", dbId, "SELECT SUM(n) AS total FROM adds", "--json"])), {
+		columns: ["total"],
+		rows: [[7]],
+		truncated: false,
+	});
+	const write = offline(["sql", dbId, "DELETE FROM adds"]);
+	assert.equal(write.code, 1);
+	assert.match(write.stderr, /validation\.invalid_input/);
+	assert.deepEqual(await db.check(), { count: 7, rows: 2, sum: 7 });
+	const table = offline(["sql", dbId, "SELECT n FROM adds ORDER BY id"]);
+	assert.match(table.stdout, /^n\n2\n5\n\(2 rows\)\n$/);
+});
+
+test("state --set replaces the state through the node, durably; refused offline", async () => {
+	const h = client.counter.getOrCreate(["cli", "set"]);
+	await h.increment(1);
+	const id = await h.resolve();
+	const set = online(["state", id, "--set", '{"count":41}']);
+	assert.equal(set.code, 0, set.stderr);
+	assert.deepEqual(JSON.parse(set.stdout), { count: 41 });
+	assert.equal(await h.increment(1), 42);
+	assert.deepEqual(json(offline(["state", id, "--json"])), { count: 42 });
+	assert.equal(offline(["state", id, "--set", '{"count":0}']).code, 2);
+	assert.equal(online(["state", id, "--set", "{not json"]).code, 2);
+});
+
+test("destroy needs --yes and the node; the actor is gone online and offline", async () => {
+	const h = client.counter.getOrCreate(["cli", "doomed"]);
+	await h.increment(1);
+	const id = await h.resolve();
+	assert.equal(online(["destroy", id]).code, 2, "without --yes");
+	assert.equal(offline(["destroy", id, "--yes"]).code, 2, "offline");
+	const r = online(["destroy", id, "--yes", "--json"]);
+	assert.equal(r.code, 0, r.stderr);
+	assert.deepEqual(JSON.parse(r.stdout), { id, destroyed: true });
+	assert.equal(online(["get", id, "--json"]).code, 1);
+	assert.equal(offline(["get", id, "--json"]).code, 1);
+	assert.equal(online(["destroy", id, "--yes"]).code, 1, "already gone");
+});
+
 test("after a graceful stop the data directory lists the same actors, all asleep, with their state", async () => {
 	const before = byId(json(online(["ls", "--json"])));
 	const stateBefore = json(online(["get", ids.a, "--json"])).state;
