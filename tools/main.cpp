@@ -30,6 +30,7 @@
 #include "storage/redis/client.hpp"
 #include "storage/store.hpp"
 #include "tools/actors_cli.hpp"
+#include "tools/doctor_cli.hpp"
 #include "tools/events_cli.hpp"
 
 namespace {
@@ -41,6 +42,8 @@ Usage:
   anvil actors ls|get ...   list actors / show one (state, key, times, sizes), from a
                             running node (--endpoint) or a data directory (--data-dir)
                             (`anvil actors --help`)
+  anvil doctor ...          check config, disk space, data directory, port, Postgres/Redis
+                            (`anvil doctor --help`)
   anvil events ...          GrowQR: replay failed/unresolved events, list and re-drive dead letters
                             (`anvil events --help`)
   anvil version             print the version
@@ -393,6 +396,7 @@ int main(int argc, char** argv) {
     std::cout << "anvil 0.1.0 (rivetkit client protocol 2.3.19)\n";
     return 0;
   }
+  if (args[0] == "doctor") return anvil::tools::doctor_command({args.begin() + 1, args.end()});
   if (args[0] == "actors") return anvil::tools::actors_command({args.begin() + 1, args.end()});
   if (args[0] == "events") return anvil::tools::events_command({args.begin() + 1, args.end()});
   if (args[0] != "serve") return usage_error("unknown command `" + args[0] + "`");

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { test, after, before } from "node:test";
-import { ANVIL_BIN, loadClient, startAnvil, tempDir } from "./anvil_proc.mjs";
+import { ANVIL_BIN, freePort, loadClient, startAnvil, tempDir } from "./anvil_proc.mjs";
 
 const { createClient } = loadClient();
 const TOKEN = "cli-client-token";
@@ -19,12 +19,13 @@ let client;
 let dataDir;
 const ids = {};
 
-// Runs the anvil binary; returns {code, stdout, stderr}. ANVIL_ADMIN_TOKEN
-// comes only from `env` (never from this test's environment).
+// Runs the anvil binary; returns {code, stdout, stderr}. ANVIL_* settings
+// come only from `env` (never from this test's environment).
 function cli(args, env = {}) {
 	const base = { ...process.env };
-	delete base.ANVIL_ADMIN_TOKEN;
-	delete base.ANVIL_ENDPOINT;
+	for (const name of ["ANVIL_ADMIN_TOKEN", "ANVIL_ENDPOINT", "ANVIL_TOKEN", "ANVIL_LISTEN", "ANVIL_DATA_DIR",
+		"ANVIL_POSTGRES_URL", "ANVIL_REDIS_URL", "ANVIL_ALLOW_UNAUTHENTICATED"])
+		delete base[name];
 	const r = spawnSync(ANVIL_BIN, args, { env: { ...base, ...env }, encoding: "utf8", timeout: 60_000 });
 	return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -221,6 +222,25 @@ test("destroy needs --yes and the node; the actor is gone online and offline", a
 	assert.equal(online(["get", id, "--json"]).code, 1);
 	assert.equal(offline(["get", id, "--json"]).code, 1);
 	assert.equal(online(["destroy", id, "--yes"]).code, 1, "already gone");
+});
+
+test("doctor checks the running node's data directory and port, and reports an unreachable Redis", async () => {
+	const listen = `127.0.0.1:${anvil.port}`;
+	const r = cli(["doctor", "--data-dir", dataDir, "--listen", listen, "--json"]);
+	assert.equal(r.code, 0, r.stdout + r.stderr);
+	const checks = Object.fromEntries(JSON.parse(r.stdout).map((c) => [c.check, c]));
+	assert.deepEqual(Object.keys(checks).sort(), ["config", "data-dir", "disk", "port", "postgres", "redis"]);
+	assert.equal(checks["data-dir"].status, "ok");
+	assert.match(checks["data-dir"].detail, /a node is running on it/);
+	assert.equal(checks.port.status, "ok");
+	assert.match(checks.port.detail, /in use/);
+	const free = await freePort();
+	const bad = cli(["doctor", "--data-dir", dataDir, "--listen", listen, "--redis-url", `redis://127.0.0.1:${free}`]);
+	assert.equal(bad.code, 1, bad.stdout);
+	assert.match(bad.stdout, /^FAIL\s+redis\s+127\.0\.0\.1:\d+: Connection refused$/m);
+	assert.match(bad.stdout, /^ok\s+data-dir/m);
+	assert.equal(cli(["doctor", "--bogus"]).code, 2);
+	assert.equal(cli(["doctor", "--listen", "0.0.0.0:1"], {}).code, 1, "a public listen without a token");
 });
 
 test("after a graceful stop the data directory lists the same actors, all asleep, with their state", async () => {
