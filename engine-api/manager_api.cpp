@@ -2,6 +2,7 @@
 
 #include "base/value/cbor.hpp"
 #include "base/value/json.hpp"
+#include "runtime/inspect.hpp"
 
 namespace anvil {
 namespace {
@@ -105,6 +106,9 @@ asio::awaitable<http::Response> ManagerApi::handle(const http::Request& req, std
     if (!h.ok()) co_return http::error_response(h.error());
     co_return http::json_response(200, obj({{"actor_id", id}, {"history", *h}}));
   }
+  if (segs.size() >= 2 && segs.size() <= 4 && segs[0] == "admin" && segs[1] == "actors")
+    co_return co_await admin_actors(req, segs.size() >= 3 ? segs[2] : std::string_view(),
+                                    segs.size() == 4 ? segs[3] : std::string_view());
   if (segs.size() == 1 && segs[0] == "health" && m == "GET") {
     // 200 while writes are accepted; 503 with the reason while the storage
     // refuses them (reads still work then).
@@ -196,6 +200,80 @@ asio::awaitable<http::Response> ManagerApi::delete_actor(std::string_view raw_id
   auto st = co_await rt_.destroy(id);
   if (!st.ok()) co_return http::error_response(st.error());
   co_return http::json_response(200, Object{});
+}
+
+// Operator views (admin token; docs/operator-guide.md, "The anvil CLI"):
+//   GET  /admin/actors?namespace=&name=&keyPrefix=&awake=true|false&cursor=&limit=
+//   GET  /admin/actors/{id}                      the detail
+//   GET  /admin/actors/{id}/state|schedules|workflow
+//   GET  /admin/actors/{id}/kv?prefix=
+//   POST /admin/actors/{id}/sql   {"sql": "SELECT ..."}
+//   PUT  /admin/actors/{id}/state  the new state (JSON, rivetkit's JSON-compat tags)
+asio::awaitable<http::Response> ManagerApi::admin_actors(const http::Request& req, std::string_view raw_id,
+                                                         std::string_view part) {
+  const std::string& m = req.method;
+  if (!raw_id.empty()) {
+    auto id = http::percent_decode(raw_id).value_or(std::string(raw_id));
+    if (part == "state" && m == "PUT") {
+      auto next = json::parse(req.body, /*revive=*/true);
+      if (!next.ok()) co_return http::error_response(invalid_input("The body must be the new state as JSON."));
+      Value state = std::move(*next);
+      CallResult r = co_await rt_.admin_set_state(id, std::move(state));
+      if (!r.output.ok()) co_return http::error_response(r.output.error());
+      co_return http::json_response(200, obj({{"state", *r.output}}));
+    }
+    inspect::View view = inspect::View::kDetail;
+    std::string arg;
+    const bool get = m == "GET";
+    if (part.empty() && get) {
+      view = inspect::View::kDetail;
+    } else if (part == "state" && get) {
+      view = inspect::View::kState;
+    } else if (part == "schedules" && get) {
+      view = inspect::View::kSchedules;
+    } else if (part == "workflow" && get) {
+      view = inspect::View::kWorkflow;
+    } else if (part == "kv" && get) {
+      view = inspect::View::kKv;
+      arg = http::query_value(http::parse_query(req.query), "prefix").value_or("");
+    } else if (part == "sql" && m == "POST") {
+      view = inspect::View::kSql;
+      auto body = json::parse(req.body, /*revive=*/false);
+      const Value* sql = body.ok() ? body->find("sql") : nullptr;
+      if (!sql || !sql->is_string()) co_return http::error_response(invalid_input("The body must be {\"sql\": \"...\"}."));
+      arg = sql->as_string();
+    } else {
+      co_return http::error_response(make_error("api", "not_found", "The requested resource was not found"));
+    }
+    auto detail = rt_.admin_actor(id, view, arg);
+    if (!detail.ok()) co_return http::error_response(detail.error());
+    auto v = co_await rt_.once_durable(std::move(*detail));
+    if (!v.ok()) co_return http::error_response(v.error());
+    co_return http::json_response(200, *v);
+  }
+  if (m != "GET") co_return http::error_response(make_error("api", "not_found", "The requested resource was not found"));
+  auto q = http::parse_query(req.query);
+  inspect::ActorFilter f;
+  if (auto v = http::query_value(q, "namespace")) f.namespace_name = *v;
+  if (auto v = http::query_value(q, "name")) f.name = *v;
+  if (auto v = http::query_value(q, "keyPrefix")) f.key_prefix = *v;
+  if (auto v = http::query_value(q, "cursor")) f.cursor = *v;
+  if (auto v = http::query_value(q, "awake"); v && !v->empty()) {
+    if (*v != "true" && *v != "false") co_return http::error_response(invalid_input("`awake` must be true or false."));
+    f.awake = *v == "true";
+  }
+  if (auto v = http::query_value(q, "limit"); v && !v->empty()) {
+    char* end = nullptr;
+    long n = std::strtol(v->c_str(), &end, 10);
+    if (*end != '\0' || n < 1 || n > 1000)
+      co_return http::error_response(invalid_input("`limit` must be a number from 1 to 1000."));
+    f.limit = static_cast<size_t>(n);
+  }
+  auto page = rt_.admin_actors(f);
+  if (!page.ok()) co_return http::error_response(page.error());
+  auto v = co_await rt_.once_durable(std::move(*page));
+  if (!v.ok()) co_return http::error_response(v.error());
+  co_return http::json_response(200, *v);
 }
 
 }  // namespace anvil

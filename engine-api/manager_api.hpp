@@ -24,6 +24,8 @@ class ManagerApi {
   asio::awaitable<http::Response> post_actors(const http::Request& req);
   asio::awaitable<http::Response> get_actors(const http::Request& req);
   asio::awaitable<http::Response> delete_actor(std::string_view id);
+  // `id` empty: the listing; `part`: state, schedules, kv, workflow, sql.
+  asio::awaitable<http::Response> admin_actors(const http::Request& req, std::string_view id, std::string_view part);
 
   Runtime& rt_;
 };

@@ -136,3 +136,62 @@ TEST(ManagerApi, OnAFullDiskCreatesAre507AndHealthIsDegradedUntilSpaceReturns) {
   EXPECT_EQ(n.rt().actor_count(), 1u);
   std::filesystem::remove_all(dir);
 }
+
+namespace {
+
+http::Response admin(anvil::testing::Node& n, ManagerApi& api, const std::string& method, const std::string& path,
+                     const std::string& query = "", const std::string& body = "") {
+  http::Request req;
+  req.method = method;
+  req.path = path;
+  req.query = query;
+  req.body = body;
+  return n.run(api.handle(req, path));
+}
+
+}  // namespace
+
+TEST(ManagerApi, TheAdminListingShowsOnlyActorsWhoseCreateIsOnDisk) {
+  auto dir = temp_dir("admin-durable");
+  {
+    anvil::testing::Node n(dir, registry());
+    ManagerApi api(n.rt());
+    ASSERT_EQ(put_actor(n, api, "stored").status, 200);
+    CreateRequest cr;
+    cr.name = "counter";
+    cr.key = {"held-back"};
+    ASSERT_TRUE(n.rt().get_or_create(cr, /*defer_commit=*/true).ok());  // not submitted
+    auto res = admin(n, api, "GET", "/admin/actors");
+    ASSERT_EQ(res.status, 200) << res.body;
+    auto body = json::parse(res.body);
+    ASSERT_TRUE(body.ok());
+    const Array& actors = body->find("actors")->as_array();
+    ASSERT_EQ(actors.size(), 1u);
+    EXPECT_EQ(*actors[0].find("key"), arr({"stored"}));
+    EXPECT_TRUE(body->find("cursor")->is_null());
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ManagerApi, AdminRoutesRefuseBadParametersAndUnknownParts) {
+  auto dir = temp_dir("admin-bad");
+  {
+    anvil::testing::Node n(dir, registry());
+    ManagerApi api(n.rt());
+    for (const char* q : {"limit=0", "limit=1001", "limit=x", "awake=maybe"})
+      EXPECT_EQ(admin(n, api, "GET", "/admin/actors", q).status, 400) << q;
+    EXPECT_EQ(admin(n, api, "GET", "/admin/actors/0000000000000000000000000").status, 404);
+    EXPECT_EQ(admin(n, api, "GET", "/admin/actors/0000000000000000000000000/state").status, 404);
+    ASSERT_EQ(put_actor(n, api, "a").status, 200);
+    auto listed = json::parse(admin(n, api, "GET", "/admin/actors").body);
+    const std::string id = listed->find("actors")->as_array()[0].find("id")->as_string();
+    EXPECT_EQ(admin(n, api, "GET", "/admin/actors/" + id + "/frobs").status, 404);
+    EXPECT_EQ(admin(n, api, "POST", "/admin/actors/" + id + "/sql", "", "{}").status, 400);
+    EXPECT_EQ(admin(n, api, "PUT", "/admin/actors/" + id + "/state", "", "{nope").status, 400);
+    auto set = admin(n, api, "PUT", "/admin/actors/" + id + "/state", "", R"({"count":9})");
+    EXPECT_EQ(set.status, 200) << set.body;
+    EXPECT_EQ(set.body, R"({"state":{"count":9}})");
+    EXPECT_EQ(admin(n, api, "GET", "/admin/actors/" + id + "/state").body, R"({"count":9})");
+  }
+  std::filesystem::remove_all(dir);
+}

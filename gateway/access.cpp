@@ -23,6 +23,7 @@ RouteAccess route_access(std::string_view method, std::string_view path, bool is
     return RouteAccess::Public;
   if (segs.size() == 1 && segs[0] == "metrics") return RouteAccess::Admin;
   if (segs.size() == 3 && segs[0] == "actors" && segs[2] == "workflow") return RouteAccess::Admin;
+  if (!segs.empty() && segs[0] == "admin") return RouteAccess::Admin;
   return RouteAccess::Client;
 }
 

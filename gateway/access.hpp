@@ -10,7 +10,8 @@
 //    stay open (the engine skips auth there too), CORS preflights carry no credentials and
 //    application routes (AppHost) do their own auth.
 //  - the admin token (`--admin-token` / ANVIL_ADMIN_TOKEN) guards the
-//    operator endpoints (`/metrics`, `GET /actors/{id}/workflow`), presented
+//    operator endpoints (`/metrics`, `GET /actors/{id}/workflow`, everything
+//    under `/admin/`: `GET /admin/actors`, `GET /admin/actors/{id}`), presented
 //    as `Authorization: Bearer <t>`. With no admin token configured those
 //    endpoints answer only peers on this host that did not come through a
 //    proxy (no Forwarded / X-Forwarded-For / X-Real-IP header). The admin

@@ -108,3 +108,10 @@ TEST(Access, ConstantTimeEqualComparesWholeStrings) {
   EXPECT_FALSE(constant_time_equal("", "a"));
   EXPECT_TRUE(constant_time_equal("", ""));
 }
+
+TEST(Access, EverythingUnderAdminIsAnAdminRoute) {
+  EXPECT_EQ(route_access("GET", "/admin/actors", false), RouteAccess::Admin);
+  EXPECT_EQ(route_access("GET", "/admin/actors/abc", false), RouteAccess::Admin);
+  EXPECT_EQ(route_access("POST", "/admin/anything", false), RouteAccess::Admin);
+  EXPECT_EQ(route_access("GET", "/administrators", false), RouteAccess::Client);
+}

@@ -53,7 +53,15 @@ Status bind(sqlite3_stmt* stmt, size_t i, const Value& v) {
   return Ok{};
 }
 
-Value column(sqlite3_stmt* stmt, int i) {
+bool only_blanks(const char* p) {
+  for (; *p; ++p)
+    if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != ';') return false;
+  return true;
+}
+
+}  // namespace
+
+Value sqlite_column(sqlite3_stmt* stmt, int i) {
   switch (sqlite3_column_type(stmt, i)) {
     case SQLITE_INTEGER:
       return Value(static_cast<int64_t>(sqlite3_column_int64(stmt, i)));
@@ -71,14 +79,6 @@ Value column(sqlite3_stmt* stmt, int i) {
       return Value(nullptr);
   }
 }
-
-bool only_blanks(const char* p) {
-  for (; *p; ++p)
-    if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != ';') return false;
-  return true;
-}
-
-}  // namespace
 
 // ---------------------------------------------------------------- ActorDb
 
@@ -210,7 +210,7 @@ Status ActorDb::run(sqlite3_stmt* stmt, const Array& params, Array* rows) {
     Object row;
     const int n = sqlite3_column_count(stmt);
     row.reserve(static_cast<size_t>(n));
-    for (int i = 0; i < n; ++i) row.emplace_back(sqlite3_column_name(stmt, i), column(stmt, i));
+    for (int i = 0; i < n; ++i) row.emplace_back(sqlite3_column_name(stmt, i), sqlite_column(stmt, i));
     rows->emplace_back(std::move(row));
   }
   sqlite3_reset(stmt);

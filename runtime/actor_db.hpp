@@ -24,6 +24,10 @@ struct sqlite3_stmt;
 
 namespace anvil {
 
+// A result column as a Value: INTEGER => int64, REAL => double, TEXT =>
+// string, BLOB => bytes, NULL => null.
+Value sqlite_column(sqlite3_stmt* stmt, int i);
+
 class ActorDb {
  public:
   // Opens the database held by `file` (its durable pages), and begins the

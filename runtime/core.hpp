@@ -19,10 +19,12 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "runtime/directory.hpp"
 #include "runtime/effects.hpp"
+#include "runtime/inspect.hpp"
 #include "runtime/runtime.hpp"
 #include "storage/commit_pipeline.hpp"
 #include "storage/records.hpp"
@@ -77,10 +79,17 @@ class RuntimeCore {
   asio::awaitable<Status> destroy(const std::string& actor_id);
   asio::awaitable<void> shutdown();
   Result<Value> workflow_history(const std::string& actor_id) const;
+  Result<Pending<Value>> admin_actors(const inspect::ActorFilter& filter) const;
+  Result<Pending<Value>> admin_actor(const std::string& actor_id, inspect::View view, const std::string& arg) const;
+  asio::awaitable<CallResult> admin_set_state(const std::string& actor_id, Value state);
   std::string metrics_text() const;
   std::string storage_state() const;
   size_t awake_count() const;
   size_t actor_count() const;
+  // Ids of the actors with an instance now.
+  std::shared_ptr<const std::unordered_set<std::string>> awake_ids() const;
+  // The commit to await before reporting what a store read saw now.
+  uint64_t read_horizon() const;
 
   // --- turns ---
   // One turn on the actor: wakes it if needed, runs `body` on its strand,
@@ -105,6 +114,10 @@ class RuntimeCore {
   // A new generation starts: bumps it, stamps start/connectable times and
   // returns the record to persist with the start batch.
   storage::ActorRow begin_generation(const std::shared_ptr<ActorEntry>& entry);
+  // The actor goes to sleep: stamps the sleep time and returns the record
+  // to persist with the sleep's commit (so a reader of the data directory,
+  // `anvil actors ls --data-dir`, sees it asleep).
+  storage::ActorRow mark_asleep(const std::shared_ptr<ActorEntry>& entry);
   ActorInfo info_of(const std::shared_ptr<ActorEntry>& entry) const;
   // Hands a held-back create record to the actor's first start.
   std::unique_ptr<rocksdb::WriteBatch> take_pending_create(const std::shared_ptr<ActorEntry>& entry);

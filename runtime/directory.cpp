@@ -48,6 +48,8 @@ storage::ActorRow RuntimeCore::actor_row(const ActorEntry& e) {
   row.datacenter = info.datacenter;
   row.create_ts = info.create_ts;
   row.generation = info.generation;
+  row.start_ts = info.start_ts.value_or(0);
+  row.sleep_ts = info.sleep_ts.value_or(0);
   if (e.input) {
     row.has_input = true;
     auto bytes = cbor::encode(*e.input, cbor::Mode::Storage);
@@ -245,8 +247,15 @@ std::shared_ptr<Instance> RuntimeCore::acquire(const std::string& actor_id, std:
 void RuntimeCore::detach(const std::shared_ptr<ActorEntry>& entry, const Instance* inst) {
   std::lock_guard lk(mu_);
   if (entry->instance.get() == inst) entry->instance.reset();
+  if (!entry->info.sleep_ts) entry->info.sleep_ts = now_ms();  // (mark_asleep may have stamped it)
+  entry->info.connectable_ts.reset();
+}
+
+storage::ActorRow RuntimeCore::mark_asleep(const std::shared_ptr<ActorEntry>& entry) {
+  std::lock_guard lk(mu_);
   entry->info.sleep_ts = now_ms();
   entry->info.connectable_ts.reset();
+  return actor_row(*entry);
 }
 
 void RuntimeCore::forget(const std::shared_ptr<ActorEntry>& entry) {

@@ -234,6 +234,12 @@ void Instance::arm_idle_timer() {
   idle_.async_wait(IdleWake{shared_from_this()});
 }
 
+Result<Value> Instance::replace_state(Value next) {
+  state = std::move(next);
+  dirty = true;
+  return state;
+}
+
 void Instance::sleep_now() {
   if (phase_ == Phase::Running) stop(false);
 }
@@ -300,6 +306,13 @@ void Instance::stop(bool destroy) {
     else if (dirty && !persist_state())
       spdlog::warn("actor {} ({}): state exceeds {} bytes at sleep; onSleep's changes discarded", actor_id, name,
                    kMaxStateBytes);
+    // The record says asleep (its sleep time after its start time): what
+    // readers of the data directory go by. Not while the storage refuses
+    // writes (the start record may not be stored either; the batch would
+    // only be refused).
+    storage::ActorRow asleep = rt_.mark_asleep(entry_);
+    if (rt_.pipeline().health() == storage::CommitPipeline::Health::kWritable)
+      rt_.store().put(batch(), storage::Family::kActors, actor_id, storage::encode(asleep));
     commit();
   }
   close_db();

@@ -95,6 +95,9 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   // a held-back create).
   TurnEffects take_effects();
 
+  // An operator's state replacement (Runtime::admin_set_state) as a turn's
+  // body: the end of the turn persists it and runs onStateChange.
+  Result<Value> replace_state(Value next);
   // A synchronous action's result, or (for an async action) a placeholder:
   // the call then runs as a coroutine and take_started_call() hands out its
   // outcome. With `close_conn`, the connection is closed once the action

@@ -1,6 +1,9 @@
-// Operator views of the node: Prometheus counters and an actor's workflow
-// history.
+// Operator views of the node: Prometheus counters, an actor's workflow
+// history and the admin actor listing/detail (runtime/inspect.hpp).
+#include <unordered_set>
+
 #include "runtime/core.hpp"
+#include "runtime/instance.hpp"
 #include "storage/pg/pool.hpp"
 #include "storage/redis/client.hpp"
 
@@ -64,26 +67,54 @@ std::string RuntimeCore::storage_state() const {
 
 Result<Value> RuntimeCore::workflow_history(const std::string& actor_id) const {
   if (!find_by_id(actor_id)) return make_error("actor", "not_found", "The actor does not exist or was destroyed.");
-  Array steps;
-  Status failure = Ok{};
-  auto st = store_.scan_prefix(storage::Family::kWorkflow, actor_id, [&](std::string_view, std::string_view v) {
-    auto row = storage::decode_workflow_row(v);
-    if (!row.ok()) {
-      failure = row.error();
-      return false;
-    }
-    Object o{{"path", row->path}, {"kind", row->kind}, {"status", row->status},
-             {"attempts", static_cast<int64_t>(row->attempts)}, {"startedTs", row->started_ts},
-             {"completedTs", row->completed_ts ? Value(row->completed_ts) : Value()}};
-    if (!row->error.empty()) o.emplace_back("error", row->error);
-    if (row->kind == "loop") o.emplace_back("iteration", static_cast<int64_t>(row->iteration));
-    if (row->wake_ts) o.emplace_back("wakeTs", row->wake_ts);
-    steps.emplace_back(Value(std::move(o)));
-    return true;
-  });
-  if (!st.ok()) return st.error();
-  if (!failure.ok()) return failure.error();
-  return Value(std::move(steps));
+  return inspect::workflow_history(store_, actor_id);
+}
+
+namespace {
+
+// Awake = has an instance in the directory now. The set is taken before
+// reading storage (never holding the directory lock across a store read).
+inspect::AwakeFn awake_in(std::shared_ptr<const std::unordered_set<std::string>> ids) {
+  return [ids = std::move(ids)](const storage::ActorRow& row) { return ids->count(row.actor_id) > 0; };
+}
+
+}  // namespace
+
+uint64_t RuntimeCore::read_horizon() const {
+  // While the storage refuses writes, the batches refused never reached
+  // RocksDB: what a read sees is durable already, and waiting for the last
+  // submitted (lost) batch would fail the read.
+  if (pipeline_.health() != storage::CommitPipeline::Health::kWritable) return 0;
+  return pipeline_.last_submitted();
+}
+
+std::shared_ptr<const std::unordered_set<std::string>> RuntimeCore::awake_ids() const {
+  auto ids = std::make_shared<std::unordered_set<std::string>>();
+  std::lock_guard lk(mu_);
+  for (const auto& [id, e] : by_id_)
+    if (e->instance) ids->insert(id);
+  return ids;
+}
+
+Result<Pending<Value>> RuntimeCore::admin_actors(const inspect::ActorFilter& filter) const {
+  auto page = inspect::list_actors(store_, filter, awake_in(awake_ids()));
+  if (!page.ok()) return page.error();
+  // Whatever the scan read was submitted before it ended.
+  return Pending<Value>(std::move(*page), read_horizon());
+}
+
+Result<Pending<Value>> RuntimeCore::admin_actor(const std::string& actor_id, inspect::View view,
+                                                const std::string& arg) const {
+  auto detail = inspect::actor_view(store_, actor_id, view, arg, awake_in(awake_ids()));
+  if (!detail.ok()) return detail.error();
+  return Pending<Value>(std::move(*detail), read_horizon());
+}
+
+asio::awaitable<CallResult> RuntimeCore::admin_set_state(const std::string& actor_id, Value state) {
+  // A turn like an action's: the state is replaced on the actor's strand,
+  // onStateChange runs, and the reply waits for the commit.
+  TurnBody body = [state = std::move(state)](Instance& inst) -> Result<Value> { return inst.replace_state(state); };
+  co_return co_await turn(actor_id, std::move(body), true);
 }
 
 }  // namespace anvil

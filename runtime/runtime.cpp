@@ -85,6 +85,16 @@ asio::awaitable<void> Runtime::shutdown() { return core_->shutdown(); }
 Result<Value> Runtime::workflow_history(const std::string& actor_id) const {
   return core_->workflow_history(actor_id);
 }
+Result<Pending<Value>> Runtime::admin_actors(const inspect::ActorFilter& filter) const {
+  return core_->admin_actors(filter);
+}
+Result<Pending<Value>> Runtime::admin_actor(const std::string& actor_id, inspect::View view,
+                                            const std::string& arg) const {
+  return core_->admin_actor(actor_id, view, arg);
+}
+asio::awaitable<CallResult> Runtime::admin_set_state(const std::string& actor_id, Value state) {
+  return core_->admin_set_state(actor_id, std::move(state));
+}
 std::string Runtime::metrics_text() const { return core_->metrics_text(); }
 std::string Runtime::storage_state() const { return core_->storage_state(); }
 size_t Runtime::awake_count() const { return core_->awake_count(); }

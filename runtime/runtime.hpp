@@ -30,6 +30,11 @@ class Store;
 class CommitPipeline;
 }  // namespace storage
 
+namespace inspect {  // runtime/inspect.hpp
+struct ActorFilter;
+enum class View : int;
+}  // namespace inspect
+
 class RuntimeCore;    // runtime/core.hpp
 struct ActorEntry;    // runtime/directory.hpp
 struct Alarm;         // runtime/effects.hpp
@@ -273,6 +278,15 @@ class Runtime {
 
   // Operator view: the actor's workflow history (durable records).
   Result<Value> workflow_history(const std::string& actor_id) const;
+
+  // Operator views from storage (runtime/inspect.hpp; the admin routes): a
+  // page of actors, one view of one actor (actor.not_found). They open once
+  // everything they read is durable.
+  Result<Pending<Value>> admin_actors(const inspect::ActorFilter& filter) const;
+  Result<Pending<Value>> admin_actor(const std::string& actor_id, inspect::View view, const std::string& arg) const;
+  // Replaces an actor's state in a turn (waking it; onStateChange runs);
+  // completes once durable, with the new state.
+  asio::awaitable<CallResult> admin_set_state(const std::string& actor_id, Value state);
 
   // Prometheus text exposition of the node's counters.
   std::string metrics_text() const;

@@ -18,6 +18,8 @@ struct ActorRecord {
   input @8 :Data;               # CBOR (storage mode) of the create input
   generation @9 :UInt32;        # bumped on every start (wake)
   datacenter @10 :Text;
+  startTs @11 :Int64;           # ms since epoch of the newest start (0: never started)
+  sleepTs @12 :Int64;           # ms since epoch of the newest sleep (0: none since)
 }
 
 # cf "state": actor id -> StateRecord. Written through the commit pipeline;

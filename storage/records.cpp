@@ -54,6 +54,8 @@ std::string encode(const ActorRow& r) {
   b.setInput(as_data(r.input));
   b.setGeneration(r.generation);
   b.setDatacenter(r.datacenter);
+  b.setStartTs(r.start_ts);
+  b.setSleepTs(r.sleep_ts);
   return to_bytes(msg);
 }
 
@@ -83,6 +85,8 @@ Result<ActorRow> decode_actor_row(std::string_view bytes) {
     r.input = from_data(rec.getInput());
     r.generation = rec.getGeneration();
     r.datacenter = rec.getDatacenter();
+    r.start_ts = rec.getStartTs();
+    r.sleep_ts = rec.getSleepTs();
     return r;
   } catch (const kj::Exception& e) {
     return corrupt("actor record", e);

@@ -16,6 +16,10 @@ struct ActorRow {
   bool has_input = false;
   std::string input;  // CBOR (storage mode)
   uint32_t generation = 0;
+  // The newest start and sleep (ms; 0 = none): written with the start's and
+  // the sleep's commits, so a reader of the data directory can tell an awake
+  // actor (start_ts > sleep_ts) without asking the node.
+  int64_t start_ts = 0, sleep_ts = 0;
 };
 
 struct StateRow {

@@ -94,13 +94,24 @@ rocksdb::Status Store::open_db(bool read_only) {
 
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  auto s = read_only ? rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(options), opts_.path, descs, &handles, &raw)
-                     : rocksdb::DB::Open(rocksdb::DBOptions(options), opts_.path, descs, &handles, &raw);
+  rocksdb::Status s;
+  if (!secondary_path_.empty()) {
+    options.create_if_missing = false;
+    options.create_missing_column_families = false;
+    options.max_open_files = -1;  // required of a secondary instance
+    s = rocksdb::DB::OpenAsSecondary(rocksdb::DBOptions(options), opts_.path, secondary_path_, descs, &handles, &raw);
+  } else if (read_only) {
+    s = rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(options), opts_.path, descs, &handles, &raw);
+  } else {
+    s = rocksdb::DB::Open(rocksdb::DBOptions(options), opts_.path, descs, &handles, &raw);
+  }
   if (!s.ok()) return s;
   db_.reset(raw);
   // handles[0] is the default family, which Anvil does not use.
   cfs_.assign(handles.begin() + 1, handles.end());
   cfs_.push_back(handles[0]);
+  // A secondary tails the MANIFEST and WAL files written since its open began.
+  if (!secondary_path_.empty()) return db_->TryCatchUpWithPrimary();
   return s;
 }
 
@@ -118,6 +129,19 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& opts) {
   if (opts.file_system) store->env_ = rocksdb::NewCompositeEnv(opts.file_system);
   std::unique_lock lk(store->db_mu_);
   if (auto s = store->open_db(false); !s.ok()) return storage_error(s);
+  for (size_t f = 0; f < store->cfs_.size(); ++f)
+    store->ids_.push_back(std::make_unique<FamilyId>(store->cfs_[f]->GetName(), store->cfs_[f]->GetID()));
+  lk.unlock();
+  return store;
+}
+
+Result<std::unique_ptr<Store>> Store::open_secondary(const std::string& path, const std::string& secondary_path) {
+  std::unique_ptr<Store> store(new Store());
+  store->opts_.path = path;
+  store->opts_.create_if_missing = false;
+  store->secondary_path_ = secondary_path;
+  std::unique_lock lk(store->db_mu_);
+  if (auto s = store->open_db(true); !s.ok()) return storage_error(s);
   for (size_t f = 0; f < store->cfs_.size(); ++f)
     store->ids_.push_back(std::make_unique<FamilyId>(store->cfs_[f]->GetName(), store->cfs_[f]->GetID()));
   lk.unlock();

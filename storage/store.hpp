@@ -52,6 +52,12 @@ std::string prefix_end(std::string_view prefix);
 class Store {
  public:
   static Result<std::unique_ptr<Store>> open(const StoreOptions& opts);
+  // Opens the database at `path` read-only as a RocksDB *secondary*
+  // instance: safe while a node holds it open (no lock taken, nothing
+  // written there); the view is the primary's as of the open, WAL included.
+  // Its own info files go to `secondary_path`, which must be private to the
+  // reader. Writes fail. For the operator CLI (tools/actors_cli.cpp).
+  static Result<std::unique_ptr<Store>> open_secondary(const std::string& path, const std::string& secondary_path);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -66,6 +72,22 @@ class Store {
     if (!db_) return closed_error();
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(f)));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (!fn(std::string_view(it->key().data(), it->key().size()),
+              std::string_view(it->value().data(), it->value().size())))
+        break;
+    }
+    if (!it->status().ok()) return storage_error(it->status());
+    return Ok{};
+  }
+
+  // Visits every (key, value) of a family from the first key >= `start`, in
+  // key order; stop by returning false.
+  template <typename Fn>
+  Status scan_from(Family f, std::string_view start, Fn&& fn) const {
+    std::shared_lock lk(db_mu_);
+    if (!db_) return closed_error();
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(f)));
+    for (it->Seek(rocksdb::Slice(start.data(), start.size())); it->Valid(); it->Next()) {
       if (!fn(std::string_view(it->key().data(), it->key().size()),
               std::string_view(it->value().data(), it->value().size())))
         break;
@@ -130,6 +152,7 @@ class Store {
   rocksdb::ColumnFamilyHandle* batch_cf(Family f) const;
 
   StoreOptions opts_;
+  std::string secondary_path_;  // non-empty: a secondary instance (open_secondary)
   std::unique_ptr<rocksdb::Env> env_;  // wraps StoreOptions::file_system; outlives db_
   mutable std::shared_mutex db_mu_;
   std::unique_ptr<rocksdb::DB> db_;                // GUARDED_BY(db_mu_)

@@ -29,6 +29,8 @@
 #include "storage/pg/pool.hpp"
 #include "storage/redis/client.hpp"
 #include "storage/store.hpp"
+#include "tools/actors_cli.hpp"
+#include "tools/doctor_cli.hpp"
 #include "tools/events_cli.hpp"
 
 namespace {
@@ -37,6 +39,11 @@ constexpr const char* kUsage = R"(anvil — a native actor engine that speaks Ri
 
 Usage:
   anvil serve [options]     run a node (serves the Rivet protocol at / and /api/rivet/)
+  anvil actors ls|get ...   list actors / show one (state, key, times, sizes), from a
+                            running node (--endpoint) or a data directory (--data-dir)
+                            (`anvil actors --help`)
+  anvil doctor ...          check config, disk space, data directory, port, Postgres/Redis
+                            (`anvil doctor --help`)
   anvil events ...          GrowQR: replay failed/unresolved events, list and re-drive dead letters
                             (`anvil events --help`)
   anvil version             print the version
@@ -62,7 +69,7 @@ neither; one that does answers db.not_configured / redis.not_configured.
 Security (docs/operator-guide.md, "Security"):
   --token TOKEN             clients must present it on the manager API and the
                             actor gateway (rivetkit's `token` option)  [ANVIL_TOKEN]
-  --admin-token TOKEN       Bearer token for /metrics and GET /actors/{id}/workflow;
+  --admin-token TOKEN       Bearer token for /metrics, GET /actors/{id}/workflow, /admin/*;
                             without it those answer local clients only  [ANVIL_ADMIN_TOKEN]
   --allow-unauthenticated   allow a non-loopback --listen without --token
                                                         [ANVIL_ALLOW_UNAUTHENTICATED=1]
@@ -389,6 +396,8 @@ int main(int argc, char** argv) {
     std::cout << "anvil 0.1.0 (rivetkit client protocol 2.3.19)\n";
     return 0;
   }
+  if (args[0] == "doctor") return anvil::tools::doctor_command({args.begin() + 1, args.end()});
+  if (args[0] == "actors") return anvil::tools::actors_command({args.begin() + 1, args.end()});
   if (args[0] == "events") return anvil::tools::events_command({args.begin() + 1, args.end()});
   if (args[0] != "serve") return usage_error("unknown command `" + args[0] + "`");
 

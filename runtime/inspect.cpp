@@ -1,0 +1,299 @@
+#include "runtime/inspect.hpp"
+
+#include <algorithm>
+#include <span>
+
+#include <sqlite3.h>
+
+#include "base/value/cbor.hpp"
+#include "base/value/detail.hpp"
+#include "runtime/actor_db.hpp"
+#include "runtime/actor_key.hpp"
+#include "runtime/sqlite_vfs.hpp"
+#include "storage/records.hpp"
+#include "storage/store.hpp"
+
+namespace anvil::inspect {
+namespace {
+
+std::span<const uint8_t> as_span(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+Value key_json(const std::string& serialized) {
+  Array key;
+  for (auto& part : deserialize_key(serialized)) key.emplace_back(std::move(part));
+  return Value(std::move(key));
+}
+
+Value opt_ms(int64_t ms) { return ms ? Value(ms) : Value(); }
+
+Result<size_t> count_prefix(const storage::Store& store, storage::Family f, const std::string& prefix) {
+  size_t n = 0;
+  auto st = store.scan_prefix(f, prefix, [&](std::string_view, std::string_view) {
+    ++n;
+    return true;
+  });
+  if (!st.ok()) return st.error();
+  return n;
+}
+
+Error not_found(const std::string& id) {
+  return make_error("actor", "not_found", "The actor does not exist or was destroyed.", obj({{"actor_id", id}}));
+}
+
+Result<Value> decode_user_value(const std::string& cbor_bytes) {
+  if (cbor_bytes.empty()) return Value();
+  return cbor::decode(as_span(cbor_bytes), cbor::Mode::Storage);
+}
+
+// KV keys and values are bytes: a string when they are text, else bytes.
+Value bytes_or_text(std::string_view b) {
+  if (detail::valid_utf8(b)) return Value(b);
+  return Value(Bytes(b.begin(), b.end()));
+}
+
+Result<Value> schedules(const storage::Store& store, const std::string& id) {
+  Array out;
+  Status failure = Ok{};
+  auto st = store.scan_prefix(storage::Family::kSchedules, id, [&](std::string_view, std::string_view v) {
+    auto row = storage::decode_schedule_row(v);
+    Result<Value> args = row.ok() ? decode_user_value(row->args) : Result<Value>(row.error());
+    if (!args.ok()) {
+      failure = args.error();
+      return false;
+    }
+    out.push_back(obj({{"id", row->id},
+                       {"action", row->action},
+                       {"args", std::move(*args)},
+                       {"dueTs", row->due_ts},
+                       {"createdTs", row->created_ts},
+                       {"intervalMs", row->interval_ms > 0 ? Value(row->interval_ms) : Value()},
+                       {"name", row->name.empty() ? Value() : Value(row->name)}}));
+    return true;
+  });
+  if (!st.ok()) return st.error();
+  if (!failure.ok()) return failure.error();
+  std::stable_sort(out.begin(), out.end(),
+                   [](const Value& a, const Value& b) { return a.find("dueTs")->as_int() < b.find("dueTs")->as_int(); });
+  return Value(std::move(out));
+}
+
+Result<Value> kv(const storage::Store& store, const std::string& id, const std::string& prefix) {
+  Array out;
+  auto st = store.scan_prefix(storage::Family::kKv, id + prefix, [&](std::string_view k, std::string_view v) {
+    out.push_back(obj({{"key", bytes_or_text(k.substr(id.size()))}, {"value", bytes_or_text(v)}}));
+    return true;
+  });
+  if (!st.ok()) return st.error();
+  return Value(std::move(out));
+}
+
+Result<Value> sql(const storage::Store& store, const std::string& id, const std::string& text) {
+  // A private copy of the durable pages, opened through the actor VFS:
+  // nothing the statement could do reaches the actor's database.
+  db::PageFile file;
+  auto st = store.scan_prefix(storage::Family::kDbPages, id, [&](std::string_view k, std::string_view v) {
+    file.load(db::page_number(k, id.size()), v);
+    return true;
+  });
+  if (!st.ok()) return st.error();
+  if (file.size() == 0) return make_error("db", "not_found", "The actor has no database.", obj({{"actor_id", id}}));
+  sqlite3* conn = nullptr;
+  std::unique_ptr<sqlite3, int (*)(sqlite3*)> guard(nullptr, sqlite3_close_v2);
+  if (int rc = db::open_database(file, "inspect-" + id, &conn); rc != SQLITE_OK) {
+    guard.reset(conn);
+    return make_error("db", "query_failed", std::string("cannot open the database: ") + sqlite3_errstr(rc));
+  }
+  guard.reset(conn);
+  sqlite3_exec(conn, "PRAGMA query_only = ON", nullptr, nullptr, nullptr);
+  sqlite3_stmt* stmt = nullptr;
+  const char* tail = nullptr;
+  if (sqlite3_prepare_v2(conn, text.c_str(), static_cast<int>(text.size()), &stmt, &tail) != SQLITE_OK)
+    return make_error("db", "query_failed", sqlite3_errmsg(conn));
+  std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> stmt_guard(stmt, sqlite3_finalize);
+  if (!stmt) return make_error("validation", "invalid_input", "The SQL text holds no statement.");
+  for (const char* p = tail; p && *p; ++p)
+    if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != ';')
+      return make_error("validation", "invalid_input", "One statement at a time.");
+  if (!sqlite3_stmt_readonly(stmt))
+    return make_error("validation", "invalid_input", "Only read-only statements (SELECT, read-only PRAGMAs).");
+  Array columns;
+  const int n = sqlite3_column_count(stmt);
+  for (int i = 0; i < n; ++i) columns.emplace_back(sqlite3_column_name(stmt, i));
+  Array rows;
+  bool truncated = false;
+  for (;;) {
+    const int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) return make_error("db", "query_failed", sqlite3_errmsg(conn));
+    if (rows.size() == kMaxSqlRows) {
+      truncated = true;
+      break;
+    }
+    Array row;
+    for (int i = 0; i < n; ++i) row.push_back(sqlite_column(stmt, i));
+    rows.emplace_back(std::move(row));
+  }
+  return obj({{"columns", Value(std::move(columns))}, {"rows", Value(std::move(rows))}, {"truncated", truncated}});
+}
+
+}  // namespace
+
+Result<Value> workflow_history(const storage::Store& store, const std::string& actor_id) {
+  Array steps;
+  Status failure = Ok{};
+  auto st = store.scan_prefix(storage::Family::kWorkflow, actor_id, [&](std::string_view, std::string_view v) {
+    auto row = storage::decode_workflow_row(v);
+    if (!row.ok()) {
+      failure = row.error();
+      return false;
+    }
+    Object o{{"path", row->path}, {"kind", row->kind}, {"status", row->status},
+             {"attempts", static_cast<int64_t>(row->attempts)}, {"startedTs", row->started_ts},
+             {"completedTs", row->completed_ts ? Value(row->completed_ts) : Value()}};
+    if (!row->error.empty()) o.emplace_back("error", row->error);
+    if (row->kind == "loop") o.emplace_back("iteration", static_cast<int64_t>(row->iteration));
+    if (row->wake_ts) o.emplace_back("wakeTs", row->wake_ts);
+    steps.emplace_back(Value(std::move(o)));
+    return true;
+  });
+  if (!st.ok()) return st.error();
+  if (!failure.ok()) return failure.error();
+  return Value(std::move(steps));
+}
+
+Result<Value> actor_view(const storage::Store& store, const std::string& actor_id, View view,
+                         const std::string& arg, const AwakeFn& awake) {
+  if (view == View::kDetail || view == View::kState) {
+    auto detail = get_actor(store, actor_id, awake);
+    if (!detail.ok() || view == View::kDetail) return detail;
+    return *detail->find("state");
+  }
+  auto raw = store.get(storage::Family::kActors, actor_id);
+  if (!raw.ok()) return raw.error();
+  if (!*raw) return not_found(actor_id);
+  switch (view) {
+    case View::kSchedules:
+      return schedules(store, actor_id);
+    case View::kKv:
+      return kv(store, actor_id, arg);
+    case View::kWorkflow:
+      return workflow_history(store, actor_id);
+    case View::kSql:
+      return sql(store, actor_id, arg);
+    default:
+      break;
+  }
+  return make_error("validation", "invalid_input", "Unknown view.");
+}
+
+bool key_has_prefix(const std::vector<std::string>& key, const std::string& prefix) {
+  if (prefix.empty()) return true;
+  const ActorKey want = deserialize_key(prefix);
+  if (want.empty()) return true;  // "/" is the empty key: a prefix of every key
+  if (key.size() < want.size()) return false;
+  for (size_t i = 0; i + 1 < want.size(); ++i)
+    if (key[i] != want[i]) return false;
+  const std::string& last = want.back();
+  return key[want.size() - 1].compare(0, last.size(), last) == 0;
+}
+
+Value actor_summary(const storage::ActorRow& row, bool awake) {
+  return obj({{"id", row.actor_id}, {"name", row.name}, {"key", key_json(row.key)}, {"awake", awake}});
+}
+
+Result<Value> list_actors(const storage::Store& store, const ActorFilter& filter, const AwakeFn& awake) {
+  const size_t limit = std::clamp<size_t>(filter.limit, 1, 1000);
+  Array out;
+  bool more = false;
+  Status failure = Ok{};
+  auto visit = [&](std::string_view k, std::string_view v) {
+    if (!filter.cursor.empty() && k <= filter.cursor) return true;  // Seek lands on the cursor itself
+    auto row = storage::decode_actor_row(v);
+    if (!row.ok()) {
+      failure = row.error();
+      return false;
+    }
+    if (!filter.namespace_name.empty() && row->namespace_name != filter.namespace_name) return true;
+    if (!filter.name.empty() && row->name != filter.name) return true;
+    if (!filter.key_prefix.empty() && !key_has_prefix(deserialize_key(row->key), filter.key_prefix)) return true;
+    const bool is_awake = awake(*row);
+    if (filter.awake && *filter.awake != is_awake) return true;
+    if (out.size() == limit) {
+      more = true;
+      return false;
+    }
+    out.push_back(actor_summary(*row, is_awake));
+    return true;
+  };
+  // Actor ids are fixed-width, so id order is key order; a cursor resumes
+  // with a seek rather than a walk from the start.
+  Status st = filter.cursor.empty() ? store.scan(storage::Family::kActors, visit)
+                                    : store.scan_from(storage::Family::kActors, filter.cursor, visit);
+  if (!st.ok()) return st.error();
+  if (!failure.ok()) return failure.error();
+  Value cursor;
+  if (more) cursor = out.back().find("id")->as_string();
+  return obj({{"actors", Value(std::move(out))}, {"cursor", std::move(cursor)}});
+}
+
+Result<Value> get_actor(const storage::Store& store, const std::string& actor_id, const AwakeFn& awake) {
+  auto raw = store.get(storage::Family::kActors, actor_id);
+  if (!raw.ok()) return raw.error();
+  if (!*raw) return not_found(actor_id);
+  auto row = storage::decode_actor_row(**raw);
+  if (!row.ok()) return row.error();
+
+  Value state;
+  int64_t state_bytes = 0;
+  bool initialized = false;
+  auto srow_raw = store.get(storage::Family::kState, actor_id);
+  if (!srow_raw.ok()) return srow_raw.error();
+  if (*srow_raw) {
+    auto srow = storage::decode_state_row(**srow_raw);
+    if (!srow.ok()) return srow.error();
+    initialized = srow->initialized;
+    state_bytes = static_cast<int64_t>(srow->state.size());
+    if (!srow->state.empty()) {
+      auto v = cbor::decode(as_span(srow->state), cbor::Mode::Storage);
+      if (!v.ok()) return v.error();
+      state = std::move(*v);
+    }
+  }
+  Value input;
+  if (row->has_input) {
+    auto v = cbor::decode(as_span(row->input), cbor::Mode::Storage);
+    if (!v.ok()) return v.error();
+    input = std::move(*v);
+  }
+
+  Value out = actor_summary(*row, awake(*row));
+  Object& o = out.as_object();
+  o.emplace_back("namespace", row->namespace_name);
+  // Rivet-style per-actor inspector tokens are not implemented (issue 15 §2).
+  o.emplace_back("inspectorToken", Value());
+  o.emplace_back("state", std::move(state));
+  o.emplace_back("stateBytes", state_bytes);
+  o.emplace_back("stateInitialized", initialized);
+  o.emplace_back("input", std::move(input));
+  o.emplace_back("createdAt", row->create_ts);
+  o.emplace_back("startTs", opt_ms(row->start_ts));
+  o.emplace_back("sleepTs", opt_ms(row->sleep_ts));
+  o.emplace_back("generation", static_cast<int64_t>(row->generation));
+  const std::pair<const char*, storage::Family> counts[] = {
+      {"kvKeys", storage::Family::kKv},
+      {"queueMessages", storage::Family::kQueue},
+      {"schedules", storage::Family::kSchedules},
+      {"workflowRecords", storage::Family::kWorkflow},
+      {"dbPages", storage::Family::kDbPages},
+  };
+  for (const auto& [field, family] : counts) {
+    auto n = count_prefix(store, family, actor_id);
+    if (!n.ok()) return n.error();
+    o.emplace_back(field, static_cast<int64_t>(*n));
+  }
+  return out;
+}
+
+}  // namespace anvil::inspect
