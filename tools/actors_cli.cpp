@@ -21,6 +21,7 @@
 
 #include "base/net/http_client.hpp"
 #include "base/value/json.hpp"
+#include "tools/cli_http.hpp"
 #include "engine-api/http.hpp"
 #include "runtime/actor_key.hpp"
 #include "storage/records.hpp"
@@ -107,10 +108,6 @@ class OfflineSource : public Source {
   std::unique_ptr<DataDirReader> r_;
 };
 
-asio::awaitable<Result<net::HttpResponse>> send(net::HttpClient* client, net::HttpRequest req) {
-  co_return co_await client->request(std::move(req));
-}
-
 class OnlineSource : public Source {
  public:
   OnlineSource(std::string endpoint, std::string admin_token)
@@ -168,12 +165,7 @@ class OnlineSource : public Source {
       req.body = std::move(body);
     }
     if (!token_.empty()) req.headers.emplace_back("authorization", "Bearer " + token_);
-    req.retry.max_attempts = 1;  // an operator command: report, don't repeat
-    asio::io_context io;
-    net::HttpClient client(io);
-    auto fut = asio::co_spawn(io, send(&client, std::move(req)), asio::use_future);
-    io.run();
-    Result<net::HttpResponse> res = fut.get();
+    Result<net::HttpResponse> res = request_once(std::move(req));
     if (!res.ok()) {
       // A non-2xx answer: the node's own error ({group, code, message}).
       const Error& e = res.error();

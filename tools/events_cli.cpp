@@ -15,6 +15,7 @@
 
 #include "base/net/http_client.hpp"
 #include "base/value/json.hpp"
+#include "tools/cli_http.hpp"
 #include "engine-api/http.hpp"
 
 namespace anvil::tools {
@@ -31,10 +32,6 @@ Options: --endpoint URL [ANVIL_ENDPOINT, default http://127.0.0.1:6420]
 std::string env_or(const char* name, std::string fallback) {
   const char* v = std::getenv(name);
   return v && *v ? std::string(v) : fallback;
-}
-
-asio::awaitable<Result<net::HttpResponse>> send(net::HttpClient* client, net::HttpRequest req) {
-  co_return co_await client->request(std::move(req));
 }
 
 }  // namespace
@@ -113,13 +110,7 @@ int events_command(const std::vector<std::string>& args) {
     std::cerr << "anvil events: unknown command `" << cmd << "`\n\n" << kUsage;
     return 2;
   }
-  req.retry.max_attempts = 1;  // an operator command: report, don't repeat
-
-  asio::io_context io;
-  net::HttpClient client(io);
-  auto fut = asio::co_spawn(io, send(&client, std::move(req)), asio::use_future);
-  io.run();
-  Result<net::HttpResponse> res = fut.get();
+  Result<net::HttpResponse> res = request_once(std::move(req));
   if (!res.ok()) {
     const Error& e = res.error();
     if (e.metadata && e.metadata->find("body") && e.metadata->find("body")->is_string())
