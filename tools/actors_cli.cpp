@@ -35,6 +35,9 @@ constexpr int kOk = 0, kFailed = 1, kUsage = 2;
 constexpr const char* kUsageText = R"(Usage:
   anvil actors ls  [filters] [--json] SOURCE    list actors (id, name, key, awake)
   anvil actors get ID        [--json] SOURCE    show one actor (state, key, times, sizes)
+  anvil actors get --name NAME --key KEY [--namespace NS] [--json] SOURCE
+                                                the same, found by name and key (KEY in
+                                                serialized form, e.g. `org/user-1`)
   anvil actors state ID      [--json] SOURCE    print its state as JSON
   anvil actors state ID --set JSON --endpoint URL
                                                 replace its state, in a turn (online only)
@@ -456,7 +459,8 @@ int actors_command(const std::vector<std::string>& args) {
   spdlog::set_level(spdlog::level::err);
 
   std::string endpoint, data_dir, id, sql_text, kv_prefix;
-  std::optional<std::string> new_state;
+  std::optional<std::string> new_state, by_key;
+  std::string by_name;
   std::string admin_token = env_or("ANVIL_ADMIN_TOKEN", "");
   bool as_json = false, paged = false, yes = false;
   inspect::ActorFilter filter;
@@ -482,6 +486,14 @@ int actors_command(const std::vector<std::string>& args) {
     } else if (a == "--data-dir") {
       if (!(v = next()) || v->empty()) return usage("--data-dir needs a directory");
       data_dir = *v;
+    } else if (cmd == "get" && (a == "--name" || a == "--key" || a == "--namespace")) {
+      if (!(v = next())) return usage(a + " needs a value");
+      if (a == "--name")
+        by_name = *v;
+      else if (a == "--key")
+        by_key = *v;
+      else
+        filter.namespace_name = *v;
     } else if (cmd == "ls" && a == "--name") {
       if (!(v = next()) || v->empty()) return usage("--name needs an actor name");
       filter.name = *v;
@@ -519,7 +531,11 @@ int actors_command(const std::vector<std::string>& args) {
       return usage("unknown option `" + a + "` for `" + cmd + "`");
     }
   }
-  if (cmd != "ls") {
+  const bool by_name_and_key = cmd == "get" && positional.empty() && (!by_name.empty() || by_key);
+  if (by_name_and_key && (by_name.empty() || !by_key)) return usage("get by name needs both --name NAME and --key KEY");
+  if (cmd == "get" && !positional.empty() && (!by_name.empty() || by_key))
+    return usage("get takes an ID or --name and --key, not both");
+  if (cmd != "ls" && !by_name_and_key) {
     const size_t want = cmd == "sql" ? 2 : 1;
     if (positional.size() < want) return usage(cmd == "sql" ? "sql needs an actor ID and a statement" : cmd + " needs an actor ID");
     if (positional.size() > want) return usage("unexpected argument `" + positional[want] + "`");
@@ -565,6 +581,29 @@ int actors_command(const std::vector<std::string>& args) {
     if (!r.ok()) return report(cmd, r.error());
     std::cout << json::dump(*r) << "\n";
     return kOk;
+  }
+  if (by_name_and_key) {
+    // The actor of (namespace,) name and key: the listing narrowed by the
+    // key as a prefix, then the exact key.
+    inspect::ActorFilter f = filter;
+    f.name = by_name;
+    f.key_prefix = *by_key;
+    f.limit = 1000;
+    std::vector<std::string> found;
+    for (;;) {
+      auto page = source->list(f);
+      if (!page.ok()) return report(cmd, page.error());
+      for (const auto& a : page->find("actors")->as_array())
+        if (key_text(*a.find("key")) == serialize_key(deserialize_key(*by_key))) found.push_back(a.find("id")->as_string());
+      const Value* c = page->find("cursor");
+      if (!c || !c->is_string()) break;
+      f.cursor = c->as_string();
+    }
+    if (found.empty())
+      return report(cmd, make_error("actor", "not_found", "No `" + by_name + "` actor has the key " + *by_key + "."));
+    if (found.size() > 1)
+      return report(cmd, make_error("cli", "ambiguous", "Actors in several namespaces have that name and key; add --namespace."));
+    id = found[0];
   }
   if (cmd != "ls") {
     const inspect::View view = kViews.at(cmd);

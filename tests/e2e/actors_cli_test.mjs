@@ -95,6 +95,11 @@ test("get --json shows the actor's state, key and times, the same online and off
 	assert.equal(b.awake, false);
 	assert.deepEqual(b.state, { count: 7 });
 	assert.deepEqual(json(online(["get", ids.b, "--json"])), b);
+	// By name and key instead of id.
+	assert.deepEqual(json(offline(["get", "--name", "counter", "--key", "cli/b", "--json"])), b);
+	assert.equal(json(online(["get", "--name", "counter", "--key", "cli/a", "--json"])).id, ids.a);
+	assert.equal(online(["get", "--name", "counter", "--key", "cli", "--json"]).code, 1, "a prefix is not the key");
+	assert.equal(online(["get", "--name", "counter", "--json"]).code, 2);
 });
 
 test("filters and pages give the same answers online and offline", () => {
