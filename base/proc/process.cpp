@@ -11,6 +11,10 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <mutex>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -230,8 +234,10 @@ Result<RunOutput> run(const RunSpec& spec) {
   return out;
 }
 
-Result<pid_t> spawn_detached(const std::string& exe, const std::vector<std::string>& argv,
-                             const std::vector<std::string>& envp, const std::string& dir, const std::string& log) {
+namespace {
+
+Result<pid_t> fork_detached(const std::string& exe, const std::vector<std::string>& argv,
+                            const std::vector<std::string>& envp, const std::string& dir, const std::string& log) {
   CStrings args(argv), env(envp);
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
@@ -250,6 +256,54 @@ Result<pid_t> spawn_detached(const std::string& exe, const std::vector<std::stri
     ::_exit(127);
   }
   return pid;
+}
+
+// PR_SET_PDEATHSIG fires when the *thread* that forked goes, not the
+// process: a detached child forked on a short-lived thread (a blocking-pool
+// or run_on_own_thread worker, a test's node thread) would get SIGTERM as
+// soon as that thread ended. So detached children are forked by one thread
+// that lives as long as the process.
+class Forker {
+ public:
+  static Forker& instance() {
+    static Forker* f = new Forker();  // never destroyed: it must outlive every caller
+    return *f;
+  }
+  Result<pid_t> spawn(std::function<Result<pid_t>()> job) {
+    std::packaged_task<Result<pid_t>()> task(std::move(job));
+    auto done = task.get_future();
+    {
+      std::lock_guard lock(mu_);
+      jobs_.push_back(std::move(task));
+    }
+    cv_.notify_one();
+    return done.get();
+  }
+
+ private:
+  Forker() { std::thread([this] { loop(); }).detach(); }
+  void loop() {
+    for (;;) {
+      std::packaged_task<Result<pid_t>()> task;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [this] { return !jobs_.empty(); });
+        task = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      task();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::packaged_task<Result<pid_t>()>> jobs_;
+};
+
+}  // namespace
+
+Result<pid_t> spawn_detached(const std::string& exe, const std::vector<std::string>& argv,
+                             const std::vector<std::string>& envp, const std::string& dir, const std::string& log) {
+  return Forker::instance().spawn([&] { return fork_detached(exe, argv, envp, dir, log); });
 }
 
 bool alive(pid_t pid) {

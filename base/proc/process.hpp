@@ -7,8 +7,9 @@
 // Children are started with fork + exec, with only async-signal-safe calls
 // between them, in a session of their own (so one signal to the process
 // group reaches everything they start), with every descriptor but 0/1/2
-// closed, and with SIGKILL (run) or SIGTERM (spawn_detached) sent to them
-// when the thread that forked them goes away (PR_SET_PDEATHSIG).
+// closed, and with SIGKILL sent to them when the thread that forked them
+// goes away (run; PR_SET_PDEATHSIG), or SIGTERM when the process goes
+// (spawn_detached).
 //
 // Every call is synchronous: callers on an event loop run it elsewhere
 // (base/proc/blocking.hpp, or a thread of their own for long commands).
@@ -59,7 +60,8 @@ Result<RunOutput> run(const RunSpec& spec);
 
 // Starts `exe` (absolute) detached: its own session, stdin /dev/null,
 // stdout and stderr appended to `log`, working directory `dir`, SIGTERM when
-// the forking thread's process goes. proc.spawn_failed when fork fails.
+// this process goes (it is forked by a thread that lives as long as the
+// process, whichever thread calls). proc.spawn_failed when fork fails.
 Result<pid_t> spawn_detached(const std::string& exe, const std::vector<std::string>& argv,
                              const std::vector<std::string>& envp, const std::string& dir, const std::string& log);
 

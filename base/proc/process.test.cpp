@@ -2,12 +2,17 @@
 
 #include <signal.h>
 
+#include <chrono>
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include "base/proc/bwrap.hpp"
 
 namespace anvil::proc {
 namespace {
+
+Result<pid_t> spawn_failed_for_test() { return make_error("test", "unset", "not spawned"); }
 
 RunSpec sh(const std::string& script) {
   RunSpec s;
@@ -88,6 +93,23 @@ TEST(ProcRun, AnUnknownProgramIsASpawnError) {
   auto r = run(spec);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().qualified(), "proc.spawn_failed");
+}
+
+TEST(ProcSpawnDetached, AChildOutlivesTheShortLivedThreadThatStartedIt) {
+  const std::string sleep_exe = resolve_program("sleep");
+  ASSERT_FALSE(sleep_exe.empty());
+  Result<pid_t> pid = spawn_failed_for_test();
+  std::thread([&] {
+    pid = spawn_detached(sleep_exe, {"sleep", "30"}, {}, "/tmp", "/dev/null");
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the child is surely set up
+  }).join();
+  ASSERT_TRUE(pid.ok()) << pid.error().message;
+  // The thread is gone; a child tied to it by PR_SET_PDEATHSIG would be
+  // signalled now.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_TRUE(alive(*pid)) << "the child was ended with the thread that forked it";
+  kill_group_now(*pid);
+  EXPECT_FALSE(alive(*pid));
 }
 
 TEST(Bwrap, TheArgvHidesPathsBeforeBindingTheWritableDirectory) {
