@@ -296,7 +296,9 @@ asio::awaitable<http::Response> ActorRoutes::action(const http::Request& req, co
     co_return err;
   }
 
-  CallResult res = co_await rt_.call_action(t.actor_id, std::move(action_name), std::move(*args), std::move(params));
+  std::string traceparent(req.header("traceparent").value_or(""));
+  CallResult res = co_await rt_.call_action(t.actor_id, std::move(action_name), std::move(*args), std::move(params),
+                                            std::move(traceparent));
   http::Response r;
   add_actor_headers(r, res.actor);
   if (!res.output.ok()) {

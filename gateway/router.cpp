@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "gateway/traffic.hpp"
+
 namespace anvil::gateway {
 namespace {
 
@@ -46,6 +48,17 @@ std::string_view Router::strip_base(std::string_view path) {
   return path.empty() ? std::string_view("/") : path;
 }
 
+namespace {
+
+void count(const http::Request& req, const http::Response& res) {
+  Traffic& t = traffic();
+  t.http_in.inc(req.body.size());
+  t.http_out.inc(res.body.size());
+  t.count_response(res.status);
+}
+
+}  // namespace
+
 asio::awaitable<http::Response> Router::handle(http::Request req) {
   auto ray = req.header("x-rivet-ray-id");
   std::string ray_id = ray && sane_ray_id(*ray) ? std::string(*ray) : new_ray_id();
@@ -70,7 +83,8 @@ asio::awaitable<http::Response> Router::handle(http::Request req) {
       res.body = std::move(app_res->body);
       add_cors(req, res);
       res.set_header("x-rivet-ray-id", ray_id);
-      if (res.status >= 500) spdlog::warn("{} {} -> {} ray={}", req.method, req.path, res.status, ray_id);
+      if (res.status >= 500) spdlog::warn("{} {} -> {} rayId={}", req.method, req.path, res.status, ray_id);
+      count(req, res);
       co_return res;
     }
   }
@@ -94,9 +108,10 @@ asio::awaitable<http::Response> Router::handle(http::Request req) {
   add_cors(req, res);
   res.set_header("x-rivet-ray-id", ray_id);
   if (res.status >= 500)
-    spdlog::warn("{} {} -> {} ray={}", req.method, req.path, res.status, ray_id);
+    spdlog::warn("{} {} -> {} rayId={}", req.method, req.path, res.status, ray_id);
   else
-    spdlog::debug("{} {} -> {} ray={}", req.method, req.path, res.status, ray_id);
+    spdlog::debug("{} {} -> {} rayId={}", req.method, req.path, res.status, ray_id);
+  count(req, res);
   co_return res;
 }
 

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "gateway/router.hpp"
+#include "gateway/traffic.hpp"
 #include "gateway/ws_frame.hpp"
 #include "base/value/json.hpp"
 
@@ -61,12 +62,16 @@ std::chrono::milliseconds until_unix_ms(int64_t unix_ms) {
 
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(WsStream ws, size_t max_pending) : ws_(std::move(ws)), max_pending_(max_pending) {}
-  virtual ~WsSession() = default;
+  WsSession(WsStream ws, size_t max_pending) : ws_(std::move(ws)), max_pending_(max_pending) {
+    traffic().websockets.add(1);
+  }
+  virtual ~WsSession() { traffic().websockets.add(-1); }
 
  protected:
   void enqueue_frame(bool text, Bytes data) {
     if (close_requested_) return;
+    traffic().ws_out.inc(data.size());
+    traffic().ws_messages_out.inc();
     pending_ += data.size();
     outq_.push_back(Frame{text, std::move(data)});
     if (pending_ > max_pending_) {
@@ -175,7 +180,10 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
         decoder_(limits.max_incoming),
         batches_done_(ws_.get_executor()),
         writer_idle_(ws_.get_executor()),
-        keepalive_(ws_.get_executor()) {}
+        keepalive_(ws_.get_executor()) {
+    traffic().websockets.add(1);
+  }
+  ~ConnectSession() override { traffic().websockets.add(-1); }
 
   asio::awaitable<void> run(Value params, std::vector<std::pair<std::string, std::string>> headers) {
     auto keep = shared_from_this();
@@ -183,6 +191,7 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
     creq.kind = "connect";
     creq.params = params;
     creq.headers = std::move(headers);
+    std::string traceparent = creq.header("traceparent").value_or("");
     CallResult guarded = co_await rt_.guard_client(actor_id_, std::move(creq));
     const std::optional<int64_t> valid_until = valid_until_of(guarded.output);
     if (!guarded.output.ok()) {
@@ -193,7 +202,7 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
       co_await finish();
       co_return;
     }
-    auto opened = co_await rt_.connect(actor_id_, std::move(params), keep);
+    auto opened = co_await rt_.connect(actor_id_, std::move(params), keep, std::move(traceparent));
     if (!opened.output.ok()) {
       // Rejected connection: Error with actionId null, then close 1011 group.code.
       const Error& e = opened.output.error();
@@ -219,6 +228,8 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
       decoder_.feed(std::span<const uint8_t>(buf.data(), n));
       while (auto ev = decoder_.next()) {
         if (ev->kind == wsframe::Event::Message) {
+          traffic().ws_in.inc(ev->payload.size());
+          traffic().ws_messages_in.inc();
           if (!on_message(ev->payload)) {
             reading = false;
             break;
@@ -352,6 +363,8 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
     }
     queue_frame(enc_ == wire::Encoding::Json ? wsframe::kText : wsframe::kBinary,
                 std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+    traffic().ws_out.inc(bytes.size());
+    traffic().ws_messages_out.inc();
     return true;
   }
 
@@ -546,6 +559,8 @@ class RawSession : public WsSession, public RawWebSocket {
         break;
       }
       auto data = buf.cdata();
+      traffic().ws_in.inc(data.size());
+      traffic().ws_messages_in.inc();
       WsMessage msg{!ws_.got_text(), std::string(static_cast<const char*>(data.data()), data.size())};
       buf.consume(buf.size());
       // Delivered in order: the next frame is read after this one is handled.

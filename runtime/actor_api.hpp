@@ -110,6 +110,9 @@ struct ConnData {
   std::shared_ptr<ConnSink> sink;  // null for the ephemeral conn of an HTTP action
   bool ephemeral = false;
   std::optional<CallerActor> caller;  // set for actor-to-actor calls
+  // The client's W3C `traceparent` (validated), or "": outbound calls of
+  // the actions run through this connection continue that trace.
+  std::string traceparent;
 };
 
 // What actor code sees of a connection.
@@ -207,6 +210,7 @@ class ActorContext {
   // on the target's durable queue; `call` runs an action on the target and,
   // with `reply_to`, delivers {ok, output} or {ok:false, error} to one of
   // this actor's actions. Targets are get-or-created by (name, key).
+  // Messages to one target arrive in the order they were sent.
   void send_to(std::string name, ActorKey key, std::string queue, Value body);
   void call_actor(std::string name, ActorKey key, std::string action, Array args, std::string reply_to = "");
 
@@ -300,12 +304,14 @@ class ActorContext {
 
  protected:
   InstanceCore& core_;
+  std::string traceparent_;  // the action's caller's trace (ActionContext), or ""
 
  private:
   friend class Instance;
   friend class Workflow;
   AsyncScope* scope_ = nullptr;  // set for asynchronous calls
   std::optional<int64_t>* client_expiry_ = nullptr;  // set while a client guard runs
+  void add_traceparent(net::HttpRequest& req) const;
   Status before_wait();
   Status after_wait();
 };
@@ -313,7 +319,12 @@ class ActorContext {
 // What an action additionally sees: the connection it came through.
 class ActionContext : public ActorContext {
  public:
-  ActionContext(InstanceCore& core, ConnData& conn) : ActorContext(core), conn_(conn) {}
+  ActionContext(InstanceCore& core, ConnData& conn) : ActorContext(core), conn_(conn) {
+    traceparent_ = conn.traceparent;
+  }
+  // The caller's W3C `traceparent` header, or "" (docs/operator-guide.md,
+  // "Traces"). ctx.http / http_stream send a child of it.
+  const std::string& traceparent() const { return conn_.traceparent; }
   // The connection the action came through (ephemeral for HTTP actions).
   Conn conn() const { return Conn(conn_); }
   // Params the client sent (x-rivet-conn-params / rivet_conn_params), or null.

@@ -190,6 +190,32 @@ TEST(AsyncActions, FetchTextReturnsTheBodyFromTheOutboundClient) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(AsyncActions, AnOutboundCallContinuesTheCallersTraceWithANewSpan) {
+  FakeHttpServer server;
+  server.route("GET", "/hello", FakeResponse::text(200, "hello there"));
+  auto dir = temp_dir("async-trace");
+  Node n(dir);
+  auto id = n.get_or_create("outbound", {"a"});
+  const std::string tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  auto r = n.run(n.rt().call_action(id, "fetchText", {server.url("/hello")}, Value(), tp));
+  ASSERT_TRUE(r.output.ok()) << r.output.error().message;
+  auto sent = server.requests("GET", "/hello");
+  ASSERT_EQ(sent.size(), 1u);
+  auto header = sent[0].header("traceparent");
+  ASSERT_TRUE(header);
+  EXPECT_EQ(header->substr(0, 36), "00-4bf92f3577b34da6a3ce929d0e0e4736-") << *header;
+  EXPECT_NE(header->substr(36, 16), "00f067aa0ba902b7") << "a span of its own";
+  EXPECT_EQ(header->substr(52), "-01");
+
+  // No trace (or a malformed one) from the caller: none is invented.
+  server.clear_requests();
+  std::string bad = "00-zz";
+  ASSERT_TRUE(n.run(n.rt().call_action(id, "fetchText", {server.url("/hello")}, Value(), bad)).output.ok());
+  ASSERT_TRUE(n.call(id, "fetchText", {server.url("/hello")}).ok());
+  for (const auto& req : server.requests("GET", "/hello")) EXPECT_FALSE(req.header("traceparent"));
+  std::filesystem::remove_all(dir);
+}
+
 TEST(AsyncActions, OutboundErrorsReachTheCallerAsOutboundCodes) {
   FakeHttpServer server;
   server.route("GET", "/missing", FakeResponse::text(404, "nope"));

@@ -2,17 +2,33 @@
 // actor's strand (see turns.cpp for how turns run and become durable).
 #include <boost/asio/redirect_error.hpp>
 
+#include "base/log/log.hpp"
 #include "runtime/core.hpp"
 #include "runtime/instance.hpp"
 
 namespace anvil {
 
+namespace {
+
+// The header if it is a valid W3C traceparent, else "".
+std::string valid_traceparent(std::string header) {
+  return header.empty() || !log::parse_traceparent(header) ? std::string() : std::move(header);
+}
+
+}  // namespace
+
 asio::awaitable<CallResult> RuntimeCore::call_action(const std::string& actor_id, std::string action, Array args,
-                                                     Value conn_params, std::optional<CallerActor> caller) {
+                                                     Value conn_params, std::optional<CallerActor> caller,
+                                                     std::string traceparent) {
+  traceparent = valid_traceparent(std::move(traceparent));
   co_return co_await turn(actor_id, [&](Instance& inst) -> Result<Value> {
     auto conn = inst.open_conn(conn_params, nullptr, /*ephemeral=*/true);
     if (!conn.ok()) return conn.error();
     (*conn)->caller = caller;
+    (*conn)->traceparent = traceparent;
+    const auto tp = log::parse_traceparent(traceparent);
+    log::Scope trace(log::Context{{}, {}, {}, tp ? std::string_view(tp->trace_id) : std::string_view(),
+                                  tp ? std::string_view(tp->parent_id) : std::string_view()});
     return inst.action(action, args, *conn, /*close_conn=*/true);
   });
 }
@@ -27,10 +43,12 @@ asio::awaitable<CallResult> RuntimeCore::guard_client(const std::string& actor_i
 }
 
 asio::awaitable<CallResult> RuntimeCore::connect(const std::string& actor_id, Value params,
-                                                 std::shared_ptr<ConnSink> sink) {
+                                                 std::shared_ptr<ConnSink> sink, std::string traceparent) {
+  traceparent = valid_traceparent(std::move(traceparent));
   co_return co_await turn(actor_id, [&](Instance& inst) -> Result<Value> {
     auto conn = inst.open_conn(std::move(params), sink, /*ephemeral=*/false);
     if (!conn.ok()) return conn.error();
+    (*conn)->traceparent = traceparent;
     return Value((*conn)->id);
   });
 }

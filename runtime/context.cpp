@@ -1,7 +1,9 @@
 #include "runtime/actor_api.hpp"
 
+#include <boost/algorithm/string/predicate.hpp>
 #include <boost/asio/redirect_error.hpp>
 
+#include "base/log/log.hpp"
 #include "runtime/instance.hpp"
 #include "storage/pg/pool.hpp"
 
@@ -81,10 +83,18 @@ Task<Result<Ok>> do_sleep(std::chrono::milliseconds d) {
 }
 }  // namespace
 
+void ActorContext::add_traceparent(net::HttpRequest& req) const {
+  if (traceparent_.empty()) return;
+  for (const auto& [name, _] : req.headers)
+    if (boost::algorithm::iequals(name, "traceparent")) return;  // the actor set its own
+  if (auto tp = log::parse_traceparent(traceparent_)) req.headers.emplace_back("traceparent", log::child_of(*tp).header());
+}
+
 Task<Result<net::HttpResponse>> ActorContext::http(net::HttpRequest req) {
   net::HttpClient* client = core_.services().http;
   if (!client) co_return make_error("outbound", "not_configured", "This node has no outbound HTTP client.");
   if (req.idempotency_key.empty() && scope_) req.idempotency_key = scope_->idempotency_key;
+  add_traceparent(req);
   auto op = do_http(client, std::move(req));
   co_return co_await wait(std::move(op));
 }
@@ -94,6 +104,7 @@ Task<Result<net::HttpResponse>> ActorContext::http_stream(net::HttpRequest req,
   net::HttpClient* client = core_.services().http;
   if (!client) co_return make_error("outbound", "not_configured", "This node has no outbound HTTP client.");
   if (req.idempotency_key.empty() && scope_) req.idempotency_key = scope_->idempotency_key;
+  add_traceparent(req);
   auto op = do_http_stream(client, std::move(req), std::move(on_event));
   co_return co_await wait(std::move(op));
 }

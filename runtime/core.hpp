@@ -13,6 +13,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -22,6 +23,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "base/metrics/metrics.hpp"
 #include "runtime/directory.hpp"
 #include "runtime/effects.hpp"
 #include "runtime/inspect.hpp"
@@ -31,6 +33,33 @@
 #include "storage/store.hpp"
 
 namespace anvil {
+
+// The runtime's metric families (rendered by RuntimeCore::metrics_text;
+// every family is listed in docs/operator-guide.md).
+struct RuntimeMetrics {
+  RuntimeMetrics();
+  metrics::Registry registry;
+  // anvil_actions_total{name, action, outcome}: outcome "ok" or "error";
+  // action "" for names the type does not define (no unbounded labels).
+  metrics::Family<metrics::Counter>& actions;
+  // anvil_action_seconds{name}: an action's handler, start to answer.
+  metrics::Family<metrics::Histogram>& action_seconds;
+  // anvil_errors_total{group, code}: errors actions and hooks answered with.
+  metrics::Family<metrics::Counter>& errors;
+  // anvil_actor_sleeps_total{name}.
+  metrics::Family<metrics::Counter>& sleeps;
+  // anvil_schedule_lag_seconds{name}: how late a schedule fired after its due time.
+  metrics::Family<metrics::Histogram>& schedule_lag;
+  // anvil_queue_messages{name}: messages waiting in the queues of awake actors.
+  metrics::Family<metrics::Gauge>& queue_depth;
+  // anvil_queue_messages_total{name, event}: event "enqueued" or "processed".
+  metrics::Family<metrics::Counter>& queue_messages;
+  // anvil_actor_messages_total{outcome}: actor-to-actor messages delivered.
+  metrics::Family<metrics::Counter>& actor_messages;
+  // Counts an answered action or hook.
+  void count_action(const std::string& actor, const std::string& action, bool known, const Status& outcome,
+                    double seconds);
+};
 
 class RuntimeCore {
  public:
@@ -60,8 +89,10 @@ class RuntimeCore {
   asio::awaitable<Status> durable(uint64_t seq);
   // `caller`: the calling actor for actor-to-actor calls (ActionContext::caller_actor).
   asio::awaitable<CallResult> call_action(const std::string& actor_id, std::string action, Array args,
-                                          Value conn_params, std::optional<CallerActor> caller = std::nullopt);
-  asio::awaitable<CallResult> connect(const std::string& actor_id, Value params, std::shared_ptr<ConnSink> sink);
+                                          Value conn_params, std::optional<CallerActor> caller = std::nullopt,
+                                          std::string traceparent = {});
+  asio::awaitable<CallResult> connect(const std::string& actor_id, Value params, std::shared_ptr<ConnSink> sink,
+                                      std::string traceparent = {});
   asio::awaitable<PendingTurns> conn_calls(const std::string& actor_id, const std::string& conn_id,
                                            std::vector<ConnCall> calls);
   asio::awaitable<DurableTurns> finish(PendingTurns turns);
@@ -131,6 +162,11 @@ class RuntimeCore {
   // anvil_actor_wakes_total{name=...}. One counter per registered type,
   // made at construction, so counting takes no lock.
   std::map<std::string, std::atomic<uint64_t>, std::less<>> wakes;
+  RuntimeMetrics stats;
+  // Other parts of the node (the HTTP server, the WebSocket gateway) add
+  // their families to /metrics through this.
+  void add_metrics_source(std::function<std::string()> source);
+  void register_storage_metrics();
   // Set when shutdown() begins: from then on no turn starts (calls answer
   // actor.stopping), so nothing can wake an actor shutdown put to sleep.
   bool closing() const { return closing_.load(std::memory_order_acquire); }
@@ -149,7 +185,12 @@ class RuntimeCore {
   void arm_alarm(const std::string& actor_id, const Alarm& alarm);
   asio::awaitable<void> fire_alarm(std::string actor_id, std::string schedule_id);
   void schedule_drain(const std::string& actor_id);
+  // Messages from one sender to one target are delivered in the order they
+  // were sent: each (sender, target) pair is a lane, and a lane delivers its
+  // next message only once the previous one reached the target (queued, or
+  // the call answered). Different lanes run concurrently.
   void dispatch(OutboxMessage msg);
+  asio::awaitable<void> drain_lane(std::string lane, OutboxMessage first);
   asio::awaitable<void> deliver(OutboxMessage msg);
   // The awake instance for an actor, creating it (not yet started) if asleep.
   std::shared_ptr<Instance> acquire(const std::string& actor_id, std::shared_ptr<ActorEntry>* entry_out);
@@ -164,6 +205,13 @@ class RuntimeCore {
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<ActorEntry>> by_id_;  // GUARDED_BY(mu_)
   std::unordered_map<std::string, std::string> by_key_;                 // GUARDED_BY(mu_)
+
+  mutable std::mutex sources_mu_;
+  std::vector<std::function<std::string()>> metrics_sources_;  // GUARDED_BY(sources_mu_)
+
+  // Lanes being delivered → the messages waiting behind the one in flight.
+  std::mutex lanes_mu_;
+  std::unordered_map<std::string, std::deque<OutboxMessage>> lanes_;  // GUARDED_BY(lanes_mu_)
 };
 
 // Runs `fn` on `ex` and completes on the awaiting coroutine's executor.

@@ -16,6 +16,7 @@ RuntimeCore::RuntimeCore(asio::io_context& io, storage::Store& store, storage::C
                          const Registry& registry)
     : io_(io), store_(store), pipeline_(pipeline), registry_(registry) {
   for (const auto& name : registry_.names()) wakes.try_emplace(name);
+  register_storage_metrics();
 }
 
 RuntimeCore::~RuntimeCore() {
@@ -253,6 +254,7 @@ void RuntimeCore::detach(const std::shared_ptr<ActorEntry>& entry, const Instanc
 
 storage::ActorRow RuntimeCore::mark_asleep(const std::shared_ptr<ActorEntry>& entry) {
   std::lock_guard lk(mu_);
+  stats.sleeps.with({entry->info.name}).inc();
   entry->info.sleep_ts = now_ms();
   entry->info.connectable_ts.reset();
   return actor_row(*entry);

@@ -23,7 +23,25 @@ Instance::Instance(RuntimeCore& rt, std::shared_ptr<ActorEntry> entry, const Act
   conns = &entry_->conns;
 }
 
+// Never touches the runtime: an instance may outlive it (a coroutine frame
+// destroyed with the io_context). Its share of the gauge goes when it stops.
 Instance::~Instance() = default;
+
+void Instance::report_queue_depth() {
+  if (phase_ == Phase::Stopped) return;
+  const auto depth = static_cast<int64_t>(queue_.size());
+  if (depth == queue_reported_) return;
+  if (!queue_gauge_) queue_gauge_ = &rt_.stats.queue_depth.with({name});
+  queue_gauge_->add(depth - queue_reported_);
+  queue_reported_ = depth;
+}
+
+void Instance::detach_from_runtime() {
+  if (queue_gauge_) queue_gauge_->add(-queue_reported_);
+  queue_gauge_ = nullptr;
+  queue_reported_ = 0;
+  rt_.detach(entry_, this);
+}
 
 std::optional<Status> Instance::begin_turn() {
   if (phase_ == Phase::Stopped) return std::nullopt;
@@ -45,7 +63,7 @@ std::optional<Status> Instance::begin_turn() {
                   st.error().message);
     phase_ = Phase::Stopped;
     close_db();
-    rt_.detach(entry_, this);
+    detach_from_runtime();
   }
   return st;
 }
@@ -56,7 +74,7 @@ void Instance::stop_unsaved() {
   close_db();  // its pages may be ahead of the durable ones
   phase_ = Phase::Stopped;
   idle_.cancel();
-  rt_.detach(entry_, this);
+  detach_from_runtime();
 }
 
 Status Instance::start() {
@@ -318,7 +336,7 @@ void Instance::stop(bool destroy) {
   close_db();
   // Open connections stay in the directory entry (hibernated) and are served
   // by the next generation without running onConnect again.
-  rt_.detach(entry_, this);
+  detach_from_runtime();
   spdlog::debug("actor {} ({}) asleep", actor_id, name);
 }
 

@@ -260,6 +260,14 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   // allocate a 512 B node and a map even when empty (at most 1000 entries).
   std::vector<QueueMessage> queue_;
   uint64_t next_queue_id_ = 1;
+  // anvil_queue_messages{name}: what this instance added to it (found on
+  // first use: most actors never queue anything).
+  metrics::Gauge* queue_gauge_ = nullptr;
+  int64_t queue_reported_ = 0;
+  void report_queue_depth();
+  // Leaves the directory entry (rt_.detach), taking its share of the
+  // queue gauge along.
+  void detach_from_runtime();
   bool drain_scheduled_ = false;
   // Allocated on first use: only actors with a run hook have a workflow.
   std::unique_ptr<WorkflowState> wf_;

@@ -35,6 +35,7 @@ Status Instance::load_queue() {
     next_queue_id_ = std::max(next_queue_id_, row->id + 1);
     return true;
   });
+  report_queue_depth();
   if (!st.ok()) return st;
   return failure;
 }
@@ -56,6 +57,8 @@ Result<uint64_t> Instance::enqueue(std::string qname, Value body, std::shared_pt
   if (wf_ && std::find(wf_->waiting_queues.begin(), wf_->waiting_queues.end(), qname) != wf_->waiting_queues.end())
     wf_requested_ = true;
   queue_.push_back(QueueMessage{row.id, std::move(qname), std::move(body), row.created_ts});
+  report_queue_depth();
+  rt_.stats.queue_messages.with({name, "enqueued"}).inc();
   if (waiter) entry_->ext().queue_waiters[row.id] = waiter;
   return row.id;
 }
@@ -74,6 +77,8 @@ Result<Value> Instance::process_next_message() {
   if (it == queue_.end()) return Value();
   QueueMessage msg = std::move(*it);
   queue_.erase(it);
+  report_queue_depth();
+  rt_.stats.queue_messages.with({name, "processed"}).inc();
   const QueueHandlerFn* handler = def_.find_queue(msg.name);
   Result<Value> out = Value();
   if (handler) {

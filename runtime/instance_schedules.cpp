@@ -92,6 +92,7 @@ Result<Value> Instance::fire_schedule(const std::string& schedule_id) {
   if (!args.ok() || !args->is_array()) return make_error("storage", "corrupt_record", "schedule args");
   Array call_args = std::move(args->as_array());
   const int64_t fired_at = now_ms();
+  rt_.stats.schedule_lag.with({name}).observe(double(std::max<int64_t>(0, fired_at - row->due_ts)) / 1000.0);
   Object info{{"kind", row->interval_ms > 0 ? "every" : "at"}, {"id", row->id}, {"scheduledAt", row->due_ts},
               {"firedAt", fired_at}};
   if (!row->name.empty()) info.emplace_back("name", row->name);

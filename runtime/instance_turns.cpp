@@ -53,6 +53,7 @@ Result<Value> Instance::action(const std::string& action, const Array& args, con
   }
   const ActionFn* fn = def_.find_action(action);
   Result<Value> out = make_error("actor", "action_not_found", "Action `" + action + "` was not found.");
+  const auto started = std::chrono::steady_clock::now();
   if (fn) {
     ActionContext ctx(*this, *conn);
     out = timed(actor_id, "action", def_.options().action_timeout,
@@ -64,6 +65,8 @@ Result<Value> Instance::action(const std::string& action, const Array& args, con
   }
   if (close_conn_after) close_conn(conn->id);
   if (!out.ok()) turn_error_ = out.error();
+  rt_.stats.count_action(name, action, fn != nullptr, out.ok() ? Status(Ok{}) : Status(out.error()),
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   return out;
 }
 
@@ -161,6 +164,7 @@ asio::awaitable<void> Instance::run_async_action(std::shared_ptr<Instance> self,
                                                  bool close_conn_after, std::shared_ptr<OneShot<AsyncOutcome>> done) {
   (void)self;  // keeps the instance (and its entry) alive until the call ends
   Result<Value> out = aborted_error();
+  const auto started = std::chrono::steady_clock::now();
   if (phase_ == Phase::Running) {
     AsyncScope scope;
     register_scope(scope, def_.options().action_timeout,
@@ -188,6 +192,8 @@ asio::awaitable<void> Instance::run_async_action(std::shared_ptr<Instance> self,
   // sleep now that nothing is pending); its reply waits for that commit.
   Status st = end_segment();
   if (!st.ok() && out.ok()) out = st.error();
+  rt_.stats.count_action(name, action, true, out.ok() ? Status(Ok{}) : Status(out.error()),
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   done->set(AsyncOutcome{std::move(out), last_seq_, std::nullopt});
 }
 

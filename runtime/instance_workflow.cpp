@@ -68,6 +68,8 @@ std::optional<QueueMessage> Instance::wf_take_message(const std::vector<std::str
   if (it == queue_.end()) return std::nullopt;
   QueueMessage msg = std::move(*it);
   queue_.erase(it);
+  report_queue_depth();
+  rt_.stats.queue_messages.with({name, "processed"}).inc();
   rt_.store().del(batch(), storage::Family::kQueue, queue_key(actor_id, msg.id));
   // A sender waiting for completion keeps waiting until complete() (or its timeout).
   return msg;

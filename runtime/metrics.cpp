@@ -9,6 +9,71 @@
 
 namespace anvil {
 
+RuntimeMetrics::RuntimeMetrics()
+    : actions(registry.counter("anvil_actions_total", "Actions answered, by actor type, action and outcome.",
+                               {"name", "action", "outcome"})),
+      action_seconds(registry.histogram("anvil_action_seconds",
+                                        "Time an action's handler ran, from its start to its answer (before the "
+                                        "commit).",
+                                        {"name"}, metrics::latency_buckets())),
+      errors(registry.counter("anvil_errors_total", "Errors actions answered with, by group and code.",
+                              {"group", "code"})),
+      sleeps(registry.counter("anvil_actor_sleeps_total", "Actors put to sleep, by actor type.", {"name"})),
+      schedule_lag(registry.histogram("anvil_schedule_lag_seconds",
+                                      "How late a schedule's action started after its due time.", {"name"},
+                                      metrics::latency_buckets())),
+      queue_depth(registry.gauge("anvil_queue_messages", "Messages waiting in the queues of awake actors, by type.",
+                                 {"name"})),
+      queue_messages(registry.counter("anvil_queue_messages_total",
+                                      "Queue messages enqueued and processed, by actor type.", {"name", "event"})),
+      actor_messages(registry.counter("anvil_actor_messages_total",
+                                      "Actor-to-actor messages (call_actor, send_to) delivered, by outcome.",
+                                      {"outcome"})) {}
+
+void RuntimeMetrics::count_action(const std::string& actor, const std::string& action, bool known,
+                                  const Status& outcome, double seconds) {
+  actions.with({actor, known ? action : std::string(), outcome.ok() ? "ok" : "error"}).inc();
+  if (known) action_seconds.with({actor}).observe(seconds);
+  if (!outcome.ok()) errors.with({outcome.error().group, outcome.error().code}).inc();
+}
+
+void RuntimeCore::add_metrics_source(std::function<std::string()> source) {
+  std::lock_guard lock(sources_mu_);
+  metrics_sources_.push_back(std::move(source));
+}
+
+void RuntimeCore::register_storage_metrics() {
+  stats.registry.callback(
+      "anvil_storage_bytes",
+      "Bytes RocksDB holds: kind=\"sst\" (live table files), \"memtable\" (not yet flushed), "
+      "\"pending_compaction\" (estimated bytes compaction must still rewrite).",
+      {"kind"}, [this] {
+        const auto s = store_.stats();
+        return metrics::GaugeRows{{{"sst"}, double(s.sst_bytes)},
+                                  {{"memtable"}, double(s.memtable_bytes)},
+                                  {{"pending_compaction"}, double(s.pending_compaction_bytes)}};
+      });
+  stats.registry.callback("anvil_storage_filesystem_bytes",
+                          "The data directory's file system: kind=\"free\" (available to the node) or \"size\".",
+                          {"kind"}, [this] {
+                            const auto s = store_.stats();
+                            return metrics::GaugeRows{{{"free"}, double(s.fs_free_bytes)},
+                                                      {{"size"}, double(s.fs_total_bytes)}};
+                          });
+  stats.registry.callback("anvil_storage_compactions_running", "RocksDB compactions running now.", {}, [this] {
+    return metrics::GaugeRows{{{}, double(store_.stats().running_compactions)}};
+  });
+  stats.registry.callback(
+      "anvil_storage_write_stall",
+      "RocksDB write stalls: kind=\"stopped\" is 1 while writes are stopped, kind=\"delayed_rate\" the "
+      "throttled write rate in bytes/s (0 = not delayed).",
+      {"kind"}, [this] {
+        const auto s = store_.stats();
+        return metrics::GaugeRows{{{"stopped"}, double(s.write_stopped)},
+                                  {{"delayed_rate"}, double(s.delayed_write_rate)}};
+      });
+}
+
 size_t RuntimeCore::awake_count() const {
   std::lock_guard lk(mu_);
   size_t n = 0;
@@ -46,6 +111,12 @@ std::string RuntimeCore::metrics_text() const {
          "# TYPE anvil_actor_wakes_total counter\n";
   for (const auto& [name, n] : wakes)
     out += "anvil_actor_wakes_total{name=\"" + name + "\"} " + std::to_string(n.load(std::memory_order_relaxed)) + "\n";
+  out += stats.registry.text();
+  out += pipeline_.metrics().text();
+  {
+    std::lock_guard lock(sources_mu_);
+    for (const auto& source : metrics_sources_) out += source();
+  }
   const Services services = this->services();
   if (services.http) out += services.http->metrics_text();
   if (services.pg) out += services.pg->metrics_text();

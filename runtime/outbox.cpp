@@ -7,7 +7,50 @@
 
 namespace anvil {
 
-void RuntimeCore::dispatch(OutboxMessage msg) { asio::co_spawn(io_, deliver(std::move(msg)), asio::detached); }
+namespace {
+
+// Sender id, target type and serialized target key.
+std::string lane_of(const OutboxMessage& m) {
+  std::string lane = m.from_actor_id;
+  lane += '\0';
+  lane += m.name;
+  lane += '\0';
+  lane += serialize_key(m.key);
+  return lane;
+}
+
+}  // namespace
+
+void RuntimeCore::dispatch(OutboxMessage msg) {
+  std::string lane = lane_of(msg);
+  {
+    std::lock_guard lock(lanes_mu_);
+    auto [it, idle] = lanes_.try_emplace(lane);
+    if (!idle) {
+      it->second.push_back(std::move(msg));
+      return;
+    }
+  }
+  asio::co_spawn(io_, drain_lane(std::move(lane), std::move(msg)), asio::detached);
+}
+
+asio::awaitable<void> RuntimeCore::drain_lane(std::string lane, OutboxMessage first) {
+  std::optional<OutboxMessage> next = std::move(first);
+  while (next) {
+    OutboxMessage msg = std::move(*next);
+    next.reset();
+    co_await deliver(std::move(msg));
+    std::lock_guard lock(lanes_mu_);
+    auto it = lanes_.find(lane);
+    if (it == lanes_.end()) break;
+    if (it->second.empty()) {
+      lanes_.erase(it);
+    } else {
+      next = std::move(it->second.front());
+      it->second.pop_front();
+    }
+  }
+}
 
 asio::awaitable<void> RuntimeCore::deliver(OutboxMessage msg) {
   CreateRequest cr;
@@ -36,6 +79,7 @@ asio::awaitable<void> RuntimeCore::deliver(OutboxMessage msg) {
       if (!sent.ok()) result = sent.error();
     }
   }
+  stats.actor_messages.with({result.ok() ? "ok" : "error"}).inc();
   if (!result.ok())
     spdlog::warn("actor {}: message to {} ({}) failed: {}", msg.from_actor_id, msg.name, msg.queue_or_action,
                  result.error().qualified());

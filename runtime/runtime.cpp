@@ -42,15 +42,16 @@ Pending<std::vector<ActorInfo>> Runtime::list_by_ids(const std::vector<std::stri
 asio::awaitable<Status> Runtime::durable(uint64_t seq) { return core_->durable(seq); }
 
 asio::awaitable<CallResult> Runtime::call_action(const std::string& actor_id, std::string action, Array args,
-                                                 Value conn_params) {
-  return core_->call_action(actor_id, std::move(action), std::move(args), std::move(conn_params));
+                                                 Value conn_params, std::string traceparent) {
+  return core_->call_action(actor_id, std::move(action), std::move(args), std::move(conn_params), std::nullopt,
+                            std::move(traceparent));
 }
 asio::awaitable<CallResult> Runtime::guard_client(const std::string& actor_id, ClientRequest req) {
   return core_->guard_client(actor_id, std::move(req));
 }
 asio::awaitable<CallResult> Runtime::connect(const std::string& actor_id, Value params,
-                                             std::shared_ptr<ConnSink> sink) {
-  return core_->connect(actor_id, std::move(params), std::move(sink));
+                                             std::shared_ptr<ConnSink> sink, std::string traceparent) {
+  return core_->connect(actor_id, std::move(params), std::move(sink), std::move(traceparent));
 }
 asio::awaitable<PendingTurns> Runtime::conn_calls(const std::string& actor_id, const std::string& conn_id,
                                                   std::vector<ConnCall> calls) {
@@ -96,6 +97,9 @@ asio::awaitable<CallResult> Runtime::admin_set_state(const std::string& actor_id
   return core_->admin_set_state(actor_id, std::move(state));
 }
 std::string Runtime::metrics_text() const { return core_->metrics_text(); }
+void Runtime::add_metrics_source(std::function<std::string()> source) {
+  core_->add_metrics_source(std::move(source));
+}
 std::string Runtime::storage_state() const { return core_->storage_state(); }
 size_t Runtime::awake_count() const { return core_->awake_count(); }
 size_t Runtime::actor_count() const { return core_->actor_count(); }

@@ -230,14 +230,16 @@ class Runtime {
   // Runs a stateless action (ephemeral connection: onBeforeConnect,
   // createConnState, onConnect, the action, onDisconnect) on the actor's
   // strand, waking it if needed; completes after the actor's writes up to
-  // this turn are durable.
+  // this turn are durable. `traceparent`: the client's W3C header (checked
+  // here; an invalid one is ignored), seen by the action and passed on by
+  // its outbound calls.
   asio::awaitable<CallResult> call_action(const std::string& actor_id, std::string action,
-                                          Array args, Value conn_params);
+                                          Array args, Value conn_params, std::string traceparent = {});
 
   // Persistent connections (WebSocket). connect() runs the connection hooks
   // and returns the connection id as a string Value.
   asio::awaitable<CallResult> connect(const std::string& actor_id, Value params,
-                                      std::shared_ptr<ConnSink> sink);
+                                      std::shared_ptr<ConnSink> sink, std::string traceparent = {});
   // A connection's queued actions and subscription changes, each its own
   // turn, in one visit of the actor's strand (fewer hand-offs than a turn
   // each). Their results open through finish().
@@ -289,6 +291,9 @@ class Runtime {
   asio::awaitable<CallResult> admin_set_state(const std::string& actor_id, Value state);
 
   // Prometheus text exposition of the node's counters.
+  // Adds another part of the node's exposition to /metrics (the HTTP
+  // server's connections, the gateway's traffic).
+  void add_metrics_source(std::function<std::string()> source);
   std::string metrics_text() const;
   // What the storage can do now: "ok", "disk_full" (writes refused until
   // space is freed, then they resume) or "failed" (writes refused until

@@ -628,6 +628,51 @@ TEST(ActorToActor, CallsRunOnTheTargetAndRepliesComeBackToTheCaller) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(ActorToActor, MessagesFromOneSenderReachATargetInTheOrderTheyWereSent) {
+  auto dir = temp_dir("a2a_order");
+  Registry reg;
+  ActorDefinition sender("sender");
+  sender.action("burst", [](ActionContext& c, const Array& args) -> Result<Value> {
+    // Each number as a call to one target and as a queue send to another.
+    const int64_t from = args[0].as_int(), n = args[1].as_int();
+    for (int64_t i = from; i < from + n; ++i) {
+      c.call_actor("log", {"calls"}, "append", {Value(i)});
+      c.send_to("log", {"queue"}, "entries", Value(i));
+    }
+    return true;
+  });
+  reg.add(sender);
+  ActorDefinition log("log");
+  log.initial_state(obj({{"seen", Array{}}}))
+      .action("append", [](ActionContext& c, const Array& args) -> Result<Value> {
+        c.mutate_state()["seen"].as_array().push_back(args[0]);
+        return true;
+      })
+      .action("seen", [](ActionContext& c, const Array&) -> Result<Value> { return *c.state().find("seen"); })
+      .queue("entries", [](ActorContext& c, const QueueMessage& m) -> Result<Value> {
+        c.mutate_state()["seen"].as_array().push_back(m.body);
+        return true;
+      });
+  reg.add(log);
+  Node n(dir, &reg);
+  auto s = n.get_or_create("sender", {"a"});
+  constexpr int kBursts = 10, kPerBurst = 30;
+  for (int b = 0; b < kBursts; ++b) ASSERT_TRUE(n.call(s, "burst", {Value(b * kPerBurst), Value(kPerBurst)}).ok());
+  for (const char* which : {"calls", "queue"}) {
+    auto target = n.get_or_create("log", {which});
+    Value seen;
+    for (int i = 0; i < 500; ++i) {
+      seen = *n.call(target, "seen");
+      if (seen.as_array().size() == size_t(kBursts * kPerBurst)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_EQ(seen.as_array().size(), size_t(kBursts * kPerBurst)) << which;
+    for (int i = 0; i < kBursts * kPerBurst; ++i)
+      ASSERT_EQ(seen.as_array()[size_t(i)], Value(int64_t(i))) << which << " at " << i;
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Hooks, ActionsAndConnectionHooksOverTheirLimitAnswerTimeoutErrors) {
   auto dir = temp_dir("timeouts");
   Registry reg;

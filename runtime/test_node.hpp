@@ -78,13 +78,24 @@ class Node {
     return r->info.actor_id;
   }
 
+  // The value of one /metrics sample, e.g. `anvil_actions_total{name="counter",action="increment",outcome="ok"}`;
+  // nullopt when /metrics has no such line.
+  std::optional<double> metric(const std::string& sample) {
+    const std::string text = rt_->metrics_text();
+    const std::string prefix = sample + " ";
+    size_t at = 0;
+    while ((at = text.find(prefix, at)) != std::string::npos) {
+      if (at == 0 || text[at - 1] == '\n') return std::stod(text.substr(at + prefix.size()));
+      at += prefix.size();
+    }
+    return std::nullopt;
+  }
+
   // anvil_actor_wakes_total{name=...} as /metrics reports it.
   uint64_t actor_wakes(const std::string& name) {
-    const std::string text = rt_->metrics_text();
-    const std::string prefix = "anvil_actor_wakes_total{name=\"" + name + "\"} ";
-    auto at = text.find(prefix);
-    if (at == std::string::npos) throw std::runtime_error("no anvil_actor_wakes_total line for " + name);
-    return std::stoull(text.substr(at + prefix.size()));
+    auto v = metric("anvil_actor_wakes_total{name=\"" + name + "\"}");
+    if (!v) throw std::runtime_error("no anvil_actor_wakes_total line for " + name);
+    return static_cast<uint64_t>(*v);
   }
 
   void send(const std::string& id, const std::string& queue, Value body) {

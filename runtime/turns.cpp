@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "base/log/log.hpp"
 #include "runtime/core.hpp"
 #include "runtime/instance.hpp"
 
@@ -113,6 +114,8 @@ asio::awaitable<PendingTurns> RuntimeCore::run_turns(const std::string& actor_id
     // is its own turn, back to back; an instance that stops midway (sleep,
     // destroy, a failed start) leaves the rest for a fresh one.
     std::function<Visit()> work = [this, inst, entry, &bodies, done, want_info]() {
+      // Lines logged while the turns run name the actor (--log-format json).
+      log::Scope logging(log::Context{entry->info.actor_id, entry->info.name, {}, {}, {}});
       Visit v;
       v.next = done;
       for (; v.next < bodies.size(); ++v.next) {

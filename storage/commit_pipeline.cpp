@@ -21,7 +21,24 @@ Error lost_error(const Error& cause) {
 }  // namespace
 
 CommitPipeline::CommitPipeline(Store& store, asio::any_io_executor fallback, std::chrono::milliseconds resume_interval)
-    : store_(store), fallback_(std::move(fallback)), resume_interval_(resume_interval), thread_([this] { run(); }) {}
+    : store_(store),
+      fallback_(std::move(fallback)),
+      resume_interval_(resume_interval),
+      commit_seconds_(metrics_
+                          .histogram("anvil_commit_seconds",
+                                     "Time from a batch's submit until it is durable (queueing, write and fsync).",
+                                     {}, metrics::latency_buckets())
+                          .with({})),
+      sync_seconds_(metrics_
+                        .histogram("anvil_wal_sync_seconds",
+                                   "One group-commit round: the WAL write and its fsync.", {},
+                                   metrics::latency_buckets())
+                        .with({})),
+      group_batches_(metrics_
+                         .histogram("anvil_commit_group_batches", "Batches written together in one round.", {},
+                                    metrics::count_buckets())
+                         .with({})),
+      thread_([this] { run(); }) {}
 
 CommitPipeline::~CommitPipeline() {
   {
@@ -46,7 +63,7 @@ uint64_t CommitPipeline::submit(rocksdb::WriteBatch batch, uint64_t after) {
       return seq;
     }
   }
-  pending_.emplace_back(seq, std::move(batch));
+  pending_.push_back(Queued{seq, std::move(batch), std::chrono::steady_clock::now()});
   cv_.notify_one();
   return seq;
 }
@@ -150,7 +167,7 @@ void CommitPipeline::try_resume() {
 
 void CommitPipeline::run() {
   for (;;) {
-    std::vector<std::pair<uint64_t, rocksdb::WriteBatch>> round;
+    std::vector<Queued> round;
     {
       std::unique_lock lk(mu_);
       if (health() == Health::kDiskFull) {
@@ -170,14 +187,21 @@ void CommitPipeline::run() {
     // atomically in sequence order.
     rocksdb::WriteBatch merged;
     if (round.size() == 1) {
-      merged = std::move(round.front().second);
+      merged = std::move(round.front().batch);
     } else {
       std::vector<const rocksdb::WriteBatch*> parts;
       parts.reserve(round.size());
-      for (auto& [_, batch] : round) parts.push_back(&batch);
+      for (auto& q : round) parts.push_back(&q.batch);
       merged = Store::concat(parts);
     }
+    const auto write_start = std::chrono::steady_clock::now();
     Status st = store_.write_synced(merged);
+    const auto synced_at = std::chrono::steady_clock::now();
+    if (st.ok()) {
+      sync_seconds_.observe(std::chrono::duration<double>(synced_at - write_start).count());
+      group_batches_.observe(static_cast<double>(round.size()));
+      for (const auto& q : round) commit_seconds_.observe(std::chrono::duration<double>(synced_at - q.at).count());
+    }
 
     std::vector<std::pair<Waiter, Status>> ready;
     {
@@ -191,14 +215,14 @@ void CommitPipeline::run() {
         const bool full = st.error().code == "disk_full";
         ++(full ? disk_full_errors_ : io_errors_);
         Error e = lost_error(st.error());
-        mark_lost(round.front().first, next_seq_ - 1, e);
+        mark_lost(round.front().seq, next_seq_ - 1, e);
         pending_.clear();
         failure_ = e;
         health_.store(static_cast<int>(full ? Health::kDiskFull : Health::kFailed), std::memory_order_release);
         for (auto& [_, w] : waiters_) ready.emplace_back(std::move(w), e);
         waiters_.clear();
       } else {
-        synced_ = round.back().first;
+        synced_ = round.back().seq;
         synced_fast_.store(synced_, std::memory_order_release);
         auto end = waiters_.upper_bound(synced_);
         for (auto it = waiters_.begin(); it != end; ++it) ready.emplace_back(std::move(it->second), Ok{});

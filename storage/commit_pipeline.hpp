@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/metrics/metrics.hpp"
 #include "base/value/asio.hpp"
 #include "storage/store.hpp"
 
@@ -75,6 +76,9 @@ class CommitPipeline {
   uint64_t disk_full_errors() const;
   uint64_t io_errors() const;
   uint64_t resumes() const;
+  // anvil_commit_seconds (submit to durable, per batch), anvil_wal_sync_seconds
+  // (one round's write + fsync), anvil_commit_group_batches (batches per round).
+  const metrics::Registry& metrics() const { return metrics_; }
 
   // Completes with Ok once `seq` is durable, or with storage.disk_full /
   // storage.io_error once it is known never to be (failed or refused). A
@@ -115,7 +119,12 @@ class CommitPipeline {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<std::pair<uint64_t, rocksdb::WriteBatch>> pending_;  // GUARDED_BY(mu_)
+  struct Queued {
+    uint64_t seq;
+    rocksdb::WriteBatch batch;
+    std::chrono::steady_clock::time_point at;  // when submitted
+  };
+  std::vector<Queued> pending_;                                     // GUARDED_BY(mu_)
   std::multimap<uint64_t, Waiter> waiters_;                         // GUARDED_BY(mu_)
   uint64_t next_seq_ = 1;                                           // GUARDED_BY(mu_)
   uint64_t synced_ = 0;                                             // GUARDED_BY(mu_)
@@ -128,6 +137,10 @@ class CommitPipeline {
   uint64_t disk_full_errors_ = 0;         // GUARDED_BY(mu_)
   uint64_t io_errors_ = 0;                // GUARDED_BY(mu_)
   uint64_t resumes_ = 0;                  // GUARDED_BY(mu_)
+  metrics::Registry metrics_;
+  metrics::Histogram& commit_seconds_;
+  metrics::Histogram& sync_seconds_;
+  metrics::Histogram& group_batches_;
   bool stopping_ = false;                 // GUARDED_BY(mu_)
   std::thread thread_;
 };

@@ -2,6 +2,7 @@
 
 #include <cstdarg>
 #include <cstdio>
+#include <filesystem>
 
 #include <rocksdb/options.h>
 #include <spdlog/spdlog.h>
@@ -257,6 +258,51 @@ Status Store::append(rocksdb::WriteBatch& dst, const rocksdb::WriteBatch& src) c
   auto s = src.Iterate(&copier);
   if (!s.ok()) return storage_error(s);
   return Ok{};
+}
+
+}  // namespace anvil::storage
+
+namespace anvil::storage {
+
+const char* Store::family_name(Family f) { return kFamilyNames[static_cast<int>(f)]; }
+
+Status Store::compact(Family f) {
+  std::shared_lock lock(db_mu_);
+  if (!db_) return closed_error();
+  rocksdb::CompactRangeOptions o;
+  o.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  auto s = db_->CompactRange(o, cf(f), nullptr, nullptr);
+  if (!s.ok()) return storage_error(s);
+  return Ok{};
+}
+
+Store::Stats Store::stats() const {
+  Stats out;
+  std::shared_lock lock(db_mu_);
+  if (db_) {
+    auto sum = [&](const std::string& prop) {
+      uint64_t total = 0;
+      for (auto* h : cfs_) {
+        uint64_t v = 0;
+        if (h && db_->GetIntProperty(h, prop, &v)) total += v;
+      }
+      return total;
+    };
+    out.sst_bytes = sum("rocksdb.live-sst-files-size");
+    out.memtable_bytes = sum("rocksdb.cur-size-all-mem-tables");
+    out.pending_compaction_bytes = sum("rocksdb.estimate-pending-compaction-bytes");
+    uint64_t v = 0;
+    if (db_->GetIntProperty("rocksdb.num-running-compactions", &v)) out.running_compactions = v;
+    if (db_->GetIntProperty("rocksdb.is-write-stopped", &v)) out.write_stopped = v;
+    if (db_->GetIntProperty("rocksdb.actual-delayed-write-rate", &v)) out.delayed_write_rate = v;
+  }
+  std::error_code ec;
+  auto space = std::filesystem::space(opts_.path, ec);
+  if (!ec) {
+    out.fs_free_bytes = space.available;
+    out.fs_total_bytes = space.capacity;
+  }
+  return out;
 }
 
 }  // namespace anvil::storage

@@ -136,6 +136,24 @@ class Store {
   // header of sequence and count, then the records) without re-encoding.
   static rocksdb::WriteBatch concat(const std::vector<const rocksdb::WriteBatch*>& batches);
 
+  // What RocksDB reports about itself, summed over the column families, and
+  // the data directory's file system (for /metrics).
+  struct Stats {
+    uint64_t sst_bytes = 0;                 // rocksdb.live-sst-files-size
+    uint64_t memtable_bytes = 0;            // rocksdb.cur-size-all-mem-tables
+    uint64_t pending_compaction_bytes = 0;  // rocksdb.estimate-pending-compaction-bytes
+    uint64_t running_compactions = 0;       // rocksdb.num-running-compactions
+    uint64_t write_stopped = 0;             // rocksdb.is-write-stopped (0/1)
+    uint64_t delayed_write_rate = 0;        // rocksdb.actual-delayed-write-rate (bytes/s, 0 = none)
+    uint64_t fs_free_bytes = 0, fs_total_bytes = 0;
+  };
+  Stats stats() const;
+  // Compacts the whole family (RocksDB CompactRange): reclaims the space of
+  // deleted and overwritten records. Blocks until done.
+  Status compact(Family f);
+  // "actors", "key_index", "state", "kv", "queue", "schedules", "workflow", "db_pages".
+  static const char* family_name(Family f);
+
   // storage.disk_full for ENOSPC, storage.io_error for everything else; the
   // message names the RocksDB status.
   static Error storage_error(const rocksdb::Status& s);

@@ -14,6 +14,7 @@
 #include "actors/examples/examples.hpp"
 #include "actors/growqr/app.hpp"
 #include "actors/workbench/workbench.hpp"
+#include "base/log/log.hpp"
 #include "base/net/http_client.hpp"
 #include "actors/fixtures/fixtures.hpp"
 #include "engine-api/manager_api.hpp"
@@ -21,6 +22,7 @@
 #include "gateway/actor_routes.hpp"
 #include "gateway/http_server.hpp"
 #include "gateway/router.hpp"
+#include "gateway/traffic.hpp"
 #include "gateway/ws_session.hpp"
 #include "runtime/app_host.hpp"
 #include "runtime/runtime.hpp"
@@ -30,6 +32,7 @@
 #include "storage/redis/client.hpp"
 #include "storage/store.hpp"
 #include "tools/actors_cli.hpp"
+#include "tools/data_cli.hpp"
 #include "tools/doctor_cli.hpp"
 #include "tools/events_cli.hpp"
 
@@ -46,6 +49,9 @@ Usage:
                             (`anvil doctor --help`)
   anvil events ...          GrowQR: replay failed/unresolved events, list and re-drive dead letters
                             (`anvil events --help`)
+  anvil data export|import|compact ...
+                            move actors between data directories (an archive), compact
+                            one (`anvil data --help`)
   anvil version             print the version
   anvil --help              show this help
 
@@ -54,6 +60,9 @@ Options for `serve` (each also read from the environment variable shown):
   --data-dir DIR            RocksDB data directory          [ANVIL_DATA_DIR, default ./data]
   --threads N               I/O + actor threads             [ANVIL_THREADS, default: CPU count]
   --log-level LEVEL         trace|debug|info|warn|error     [ANVIL_LOG_LEVEL, default info]
+  --log-format FORMAT       text|json (one object per line: ts, level, msg,
+                            actorId, actorName, rayId, traceId, app fields)
+                                                        [ANVIL_LOG_FORMAT, default text]
   --postgres-url URL        Postgres for shared tables; the node applies its
                             embedded migrations at start and refuses to start
                             if an applied one changed   [ANVIL_POSTGRES_URL, default: none]
@@ -93,6 +102,7 @@ struct ServeConfig {
   std::string data_dir = "./data";
   unsigned threads = std::max(1u, std::thread::hardware_concurrency());
   std::string log_level = "info";
+  std::string log_format = "text";
   std::string postgres_url;
   size_t postgres_pool = 4;
   std::string redis_url;
@@ -212,6 +222,8 @@ int serve(const ServeConfig& cfg) {
   auto level = spdlog::level::from_str(cfg.log_level);
   if (level == spdlog::level::off && cfg.log_level != "off") return usage_error("unknown log level `" + cfg.log_level + "`");
   spdlog::set_level(level);
+  if (!anvil::log::set_format(cfg.log_format))
+    return usage_error("unknown log format `" + cfg.log_format + "` (text or json)");
 
   std::string host;
   uint16_t port = 0;
@@ -343,6 +355,11 @@ int serve(const ServeConfig& cfg) {
     spdlog::critical("{}", bound.error().message);
     return 1;
   }
+  runtime.add_metrics_source([&server] {
+    return anvil::gateway::connection_metrics(server.open_connections(), server.refused_connections(),
+                                              server.accept_failures()) +
+           anvil::gateway::traffic().registry.text();
+  });
 
   // Graceful stop: refuse new connections, close the gate (no turn starts
   // any more, so no open socket or alarm wakes an actor again), put awake
@@ -399,12 +416,14 @@ int main(int argc, char** argv) {
   if (args[0] == "doctor") return anvil::tools::doctor_command({args.begin() + 1, args.end()});
   if (args[0] == "actors") return anvil::tools::actors_command({args.begin() + 1, args.end()});
   if (args[0] == "events") return anvil::tools::events_command({args.begin() + 1, args.end()});
+  if (args[0] == "data") return anvil::tools::data_command({args.begin() + 1, args.end()});
   if (args[0] != "serve") return usage_error("unknown command `" + args[0] + "`");
 
   ServeConfig cfg;
   cfg.listen = env_or("ANVIL_LISTEN", cfg.listen);
   cfg.data_dir = env_or("ANVIL_DATA_DIR", cfg.data_dir);
   cfg.log_level = env_or("ANVIL_LOG_LEVEL", cfg.log_level);
+  cfg.log_format = env_or("ANVIL_LOG_FORMAT", cfg.log_format);
   if (auto t = env_or("ANVIL_THREADS", ""); !t.empty()) cfg.threads = std::max(1, std::atoi(t.c_str()));
   cfg.postgres_url = env_or("ANVIL_POSTGRES_URL", "");
   cfg.redis_url = env_or("ANVIL_REDIS_URL", "");
@@ -505,6 +524,9 @@ int main(int argc, char** argv) {
     } else if (a == "--log-level") {
       if (!(v = value("--log-level"))) return usage_error("--log-level needs a level");
       cfg.log_level = *v;
+    } else if (a == "--log-format") {
+      if (!(v = value("--log-format"))) return usage_error("--log-format needs text or json");
+      cfg.log_format = *v;
     } else if (a == "--token") {
       if (!(v = value("--token")) || v->empty()) return usage_error("--token needs a value");
       cfg.access.token = *v;
