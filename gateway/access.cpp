@@ -17,8 +17,14 @@ bool proxied(const http::Request& req) {
 }  // namespace
 
 RouteAccess route_access(std::string_view method, std::string_view path, bool is_actor_route) {
-  if (is_actor_route) return RouteAccess::Client;
   auto segs = http::split_path(path);
+  if (is_actor_route) {
+    // /gateway/{actor}/inspector/…
+    if (segs.size() >= 3 && segs[0] == "gateway" && segs[2] == "inspector") return RouteAccess::Inspector;
+    return RouteAccess::Client;
+  }
+  // GET /actors/{id}/kv/keys/{key}: reads the inspector token (key [3]).
+  if (segs.size() == 5 && segs[0] == "actors" && segs[2] == "kv" && segs[3] == "keys") return RouteAccess::Admin;
   if (segs.size() == 1 && (segs[0] == "metadata" || segs[0] == "health") && method == "GET")
     return RouteAccess::Public;
   if (segs.size() == 1 && segs[0] == "metrics") return RouteAccess::Admin;
@@ -86,6 +92,7 @@ bool AccessGuard::presents(const std::string& expected, const std::vector<std::s
 std::optional<Error> AccessGuard::check(RouteAccess access, const http::Request& req, std::string_view path) const {
   switch (access) {
     case RouteAccess::Public:
+    case RouteAccess::Inspector:
       return std::nullopt;
     case RouteAccess::Client: {
       if (opts_.token.empty()) return std::nullopt;

@@ -16,6 +16,9 @@
 //    endpoints answer only peers on this host that did not come through a
 //    proxy (no Forwarded / X-Forwarded-For / X-Real-IP header). The admin
 //    token also passes wherever the client token does.
+//  - an actor's inspector routes (`/gateway/{id}/inspector/…`) take neither
+//    token here: they want `Authorization: Bearer` with the actor's own
+//    inspector token or the admin token (gateway/inspector_routes.hpp).
 #pragma once
 
 #include <optional>
@@ -32,7 +35,9 @@ struct AccessOptions {
   std::string admin_token;  // "" = admin endpoints for local, unproxied peers only
 };
 
-enum class RouteAccess { Public, Client, Admin };
+// Inspector: an actor's /inspector/* routes (gateway/inspector_routes.hpp),
+// which check the actor's inspector token (or the admin token) themselves.
+enum class RouteAccess { Public, Client, Admin, Inspector };
 
 // The access a request needs, from its method and base-stripped path (actor
 // gateway routes are Client).
@@ -53,6 +58,11 @@ class AccessGuard {
   std::optional<Error> check(RouteAccess access, const http::Request& req, std::string_view path) const;
 
   bool client_token_required() const { return !opts_.token.empty(); }
+  // Whether `token` is the admin token (false when none is configured);
+  // constant time.
+  bool is_admin_token(std::string_view token) const {
+    return !opts_.admin_token.empty() && constant_time_equal(token, opts_.admin_token);
+  }
   bool admin_token_configured() const { return !opts_.admin_token.empty(); }
 
   static Error forbidden();

@@ -115,3 +115,22 @@ TEST(Access, EverythingUnderAdminIsAnAdminRoute) {
   EXPECT_EQ(route_access("POST", "/admin/anything", false), RouteAccess::Admin);
   EXPECT_EQ(route_access("GET", "/administrators", false), RouteAccess::Client);
 }
+
+TEST(Access, InspectorRoutesAreLeftToTheActorsOwnTokenCheck) {
+  EXPECT_EQ(route_access("GET", "/gateway/abc/inspector/state", true), RouteAccess::Inspector);
+  EXPECT_EQ(route_access("PATCH", "/gateway/abc/inspector/state", true), RouteAccess::Inspector);
+  EXPECT_EQ(route_access("POST", "/gateway/abc/action/inspector", true), RouteAccess::Client);
+  // The guard passes them on without the client token: the inspector checks.
+  EXPECT_FALSE(kGuarded.check(RouteAccess::Inspector, request("GET", "/gateway/abc/inspector/state"),
+                              "/gateway/abc/inspector/state"));
+}
+
+TEST(Access, TheEngineKvReadThatRevealsInspectorTokensIsAnAdminRoute) {
+  EXPECT_EQ(route_access("GET", "/actors/abc/kv/keys/Aw==", false), RouteAccess::Admin);
+}
+
+TEST(Access, OnlyTheConfiguredAdminTokenIsTheAdminToken) {
+  EXPECT_TRUE(kGuarded.is_admin_token("adm1n"));
+  EXPECT_FALSE(kGuarded.is_admin_token("s3cr/et"));
+  EXPECT_FALSE(AccessGuard({"x", ""}).is_admin_token(""));
+}
