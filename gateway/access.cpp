@@ -16,11 +16,14 @@ bool proxied(const http::Request& req) {
 
 }  // namespace
 
-RouteAccess route_access(std::string_view method, std::string_view path, bool is_actor_route) {
+RouteAccess route_access(std::string_view method, std::string_view path, bool is_actor_route,
+                         std::string_view query) {
   auto segs = http::split_path(path);
   if (is_actor_route) {
-    // /gateway/{actor}/inspector/…
-    if (segs.size() >= 3 && segs[0] == "gateway" && segs[2] == "inspector") return RouteAccess::Inspector;
+    // /gateway/{actor id}/inspector/…
+    bool by_key = false;
+    for (const auto& p : http::parse_query(query)) by_key = by_key || p.name.rfind("rvt-", 0) == 0;
+    if (segs.size() >= 3 && segs[0] == "gateway" && segs[2] == "inspector" && !by_key) return RouteAccess::Inspector;
     return RouteAccess::Client;
   }
   // GET /actors/{id}/kv/keys/{key}: reads the inspector token (key [3]).

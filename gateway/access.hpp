@@ -18,7 +18,9 @@
 //    token also passes wherever the client token does.
 //  - an actor's inspector routes (`/gateway/{id}/inspector/…`) take neither
 //    token here: they want `Authorization: Bearer` with the actor's own
-//    inspector token or the admin token (gateway/inspector_routes.hpp).
+//    inspector token or the admin token (gateway/inspector_routes.hpp);
+//    addressed by name and key (which may create the actor) they need the
+//    client token too.
 #pragma once
 
 #include <optional>
@@ -41,7 +43,11 @@ enum class RouteAccess { Public, Client, Admin, Inspector };
 
 // The access a request needs, from its method and base-stripped path (actor
 // gateway routes are Client).
-RouteAccess route_access(std::string_view method, std::string_view path, bool is_actor_route);
+// `query`: the raw query; an inspector path addressed by name and key
+// (`rvt-…` parameters, which may create the actor) needs the client token
+// like any other gateway request.
+RouteAccess route_access(std::string_view method, std::string_view path, bool is_actor_route,
+                         std::string_view query = {});
 
 // Every token the request presents, in any of the forms above. `path` is
 // the base-stripped path.

@@ -120,6 +120,9 @@ TEST(Access, InspectorRoutesAreLeftToTheActorsOwnTokenCheck) {
   EXPECT_EQ(route_access("GET", "/gateway/abc/inspector/state", true), RouteAccess::Inspector);
   EXPECT_EQ(route_access("PATCH", "/gateway/abc/inspector/state", true), RouteAccess::Inspector);
   EXPECT_EQ(route_access("POST", "/gateway/abc/action/inspector", true), RouteAccess::Client);
+  // Addressed by name and key, the request may create the actor: client token first.
+  EXPECT_EQ(route_access("GET", "/gateway/counter/inspector/state", true, "rvt-method=getOrCreate&rvt-key=k"),
+            RouteAccess::Client);
   // The guard passes them on without the client token: the inspector checks.
   EXPECT_FALSE(kGuarded.check(RouteAccess::Inspector, request("GET", "/gateway/abc/inspector/state"),
                               "/gateway/abc/inspector/state"));

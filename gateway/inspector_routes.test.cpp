@@ -167,7 +167,7 @@ TEST(InspectorRoutes, DatabaseRoutesReadAndWriteTheActorsDatabase) {
   Gateway g("insp-db");
   const std::string id = g.node.get_or_create("dbCounter", {"a"});
   const std::string base = "/gateway/" + id + "/inspector/database";
-  auto exec = g.send("POST", base + "/execute", g.token(id), R"({"sql":"INSERT INTO adds (n) VALUES (?)","args":[9]})");
+  auto exec = g.send("POST", base + "/execute", g.token(id), R"j({"sql":"INSERT INTO adds (n) VALUES (?)","args":[9]})j");
   EXPECT_EQ(exec.status, 200);
   auto schema = g.json_of(g.send("GET", base + "/schema", g.token(id)));
   const Array& tables = schema.find("schema")->find("tables")->as_array();
@@ -212,4 +212,12 @@ TEST(AdminOperations, ConnectionsQueueAndScheduleRoutesNeedTheAdminToken) {
   auto sched = g.json_of(g.send("GET", base + "/schedules", "admin-tok"));
   const std::string sid = sched.as_array()[0].find("id")->as_string();
   EXPECT_EQ(g.json_of(g.send("DELETE", base + "/schedules/" + sid, "admin-tok")), obj({{"cancelled", true}}));
+}
+
+TEST(InspectorRoutes, AnInspectorRequestByNameAndKeyNeedsTheClientTokenAndCreatesNothingWithoutIt) {
+  Gateway g("insp-bykey");
+  const std::string path = "/gateway/counter/inspector/state?rvt-namespace=default&rvt-method=getOrCreate&rvt-key=zz";
+  auto r = g.send("GET", path);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_FALSE(g.node.rt().find_by_key("default", "counter", {"zz"}).has_value());
 }

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "actors/fixtures/fixtures.hpp"
+#include "runtime/inspect.hpp"
 #include "runtime/runtime.hpp"
 #include "runtime/test_node.hpp"
 
