@@ -1,20 +1,30 @@
 #include "gateway/access.hpp"
 
+#include <cctype>
+
 namespace anvil::gateway {
 namespace {
-
-std::optional<std::string_view> bearer(const http::Request& req) {
-  auto h = req.header("authorization");
-  constexpr std::string_view kPrefix = "Bearer ";
-  if (!h || h->size() <= kPrefix.size() || h->substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
-  return h->substr(kPrefix.size());
-}
 
 bool proxied(const http::Request& req) {
   return req.header("forwarded") || req.header("x-forwarded-for") || req.header("x-real-ip");
 }
 
 }  // namespace
+
+std::optional<std::string_view> bearer_token(const http::Request& req) {
+  auto h = req.header("authorization");
+  if (!h) return std::nullopt;
+  std::string_view v = *h;
+  constexpr std::string_view kScheme = "bearer";
+  if (v.size() <= kScheme.size() + 1) return std::nullopt;
+  for (size_t i = 0; i < kScheme.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(v[i])) != kScheme[i]) return std::nullopt;
+  v.remove_prefix(kScheme.size());
+  if (v.front() != ' ' && v.front() != '\t') return std::nullopt;
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  if (v.empty()) return std::nullopt;
+  return v;
+}
 
 RouteAccess route_access(std::string_view method, std::string_view path, bool is_actor_route,
                          std::string_view query) {
@@ -38,7 +48,7 @@ RouteAccess route_access(std::string_view method, std::string_view path, bool is
 
 std::vector<std::string> presented_tokens(const http::Request& req, std::string_view path) {
   std::vector<std::string> out;
-  if (auto b = bearer(req)) out.emplace_back(*b);
+  if (auto b = bearer_token(req)) out.emplace_back(*b);
   if (auto h = req.header("x-rivet-token")) out.emplace_back(*h);
   // /gateway/<id>@<token>/…
   constexpr std::string_view kGateway = "/gateway/";
@@ -111,7 +121,7 @@ std::optional<Error> AccessGuard::check(RouteAccess access, const http::Request&
                           "Access denied: no admin token is configured (--admin-token), so admin endpoints answer "
                           "local clients only.");
       }
-      auto b = bearer(req);
+      auto b = bearer_token(req);
       if (b && constant_time_equal(*b, opts_.admin_token)) return std::nullopt;
       return forbidden();
     }

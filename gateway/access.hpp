@@ -53,6 +53,10 @@ RouteAccess route_access(std::string_view method, std::string_view path, bool is
 // the base-stripped path.
 std::vector<std::string> presented_tokens(const http::Request& req, std::string_view path);
 
+// The token of an `Authorization: Bearer <t>` header (the scheme in any
+// case, as RFC 7235 has it), or nullopt.
+std::optional<std::string_view> bearer_token(const http::Request& req);
+
 // Byte-wise equality whose time depends on the lengths only.
 bool constant_time_equal(std::string_view a, std::string_view b);
 

@@ -137,3 +137,14 @@ TEST(Access, OnlyTheConfiguredAdminTokenIsTheAdminToken) {
   EXPECT_FALSE(kGuarded.is_admin_token("s3cr/et"));
   EXPECT_FALSE(AccessGuard({"x", ""}).is_admin_token(""));
 }
+
+TEST(Access, TheBearerSchemeIsReadInAnyCase) {
+  const auto lower = request("GET", "/x", "", {{"authorization", "bearer  t1"}});
+  const auto upper = request("GET", "/x", "", {{"authorization", "BEARER t2"}});
+  const auto basic = request("GET", "/x", "", {{"authorization", "Basic t3"}});
+  const auto empty = request("GET", "/x", "", {{"authorization", "Bearer "}});
+  EXPECT_EQ(bearer_token(lower).value_or(""), "t1");
+  EXPECT_EQ(bearer_token(upper).value_or(""), "t2");
+  EXPECT_FALSE(bearer_token(basic).has_value());
+  EXPECT_FALSE(bearer_token(empty).has_value());
+}

@@ -26,20 +26,6 @@ http::Response plain_error(const std::string& message) {
 
 http::Response ok(const Value& body) { return http::json_response(200, body); }
 
-std::optional<std::string> bearer(const http::Request& req) {
-  auto h = req.header("authorization");
-  if (!h) return std::nullopt;
-  std::string_view v = *h;
-  constexpr std::string_view kPrefix = "bearer";
-  if (v.size() <= kPrefix.size()) return std::nullopt;
-  for (size_t i = 0; i < kPrefix.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(v[i])) != kPrefix[i]) return std::nullopt;
-  v.remove_prefix(kPrefix.size());
-  if (v.front() != ' ' && v.front() != '\t') return std::nullopt;
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  return std::string(v);
-}
-
 // A JSON body (an empty one is {}).
 Result<Value> json_body(const http::Request& req) {
   if (req.body.empty()) return Value(Object{});
@@ -101,7 +87,7 @@ Error InspectorRoutes::unauthorized() {
 }
 
 bool InspectorRoutes::allowed(const http::Request& req, const std::string& token) const {
-  auto b = bearer(req);
+  auto b = bearer_token(req);
   if (!b) return false;
   // Both compared whatever the first gives (constant time, no early exit).
   const bool actor_ok = !token.empty() && constant_time_equal(*b, token);
