@@ -106,9 +106,12 @@ asio::awaitable<http::Response> ManagerApi::handle(const http::Request& req, std
     if (!h.ok()) co_return http::error_response(h.error());
     co_return http::json_response(200, obj({{"actor_id", id}, {"history", *h}}));
   }
-  if (segs.size() >= 2 && segs.size() <= 4 && segs[0] == "admin" && segs[1] == "actors")
+  if (segs.size() >= 2 && segs.size() <= 5 && segs[0] == "admin" && segs[1] == "actors")
     co_return co_await admin_actors(req, segs.size() >= 3 ? segs[2] : std::string_view(),
-                                    segs.size() == 4 ? segs[3] : std::string_view());
+                                    segs.size() >= 4 ? segs[3] : std::string_view(),
+                                    segs.size() == 5 ? segs[4] : std::string_view());
+  if (segs.size() == 5 && segs[0] == "actors" && segs[2] == "kv" && segs[3] == "keys" && m == "GET")
+    co_return co_await kv_get(segs[1], segs[4]);
   if (segs.size() == 1 && segs[0] == "health" && m == "GET") {
     // 200 while writes are accepted; 503 with the reason while the storage
     // refuses them (reads still work then).
@@ -209,11 +212,19 @@ asio::awaitable<http::Response> ManagerApi::delete_actor(std::string_view raw_id
 //   GET  /admin/actors/{id}/kv?prefix=
 //   POST /admin/actors/{id}/sql   {"sql": "SELECT ..."}
 //   PUT  /admin/actors/{id}/state  the new state (JSON, rivetkit's JSON-compat tags)
+//   GET  /admin/actors/{id}/connections            its open connections (live)
+//   GET  /admin/actors/{id}/queue?limit=           its queued messages
+//   POST /admin/actors/{id}/queue  {"name", "body"}  queue a message (any queue name)
+//   DELETE /admin/actors/{id}/queue                purge its queue
+//   DELETE /admin/actors/{id}/schedules/{sid}      cancel a schedule
+//   POST /admin/actors/{id}/workflow/replay {"entryId"?}  replay its finished workflow
 asio::awaitable<http::Response> ManagerApi::admin_actors(const http::Request& req, std::string_view raw_id,
-                                                         std::string_view part) {
+                                                         std::string_view part, std::string_view sub) {
   const std::string& m = req.method;
   if (!raw_id.empty()) {
     auto id = http::percent_decode(raw_id).value_or(std::string(raw_id));
+    if (!sub.empty() || (part == "connections" && m == "GET") || (part == "queue" && m != "GET"))
+      co_return co_await admin_operate(req, id, part, sub);
     if (part == "state" && m == "PUT") {
       auto next = json::parse(req.body, /*revive=*/true);
       if (!next.ok()) co_return http::error_response(invalid_input("The body must be the new state as JSON."));
@@ -236,6 +247,9 @@ asio::awaitable<http::Response> ManagerApi::admin_actors(const http::Request& re
     } else if (part == "kv" && get) {
       view = inspect::View::kKv;
       arg = http::query_value(http::parse_query(req.query), "prefix").value_or("");
+    } else if (part == "queue" && get) {
+      view = inspect::View::kQueue;
+      arg = http::query_value(http::parse_query(req.query), "limit").value_or("");
     } else if (part == "sql" && m == "POST") {
       view = inspect::View::kSql;
       auto body = json::parse(req.body, /*revive=*/false);
@@ -274,6 +288,79 @@ asio::awaitable<http::Response> ManagerApi::admin_actors(const http::Request& re
   auto v = co_await rt_.once_durable(std::move(*page));
   if (!v.ok()) co_return http::error_response(v.error());
   co_return http::json_response(200, *v);
+}
+
+asio::awaitable<http::Response> ManagerApi::admin_operate(const http::Request& req, const std::string& id,
+                                                          std::string_view part, std::string_view sub) {
+  const std::string& m = req.method;
+  AdminOp op;
+  Value body = Object{};
+  if (!req.body.empty()) {
+    auto parsed = json::parse(req.body, /*revive=*/true);
+    if (!parsed.ok() || !parsed->is_object()) co_return http::error_response(invalid_input("The body must be a JSON object."));
+    body = std::move(*parsed);
+  }
+  if (part == "connections" && sub.empty() && m == "GET") {
+    op.kind = AdminOp::Kind::kConnections;
+  } else if (part == "queue" && sub.empty() && m == "DELETE") {
+    op.kind = AdminOp::Kind::kQueuePurge;
+  } else if (part == "queue" && sub.empty() && m == "POST") {
+    const Value* name = body.find("name");
+    if (!name || !name->is_string() || name->as_string().empty())
+      co_return http::error_response(invalid_input("The body must be {\"name\": \"<queue>\", \"body\": ...}."));
+    op.kind = AdminOp::Kind::kQueueSend;
+    op.name = name->as_string();
+    if (const Value* b = body.find("body")) op.value = *b;
+  } else if (part == "schedules" && !sub.empty() && m == "DELETE") {
+    op.kind = AdminOp::Kind::kCancelSchedule;
+    op.name = http::percent_decode(sub).value_or(std::string(sub));
+  } else if (part == "workflow" && sub == "replay" && m == "POST") {
+    op.kind = AdminOp::Kind::kWorkflowReplay;
+    if (const Value* e = body.find("entryId"); e && e->is_string()) op.name = e->as_string();
+  } else {
+    co_return http::error_response(make_error("api", "not_found", "The requested resource was not found"));
+  }
+  CallResult r = co_await rt_.admin_operate(id, std::move(op));
+  if (!r.output.ok()) {
+    const Error& e = r.output.error();
+    co_return http::error_response(e, e.code == "workflow_in_flight" ? 409 : e.code == "workflow_entry_not_found" ? 404 : 0);
+  }
+  co_return http::json_response(200, *r.output);
+}
+
+asio::awaitable<http::Response> ManagerApi::kv_get(std::string_view raw_id, std::string_view raw_key) {
+  auto id = http::percent_decode(raw_id).value_or(std::string(raw_id));
+  auto key_text = http::percent_decode(raw_key).value_or(std::string(raw_key));
+  auto key = json::base64_decode(key_text);
+  if (!key.ok()) co_return http::error_response(invalid_input("The key must be base64."));
+  auto not_found = make_error("actor", "kv_key_not_found", "The KV key does not exist for this actor.");
+  auto info = rt_.find_by_id(id);
+  if (!info) co_return http::error_response(make_error("actor", "not_found", "The actor does not exist or was destroyed."));
+  std::string value;
+  // Key [3] is where rivetkit keeps the actor's inspector token.
+  if (*key == Bytes{3}) {
+    auto token = rt_.inspector_token(id);
+    if (!token || token->empty()) co_return http::error_response(not_found, 404);
+    value = *token;
+  } else {
+    // Any other key: the actor's own KV entry with exactly these bytes.
+    const std::string k(key->begin(), key->end());
+    auto entries = rt_.admin_actor(id, inspect::View::kKv, k);
+    if (!entries.ok()) co_return http::error_response(entries.error());
+    auto v = co_await rt_.once_durable(std::move(*entries));
+    if (!v.ok()) co_return http::error_response(v.error());
+    const Value* hit = nullptr;
+    for (const auto& e : v->as_array()) {
+      const Value* ek = e.find("key");
+      const bool same = ek->is_string() ? ek->as_string() == k
+                                        : std::string(ek->as_bytes().begin(), ek->as_bytes().end()) == k;
+      if (same) hit = e.find("value");
+    }
+    if (!hit) co_return http::error_response(not_found, 404);
+    value = hit->is_string() ? hit->as_string() : std::string(hit->as_bytes().begin(), hit->as_bytes().end());
+  }
+  const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(value.data()), value.size());
+  co_return http::json_response(200, obj({{"value", json::base64_encode(bytes)}, {"update_ts", info->create_ts}}));
 }
 
 }  // namespace anvil

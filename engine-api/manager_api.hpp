@@ -25,7 +25,13 @@ class ManagerApi {
   asio::awaitable<http::Response> get_actors(const http::Request& req);
   asio::awaitable<http::Response> delete_actor(std::string_view id);
   // `id` empty: the listing; `part`: state, schedules, kv, workflow, sql.
-  asio::awaitable<http::Response> admin_actors(const http::Request& req, std::string_view id, std::string_view part);
+  asio::awaitable<http::Response> admin_actors(const http::Request& req, std::string_view raw_id,
+                                               std::string_view part, std::string_view sub = {});
+  // Admin operations (Runtime::admin_operate) under /admin/actors/{id}/….
+  asio::awaitable<http::Response> admin_operate(const http::Request& req, const std::string& id,
+                                                std::string_view part, std::string_view sub);
+  // GET /actors/{id}/kv/keys/{base64 key}, as on Rivet's engine (admin).
+  asio::awaitable<http::Response> kv_get(std::string_view raw_id, std::string_view raw_key);
 
   Runtime& rt_;
 };

@@ -1,14 +1,9 @@
 #include "gateway/access.hpp"
 
+#include <cctype>
+
 namespace anvil::gateway {
 namespace {
-
-std::optional<std::string_view> bearer(const http::Request& req) {
-  auto h = req.header("authorization");
-  constexpr std::string_view kPrefix = "Bearer ";
-  if (!h || h->size() <= kPrefix.size() || h->substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
-  return h->substr(kPrefix.size());
-}
 
 bool proxied(const http::Request& req) {
   return req.header("forwarded") || req.header("x-forwarded-for") || req.header("x-real-ip");
@@ -16,9 +11,33 @@ bool proxied(const http::Request& req) {
 
 }  // namespace
 
-RouteAccess route_access(std::string_view method, std::string_view path, bool is_actor_route) {
-  if (is_actor_route) return RouteAccess::Client;
+std::optional<std::string_view> bearer_token(const http::Request& req) {
+  auto h = req.header("authorization");
+  if (!h) return std::nullopt;
+  std::string_view v = *h;
+  constexpr std::string_view kScheme = "bearer";
+  if (v.size() <= kScheme.size() + 1) return std::nullopt;
+  for (size_t i = 0; i < kScheme.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(v[i])) != kScheme[i]) return std::nullopt;
+  v.remove_prefix(kScheme.size());
+  if (v.front() != ' ' && v.front() != '\t') return std::nullopt;
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  if (v.empty()) return std::nullopt;
+  return v;
+}
+
+RouteAccess route_access(std::string_view method, std::string_view path, bool is_actor_route,
+                         std::string_view query) {
   auto segs = http::split_path(path);
+  if (is_actor_route) {
+    // /gateway/{actor id}/inspector/…
+    bool by_key = false;
+    for (const auto& p : http::parse_query(query)) by_key = by_key || p.name.rfind("rvt-", 0) == 0;
+    if (segs.size() >= 3 && segs[0] == "gateway" && segs[2] == "inspector" && !by_key) return RouteAccess::Inspector;
+    return RouteAccess::Client;
+  }
+  // GET /actors/{id}/kv/keys/{key}: reads the inspector token (key [3]).
+  if (segs.size() == 5 && segs[0] == "actors" && segs[2] == "kv" && segs[3] == "keys") return RouteAccess::Admin;
   if (segs.size() == 1 && (segs[0] == "metadata" || segs[0] == "health") && method == "GET")
     return RouteAccess::Public;
   if (segs.size() == 1 && segs[0] == "metrics") return RouteAccess::Admin;
@@ -29,7 +48,7 @@ RouteAccess route_access(std::string_view method, std::string_view path, bool is
 
 std::vector<std::string> presented_tokens(const http::Request& req, std::string_view path) {
   std::vector<std::string> out;
-  if (auto b = bearer(req)) out.emplace_back(*b);
+  if (auto b = bearer_token(req)) out.emplace_back(*b);
   if (auto h = req.header("x-rivet-token")) out.emplace_back(*h);
   // /gateway/<id>@<token>/…
   constexpr std::string_view kGateway = "/gateway/";
@@ -86,6 +105,7 @@ bool AccessGuard::presents(const std::string& expected, const std::vector<std::s
 std::optional<Error> AccessGuard::check(RouteAccess access, const http::Request& req, std::string_view path) const {
   switch (access) {
     case RouteAccess::Public:
+    case RouteAccess::Inspector:
       return std::nullopt;
     case RouteAccess::Client: {
       if (opts_.token.empty()) return std::nullopt;
@@ -101,7 +121,7 @@ std::optional<Error> AccessGuard::check(RouteAccess access, const http::Request&
                           "Access denied: no admin token is configured (--admin-token), so admin endpoints answer "
                           "local clients only.");
       }
-      auto b = bearer(req);
+      auto b = bearer_token(req);
       if (b && constant_time_equal(*b, opts_.admin_token)) return std::nullopt;
       return forbidden();
     }

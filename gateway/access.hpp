@@ -16,6 +16,11 @@
 //    endpoints answer only peers on this host that did not come through a
 //    proxy (no Forwarded / X-Forwarded-For / X-Real-IP header). The admin
 //    token also passes wherever the client token does.
+//  - an actor's inspector routes (`/gateway/{id}/inspector/…`) take neither
+//    token here: they want `Authorization: Bearer` with the actor's own
+//    inspector token or the admin token (gateway/inspector_routes.hpp);
+//    addressed by name and key (which may create the actor) they need the
+//    client token too.
 #pragma once
 
 #include <optional>
@@ -32,15 +37,25 @@ struct AccessOptions {
   std::string admin_token;  // "" = admin endpoints for local, unproxied peers only
 };
 
-enum class RouteAccess { Public, Client, Admin };
+// Inspector: an actor's /inspector/* routes (gateway/inspector_routes.hpp),
+// which check the actor's inspector token (or the admin token) themselves.
+enum class RouteAccess { Public, Client, Admin, Inspector };
 
 // The access a request needs, from its method and base-stripped path (actor
 // gateway routes are Client).
-RouteAccess route_access(std::string_view method, std::string_view path, bool is_actor_route);
+// `query`: the raw query; an inspector path addressed by name and key
+// (`rvt-…` parameters, which may create the actor) needs the client token
+// like any other gateway request.
+RouteAccess route_access(std::string_view method, std::string_view path, bool is_actor_route,
+                         std::string_view query = {});
 
 // Every token the request presents, in any of the forms above. `path` is
 // the base-stripped path.
 std::vector<std::string> presented_tokens(const http::Request& req, std::string_view path);
+
+// The token of an `Authorization: Bearer <t>` header (the scheme in any
+// case, as RFC 7235 has it), or nullopt.
+std::optional<std::string_view> bearer_token(const http::Request& req);
 
 // Byte-wise equality whose time depends on the lengths only.
 bool constant_time_equal(std::string_view a, std::string_view b);
@@ -53,6 +68,11 @@ class AccessGuard {
   std::optional<Error> check(RouteAccess access, const http::Request& req, std::string_view path) const;
 
   bool client_token_required() const { return !opts_.token.empty(); }
+  // Whether `token` is the admin token (false when none is configured);
+  // constant time.
+  bool is_admin_token(std::string_view token) const {
+    return !opts_.admin_token.empty() && constant_time_equal(token, opts_.admin_token);
+  }
   bool admin_token_configured() const { return !opts_.admin_token.empty(); }
 
   static Error forbidden();

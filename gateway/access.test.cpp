@@ -115,3 +115,36 @@ TEST(Access, EverythingUnderAdminIsAnAdminRoute) {
   EXPECT_EQ(route_access("POST", "/admin/anything", false), RouteAccess::Admin);
   EXPECT_EQ(route_access("GET", "/administrators", false), RouteAccess::Client);
 }
+
+TEST(Access, InspectorRoutesAreLeftToTheActorsOwnTokenCheck) {
+  EXPECT_EQ(route_access("GET", "/gateway/abc/inspector/state", true), RouteAccess::Inspector);
+  EXPECT_EQ(route_access("PATCH", "/gateway/abc/inspector/state", true), RouteAccess::Inspector);
+  EXPECT_EQ(route_access("POST", "/gateway/abc/action/inspector", true), RouteAccess::Client);
+  // Addressed by name and key, the request may create the actor: client token first.
+  EXPECT_EQ(route_access("GET", "/gateway/counter/inspector/state", true, "rvt-method=getOrCreate&rvt-key=k"),
+            RouteAccess::Client);
+  // The guard passes them on without the client token: the inspector checks.
+  EXPECT_FALSE(kGuarded.check(RouteAccess::Inspector, request("GET", "/gateway/abc/inspector/state"),
+                              "/gateway/abc/inspector/state"));
+}
+
+TEST(Access, TheEngineKvReadThatRevealsInspectorTokensIsAnAdminRoute) {
+  EXPECT_EQ(route_access("GET", "/actors/abc/kv/keys/Aw==", false), RouteAccess::Admin);
+}
+
+TEST(Access, OnlyTheConfiguredAdminTokenIsTheAdminToken) {
+  EXPECT_TRUE(kGuarded.is_admin_token("adm1n"));
+  EXPECT_FALSE(kGuarded.is_admin_token("s3cr/et"));
+  EXPECT_FALSE(AccessGuard({"x", ""}).is_admin_token(""));
+}
+
+TEST(Access, TheBearerSchemeIsReadInAnyCase) {
+  const auto lower = request("GET", "/x", "", {{"authorization", "bearer  t1"}});
+  const auto upper = request("GET", "/x", "", {{"authorization", "BEARER t2"}});
+  const auto basic = request("GET", "/x", "", {{"authorization", "Basic t3"}});
+  const auto empty = request("GET", "/x", "", {{"authorization", "Bearer "}});
+  EXPECT_EQ(bearer_token(lower).value_or(""), "t1");
+  EXPECT_EQ(bearer_token(upper).value_or(""), "t2");
+  EXPECT_FALSE(bearer_token(basic).has_value());
+  EXPECT_FALSE(bearer_token(empty).has_value());
+}

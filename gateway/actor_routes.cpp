@@ -138,6 +138,11 @@ asio::awaitable<http::Response> ActorRoutes::dispatch(const http::Request& req, 
     if (!name) co_return http::error_response(make_error("actor", "invalid_request", "Malformed queue name."));
     co_return co_await queue_send(req, t, std::move(*name));
   }
+  if (!segs.empty() && segs[0] == "inspector") {
+    std::string_view sub = t.actor_path;
+    sub.remove_prefix(std::string_view("/inspector").size());
+    co_return co_await inspector_.handle(req, t.actor_id, sub);
+  }
   if (!segs.empty() && segs[0] == "request") co_return co_await raw_request(req, t);
   if (!segs.empty() && (segs[0] == "connect" || segs[0] == "websocket")) {
     co_return http::error_response(

@@ -10,6 +10,7 @@
 #include "engine-api/http.hpp"
 #include "gateway/addressing.hpp"
 #include "gateway/codec/wire.hpp"
+#include "gateway/inspector_routes.hpp"
 #include "runtime/runtime.hpp"
 
 namespace anvil::gateway {
@@ -37,7 +38,9 @@ Error outgoing_too_long(size_t limit);
 
 class ActorRoutes {
  public:
-  explicit ActorRoutes(Runtime& rt, MessageLimits limits = {}) : rt_(rt), limits_(limits) {}
+  explicit ActorRoutes(Runtime& rt, MessageLimits limits = {}) : rt_(rt), limits_(limits), inspector_(rt) {}
+  // The token checks' admin token also opens every actor's inspector.
+  void set_access(const AccessGuard* access) { inspector_.set_access(access); }
 
   const MessageLimits& limits() const { return limits_; }
 
@@ -60,6 +63,7 @@ class ActorRoutes {
 
   Runtime& rt_;
   MessageLimits limits_;
+  InspectorRoutes inspector_;
 };
 
 }  // namespace anvil::gateway

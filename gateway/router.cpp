@@ -97,7 +97,7 @@ asio::awaitable<http::Response> Router::handle(http::Request req) {
         res.set_header("access-control-allow-headers", std::string(*h));
       res.set_header("access-control-max-age", "86400");
     }
-  } else if (auto denied = access_ ? access_->check(route_access(req.method, path, is_actor_route), req, path)
+  } else if (auto denied = access_ ? access_->check(route_access(req.method, path, is_actor_route, req.query), req, path)
                                     : std::nullopt) {
     res = http::error_response(*denied, 403);
   } else if (is_actor_route) {

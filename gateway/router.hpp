@@ -22,7 +22,9 @@ class Router {
   // `access`: the token checks (null: everything open).
   Router(Runtime& rt, ManagerApi& api, ActorRoutes& actors, AppHost* apps = nullptr,
          const AccessGuard* access = nullptr)
-      : rt_(rt), api_(api), actors_(actors), apps_(apps), access_(access) {}
+      : rt_(rt), api_(api), actors_(actors), apps_(apps), access_(access) {
+    actors_.set_access(access);
+  }
   asio::awaitable<http::Response> handle(http::Request req);
 
   // "/api/rivet/actors" => "/actors"; "/actors" => "/actors".

@@ -498,6 +498,8 @@ class ActorDefinition {
   const ActionFn* find_action(const std::string& name) const;
   const AsyncActionFn* find_async_action(const std::string& name) const;
   bool has_action(const std::string& name) const { return find_action(name) || find_async_action(name); }
+  // Every action's name (sync and async), sorted.
+  std::vector<std::string> action_names() const;
   const QueueHandlerFn* find_queue(std::string_view name) const;
   const RequestFn& on_request_hook() const { return on_request_; }
   const AsyncRequestFn& on_request_async_hook() const { return on_request_async_; }

@@ -17,6 +17,20 @@ std::string new_actor_id() {
   return out;
 }
 
+std::string new_inspector_token() {
+  // Not the id generator's mt19937: a token must not be predictable from
+  // tokens seen before.
+  std::random_device rd;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(64);
+  for (int i = 0; i < 8; ++i) {
+    uint32_t w = rd();
+    for (int j = 0; j < 8; ++j, w >>= 4) out.push_back(kHex[w & 15]);
+  }
+  return out;
+}
+
 bool is_valid_actor_id(std::string_view id) {
   if (id.size() != kActorIdLength) return false;
   for (char c : id)

@@ -10,6 +10,7 @@
 //   outbox.cpp     actor-to-actor message delivery
 //   recovery.cpp   load (directory, alarms, drains, workflows) and shutdown
 //   metrics.cpp    counters and the operator views
+//   operate.cpp    the operator's live reads and changes (AdminOp)
 #pragma once
 
 #include <atomic>
@@ -113,6 +114,8 @@ class RuntimeCore {
   Result<Pending<Value>> admin_actors(const inspect::ActorFilter& filter) const;
   Result<Pending<Value>> admin_actor(const std::string& actor_id, inspect::View view, const std::string& arg) const;
   asio::awaitable<CallResult> admin_set_state(const std::string& actor_id, Value state);
+  asio::awaitable<CallResult> admin_operate(const std::string& actor_id, AdminOp op);  // operate.cpp
+  std::optional<std::string> inspector_token(const std::string& actor_id) const;
   std::string metrics_text() const;
   std::string storage_state() const;
   size_t awake_count() const;

@@ -51,6 +51,7 @@ storage::ActorRow RuntimeCore::actor_row(const ActorEntry& e) {
   row.generation = info.generation;
   row.start_ts = info.start_ts.value_or(0);
   row.sleep_ts = info.sleep_ts.value_or(0);
+  row.inspector_token = e.inspector_token;
   if (e.input) {
     row.has_input = true;
     auto bytes = cbor::encode(*e.input, cbor::Mode::Storage);
@@ -144,6 +145,7 @@ Result<Resolved> RuntimeCore::resolve(const CreateRequest& req, bool fail_if_exi
   e->info.datacenter = req.datacenter;
   e->info.create_ts = now_ms();
   e->input = req.input;
+  e->inspector_token = new_inspector_token();
 
   rocksdb::WriteBatch batch;
   store_.put(batch, storage::Family::kActors, e->info.actor_id, storage::encode(actor_row(*e)));
@@ -276,7 +278,16 @@ storage::ActorRow RuntimeCore::begin_generation(const std::shared_ptr<ActorEntry
   if (auto w = wakes.find(info.name); w != wakes.end()) w->second.fetch_add(1, std::memory_order_relaxed);
   info.start_ts = info.connectable_ts = now_ms();
   info.sleep_ts.reset();
+  // A record from before inspector tokens: the start's record carries one.
+  if (entry->inspector_token.empty()) entry->inspector_token = new_inspector_token();
   return actor_row(*entry);
+}
+
+std::optional<std::string> RuntimeCore::inspector_token(const std::string& actor_id) const {
+  std::lock_guard lk(mu_);
+  auto it = by_id_.find(actor_id);
+  if (it == by_id_.end() || it->second->destroyed) return std::nullopt;
+  return it->second->inspector_token;
 }
 
 ActorInfo RuntimeCore::info_of(const std::shared_ptr<ActorEntry>& entry) const {

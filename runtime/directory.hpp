@@ -38,6 +38,10 @@ struct ActorEntry {
 
   ActorInfo info;
   std::optional<Value> input;
+  // Bearer token of the actor's /inspector/* routes (kept in its record;
+  // made at create, or at the first start of an older record).
+  // GUARDED_BY(RuntimeCore::mu_).
+  std::string inspector_token;
   std::atomic<uint64_t> last_seq{0};  // newest commit touching this actor
   // The commit holding the create record (0: loaded from storage, durable).
   std::atomic<uint64_t> create_seq{0};

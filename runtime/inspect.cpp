@@ -1,6 +1,8 @@
 #include "runtime/inspect.hpp"
 
 #include <algorithm>
+#include <cstdlib>
+#include <map>
 #include <span>
 
 #include <sqlite3.h>
@@ -9,6 +11,7 @@
 #include "base/value/detail.hpp"
 #include "runtime/actor_db.hpp"
 #include "runtime/actor_key.hpp"
+#include "runtime/instance_support.hpp"
 #include "runtime/sqlite_vfs.hpp"
 #include "storage/records.hpp"
 #include "storage/store.hpp"
@@ -138,7 +141,154 @@ Result<Value> sql(const storage::Store& store, const std::string& id, const std:
   return obj({{"columns", Value(std::move(columns))}, {"rows", Value(std::move(rows))}, {"truncated", truncated}});
 }
 
+Result<Value> queue(const storage::Store& store, const std::string& id, const std::string& limit_arg) {
+  size_t limit = 100;
+  if (!limit_arg.empty()) {
+    char* end = nullptr;
+    const long n = std::strtol(limit_arg.c_str(), &end, 10);
+    if (*end == '\0' && n > 0) limit = static_cast<size_t>(n);
+  }
+  Array messages;
+  int64_t size = 0;
+  Status failure = Ok{};
+  auto st = store.scan_prefix(storage::Family::kQueue, id, [&](std::string_view, std::string_view v) {
+    ++size;
+    if (messages.size() == limit) return true;  // counted, not shown
+    auto row = storage::decode_queue_row(v);
+    Result<Value> body = row.ok() ? decode_user_value(row->body) : Result<Value>(row.error());
+    if (!body.ok()) {
+      failure = body.error();
+      return false;
+    }
+    messages.push_back(obj({{"id", static_cast<int64_t>(row->id)},
+                            {"name", row->name},
+                            {"createdAtMs", row->created_ts},
+                            {"body", std::move(*body)}}));
+    return true;
+  });
+  if (!st.ok()) return st.error();
+  if (!failure.ok()) return failure.error();
+  return obj({{"size", size},
+              {"maxSize", static_cast<int64_t>(detail::kMaxQueueSize)},
+              {"truncated", size > static_cast<int64_t>(messages.size())},
+              {"messages", Value(std::move(messages))}});
+}
+
+// rivetkit's entry kind for an Anvil record ({tag, val}).
+Value rivet_kind(const storage::WorkflowRow& row, const Value& result) {
+  auto tagged = [](const char* tag, Value val) { return obj({{"tag", tag}, {"val", std::move(val)}}); };
+  const Value error = row.error.empty() ? Value() : Value(row.error);
+  if (row.kind == "step") return tagged("WorkflowStepEntry", obj({{"output", result}, {"error", error}}));
+  if (row.kind == "loop")
+    return tagged("WorkflowLoopEntry",
+                  obj({{"iteration", static_cast<int64_t>(row.iteration)},
+                       {"output", row.status == "completed" ? result : Value()}}));
+  if (row.kind == "queue") {
+    const Value* name = result.find("name");
+    return tagged("WorkflowMessageEntry",
+                  obj({{"name", name ? *name : Value()}, {"messageData", result}}));
+  }
+  if (row.kind == "sleep")
+    return tagged("WorkflowSleepEntry",
+                  obj({{"deadline", row.wake_ts}, {"state", row.status == "completed" ? "completed" : "pending"}}));
+  if (row.kind == "rollback_checkpoint") {
+    const size_t slash = row.path.rfind('/');
+    return tagged("WorkflowRollbackCheckpointEntry",
+                  obj({{"name", slash == std::string::npos ? row.path : row.path.substr(slash + 1)}}));
+  }
+  if (row.kind == "join") return tagged("WorkflowJoinEntry", obj({{"branches", Object{}}}));
+  if (row.kind == "race") return tagged("WorkflowRaceEntry", obj({{"winner", Value()}, {"branches", Object{}}}));
+  if (row.kind == "removed")
+    return tagged("WorkflowRemovedEntry", obj({{"originalType", Value()}, {"originalName", Value()}}));
+  if (row.kind == "version_check")
+    return tagged("WorkflowVersionCheckEntry", obj({{"resolved", result}, {"latest", result}}));
+  return tagged("WorkflowStepEntry", obj({{"output", result}, {"error", error}}));
+}
+
+std::string rivet_status(const std::string& status) {
+  if (status == "completed") return "COMPLETED";
+  if (status == "failed") return "FAILED";
+  if (status == "waiting") return "PENDING";
+  return "RUNNING";
+}
+
 }  // namespace
+
+Result<Value> rivet_workflow_history(const storage::Store& store, const std::string& actor_id) {
+  std::vector<storage::WorkflowRow> rows;
+  Status failure = Ok{};
+  auto st = store.scan_prefix(storage::Family::kWorkflow, actor_id, [&](std::string_view, std::string_view v) {
+    auto row = storage::decode_workflow_row(v);
+    if (!row.ok()) {
+      failure = row.error();
+      return false;
+    }
+    rows.push_back(std::move(*row));
+    return true;
+  });
+  if (!st.ok()) return st.error();
+  if (!failure.ok()) return failure.error();
+  if (rows.empty()) return obj({{"history", Value()}, {"workflowState", Value()}});
+
+  // History order: by start, then path (a parent before its children).
+  std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+    return a.started_ts != b.started_ts ? a.started_ts < b.started_ts : a.path < b.path;
+  });
+  Array names;
+  std::map<std::string, int64_t> index;
+  auto name_index = [&](const std::string& n) {
+    auto [it, added] = index.try_emplace(n, static_cast<int64_t>(names.size()));
+    if (added) names.emplace_back(n);
+    return it->second;
+  };
+  Array entries;
+  Object metadata;
+  Value workflow_state;
+  bool waiting = false;
+  for (const auto& row : rows) waiting = waiting || row.status == "waiting";
+  for (const auto& row : rows) {
+    if (row.path.empty()) {
+      // The run itself: its status is the workflow's state.
+      if (row.status == "running") workflow_state = waiting ? "sleeping" : "running";
+      else workflow_state = row.status;
+      continue;
+    }
+    if (row.path.find('#') != std::string::npos) continue;  // a rollback's own record
+    auto result = decode_user_value(row.result);
+    if (!result.ok()) return result.error();
+    // "a~3/b" => a, {loop a, iteration 3}, b
+    Array location;
+    size_t start = 0;
+    for (;;) {
+      const size_t slash = row.path.find('/', start);
+      std::string seg = row.path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+      const size_t tilde = seg.rfind('~');
+      if (tilde != std::string::npos) {
+        const int64_t loop = name_index(seg.substr(0, tilde));
+        location.push_back(obj({{"tag", "WorkflowNameIndex"}, {"val", loop}}));
+        location.push_back(obj({{"tag", "WorkflowLoopIterationMarker"},
+                                {"val", obj({{"loop", loop}, {"iteration", static_cast<int64_t>(std::strtoll(seg.c_str() + tilde + 1, nullptr, 10))}})}}));
+      } else {
+        location.push_back(obj({{"tag", "WorkflowNameIndex"}, {"val", name_index(seg)}}));
+      }
+      if (slash == std::string::npos) break;
+      start = slash + 1;
+    }
+    entries.push_back(obj({{"id", row.path}, {"location", Value(std::move(location))}, {"kind", rivet_kind(row, *result)}}));
+    metadata.emplace_back(row.path, obj({{"status", rivet_status(row.status)},
+                                         {"error", row.error.empty() ? Value() : Value(row.error)},
+                                         {"attempts", static_cast<int64_t>(row.attempts)},
+                                         {"lastAttemptAt", row.started_ts},
+                                         {"createdAt", row.started_ts},
+                                         {"completedAt", row.completed_ts ? Value(row.completed_ts) : Value()},
+                                         {"rollbackCompletedAt", Value()},
+                                         {"rollbackError", Value()}}));
+  }
+  Value history = obj({{"nameRegistry", Value(std::move(names))},
+                       {"entries", Value(std::move(entries))},
+                       {"entryMetadata", Value(std::move(metadata))}});
+  return obj({{"history", std::move(history)}, {"workflowState", std::move(workflow_state)}});
+}
 
 Result<Value> workflow_history(const storage::Store& store, const std::string& actor_id) {
   Array steps;
@@ -182,6 +332,10 @@ Result<Value> actor_view(const storage::Store& store, const std::string& actor_i
       return workflow_history(store, actor_id);
     case View::kSql:
       return sql(store, actor_id, arg);
+    case View::kQueue:
+      return queue(store, actor_id, arg);
+    case View::kRivetWorkflow:
+      return rivet_workflow_history(store, actor_id);
     default:
       break;
   }
@@ -271,8 +425,8 @@ Result<Value> get_actor(const storage::Store& store, const std::string& actor_id
   Value out = actor_summary(*row, awake(*row));
   Object& o = out.as_object();
   o.emplace_back("namespace", row->namespace_name);
-  // Rivet-style per-actor inspector tokens are not implemented (issue 15 §2).
-  o.emplace_back("inspectorToken", Value());
+  // null for a record from before tokens, until the actor's next start.
+  o.emplace_back("inspectorToken", row->inspector_token.empty() ? Value() : Value(row->inspector_token));
   o.emplace_back("state", std::move(state));
   o.emplace_back("stateBytes", state_bytes);
   o.emplace_back("stateInitialized", initialized);

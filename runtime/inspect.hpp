@@ -50,6 +50,9 @@ enum class View : int {
   kKv,         // [{key, value}] in key order; `arg`: a key prefix
   kWorkflow,   // the workflow history: [{path, kind, status, attempts, ...}]
   kSql,        // `arg`: one read-only statement => {columns, rows, truncated}
+  kQueue,      // `arg`: at most this many messages ("" = 100) =>
+               // {size, maxSize, truncated, messages: [{id, name, createdAtMs, body}]}
+  kRivetWorkflow,  // rivet_workflow_history below
 };
 
 // Rows a kSql answer holds at most (then "truncated": true).
@@ -80,6 +83,13 @@ Result<Value> actor_view(const storage::Store& store, const std::string& actor_i
 
 // The workflow history rows (no actor check).
 Result<Value> workflow_history(const storage::Store& store, const std::string& actor_id);
+
+// The workflow history as rivetkit's inspector serializes it (no actor
+// check): {"history": {nameRegistry, entries: [{id, location, kind}],
+// entryMetadata: {id: {...}}} or null when there is none, "workflowState":
+// "running"|"sleeping"|"completed"|"failed"|"rolling_back" or null}. An
+// entry's id is its Anvil history path (docs/protocol-notes.md, "Inspector").
+Result<Value> rivet_workflow_history(const storage::Store& store, const std::string& actor_id);
 
 // An actor record's summary {id, name, key, awake}.
 Value actor_summary(const storage::ActorRow& row, bool awake);

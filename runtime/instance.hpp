@@ -98,6 +98,28 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   // An operator's state replacement (Runtime::admin_set_state) as a turn's
   // body: the end of the turn persists it and runs onStateChange.
   Result<Value> replace_state(Value next);
+  // Operator operations as turn bodies (Runtime::admin_*;
+  // runtime/instance_operate.cpp).
+  Value state_view() const { return state; }
+  // The open connections: [{id, params, state, subscriptions, ephemeral}].
+  Value connections_view() const;
+  // Queues a message from an operator (any queue name, no waiter):
+  // {"id": "<n>", "name", "createdAtMs"}.
+  Result<Value> operator_enqueue(std::string queue_name, Value body);
+  // Deletes every queued message in this turn's batch: {"purged": n}.
+  // Senders waiting on one are left to their timeout.
+  Result<Value> purge_queue();
+  // Cancels a pending schedule: {"cancelled": whether it existed}.
+  Result<Value> cancel_schedule_now(const std::string& schedule_id);
+  // Replays the finished (completed or failed) run workflow from the entry
+  // at history path `from` (nullopt or "": from the start): that entry,
+  // its children and every entry started at or after it are erased, the
+  // failed entries enclosing it run again, and a workflow turn follows.
+  // actor.workflow_in_flight while the workflow has not finished.
+  Result<Value> replay_workflow(const std::optional<std::string>& from);
+  // One SQL statement on the actor's database in this turn (writes commit
+  // with it): {"rows": [{column: value}...]}.
+  Result<Value> execute_sql(const std::string& sql, const Array& params);
   // A synchronous action's result, or (for an async action) a placeholder:
   // the call then runs as a coroutine and take_started_call() hands out its
   // outcome. With `close_conn`, the connection is closed once the action
@@ -113,7 +135,10 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   std::shared_ptr<ConnData> find_conn(const std::string& conn_id) const;
 
   // Durable queue: appends a message to this turn's batch (FIFO by id).
-  Result<uint64_t> enqueue(std::string name, Value body, std::shared_ptr<QueueWaiter> waiter);
+  // `any_name`: an operator's message (the inspector's POST /queue) may
+  // name a queue the actor does not declare, as on Rivet.
+  Result<uint64_t> enqueue(std::string name, Value body, std::shared_ptr<QueueWaiter> waiter,
+                           bool any_name = false);
   // Processes the oldest message with its queue handler; the message is
   // deleted in the same batch as the handler's state change.
   Result<Value> process_next_message();

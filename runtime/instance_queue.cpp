@@ -40,12 +40,10 @@ Status Instance::load_queue() {
   return failure;
 }
 
-// RivetKit's limits (actor-model.md §8.2).
-constexpr size_t kMaxQueueMessageBytes = 64 * 1024;
-constexpr size_t kMaxQueueSize = 1000;
 
-Result<uint64_t> Instance::enqueue(std::string qname, Value body, std::shared_ptr<QueueWaiter> waiter) {
-  if (!def_.declares_queue(qname))
+Result<uint64_t> Instance::enqueue(std::string qname, Value body, std::shared_ptr<QueueWaiter> waiter,
+                                   bool any_name) {
+  if (!any_name && !def_.declares_queue(qname))
     return make_error("queue", "not_found", "Queue `" + qname + "` is not declared by actor `" + name + "`.");
   auto bytes = cbor::encode(body, cbor::Mode::Storage);
   if (bytes.size() > kMaxQueueMessageBytes)

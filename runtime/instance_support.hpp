@@ -15,6 +15,10 @@
 
 namespace anvil::detail {
 
+// RivetKit's queue limits (actor-model.md §8.2).
+constexpr size_t kMaxQueueMessageBytes = 64 * 1024;
+constexpr size_t kMaxQueueSize = 1000;
+
 inline std::span<const uint8_t> as_span(const std::string& s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }

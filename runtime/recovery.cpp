@@ -36,6 +36,7 @@ Status RuntimeCore::load() {
     e->info.datacenter = row->datacenter;
     e->info.create_ts = row->create_ts;
     e->info.generation = row->generation;
+    e->inspector_token = row->inspector_token;
     if (row->has_input) {
       auto input = cbor::decode(as_span(row->input), cbor::Mode::Storage);
       if (!input.ok()) {

@@ -1,5 +1,7 @@
 #include "runtime/actor_api.hpp"
 
+#include <algorithm>
+
 namespace anvil {
 
 ActorDefinition& ActorDefinition::initial_state(Value v) {
@@ -127,6 +129,14 @@ std::optional<std::string> ClientRequest::header(std::string_view lower_name) co
   for (const auto& [k, v] : headers)
     if (k == lower_name) return v;
   return std::nullopt;
+}
+
+std::vector<std::string> ActorDefinition::action_names() const {
+  std::vector<std::string> out;
+  for (const auto& [n, _] : actions_) out.push_back(n);
+  for (const auto& [n, _] : async_actions_) out.push_back(n);
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 const ActionFn* ActorDefinition::find_action(const std::string& name) const {

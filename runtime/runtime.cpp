@@ -96,6 +96,12 @@ Result<Pending<Value>> Runtime::admin_actor(const std::string& actor_id, inspect
 asio::awaitable<CallResult> Runtime::admin_set_state(const std::string& actor_id, Value state) {
   return core_->admin_set_state(actor_id, std::move(state));
 }
+asio::awaitable<CallResult> Runtime::admin_operate(const std::string& actor_id, AdminOp op) {
+  return core_->admin_operate(actor_id, std::move(op));
+}
+std::optional<std::string> Runtime::inspector_token(const std::string& actor_id) const {
+  return core_->inspector_token(actor_id);
+}
 std::string Runtime::metrics_text() const { return core_->metrics_text(); }
 void Runtime::add_metrics_source(std::function<std::string()> source) {
   core_->add_metrics_source(std::move(source));

@@ -41,6 +41,24 @@ struct Alarm;         // runtime/effects.hpp
 struct OutboxMessage;  // runtime/effects.hpp
 struct AsyncOutcome;  // runtime/effects.hpp
 
+// An operator's live read or change of one actor (Runtime::admin_operate,
+// runtime/operate.cpp; the admin routes, `anvil actors` and the inspector
+// routes all go through it).
+struct AdminOp {
+  enum class Kind {
+    kState,           // => the state of the awake actor (started if need be)
+    kConnections,     // => [{id, params, state, subscriptions, ephemeral}]
+    kQueueSend,       // `name` a queue (any name), `value` the body => {id, name, createdAtMs}
+    kQueuePurge,      // => {purged: n}
+    kCancelSchedule,  // `name` the schedule id => {cancelled: bool}
+    kWorkflowReplay,  // `name` the history path to replay from ("": the start) => {erased: n}
+    kSqlExecute,      // `name` one SQL statement, `value` its parameters (array) => {rows}
+  };
+  Kind kind = Kind::kConnections;
+  std::string name;
+  Value value;
+};
+
 // What the manager API reports about an actor.
 struct ActorInfo {
   std::string actor_id;
@@ -289,6 +307,13 @@ class Runtime {
   // Replaces an actor's state in a turn (waking it; onStateChange runs);
   // completes once durable, with the new state.
   asio::awaitable<CallResult> admin_set_state(const std::string& actor_id, Value state);
+  // An operator's live read or change of one actor, run as one turn (it
+  // wakes the actor; a change is durable before this completes). See
+  // AdminOp for what each kind answers.
+  asio::awaitable<CallResult> admin_operate(const std::string& actor_id, AdminOp op);
+  // The Bearer token of the actor's /inspector/* routes ("" for an actor
+  // not started since before tokens existed); nullopt for no such actor.
+  std::optional<std::string> inspector_token(const std::string& actor_id) const;
 
   // Prometheus text exposition of the node's counters.
   // Adds another part of the node's exposition to /metrics (the HTTP

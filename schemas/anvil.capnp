@@ -20,6 +20,7 @@ struct ActorRecord {
   datacenter @10 :Text;
   startTs @11 :Int64;           # ms since epoch of the newest start (0: never started)
   sleepTs @12 :Int64;           # ms since epoch of the newest sleep (0: none since)
+  inspectorToken @13 :Text;     # Bearer token of the actor's /inspector/* routes ("": made at its next start)
 }
 
 # cf "state": actor id -> StateRecord. Written through the commit pipeline;

@@ -56,6 +56,7 @@ std::string encode(const ActorRow& r) {
   b.setDatacenter(r.datacenter);
   b.setStartTs(r.start_ts);
   b.setSleepTs(r.sleep_ts);
+  b.setInspectorToken(r.inspector_token);
   return to_bytes(msg);
 }
 
@@ -87,6 +88,7 @@ Result<ActorRow> decode_actor_row(std::string_view bytes) {
     r.datacenter = rec.getDatacenter();
     r.start_ts = rec.getStartTs();
     r.sleep_ts = rec.getSleepTs();
+    r.inspector_token = rec.getInspectorToken();
     return r;
   } catch (const kj::Exception& e) {
     return corrupt("actor record", e);

@@ -20,6 +20,9 @@ struct ActorRow {
   // the sleep's commits, so a reader of the data directory can tell an awake
   // actor (start_ts > sleep_ts) without asking the node.
   int64_t start_ts = 0, sleep_ts = 0;
+  // The Bearer token of the actor's inspector routes; "" in records
+  // written before tokens existed (filled in at the next start).
+  std::string inspector_token;
 };
 
 struct StateRow {

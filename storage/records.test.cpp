@@ -17,6 +17,7 @@ TEST(Records, ActorRowRoundTripsThroughCapnProto) {
   r.has_input = true;
   r.input = std::string("\xa1\x61\x61\x01", 4);
   r.generation = 7;
+  r.inspector_token = std::string(64, 'f');
   auto bytes = encode(r);
   auto back = decode_actor_row(bytes);
   ASSERT_TRUE(back.ok()) << back.error().message;
@@ -26,6 +27,15 @@ TEST(Records, ActorRowRoundTripsThroughCapnProto) {
   EXPECT_TRUE(back->has_input);
   EXPECT_EQ(back->input, r.input);
   EXPECT_EQ(back->generation, 7u);
+  EXPECT_EQ(back->inspector_token, r.inspector_token);
+}
+
+TEST(Records, AnActorRowWithoutAnInspectorTokenReadsBackEmpty) {
+  ActorRow r;
+  r.actor_id = "0123456789abcdefghijklmno";
+  auto back = decode_actor_row(encode(r));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->inspector_token, "");
 }
 
 TEST(Records, StateRowKeepsBinaryStateBytes) {

@@ -42,9 +42,24 @@ constexpr const char* kUsageText = R"(Usage:
   anvil actors state ID --set JSON --endpoint URL
                                                 replace its state, in a turn (online only)
   anvil actors schedules ID  [--json] SOURCE    its pending schedules
+  anvil actors schedules ID --cancel SID --endpoint URL
+                                                cancel one schedule (online only)
+  anvil actors conns ID      [--json] --endpoint URL
+                                                its open connections (online only:
+                                                connections live in the node's memory)
+  anvil actors queue ID [--limit N] [--json] SOURCE
+                                                its queued messages (default at most 100)
+  anvil actors queue ID --send NAME [--body JSON] --endpoint URL
+                                                queue a message (any queue name; online only)
+  anvil actors queue ID --purge --yes --endpoint URL
+                                                delete every queued message (online only)
   anvil actors kv ID [--prefix P] [--json] SOURCE
                                                 its KV entries (keys starting with P)
   anvil actors workflow ID   [--json] SOURCE    its workflow history
+  anvil actors workflow ID --replay [--from PATH] --endpoint URL
+                                                run its finished (completed or failed)
+                                                workflow again from the entry at history
+                                                PATH, or from the start (online only)
   anvil actors sql ID "SELECT ..." [--json] SOURCE
                                                 a read-only query on its SQLite database
   anvil actors destroy ID --yes --endpoint URL  destroy it and all its data (online only)
@@ -71,7 +86,8 @@ Filters (ls):
 
 Output: a table, or with --json: ls prints a JSON array of
 {"id","name","key","awake"}; get prints one object with "id","name","key",
-"awake","state","inspectorToken" (always null) and more (docs/operator-guide.md).
+"awake","state","inspectorToken" (the Bearer token of its /inspector/* routes)
+and more (docs/operator-guide.md).
 Bytes and bigints use rivetkit's JSON-compat tags (["$Uint8Array","<base64>"]).
 Exit codes: 0 ok, 1 not found or failed, 2 usage.
 )";
@@ -97,6 +113,11 @@ class Source {
   // Online only (nullopt offline): changes go through the node.
   virtual std::optional<Result<Value>> set_state(const std::string&, const Value&) { return std::nullopt; }
   virtual std::optional<Result<Value>> destroy(const std::string&) { return std::nullopt; }
+  // An operation under /admin/actors/{id}`suffix` (online only).
+  virtual std::optional<Result<Value>> operate(const std::string&, const std::string&, const std::string&,
+                                               const Value&) {
+    return std::nullopt;
+  }
 };
 
 class OfflineSource : public Source {
@@ -145,6 +166,10 @@ class OnlineSource : public Source {
         return fetch("GET", base + "/kv" + (arg.empty() ? "" : "?prefix=" + http::percent_encode(arg)));
       case inspect::View::kSql:
         return fetch("POST", base + "/sql", json::dump(obj({{"sql", arg}})));
+      case inspect::View::kQueue:
+        return fetch("GET", base + "/queue" + (arg.empty() ? "" : "?limit=" + http::percent_encode(arg)));
+      case inspect::View::kRivetWorkflow:
+        break;
     }
     return make_error("cli", "bad_view", "Unknown view.");
   }
@@ -156,6 +181,10 @@ class OnlineSource : public Source {
   }
   std::optional<Result<Value>> destroy(const std::string& id) override {
     return fetch("DELETE", "/actors/" + http::percent_encode(id));
+  }
+  std::optional<Result<Value>> operate(const std::string& id, const std::string& method, const std::string& suffix,
+                                       const Value& body) override {
+    return fetch(method, "/admin/actors/" + http::percent_encode(id) + suffix, body.is_null() ? "" : json::dump(body));
   }
 
  private:
@@ -254,6 +283,7 @@ void print_detail(const Value& a) {
   row("started:     ", time_text(a.find("startTs")));
   row("slept:       ", time_text(a.find("sleepTs")));
   row("generation:  ", field_text(a.find("generation")));
+  row("inspector:   ", field_text(a.find("inspectorToken")));
   row("state bytes: ", field_text(a.find("stateBytes")));
   row("kv keys:     ", field_text(a.find("kvKeys")));
   row("queue:       ", field_text(a.find("queueMessages")));
@@ -417,6 +447,18 @@ void print_view(inspect::View view, const Value& v) {
                         time_text(r.find("startedTs")), time_text(r.find("completedTs")), field_text(r.find("error"))});
       }
       break;
+    case inspect::View::kQueue:
+      rows.push_back({"ID", "NAME", "CREATED", "BODY"});
+      for (const auto& r : v.find("messages")->as_array())
+        rows.push_back({field_text(r.find("id")), field_text(r.find("name")), time_text(r.find("createdAtMs")),
+                        json::dump(*r.find("body"))});
+      print_rows(rows);
+      std::cout << "(" << field_text(v.find("size")) << " of at most " << field_text(v.find("maxSize")) << " queued"
+                << (v.find("truncated")->as_bool() ? ", list truncated" : "") << ")\n";
+      return;
+    case inspect::View::kRivetWorkflow:
+      std::cout << json::dump(v) << "\n";
+      return;
     case inspect::View::kSql: {
       std::vector<std::string> header;
       for (const auto& c : v.find("columns")->as_array()) header.push_back(field_text(&c));
@@ -452,8 +494,10 @@ int actors_command(const std::vector<std::string>& args) {
       {"get", inspect::View::kDetail},        {"state", inspect::View::kState},
       {"schedules", inspect::View::kSchedules}, {"kv", inspect::View::kKv},
       {"workflow", inspect::View::kWorkflow}, {"sql", inspect::View::kSql},
+      {"queue", inspect::View::kQueue},
   };
-  if (cmd != "ls" && cmd != "destroy" && !kViews.count(cmd)) return usage("unknown command `" + cmd + "`");
+  if (cmd != "ls" && cmd != "destroy" && cmd != "conns" && !kViews.count(cmd))
+    return usage("unknown command `" + cmd + "`");
   // The command reports its own errors; the libraries' warnings (a refused
   // request, RocksDB's notes) would only repeat them.
   spdlog::set_level(spdlog::level::err);
@@ -462,7 +506,8 @@ int actors_command(const std::vector<std::string>& args) {
   std::optional<std::string> new_state, by_key;
   std::string by_name;
   std::string admin_token = env_or("ANVIL_ADMIN_TOKEN", "");
-  bool as_json = false, paged = false, yes = false;
+  bool as_json = false, paged = false, yes = false, purge = false, replay = false;
+  std::optional<std::string> cancel_id, send_queue, send_body, replay_from, queue_limit;
   inspect::ActorFilter filter;
   std::vector<std::string> positional;
   for (size_t i = 1; i < args.size(); ++i) {
@@ -523,8 +568,30 @@ int actors_command(const std::vector<std::string>& args) {
     } else if (cmd == "state" && a == "--set") {
       if (!(v = next())) return usage("--set needs the new state as JSON");
       new_state = *v;
-    } else if (cmd == "destroy" && a == "--yes") {
+    } else if ((cmd == "destroy" || cmd == "queue") && a == "--yes") {
       yes = true;
+    } else if (cmd == "schedules" && a == "--cancel") {
+      if (!(v = next()) || v->empty()) return usage("--cancel needs a schedule id");
+      cancel_id = *v;
+    } else if (cmd == "queue" && a == "--purge") {
+      purge = true;
+    } else if (cmd == "queue" && a == "--send") {
+      if (!(v = next()) || v->empty()) return usage("--send needs a queue name");
+      send_queue = *v;
+    } else if (cmd == "queue" && a == "--body") {
+      if (!(v = next())) return usage("--body needs the message body as JSON");
+      send_body = *v;
+    } else if (cmd == "queue" && a == "--limit") {
+      if (!(v = next())) return usage("--limit needs a number");
+      char* end = nullptr;
+      long n = std::strtol(v->c_str(), &end, 10);
+      if (v->empty() || *end != '\0' || n < 1) return usage("--limit must be a positive number");
+      queue_limit = *v;
+    } else if (cmd == "workflow" && a == "--replay") {
+      replay = true;
+    } else if (cmd == "workflow" && a == "--from") {
+      if (!(v = next())) return usage("--from needs a workflow history path");
+      replay_from = *v;
     } else if (cmd != "ls" && (a.rfind("--", 0) != 0 || a == "--")) {
       positional.push_back(a == "--" && i + 1 < args.size() ? args[++i] : a);
     } else {
@@ -546,11 +613,19 @@ int actors_command(const std::vector<std::string>& args) {
   if (!endpoint.empty() && !data_dir.empty()) return usage("give --endpoint or --data-dir, not both");
   if (endpoint.empty() && data_dir.empty())
     return usage("give --endpoint URL (a running node) or --data-dir DIR (a data directory)");
-  const bool changes = cmd == "destroy" || new_state;
+  if (purge && send_queue) return usage("--purge and --send exclude each other");
+  if (send_body && !send_queue) return usage("--body goes with --send NAME");
+  if (replay_from && !replay) return usage("--from goes with --replay");
+  std::string change_flag = new_state ? " --set" : cancel_id ? " --cancel" : purge ? " --purge" : send_queue ? " --send"
+                            : replay ? " --replay" : "";
+  const bool changes = cmd == "destroy" || !change_flag.empty();
   if (changes && !data_dir.empty())
-    return usage("`" + cmd + (new_state ? " --set" : "") +
+    return usage("`" + cmd + change_flag +
                  "` changes the actor: it runs on the node (--endpoint), never on a data directory");
+  if (cmd == "conns" && !data_dir.empty())
+    return usage("conns lists live connections: they exist only in a running node's memory (--endpoint)");
   if (cmd == "destroy" && !yes) return usage("destroy deletes the actor and all its data; confirm with --yes");
+  if (purge && !yes) return usage("--purge deletes every queued message; confirm with --yes");
   std::optional<Value> parsed_state;
   if (new_state) {
     auto v = json::parse(*new_state, /*revive=*/true);
@@ -574,6 +649,51 @@ int actors_command(const std::vector<std::string>& args) {
       std::cout << json::dump(obj({{"id", id}, {"destroyed", true}})) << "\n";
     else
       std::cout << "destroyed " << id << "\n";
+    return kOk;
+  }
+  // The online operations (AdminOp): the node answers a JSON value.
+  std::optional<Result<Value>> op;
+  if (cmd == "conns") {
+    op = source->operate(id, "GET", "/connections", Value());
+  } else if (cancel_id) {
+    op = source->operate(id, "DELETE", "/schedules/" + http::percent_encode(*cancel_id), Value());
+  } else if (purge) {
+    op = source->operate(id, "DELETE", "/queue", Value());
+  } else if (send_queue) {
+    Value body;
+    if (send_body) {
+      auto b = json::parse(*send_body, /*revive=*/true);
+      if (!b.ok()) return usage("--body: not valid JSON: " + b.error().message);
+      body = std::move(*b);
+    }
+    op = source->operate(id, "POST", "/queue", obj({{"name", *send_queue}, {"body", std::move(body)}}));
+  } else if (replay) {
+    op = source->operate(id, "POST", "/workflow/replay", obj({{"entryId", replay_from.value_or("")}}));
+  }
+  if (op) {
+    if (!op->ok()) return report(cmd, op->error());
+    const Value& v = **op;
+    if (as_json) {
+      std::cout << json::dump(v) << "\n";
+    } else if (cmd == "conns") {
+      std::vector<std::vector<std::string>> rows{{"ID", "PARAMS", "STATE", "SUBSCRIPTIONS", "HTTP"}};
+      for (const auto& c : v.as_array())
+        rows.push_back({field_text(c.find("id")), json::dump(*c.find("params")), json::dump(*c.find("state")),
+                        json::dump(*c.find("subscriptions")), c.find("ephemeral")->as_bool() ? "yes" : "no"});
+      print_rows(rows);
+    } else if (cancel_id) {
+      if (!v.find("cancelled")->as_bool())
+        return report(cmd, make_error("schedule", "not_found", "No pending schedule " + *cancel_id + "."));
+      std::cout << "cancelled schedule " << *cancel_id << "\n";
+    } else if (purge) {
+      std::cout << "purged " << field_text(v.find("purged")) << " message(s)\n";
+    } else if (send_queue) {
+      std::cout << "queued message " << field_text(v.find("id")) << " on `" << *send_queue << "`\n";
+    } else {
+      std::cout << "replaying the workflow" << (replay_from && !replay_from->empty() ? " from `" + *replay_from + "`" : "")
+                << " (" << field_text(v.find("erased")) << " history entries erased)\n";
+    }
+    if (cancel_id && !v.find("cancelled")->as_bool()) return kFailed;
     return kOk;
   }
   if (parsed_state) {
@@ -607,7 +727,7 @@ int actors_command(const std::vector<std::string>& args) {
   }
   if (cmd != "ls") {
     const inspect::View view = kViews.at(cmd);
-    auto v = source->view(id, view, cmd == "sql" ? sql_text : kv_prefix);
+    auto v = source->view(id, view, cmd == "sql" ? sql_text : cmd == "queue" ? queue_limit.value_or("") : kv_prefix);
     if (!v.ok()) return report(cmd, v.error());
     if (as_json)
       std::cout << json::dump(*v) << "\n";

@@ -111,7 +111,8 @@ TEST(ActorsCliOffline, ShowsTheDecodedStateTimesAndSizesOfOneActor) {
   EXPECT_EQ(*got->find("key"), arr({"x"}));
   EXPECT_EQ(*got->find("awake"), Value(false));
   EXPECT_EQ(*got->find("state"), obj({{"count", 5}}));
-  EXPECT_TRUE(got->find("inspectorToken")->is_null());
+  // The token the node made at create, from the record.
+  EXPECT_EQ(got->find("inspectorToken")->as_string().size(), 64u);
   EXPECT_GT(got->find("stateBytes")->as_int(), 0);
   EXPECT_GE(got->find("generation")->as_int(), 1);
   EXPECT_GT(got->find("createdAt")->as_int(), 0);
@@ -372,3 +373,24 @@ TEST(ActorsCliViews, SettingTheStateRunsATurnThatIsDurableAndSeenByOnStateChange
 }
 
 }  // namespace
+
+TEST(ActorsCliOffline, TheQueueViewListsQueuedMessagesWithTheirBodies) {
+  const DataDir dir("cli-queue");
+  std::string id;
+  {
+    anvil::testing::Node node(dir, fixtures());
+    id = node.get_or_create("counter", {"q"});
+    AdminOp op;
+    op.kind = AdminOp::Kind::kQueueSend;
+    op.name = "inbox";
+    op.value = obj({{"n", 1}});
+    ASSERT_TRUE(node.run(node.rt().admin_operate(id, std::move(op))).output.ok());
+  }
+  auto reader = open_reader(dir);
+  auto q = reader->view(id, inspect::View::kQueue, "");
+  ASSERT_TRUE(q.ok()) << q.error().message;
+  EXPECT_EQ(q->find("size")->as_int(), 1);
+  const Value& m = q->find("messages")->as_array()[0];
+  EXPECT_EQ(*m.find("name"), Value("inbox"));
+  EXPECT_EQ(*m.find("body"), obj({{"n", 1}}));
+}

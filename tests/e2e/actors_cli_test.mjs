@@ -87,7 +87,7 @@ test("get --json shows the actor's state, key and times, the same online and off
 	assert.deepEqual(on.key, ["cli", "a"]);
 	assert.equal(on.awake, true);
 	assert.deepEqual(on.state, { count: 3 });
-	assert.equal(on.inspectorToken, null);
+	assert.match(on.inspectorToken, /^[0-9a-f]{64}$/);
 	assert.ok(on.createdAt > 0 && on.startTs >= on.createdAt, JSON.stringify(on));
 	assert.ok(on.stateBytes > 0);
 	assert.deepEqual(json(offline(["get", ids.a, "--json"])), on);
@@ -213,6 +213,52 @@ test("state --set replaces the state through the node, durably; refused offline"
 	assert.deepEqual(json(offline(["state", id, "--json"])), { count: 42 });
 	assert.equal(offline(["state", id, "--set", '{"count":0}']).code, 2);
 	assert.equal(online(["state", id, "--set", "{not json"]).code, 2);
+});
+
+test("queue --send/--purge, conns and schedules --cancel change the actor through the node only", async () => {
+	const h = client.counter.getOrCreate(["cli", "ops"]);
+	await h.increment(1);
+	const id = await h.resolve();
+	// queue: send (any queue name), list online and offline, purge.
+	const sent = online(["queue", id, "--send", "inbox", "--body", '{"n":1}', "--json"]);
+	assert.equal(sent.code, 0, sent.stderr);
+	assert.equal(JSON.parse(sent.stdout).name, "inbox");
+	const listed = json(online(["queue", id, "--json"]));
+	assert.equal(listed.size, 1);
+	assert.deepEqual(listed.messages[0].body, { n: 1 });
+	assert.equal(offline(["queue", id, "--json"]).stdout, online(["queue", id, "--json"]).stdout);
+	assert.match(online(["queue", id]).stdout, /^ID\s+NAME\s+CREATED\s+BODY\n/);
+	assert.equal(online(["queue", id, "--purge"]).code, 2, "--purge without --yes");
+	assert.equal(offline(["queue", id, "--purge", "--yes"]).code, 2, "offline");
+	assert.deepEqual(json(online(["queue", id, "--purge", "--yes", "--json"])), { purged: 1 });
+	assert.equal(json(offline(["queue", id, "--json"])).size, 0);
+	// conns: live, online only.
+	const room = client.chatRoom.getOrCreate(["cli-ops-room"]);
+	const conn = room.connect({ username: "carol" });
+	await conn.whoAmI();
+	const roomId = await room.resolve();
+	const conns = json(online(["conns", roomId, "--json"]));
+	assert.equal(conns.length, 1);
+	assert.deepEqual(conns[0].params, { username: "carol" });
+	assert.equal(offline(["conns", roomId]).code, 2);
+	await conn.dispose();
+	// schedules --cancel.
+	const sched = client.scheduler.getOrCreate(["cli-ops-sched"]);
+	await sched.scheduleAfter(3_600_000, "later");
+	const schedId = await sched.resolve();
+	const [pending] = json(online(["schedules", schedId, "--json"]));
+	assert.equal(offline(["schedules", schedId, "--cancel", pending.id]).code, 2);
+	assert.deepEqual(json(online(["schedules", schedId, "--cancel", pending.id, "--json"])), { cancelled: true });
+	assert.deepEqual(json(offline(["schedules", schedId, "--json"])), []);
+	assert.equal(online(["schedules", schedId, "--cancel", pending.id]).code, 1, "already cancelled");
+	// workflow --replay: refused while the workflow runs (exit 1), offline (exit 2).
+	const worker = client.worker.getOrCreate(["cli-ops-worker"]);
+	await worker.getWakes();
+	const workerId = await worker.resolve();
+	const replay = online(["workflow", workerId, "--replay"]);
+	assert.equal(replay.code, 1, replay.stdout);
+	assert.match(replay.stderr, /actor\.workflow_in_flight/);
+	assert.equal(offline(["workflow", workerId, "--replay"]).code, 2);
 });
 
 test("destroy needs --yes and the node; the actor is gone online and offline", async () => {

@@ -1,0 +1,52 @@
+// Rivet's actor inspector over HTTP (rivetkit 2.3.19): the routes under
+// `/gateway/{actorId}/inspector/…` that scripts and inspector tabs use (not
+// the dashboard's WebSocket protocol, /inspector/connect) — state (GET, PATCH), connections, rpcs, action/{name}, queue (GET,
+// POST, DELETE), traces, workflow-history, workflow/replay, database
+// (schema, rows, execute) and summary — with rivetkit's JSON shapes.
+// docs/protocol-notes.md, "Inspector", lists them and where Anvil differs.
+//
+// Access: `Authorization: Bearer <token>` where the token is the actor's
+// inspector token (anvil actors get ID --json → inspectorToken; the
+// manager route GET /actors/{id}/kv/keys/Aw== as on Rivet's engine) or the
+// node's admin token. The client token alone does not open them (they
+// change state); without either a request gets rivetkit's 401
+// inspector.unauthorized. Each operation is the runtime's (Runtime::
+// admin_operate, runtime/inspect.hpp), shared with the admin routes and
+// `anvil actors`.
+#pragma once
+
+#include "engine-api/http.hpp"
+#include "gateway/access.hpp"
+#include "runtime/runtime.hpp"
+
+namespace anvil::gateway {
+
+class InspectorRoutes {
+ public:
+  explicit InspectorRoutes(Runtime& rt) : rt_(rt) {}
+  // The admin token's holder may use every actor's inspector (null: only
+  // the actors' own tokens open them).
+  void set_access(const AccessGuard* access) { access_ = access; }
+
+  // `sub`: the actor path after "/inspector" ("/state", "/queue", …).
+  asio::awaitable<http::Response> handle(const http::Request& req, const std::string& actor_id,
+                                         std::string_view sub);
+
+  // rivetkit's refusal: 401 {group: "inspector", code: "unauthorized", …}.
+  static Error unauthorized();
+  // Whether `req` may use the inspector of an actor whose token is `token`.
+  bool allowed(const http::Request& req, const std::string& token) const;
+
+ private:
+  asio::awaitable<Result<Value>> view(const std::string& id, inspect::View v, const std::string& arg);
+  asio::awaitable<Result<Value>> operate(const std::string& id, AdminOp op);
+  asio::awaitable<Result<Value>> connections(const std::string& id);
+  asio::awaitable<Result<Value>> workflow(const std::string& id);
+  asio::awaitable<Result<Value>> sql_rows(const std::string& id, const std::string& sql);
+  asio::awaitable<http::Response> database_schema(const std::string& id);
+
+  Runtime& rt_;
+  const AccessGuard* access_ = nullptr;
+};
+
+}  // namespace anvil::gateway
