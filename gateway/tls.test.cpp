@@ -234,6 +234,22 @@ TEST(Tls, AClientThatNeverHandshakesIsDisconnectedAfterTheHandshakeTimeout) {
   EXPECT_TRUE(TlsServer::eventually([&] { return server.http().open_connections() == 0; }));
 }
 
+TEST(Tls, AnHttp11RequestOverTlsWhoseHeadersStallIsClosedAfterTheHeaderTimeout) {
+  ServerOptions opts;
+  opts.header_timeout = 200ms;
+  TlsServer server(opts);
+  TlsClient c(server.port(), kHttp11);
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE(c.write("GET /slow HTTP/1.1\r\nHost: t\r\n"));  // never ends its headers
+  const auto start = std::chrono::steady_clock::now();
+  c.read_to_close(3000ms);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(waited, 150ms);
+  EXPECT_LT(waited, 2500ms);
+  EXPECT_EQ(server.requests(), 0);
+  EXPECT_TRUE(TlsServer::eventually([&] { return server.http().open_connections() == 0; }));
+}
+
 TEST(Tls, TlsConnectionsCountAgainstTheConnectionLimit) {
   ServerOptions opts;
   opts.max_connections = 1;
