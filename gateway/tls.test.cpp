@@ -177,6 +177,19 @@ TEST(Tls, AOneMebibyteBodyGoesThroughH2BothWays) {
   EXPECT_TRUE(r.body == body);
 }
 
+TEST(Tls, AOneMebibyteResponseRespectsTheClientsDefaultFlowControlWindow) {
+  TlsServer server;
+  TlsClient c(server.port(), kH2);
+  ASSERT_TRUE(c.ok());
+  H2Client h2(c, /*big_windows=*/false);  // 64 KiB: the body needs ~16 WINDOW_UPDATEs
+  const std::string body = payload(1 << 20);
+  auto& r = h2.wait(h2.request("PUT", "/big", {}, body), 10s);
+  ASSERT_TRUE(r.done);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body.size(), body.size());
+  EXPECT_TRUE(r.body == body);
+}
+
 TEST(Tls, AOneMebibyteBodyGoesThroughHttp11OverTls) {
   TlsServer server;
   TlsClient c(server.port(), kHttp11);

@@ -130,7 +130,10 @@ struct H2Response {
 
 class H2Client {
  public:
-  explicit H2Client(TlsClient& tls) : tls_(tls) {
+  // `big_windows`: grant the server 16 MiB per stream and 64 MiB per
+  // connection; otherwise HTTP/2's 64 KiB defaults (the server must then
+  // send a large body in window-sized pieces).
+  explicit H2Client(TlsClient& tls, bool big_windows = true) : tls_(tls) {
     nghttp2_session_callbacks* cbs = nullptr;
     nghttp2_session_callbacks_new(&cbs);
     nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
@@ -140,8 +143,8 @@ class H2Client {
     nghttp2_session_client_new(&session_, cbs, this);
     nghttp2_session_callbacks_del(cbs);
     const nghttp2_settings_entry settings[] = {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 16 << 20}};
-    nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, 1);
-    nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, 64 << 20);
+    nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, big_windows ? 1 : 0);
+    if (big_windows) nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, 64 << 20);
   }
   ~H2Client() { nghttp2_session_del(session_); }
   H2Client(const H2Client&) = delete;
