@@ -27,6 +27,7 @@ constexpr size_t kWriteChunk = 64 * 1024;  // bytes gathered from nghttp2 per wr
 struct H2Stream {
   http::Request req;
   size_t header_bytes = 0;
+  bool headers_done = false;  // the header block ended (END_HEADERS)
   bool headers_too_large = false;
   bool head = false;
   bool answered = false;       // a response is submitted (or the handler has the request)
@@ -167,6 +168,7 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
     if (!s || s->answered) return 0;
     const bool end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
     if (frame->hd.type == NGHTTP2_HEADERS) {
+      s->headers_done = true;
       if (s->headers_too_large) {
         c.answer_error(id, *s,
                        make_error("actor", "invalid_request",
@@ -387,10 +389,17 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
       }
       for (auto& [id, s] : streams_) {
         if (s->deadline > now) continue;
-        // Headers or body too slow: this stream only.
         s->deadline = Clock::time_point::max();
         s->answered = true;
-        nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+        if (!s->headers_done && goaway_at == Clock::time_point{}) {
+          // A header block left open holds the whole connection (nothing
+          // else may be sent until it ends, RFC 9113 §6.10): end it.
+          nghttp2_session_terminate_session(session_, NGHTTP2_NO_ERROR);
+          goaway_at = now;
+        } else {
+          // A body too slow: this stream only.
+          nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+        }
         wake_.cancel();
       }
       if (streams_.empty() && goaway_at == Clock::time_point{} && now - idle_since_ >= opts_.idle_timeout) {

@@ -10,8 +10,9 @@
 // SETTINGS_MAX_CONCURRENT_STREAMS = h2_max_concurrent_streams (nghttp2
 // refuses more), SETTINGS_MAX_HEADER_LIST_SIZE = max_header_bytes (431
 // beyond), max_body_bytes per request (413, then RST_STREAM), a stream's
-// headers within header_timeout and its body within body_timeout (else
-// RST_STREAM CANCEL), a connection with no stream for idle_timeout ends
+// body within body_timeout of its headers (else RST_STREAM CANCEL), a header
+// block finished within header_timeout (else GOAWAY: an open block stalls
+// the whole connection), a connection with no stream for idle_timeout ends
 // with GOAWAY, and one whose client takes no bytes for write_timeout is
 // closed.
 #pragma once

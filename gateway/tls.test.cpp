@@ -363,6 +363,27 @@ TEST(Tls, AnH2StreamWhoseBodyStallsIsResetAfterTheBodyTimeout) {
   EXPECT_EQ(server.requests(), 0);
 }
 
+TEST(Tls, AnH2HeaderBlockLeftOpenEndsTheConnectionAfterTheHeaderTimeout) {
+  ServerOptions opts;
+  opts.header_timeout = 200ms;
+  TlsServer server(opts);
+  TlsClient c(server.port(), kH2);
+  ASSERT_TRUE(c.ok());
+  // Preface, empty SETTINGS, then HEADERS on stream 1 without END_HEADERS
+  // (":method: GET", HPACK static index 2) and no CONTINUATION ever.
+  std::string frames("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+  frames += std::string("\x00\x00\x00\x04\x00\x00\x00\x00\x00", 9);
+  frames += std::string("\x00\x00\x01\x01\x00\x00\x00\x00\x01\x82", 10);
+  ASSERT_TRUE(c.write(frames));
+  const auto start = std::chrono::steady_clock::now();
+  c.read_to_close(5000ms);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(waited, 150ms);
+  EXPECT_LT(waited, 4000ms);
+  EXPECT_EQ(server.requests(), 0);
+  EXPECT_TRUE(TlsServer::eventually([&] { return server.http().open_connections() == 0; }));
+}
+
 TEST(Tls, AnIdleH2ConnectionEndsWithGoawayAfterTheIdleTimeout) {
   ServerOptions opts;
   opts.idle_timeout = 200ms;
