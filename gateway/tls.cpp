@@ -1,6 +1,7 @@
 #include "gateway/tls.hpp"
 
 #include <openssl/bn.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
@@ -30,6 +31,15 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const un
     return SSL_TLSEXT_ERR_NOACK;
   *out = chosen;
   return SSL_TLSEXT_ERR_OK;
+}
+
+// OpenSSL's reason for a failed load ("No such file or directory", "bad
+// end line", …): Asio's message for its ssl category is only "asio.ssl error".
+std::string reason(const boost::system::error_code& ec) {
+  if (ec.category() != asio::error::get_ssl_category()) return ec.message();
+  char buf[256];
+  ERR_error_string_n(static_cast<unsigned long>(ec.value()), buf, sizeof buf);
+  return buf;
 }
 
 struct PkeyFree {
@@ -98,9 +108,9 @@ Result<std::shared_ptr<asio::ssl::context>> make_tls_context(const TlsOptions& o
     ctx->use_certificate_chain_file(opts.cert_file, ec);
     if (ec)
       return make_error("config", "tls_cert",
-                        "Cannot load the TLS certificate `" + opts.cert_file + "`: " + ec.message());
+                        "Cannot load the TLS certificate `" + opts.cert_file + "`: " + reason(ec));
     ctx->use_private_key_file(opts.key_file, ssl::context::pem, ec);
-    if (ec) return make_error("config", "tls_key", "Cannot load the TLS key `" + opts.key_file + "`: " + ec.message());
+    if (ec) return make_error("config", "tls_key", "Cannot load the TLS key `" + opts.key_file + "`: " + reason(ec));
     if (SSL_CTX_check_private_key(ctx->native_handle()) != 1)
       return make_error("config", "tls_key",
                         "The TLS key `" + opts.key_file + "` does not match the certificate `" + opts.cert_file + "`.");

@@ -73,7 +73,7 @@ Security (docs/operator-guide.md, "Security"):
                             without it those answer local clients only  [ANVIL_ADMIN_TOKEN]
   --allow-unauthenticated   allow a non-loopback --listen without --token
                                                         [ANVIL_ALLOW_UNAUTHENTICATED=1]
-TLS (docs/operator-guide.md, "TLS"): with a certificate the port serves HTTPS
+TLS (docs/operator-guide.md, "TLS and HTTP/2"): with a certificate the port serves HTTPS
 only, HTTP/2 and HTTP/1.1 (ALPN; WebSockets over HTTP/1.1):
   --tls-cert FILE           PEM certificate (chain)     [ANVIL_TLS_CERT]
   --tls-key FILE            PEM private key             [ANVIL_TLS_KEY]
