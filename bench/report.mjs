@@ -2,6 +2,7 @@
 // Renders bench/results.json into bench/RESULTS.md.
 import fs from "node:fs";
 import path from "node:path";
+import { tlsTable } from "./tls_table.mjs";
 
 const here = import.meta.dirname;
 const r = JSON.parse(fs.readFileSync(path.join(here, "results.json"), "utf8"));
@@ -167,5 +168,14 @@ for (const x of dbc) {
 p();
 p(`After the run: ${A.db?.check?.dbCounters ?? "—"} dbCounters checked, ${A.db?.check?.countNotEqualSum ?? "—"} with count ≠ sum.`);
 p();
+if (A.tls) {
+  p("## (l) HTTP actions over TLS served by the node (`counter.increment(1)`, 1 hot actor)");
+  p();
+  p("Plain HTTP/1.1, HTTPS with ALPN http/1.1 (`conc` connections, one request each) and HTTPS with ALPN h2");
+  p("(`conc` streams on one connection), each on a fresh node (`--tls-self-signed`), in this run.");
+  p();
+  p(tlsTable(A.tls));
+  p();
+}
 fs.writeFileSync(path.join(here, "RESULTS.md"), lines.join("\n") + "\n");
 console.log(`wrote ${path.join(here, "RESULTS.md")}`);

@@ -7,10 +7,15 @@
 //   BENCH_SECONDS (default 8)    measured seconds per throughput cell
 //   BENCH_SKIP_REFERENCE=1       Anvil only (the table then has no ratios)
 //   BENCH_SLEEPING (default 1000000) sleeping actors for the directory cell
+//   BENCH_ONLY=tls               only the TLS section (plain HTTP/1.1, HTTPS
+//                                HTTP/1.1 and HTTP/2 action cells): writes
+//                                bench/results-tls.json and prints its table
 import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
+import https from "node:https";
 import os from "node:os";
 import path from "node:path";
+import { tlsTable } from "./tls_table.mjs";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const SHARED = process.env.ANVIL_SHARED_DIR ?? path.resolve(ROOT, "../shared");
@@ -66,14 +71,53 @@ async function waitHttp(url, ms = 60_000) {
   throw new Error(`${url} not ready`);
 }
 
-async function startAnvil(dataDir) {
-  const child = spawn(ANVIL, ["serve", "--listen", "127.0.0.1:6450", "--data-dir", dataDir, "--log-level", "warn"], { stdio: "ignore" });
-  await waitHttp("http://127.0.0.1:6450/metadata");
-  return { name: "anvil", base: "http://127.0.0.1:6450/api/rivet", pids: () => [child.pid], child };
+async function waitHttps(url, ms = 60_000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const ok = await new Promise((resolve) => {
+      https.get(url, { rejectUnauthorized: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      }).on("error", () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} not ready`);
+}
+
+// `tls`: HTTPS served by the node itself (--tls-self-signed; ALPN h2, http/1.1).
+async function startAnvil(dataDir, { tls = false } = {}) {
+  const args = ["serve", "--listen", "127.0.0.1:6450", "--data-dir", dataDir, "--log-level", "warn"];
+  if (tls) args.push("--tls-self-signed");
+  const child = spawn(ANVIL, args, { stdio: "ignore" });
+  const scheme = tls ? "https" : "http";
+  await (tls ? waitHttps : waitHttp)(`${scheme}://127.0.0.1:6450/metadata`);
+  return { name: tls ? "anvil-tls" : "anvil", base: `${scheme}://127.0.0.1:6450/api/rivet`, pids: () => [child.pid], child };
 }
 async function stopAnvil(a) {
   a.child.kill("SIGTERM");
   await new Promise((r) => a.child.on("exit", r));
+}
+
+// HTTP actions (1 hot actor) over plain HTTP/1.1, HTTPS HTTP/1.1 (ALPN
+// http/1.1, one request in flight per connection, `conc` connections) and
+// HTTP/2 (ALPN h2, `conc` streams on one connection), node restarted per
+// transport on a fresh data directory, in one run.
+async function tlsSection() {
+  const out = {};
+  for (const [transport, tls, mode] of [["http", false, "http"], ["https", true, "http"], ["h2", true, "h2"]]) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "anvil-bench-tls-"));
+    const node = await startAnvil(dir, { tls });
+    try {
+      for (const conc of [1, 16, 64])
+        out[`${transport}_c${conc}`] = cell(node, mode, [["conc", conc], ["seconds", SECONDS], ["actors", 1]]);
+    } finally {
+      await stopAnvil(node);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  return out;
 }
 
 // The workloads; `size` picks the reference's bounded sizes.
@@ -114,6 +158,12 @@ const results = {
     date: new Date().toISOString(),
   },
 };
+if (process.env.BENCH_ONLY === "tls") {
+  results.tls = await tlsSection();
+  fs.writeFileSync(path.join(ROOT, "bench/results-tls.json"), JSON.stringify(results, null, 2));
+  console.log(tlsTable(results.tls));
+  process.exit(0);
+}
 const dd = execFileSync("sh", ["-c", `dd if=/dev/zero of=${ROOT}/bench/.fsync-probe bs=4k count=500 oflag=dsync 2>&1; rm -f ${ROOT}/bench/.fsync-probe`], { encoding: "utf8" });
 const ddSecs = Number(/([\d.]+) s,/.exec(dd)?.[1] ?? NaN);
 results.fsync_ms = Math.round((ddSecs / 500) * 1000 * 1000) / 1000;
@@ -212,6 +262,9 @@ if (process.env.ANVIL_POSTGRES_URL && process.env.ANVIL_REDIS_URL) {
 } else {
   results.anvil.events = { skipped: "no ANVIL_POSTGRES_URL/ANVIL_REDIS_URL" };
 }
+
+// HTTP actions over TLS (node-served HTTPS, h2 and http/1.1) beside plain HTTP.
+results.anvil.tls = await tlsSection();
 
 fs.writeFileSync(saved, JSON.stringify(results, null, 2));
 execFileSync(process.execPath, [path.join(ROOT, "bench/report.mjs")], { stdio: "inherit" });

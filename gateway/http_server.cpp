@@ -8,6 +8,8 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <spdlog/spdlog.h>
 
+#include "gateway/h2_session.hpp"
+
 namespace anvil::gateway {
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
@@ -106,6 +108,11 @@ Result<uint16_t> HttpServer::start() {
   return port;
 }
 
+void HttpServer::enable_tls(std::shared_ptr<asio::ssl::context> ctx, TlsUpgradeHandler upgrade) {
+  tls_ctx_ = std::move(ctx);
+  tls_upgrade_ = std::move(upgrade);
+}
+
 void HttpServer::stop() {
   boost::system::error_code ec;
   acceptor_.close(ec);
@@ -116,7 +123,9 @@ void HttpServer::refuse(tcp::socket& socket) {
   boost::system::error_code ec;
   socket.non_blocking(true, ec);
   const std::string& reply = too_many_connections_reply();
-  socket.write_some(asio::buffer(reply), ec);  // best effort: a fresh socket's buffer takes it
+  // Best effort: a fresh socket's buffer takes it. A TLS client could not
+  // read plain text: it only sees the connection close.
+  if (!tls_ctx_) socket.write_some(asio::buffer(reply), ec);
   socket.shutdown(tcp::socket::shutdown_both, ec);
   socket.close(ec);
 }
@@ -164,16 +173,50 @@ asio::awaitable<void> HttpServer::accept_loop() {
 }
 
 asio::awaitable<void> HttpServer::session(tcp::socket socket) {
+  if (tls_ctx_) {
+    co_await tls_session(std::move(socket));
+    co_return;
+  }
   Slot slot(open_);  // a copy of the shared_ptr
   boost::system::error_code peer_ec;
   const bool from_loopback = is_loopback(socket.remote_endpoint(peer_ec).address()) && !peer_ec;
   beast::tcp_stream stream(std::move(socket));
+  co_await serve_http1(stream, from_loopback, upgrade_);
+}
+
+asio::awaitable<void> HttpServer::tls_session(tcp::socket socket) {
+  Slot slot(open_);
+  boost::system::error_code ec;
+  const bool from_loopback = is_loopback(socket.remote_endpoint(ec).address()) && !ec;
+  TlsStream stream(beast::tcp_stream(std::move(socket)), *tls_ctx_);
+  beast::get_lowest_layer(stream).expires_after(opts_.tls_handshake_timeout);
+  co_await stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    // Plain HTTP on the TLS port, a client that does not trust the
+    // certificate, a scanner, a stalled peer: nothing to answer.
+    handshake_failures_.fetch_add(1);
+    spdlog::debug("TLS handshake failed: {}", ec.message());
+    boost::system::error_code ignored;
+    beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    co_return;
+  }
+  beast::get_lowest_layer(stream).expires_never();
+  if (negotiated_alpn(stream) == "h2") {
+    co_await serve_h2(stream, opts_, handler_, from_loopback);
+    co_return;
+  }
+  co_await serve_http1(stream, from_loopback, tls_upgrade_);
+}
+
+template <typename Stream, typename Upgrade>
+asio::awaitable<void> HttpServer::serve_http1(Stream& stream, bool from_loopback, const Upgrade& upgrade) {
+  auto& tcp_layer = beast::get_lowest_layer(stream);
   beast::flat_buffer buffer;
   for (;;) {
     boost::system::error_code ec;
     // Idle (keep-alive) until the next request's first byte.
     if (buffer.size() == 0) {
-      stream.expires_after(opts_.idle_timeout);
+      tcp_layer.expires_after(opts_.idle_timeout);
       size_t n = co_await stream.async_read_some(buffer.prepare(4096), asio::redirect_error(asio::use_awaitable, ec));
       if (ec) break;
       buffer.commit(n);
@@ -181,21 +224,22 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket) {
     bhttp::request_parser<bhttp::string_body> parser;
     parser.body_limit(opts_.max_body_bytes);
     parser.header_limit(static_cast<uint32_t>(opts_.max_header_bytes));
-    stream.expires_after(opts_.header_timeout);
+    tcp_layer.expires_after(opts_.header_timeout);
     co_await bhttp::async_read_header(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
     if (!ec && !parser.is_done() && beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
       // The body is within the limit (a larger Content-Length already failed).
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      stream.expires_after(opts_.write_timeout);
+      tcp_layer.expires_after(opts_.write_timeout);
       co_await asio::async_write(stream, asio::buffer(kContinue), asio::redirect_error(asio::use_awaitable, ec));
     }
     if (!ec && !parser.is_done()) {
-      stream.expires_after(opts_.body_timeout);
+      tcp_layer.expires_after(opts_.body_timeout);
       co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
     }
     if (ec) {
       if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::eof ||
-          ec == asio::error::connection_reset || ec == asio::error::operation_aborted)
+          ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
+          ec == asio::ssl::error::stream_truncated)
         break;
       // Malformed or oversized: answer once with the spec's JSON error, close.
       Error err = make_error("actor", "invalid_request", "Malformed HTTP request: " + ec.message());
@@ -212,19 +256,19 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket) {
         status = 431;
       }
       auto res = to_beast(http::error_response(err, status), 11, false);
-      stream.expires_after(std::chrono::seconds(5));
+      tcp_layer.expires_after(std::chrono::seconds(5));
       co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
       break;
     }
     auto req = parser.release();
-    if (boost::beast::websocket::is_upgrade(req)) {
-      stream.expires_never();
-      co_await upgrade_(std::move(req), std::move(stream));
+    if (boost::beast::websocket::is_upgrade(req) && upgrade) {
+      tcp_layer.expires_never();
+      co_await upgrade(std::move(req), std::move(stream));
       co_return;
     }
     const unsigned version = req.version();
     const bool keep_alive = req.keep_alive();
-    stream.expires_never();
+    tcp_layer.expires_never();
     http::Response out;
     try {
       http::Request hreq = from_beast(std::move(req));
@@ -235,12 +279,12 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket) {
       out = http::error_response(internal_error());
     }
     auto res = to_beast(std::move(out), version, keep_alive);
-    stream.expires_after(opts_.write_timeout);
+    tcp_layer.expires_after(opts_.write_timeout);
     co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
     if (ec || !keep_alive) break;
   }
   boost::system::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  tcp_layer.socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
 
 }  // namespace anvil::gateway

@@ -16,6 +16,11 @@
 //  - one request in flight per connection: a pipelined request is read only
 //    after the previous response is written, so a pipelining client waits
 //    on TCP flow control instead of growing the node's buffers.
+// With enable_tls() the port speaks TLS only: the handshake must finish
+// within `tls_handshake_timeout`, then ALPN picks HTTP/2 (h2_session.hpp,
+// the same limits per stream, at most `h2_max_concurrent_streams` streams
+// in flight) or HTTP/1.1 (the same session code as plain HTTP, over the TLS
+// stream; WebSocket upgrades included).
 #pragma once
 
 #include <atomic>
@@ -30,6 +35,7 @@
 
 #include "engine-api/http.hpp"
 #include "base/value/asio.hpp"
+#include "gateway/tls.hpp"
 
 namespace anvil::gateway {
 
@@ -37,6 +43,9 @@ using Handler = std::function<asio::awaitable<http::Response>(http::Request)>;
 using BeastRequest = boost::beast::http::request<boost::beast::http::string_body>;
 // Takes over a connection whose request asked for a WebSocket upgrade.
 using UpgradeHandler = std::function<asio::awaitable<void>(BeastRequest, boost::beast::tcp_stream)>;
+// The same over TLS (HTTP/1.1 only: the node does not offer RFC 8441's
+// WebSockets over HTTP/2, so browsers open them over HTTP/1.1).
+using TlsUpgradeHandler = std::function<asio::awaitable<void>(BeastRequest, TlsStream)>;
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
@@ -50,6 +59,11 @@ struct ServerOptions {
   std::chrono::milliseconds body_timeout{60'000};
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds write_timeout{30'000};
+  // TLS only: the handshake, from accept.
+  std::chrono::milliseconds tls_handshake_timeout{10'000};
+  // HTTP/2 only: SETTINGS_MAX_CONCURRENT_STREAMS, the requests one
+  // connection may have in flight (HTTP/1.1 has one).
+  size_t h2_max_concurrent_streams = 100;
 };
 
 // The transport-neutral view of a Beast request (header names lowercased).
@@ -63,28 +77,38 @@ class HttpServer {
   // Binds and starts accepting; returns the bound port (useful with port 0).
   Result<uint16_t> start();
   void stop();
+  // Serve TLS instead of plain HTTP (before start()); `ctx` from make_tls_context().
+  void enable_tls(std::shared_ptr<asio::ssl::context> ctx, TlsUpgradeHandler upgrade);
+  bool tls() const { return tls_ctx_ != nullptr; }
 
   size_t open_connections() const { return open_->load(); }
   uint64_t refused_connections() const { return refused_.load(); }
   uint64_t accept_failures() const { return accept_failures_.load(); }
+  uint64_t tls_handshake_failures() const { return handshake_failures_.load(); }
 
  private:
   struct Slot;  // one counted connection
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> session(asio::ip::tcp::socket socket);
+  asio::awaitable<void> tls_session(asio::ip::tcp::socket socket);
+  // HTTP/1.1 on a plain or TLS stream, until the connection ends.
+  template <typename Stream, typename Upgrade>
+  asio::awaitable<void> serve_http1(Stream& stream, bool from_loopback, const Upgrade& upgrade);
   void refuse(asio::ip::tcp::socket& socket);
 
   asio::io_context& io_;
   ServerOptions opts_;
   Handler handler_;
   UpgradeHandler upgrade_;
+  std::shared_ptr<asio::ssl::context> tls_ctx_;
+  TlsUpgradeHandler tls_upgrade_;
   asio::ip::tcp::acceptor acceptor_;
   // Shared with each session's Slot: a session whose coroutine frame is
   // destroyed after the server (the io_context drops suspended sessions when
   // it is destroyed, after the objects declared after it) still has a live
   // counter to decrement.
   std::shared_ptr<std::atomic<size_t>> open_ = std::make_shared<std::atomic<size_t>>(0);
-  std::atomic<uint64_t> refused_{0}, accept_failures_{0};
+  std::atomic<uint64_t> refused_{0}, accept_failures_{0}, handshake_failures_{0};
 };
 
 }  // namespace anvil::gateway

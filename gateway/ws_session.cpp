@@ -6,6 +6,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <spdlog/spdlog.h>
 
 #include "gateway/router.hpp"
@@ -20,13 +21,26 @@ namespace websocket = boost::beast::websocket;
 
 namespace {
 
-using WsStream = websocket::stream<beast::tcp_stream>;
+// `Next`: beast::tcp_stream (plain HTTP) or TlsStream (HTTPS, ALPN http/1.1).
+template <typename Next>
+using WsStream = websocket::stream<Next>;
+
+// Where a session that frames the protocol itself reads and writes: the TCP
+// socket itself on plain connections (no per-operation timer: the hot
+// path), the TLS stream on TLS ones.
+template <typename Next>
+auto& byte_stream(WsStream<Next>& ws) {
+  if constexpr (std::is_same_v<Next, beast::tcp_stream>)
+    return ws.next_layer().socket();
+  else
+    return ws.next_layer();
+}
 
 // Close reason when a client's unread backlog passes WsOptions::max_pending_write_bytes.
 constexpr std::string_view kBacklogReason = "message.outgoing_backlog_exceeded";
 
-asio::awaitable<void> reject_upgrade(beast::tcp_stream& stream, const BeastRequest& req, const Error& e,
-                                     int status = 0) {
+template <typename Next>
+asio::awaitable<void> reject_upgrade(Next& stream, const BeastRequest& req, const Error& e, int status = 0) {
   http::Response r = http::error_response(e, status);
   bhttp::response<bhttp::string_body> res;
   res.version(req.version());
@@ -37,7 +51,7 @@ asio::awaitable<void> reject_upgrade(beast::tcp_stream& stream, const BeastReque
   res.prepare_payload();
   boost::system::error_code ec;
   co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
-  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  beast::get_lowest_layer(stream).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
 }
 
 // The write side shared by both kinds of WebSocket session: frames are queued
@@ -60,9 +74,10 @@ std::chrono::milliseconds until_unix_ms(int64_t unix_ms) {
   return std::chrono::milliseconds(std::max<int64_t>(0, unix_ms - now));
 }
 
-class WsSession : public std::enable_shared_from_this<WsSession> {
+template <typename Next>
+class WsSession : public std::enable_shared_from_this<WsSession<Next>> {
  public:
-  WsSession(WsStream ws, size_t max_pending) : ws_(std::move(ws)), max_pending_(max_pending) {
+  WsSession(WsStream<Next> ws, size_t max_pending) : ws_(std::move(ws)), max_pending_(max_pending) {
     traffic().websockets.add(1);
   }
   virtual ~WsSession() { traffic().websockets.add(-1); }
@@ -99,7 +114,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   // Runs `fn` on the socket's strand (for calls from actor strands).
   template <typename Fn>
   void on_socket_strand(Fn&& fn) {
-    asio::post(ws_.get_executor(), [self = shared_from_this(), fn = std::forward<Fn>(fn)]() mutable {
+    asio::post(ws_.get_executor(), [self = this->shared_from_this(), fn = std::forward<Fn>(fn)]() mutable {
       (void)self;
       fn();
     });
@@ -114,7 +129,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     }
   }
 
-  WsStream ws_;
+  WsStream<Next> ws_;
   bool overflowed_ = false;
 
  private:
@@ -126,7 +141,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void start_writer() {
     if (writing_) return;
     writing_ = true;
-    asio::co_spawn(ws_.get_executor(), write_loop(shared_from_this()), asio::detached);
+    asio::co_spawn(ws_.get_executor(), write_loop(this->shared_from_this()), asio::detached);
   }
 
   // `self` keeps the session alive while frames are written.
@@ -167,9 +182,10 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 // handshake; after it the session frames the protocol itself (ws_frame.hpp)
 // so that it can decode every frame a read brought and send every queued
 // reply in one write: the hot path of WebSocket actions.
-class ConnectSession : public std::enable_shared_from_this<ConnectSession>, public ConnSink {
+template <typename Next>
+class ConnectSession : public std::enable_shared_from_this<ConnectSession<Next>>, public ConnSink {
  public:
-  ConnectSession(Runtime& rt, WsStream ws, wire::Encoding enc, std::string actor_id, const MessageLimits& limits,
+  ConnectSession(Runtime& rt, WsStream<Next> ws, wire::Encoding enc, std::string actor_id, const MessageLimits& limits,
                  size_t max_pending)
       : ws_(std::move(ws)),
         rt_(rt),
@@ -186,7 +202,7 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
   ~ConnectSession() override { traffic().websockets.add(-1); }
 
   asio::awaitable<void> run(Value params, std::vector<std::pair<std::string, std::string>> headers) {
-    auto keep = shared_from_this();
+    auto keep = this->shared_from_this();
     ClientRequest creq;
     creq.kind = "connect";
     creq.params = params;
@@ -217,7 +233,7 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
     asio::co_spawn(ws_.get_executor(), keepalive(keep), asio::detached);
     if (valid_until) asio::co_spawn(ws_.get_executor(), expire(keep, *valid_until), asio::detached);
 
-    auto& sock = socket();
+    auto& sock = byte_stream(ws_);
     std::vector<uint8_t> buf(16 * 1024);
     bool reading = true;
     while (reading) {
@@ -263,14 +279,16 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
 
   // ConnSink (called from the actor's strand).
   void send_event(const std::string& name, const Array& args) override {
-    asio::post(ws_.get_executor(), [self = shared_from_this(), name, args] { self->send(wire::EventMsg{name, args}); });
+    asio::post(ws_.get_executor(),
+               [self = this->shared_from_this(), name, args] { self->send(wire::EventMsg{name, args}); });
   }
   void close(uint16_t code, const std::string& reason) override {
-    asio::post(ws_.get_executor(), [self = shared_from_this(), code, reason] { self->close_with(code, reason); });
+    asio::post(ws_.get_executor(),
+               [self = this->shared_from_this(), code, reason] { self->close_with(code, reason); });
   }
 
  private:
-  asio::ip::tcp::socket& socket() { return ws_.next_layer().socket(); }
+  asio::ip::tcp::socket& socket() { return beast::get_lowest_layer(ws_).socket(); }
 
   // One decoded message; false ends the connection (it was closed).
   bool on_message(const std::string& payload) {
@@ -298,7 +316,7 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
     pending_.push_back(std::move(call));
     if (!batching_) {
       batching_ = true;
-      asio::co_spawn(ws_.get_executor(), run_batches(shared_from_this()), asio::detached);
+      asio::co_spawn(ws_.get_executor(), run_batches(this->shared_from_this()), asio::detached);
     }
     return true;
   }
@@ -402,7 +420,7 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
   void start_writer() {
     if (writing_) return;
     writing_ = true;
-    asio::co_spawn(ws_.get_executor(), write_loop(shared_from_this()), asio::detached);
+    asio::co_spawn(ws_.get_executor(), write_loop(this->shared_from_this()), asio::detached);
   }
 
   asio::awaitable<void> write_loop(std::shared_ptr<ConnectSession> keep) {
@@ -414,7 +432,7 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
       const bool has_close = close_queued_ && !close_written_;
       boost::system::error_code ec;
       in_flight_ = chunk.size();
-      co_await asio::async_write(socket(), asio::buffer(chunk), asio::redirect_error(asio::use_awaitable, ec));
+      co_await asio::async_write(byte_stream(ws_), asio::buffer(chunk), asio::redirect_error(asio::use_awaitable, ec));
       in_flight_ = 0;
       if (ec) {
         out_.clear();
@@ -449,7 +467,7 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
     if (!peer_closed_ && socket().is_open()) {
       socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
       // Discard what the client still sends until it closes (at most 5 s).
-      ws_.next_layer().expires_after(std::chrono::seconds(5));
+      beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(5));
       std::vector<uint8_t> sink(4096);
       for (;;) {
         co_await ws_.next_layer().async_read_some(asio::buffer(sink), asio::redirect_error(asio::use_awaitable, ec));
@@ -493,7 +511,7 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
     }
   }
 
-  WsStream ws_;  // after the handshake only its TCP stream is used
+  WsStream<Next> ws_;  // after the handshake only its byte stream is used
   Runtime& rt_;
   wire::Encoding enc_;
   std::string actor_id_, conn_id_;
@@ -517,12 +535,21 @@ class ConnectSession : public std::enable_shared_from_this<ConnectSession>, publ
 
 // One `/websocket/…` socket bridged to the actor's onWebSocket: frames pass
 // through unchanged (text stays text, binary stays binary), close codes too.
-class RawSession : public WsSession, public RawWebSocket {
- public:
-  RawSession(Runtime& rt, WsStream ws, std::string actor_id, size_t max_pending)
-      : WsSession(std::move(ws), max_pending), rt_(rt), actor_id_(std::move(actor_id)) {}
+template <typename Next>
+class RawSession : public WsSession<Next>, public RawWebSocket {
+  using Base = WsSession<Next>;
+  using Base::close_with;
+  using Base::drain;
+  using Base::enqueue_frame;
+  using Base::on_socket_strand;
+  using Base::overflowed_;
+  using Base::ws_;
 
-  std::shared_ptr<RawSession> self() { return std::static_pointer_cast<RawSession>(shared_from_this()); }
+ public:
+  RawSession(Runtime& rt, WsStream<Next> ws, std::string actor_id, size_t max_pending)
+      : Base(std::move(ws), max_pending), rt_(rt), actor_id_(std::move(actor_id)) {}
+
+  std::shared_ptr<RawSession> self() { return std::static_pointer_cast<RawSession>(this->shared_from_this()); }
 
   asio::awaitable<void> run(RawRequest req, Value params) {
     auto keep = self();
@@ -609,6 +636,15 @@ class RawSession : public WsSession, public RawWebSocket {
 }  // namespace
 
 asio::awaitable<void> WsGateway::handle(BeastRequest req, beast::tcp_stream stream) {
+  co_await serve(std::move(req), std::move(stream));
+}
+
+asio::awaitable<void> WsGateway::handle(BeastRequest req, TlsStream stream) {
+  co_await serve(std::move(req), std::move(stream));
+}
+
+template <typename Next>
+asio::awaitable<void> WsGateway::serve(BeastRequest req, Next stream) {
   http::Request hreq = to_request(req);
   auto protocols = parse_ws_protocols(hreq.header("sec-websocket-protocol").value_or(""));
   // Header routing for WebSockets travels in subprotocols.
@@ -626,7 +662,7 @@ asio::awaitable<void> WsGateway::handle(BeastRequest req, beast::tcp_stream stre
       // As the engine's guard does with errors on a WebSocket: complete the
       // upgrade, then close 1011 `group.code`, the one form a browser's
       // WebSocket can read (a failed upgrade shows only as 1006).
-      WsStream ws(std::move(stream));
+      WsStream<Next> ws(std::move(stream));
       ws.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
         res.set(bhttp::field::sec_websocket_protocol, "rivet");
       }));
@@ -667,7 +703,7 @@ asio::awaitable<void> WsGateway::handle(BeastRequest req, beast::tcp_stream stre
     params = std::move(*v);
   }
 
-  WsStream ws(std::move(stream));
+  WsStream<Next> ws(std::move(stream));
   ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
   ws.read_message_max(opts_.max_raw_message_bytes);
   ws.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
@@ -685,7 +721,7 @@ asio::awaitable<void> WsGateway::handle(BeastRequest req, beast::tcp_stream stre
     raw.path = p.empty() ? "/" : std::string(p);
     raw.query = target->actor_query.empty() ? "" : "?" + target->actor_query;
     raw.headers = hreq.headers;
-    auto session = std::make_shared<RawSession>(rt_, std::move(ws), target->actor_id, opts_.max_pending_write_bytes);
+    auto session = std::make_shared<RawSession<Next>>(rt_, std::move(ws), target->actor_id, opts_.max_pending_write_bytes);
     co_await session->run(std::move(raw), std::move(params));
     co_return;
   }
@@ -695,7 +731,7 @@ asio::awaitable<void> WsGateway::handle(BeastRequest req, beast::tcp_stream stre
                             asio::redirect_error(asio::use_awaitable, ec));
     co_return;
   }
-  auto session = std::make_shared<ConnectSession>(rt_, std::move(ws), *enc, target->actor_id, routes_.limits(),
+  auto session = std::make_shared<ConnectSession<Next>>(rt_, std::move(ws), *enc, target->actor_id, routes_.limits(),
                                                   opts_.max_pending_write_bytes);
   co_await session->run(std::move(params), std::move(hreq.headers));
 }

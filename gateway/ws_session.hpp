@@ -30,10 +30,14 @@ class WsGateway {
   // `access`: the token check for upgrades (null: open).
   WsGateway(Runtime& rt, ActorRoutes& routes, const AccessGuard* access = nullptr, WsOptions opts = {})
       : rt_(rt), routes_(routes), access_(access), opts_(opts) {}
-  // The HttpServer's upgrade handler.
+  // The HttpServer's upgrade handlers (plain HTTP; HTTPS with ALPN http/1.1).
   asio::awaitable<void> handle(BeastRequest req, boost::beast::tcp_stream stream);
+  asio::awaitable<void> handle(BeastRequest req, TlsStream stream);
 
  private:
+  template <typename Next>
+  asio::awaitable<void> serve(BeastRequest req, Next stream);
+
   Runtime& rt_;
   ActorRoutes& routes_;
   const AccessGuard* access_;

@@ -10,11 +10,13 @@
 
 #include "base/value/json.hpp"
 #include "gateway/test_client.hpp"
+#include "gateway/tls_test_client.hpp"
 #include "runtime/test_node.hpp"
 
 using namespace anvil;
 using namespace anvil::gateway;
 using anvil::gateway::testing::RawClient;
+using anvil::gateway::testing::TlsClient;
 using anvil::testing::temp_dir;
 using namespace std::chrono_literals;
 
@@ -66,13 +68,20 @@ const Registry& registry() {
 
 // A node with its gateway listening on 127.0.0.1:<port>.
 struct Gateway {
-  explicit Gateway(const std::string& dir, AccessOptions access = {}, WsOptions ws_opts = {})
+  // `tls`: the listener serves TLS (self-signed) instead of plain HTTP.
+  explicit Gateway(const std::string& dir, AccessOptions access = {}, WsOptions ws_opts = {}, bool tls = false)
       : node(dir, registry()), routes(node.rt()), guard(access), ws(node.rt(), routes, &guard, ws_opts) {
     ServerOptions o;
     o.port = 0;
     server = std::make_unique<HttpServer>(
         node.io(), o, [](http::Request) -> asio::awaitable<http::Response> { co_return http::Response{}; },
         [this](BeastRequest req, boost::beast::tcp_stream s) { return ws.handle(std::move(req), std::move(s)); });
+    if (tls) {
+      TlsOptions t;
+      t.self_signed = true;
+      server->enable_tls(*make_tls_context(t),
+                         [this](BeastRequest req, TlsStream s) { return ws.handle(std::move(req), std::move(s)); });
+    }
     port = *server->start();
     id = node.get_or_create("limits");
   }
@@ -420,4 +429,69 @@ TEST(WsConnParams, AnUpgradeWhoseConnParamsHaveABadEscapeIsRefused400InvalidRequ
   std::string in;
   ASSERT_TRUE(c.read_until(in, "invalid_request", 3000ms)) << in;
   EXPECT_EQ(in.rfind("HTTP/1.1 400", 0), 0u) << in;
+}
+
+// --- WebSockets over TLS (HTTP/1.1 upgrade on an ALPN http/1.1 connection) ---
+
+namespace {
+
+// Reads from a TLS client until `buf` holds `marker` (or 5 s pass).
+bool tls_read_until(TlsClient& c, std::string& buf, std::string_view marker) {
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (buf.find(marker) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    auto got = c.read(100ms);
+    if (!got) return buf.find(marker) != std::string::npos;
+    buf += *got;
+  }
+  return buf.find(marker) != std::string::npos;
+}
+
+}  // namespace
+
+TEST(WebSocketOverTls, AConnectionGetsItsInitAndActionRepliesOverTls) {
+  auto dir = temp_dir("ws-tls-connect");
+  Gateway g(dir, {}, {}, /*tls=*/true);
+  TlsClient c(g.port, {"http/1.1"});
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE(c.write(upgrade_request("/gateway/" + g.id + "/connect", "rivet, rivet_encoding.json")));
+  std::string buf;
+  ASSERT_TRUE(tls_read_until(c, buf, "\r\n\r\n"));
+  ASSERT_EQ(buf.rfind("HTTP/1.1 101", 0), 0u) << buf;
+  buf.erase(0, buf.find("\r\n\r\n") + 4);
+  ASSERT_TRUE(tls_read_until(c, buf, "Init"));
+  take_frames(buf);
+  ASSERT_TRUE(c.write(client_frame(action_request(7, "echo", R"(["over tls"])"))));
+  ASSERT_TRUE(tls_read_until(c, buf, "over tls"));
+  auto frames = take_frames(buf);
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_NE(frames[0].payload.find("ActionResponse"), std::string::npos) << frames[0].payload;
+  EXPECT_NE(frames[0].payload.find(R"("id":["$BigInt","7"])"), std::string::npos) << frames[0].payload;
+}
+
+TEST(WebSocketOverTls, ARawWebSocketCarriesLargeMessagesOverTls) {
+  auto dir = temp_dir("ws-tls-raw");
+  Gateway g(dir, {}, {}, /*tls=*/true);
+  TlsClient c(g.port, {"http/1.1"});
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE(c.write(upgrade_request("/gateway/" + g.id + "/websocket/", "rivet")));
+  std::string buf;
+  ASSERT_TRUE(tls_read_until(c, buf, "\r\n\r\n"));
+  ASSERT_EQ(buf.rfind("HTTP/1.1 101", 0), 0u) << buf;
+  buf.erase(0, buf.find("\r\n\r\n") + 4);
+  ASSERT_TRUE(c.write(client_frame("flood 3")));
+  // Beast may fragment a message: count the payload bytes of all frames.
+  size_t bytes = 0;
+  bool all_f = true;
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (bytes < 3 * 64 * 1024 && std::chrono::steady_clock::now() < deadline) {
+    auto more = c.read(100ms);
+    if (!more) break;
+    buf += *more;
+    for (auto& f : take_frames(buf)) {
+      bytes += f.payload.size();
+      all_f = all_f && f.payload.find_first_not_of('f') == std::string::npos;
+    }
+  }
+  EXPECT_EQ(bytes, 3u * 64 * 1024);
+  EXPECT_TRUE(all_f);
 }

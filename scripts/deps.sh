@@ -2,6 +2,7 @@
 # Installs everything Anvil needs on Debian 12: the toolchain and libraries,
 # PostgreSQL and Redis, Chromium (browser test), clang 14 with libFuzzer
 # (libclang-rt-14-dev; scripts/fuzz.sh), bubblewrap (the GrowQR process sandbox),
+# libnghttp2-dev (HTTP/2 over TLS, gateway/h2_session.cpp),
 # Node.js (only if missing),
 # and the npm packages of the shared reference harness and the browser test.
 # Idempotent. ANVIL_SKIP_APT=1 skips apt.
@@ -10,7 +11,7 @@ set -euo pipefail
 
 PACKAGES=(build-essential cmake ninja-build ccache pkg-config libboost-all-dev capnproto libcapnp-dev
   librocksdb-dev libpqxx-dev libcpprest-dev libhiredis-dev libspdlog-dev libfmt-dev libgtest-dev
-  libsqlite3-dev nlohmann-json3-dev libjemalloc-dev postgresql redis-server chromium openssl curl ca-certificates
+  libsqlite3-dev nlohmann-json3-dev libjemalloc-dev libnghttp2-dev libssl-dev postgresql redis-server chromium openssl curl ca-certificates
   clang-14 libclang-rt-14-dev bubblewrap)
 
 if [ "${ANVIL_SKIP_APT:-0}" != 1 ]; then

@@ -82,6 +82,14 @@ Security (docs/operator-guide.md, "Security"):
                             without it those answer local clients only  [ANVIL_ADMIN_TOKEN]
   --allow-unauthenticated   allow a non-loopback --listen without --token
                                                         [ANVIL_ALLOW_UNAUTHENTICATED=1]
+TLS (docs/operator-guide.md, "TLS and HTTP/2"): with a certificate the port serves HTTPS
+only, HTTP/2 and HTTP/1.1 (ALPN; WebSockets over HTTP/1.1):
+  --tls-cert FILE           PEM certificate (chain)     [ANVIL_TLS_CERT]
+  --tls-key FILE            PEM private key             [ANVIL_TLS_KEY]
+  --tls-self-signed         development: HTTPS with a certificate made at start
+                            for localhost/127.0.0.1/::1 (no client trusts it)
+                                                        [ANVIL_TLS_SELF_SIGNED=1]
+  --no-http2                offer only HTTP/1.1 over TLS [ANVIL_HTTP2=0]
 Limits (sizes in bytes, k/m suffixes = KiB/MiB; durations 500ms, 10s, 2m):
   --max-incoming-message-size N  action/queue/connection message in [default 64k]
   --max-outgoing-message-size N  action/queue/connection message out [default 1m]
@@ -90,6 +98,8 @@ Limits (sizes in bytes, k/m suffixes = KiB/MiB; durations 500ms, 10s, 2m):
   --max-header-size N            request headers                     [default 64k]
   --header-timeout D             to receive a request's headers      [default 10s]
   --idle-timeout D               keep-alive connection with no request [default 60s]
+  --tls-handshake-timeout D      TLS handshake, from accept          [default 10s]
+  --max-concurrent-streams N     HTTP/2 requests in flight per connection [default 100]
   --max-websocket-backlog N      unread bytes queued for a WebSocket [default 4m]
 Each limit also reads ANVIL_<NAME> (e.g. ANVIL_MAX_CONNECTIONS, ANVIL_IDLE_TIMEOUT).
 
@@ -113,6 +123,8 @@ struct ServeConfig {
   anvil::gateway::MessageLimits messages;
   anvil::gateway::ServerOptions server;  // limits only; host/port come from `listen`
   anvil::gateway::WsOptions ws;
+  anvil::gateway::TlsOptions tls;
+  bool tls_enabled() const { return tls.self_signed || !tls.cert_file.empty() || !tls.key_file.empty(); }
 };
 
 // "64k" => {64, "k"} (the unit lowercased); nullopt without a leading number.
@@ -236,6 +248,12 @@ int serve(const ServeConfig& cfg) {
   if (!cfg.access.token.empty() && cfg.access.token == cfg.access.admin_token)
     return usage_error("--admin-token must differ from --token");
   raise_fd_limit(cfg.server.max_connections);
+  std::shared_ptr<anvil::asio::ssl::context> tls_ctx;
+  if (cfg.tls_enabled()) {
+    auto ctx = anvil::gateway::make_tls_context(cfg.tls);
+    if (!ctx.ok()) return usage_error(ctx.error().message);
+    tls_ctx = std::move(*ctx);
+  }
 
   // Applications read their configuration (e.g. SERVICE_TOKEN, GITEA_URL)
   // from the node's environment, plus the node's own URLs and data
@@ -350,6 +368,10 @@ int serve(const ServeConfig& cfg) {
       [&ws_gateway](anvil::gateway::BeastRequest req, boost::beast::tcp_stream stream) {
         return ws_gateway.handle(std::move(req), std::move(stream));
       });
+  if (tls_ctx)
+    server.enable_tls(tls_ctx, [&ws_gateway](anvil::gateway::BeastRequest req, anvil::gateway::TlsStream stream) {
+      return ws_gateway.handle(std::move(req), std::move(stream));
+    });
   auto bound = server.start();
   if (!bound.ok()) {
     spdlog::critical("{}", bound.error().message);
@@ -383,14 +405,18 @@ int serve(const ServeConfig& cfg) {
     anvil::asio::co_spawn(io, stop_runtime(runtime, io, shutdown_deadline), anvil::asio::detached);
   });
 
-  spdlog::info("anvil {} listening on http://{}:{} (also /api/rivet), data dir {}, {} threads, postgres {}, redis {}",
-               "0.1.0", host, *bound, cfg.data_dir, cfg.threads, pg ? "on" : "off", redis ? "on" : "off");
+  const char* scheme = tls_ctx ? "https" : "http";
+  spdlog::info("anvil {} listening on {}://{}:{} (also /api/rivet), data dir {}, {} threads, postgres {}, redis {}",
+               "0.1.0", scheme, host, *bound, cfg.data_dir, cfg.threads, pg ? "on" : "off", redis ? "on" : "off");
   spdlog::info("client token {}, admin endpoints {}; messages in {} / out {} bytes, {} connections max",
                access.client_token_required() ? "required" : "not required",
                access.admin_token_configured() ? "need the admin token" : "local clients only",
                cfg.messages.max_incoming, cfg.messages.max_outgoing, sopts.max_connections);
   // A plain line on stdout for scripts waiting for readiness.
-  std::cout << "anvil listening on http://" << host << ":" << *bound << std::endl;
+  if (tls_ctx)
+    spdlog::info("TLS: ALPN {}; certificate {}", cfg.tls.http2 ? "h2, http/1.1" : "http/1.1",
+                 cfg.tls.self_signed ? std::string("self-signed (development)") : cfg.tls.cert_file);
+  std::cout << "anvil listening on " << scheme << "://" << host << ":" << *bound << std::endl;
 
   app_host.start();
   std::vector<std::thread> threads;
@@ -437,6 +463,10 @@ int main(int argc, char** argv) {
   cfg.access.token = env_or("ANVIL_TOKEN", "");
   cfg.access.admin_token = env_or("ANVIL_ADMIN_TOKEN", "");
   if (auto a = env_or("ANVIL_ALLOW_UNAUTHENTICATED", ""); !a.empty()) cfg.allow_unauthenticated = a != "0" && a != "false";
+  cfg.tls.cert_file = env_or("ANVIL_TLS_CERT", "");
+  cfg.tls.key_file = env_or("ANVIL_TLS_KEY", "");
+  if (auto a = env_or("ANVIL_TLS_SELF_SIGNED", ""); !a.empty()) cfg.tls.self_signed = a != "0" && a != "false";
+  if (auto a = env_or("ANVIL_HTTP2", ""); !a.empty()) cfg.tls.http2 = a != "0" && a != "false";
 
   // The limits: flag name, env name, where it goes.
   struct SizeLimit {
@@ -456,10 +486,12 @@ int main(int argc, char** argv) {
       {"--max-connections", "ANVIL_MAX_CONNECTIONS", &cfg.server.max_connections},
       {"--max-header-size", "ANVIL_MAX_HEADER_SIZE", &cfg.server.max_header_bytes},
       {"--max-websocket-backlog", "ANVIL_MAX_WEBSOCKET_BACKLOG", &cfg.ws.max_pending_write_bytes},
+      {"--max-concurrent-streams", "ANVIL_MAX_CONCURRENT_STREAMS", &cfg.server.h2_max_concurrent_streams},
   };
   const TimeLimit time_limits[] = {
       {"--header-timeout", "ANVIL_HEADER_TIMEOUT", &cfg.server.header_timeout},
       {"--idle-timeout", "ANVIL_IDLE_TIMEOUT", &cfg.server.idle_timeout},
+      {"--tls-handshake-timeout", "ANVIL_TLS_HANDSHAKE_TIMEOUT", &cfg.server.tls_handshake_timeout},
   };
   auto set_size = [](const SizeLimit& l, const std::string& v) {
     auto n = parse_size(v);
@@ -535,6 +567,16 @@ int main(int argc, char** argv) {
       cfg.access.admin_token = *v;
     } else if (a == "--allow-unauthenticated") {
       cfg.allow_unauthenticated = true;
+    } else if (a == "--tls-cert") {
+      if (!(v = value("--tls-cert")) || v->empty()) return usage_error("--tls-cert needs a PEM file");
+      cfg.tls.cert_file = *v;
+    } else if (a == "--tls-key") {
+      if (!(v = value("--tls-key")) || v->empty()) return usage_error("--tls-key needs a PEM file");
+      cfg.tls.key_file = *v;
+    } else if (a == "--tls-self-signed") {
+      cfg.tls.self_signed = true;
+    } else if (a == "--no-http2") {
+      cfg.tls.http2 = false;
     } else if (auto sl = std::find_if(std::begin(size_limits), std::end(size_limits),
                                       [&](const SizeLimit& l) { return a == l.flag; });
                sl != std::end(size_limits)) {
@@ -549,5 +591,9 @@ int main(int argc, char** argv) {
       return usage_error("unknown option `" + a + "`");
     }
   }
+  if (cfg.tls.self_signed && (!cfg.tls.cert_file.empty() || !cfg.tls.key_file.empty()))
+    return usage_error("--tls-self-signed cannot be combined with --tls-cert/--tls-key");
+  if (!cfg.tls.self_signed && cfg.tls.cert_file.empty() != cfg.tls.key_file.empty())
+    return usage_error("TLS needs both --tls-cert and --tls-key");
   return serve(cfg);
 }

@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 // Browser test: bundles page/ with vite, serves it from one origin, starts
-// anvil on another, and drives headless Debian Chromium (playwright-core,
+// anvil on another — over HTTPS served by anvil itself (--tls-self-signed;
+// no proxy in between) — and drives headless Debian Chromium (playwright-core,
 // /usr/bin/chromium) through actions, a connection with an event, a user
-// error and CORS preflight — in every encoding.
+// error, a raw fetch with a 1 MiB body and CORS preflight — in every
+// encoding. Requests go over HTTP/2 (ALPN h2; Chromium streams rivetkit's
+// request bodies only over HTTP/2) and WebSockets over HTTP/1.1.
 import { build } from "vite";
 import { chromium } from "playwright-core";
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { startAnvil, tempDir } from "../e2e/anvil_proc.mjs";
-import { startTlsProxy } from "./tls_proxy.mjs";
 
 const here = import.meta.dirname;
 const outDir = tempDir("browser-dist");
@@ -32,10 +34,8 @@ await new Promise((r) => pageServer.listen(0, "127.0.0.1", r));
 const pageOrigin = `http://127.0.0.1:${pageServer.address().port}`;
 
 const logFile = path.join(tempDir("browser-log"), "anvil.log");
-const anvil = await startAnvil({ logFile });
-// Browsers stream request bodies only over HTTP/2, hence TLS: see tls_proxy.mjs.
-const proxy = await startTlsProxy({ targetPort: anvil.port, tlsDir: tempDir("browser-tls") });
-const endpoint = `https://localhost:${proxy.port}/api/rivet`; // a different origin from the page
+const anvil = await startAnvil({ logFile, tls: true });
+const endpoint = `https://localhost:${anvil.port}/api/rivet`; // a different origin from the page
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
@@ -57,9 +57,20 @@ const check = (name, cond, detail) => {
 try {
   for (const encoding of ["json", "cbor", "bare"]) {
     const page = await browser.newPage();
+    // What the network saw, from Chromium's DevTools protocol: preflights
+    // and the protocol of each response from anvil.
     const preflights = [];
-    const onReq = (req) => req.method === "OPTIONS" && preflights.push(req.url);
-    proxy.server.on("request", onReq);
+    const protocols = {};
+    const cdp = await page.context().newCDPSession(page);
+    cdp.on("Network.requestWillBeSent", (e) => {
+      if (e.request.method === "OPTIONS" || e.type === "Preflight") preflights.push(e.request.url);
+    });
+    cdp.on("Network.responseReceived", (e) => {
+      if (e.response.url.startsWith(endpoint)) protocols[e.response.protocol] = (protocols[e.response.protocol] ?? 0) + 1;
+    });
+    const sockets = [];
+    cdp.on("Network.webSocketCreated", (e) => sockets.push(e.url));
+    await cdp.send("Network.enable");
     page.on("console", (m) => process.env.BROWSER_VERBOSE && console.log(`[page] ${m.text()}`));
     await page.goto(`${pageOrigin}/?endpoint=${encodeURIComponent(endpoint)}&encoding=${encoding}`);
     await page.waitForFunction(() => window.__result !== undefined, null, { timeout: 30_000 });
@@ -73,15 +84,18 @@ try {
     check(`[${encoding}] user error`, s.userError?.code === "custom_code" && s.userError?.metadata?.n === 42,
       JSON.stringify(s.userError));
     check(`[${encoding}] actor id`, typeof s.actorId === "string" && s.actorId.length > 0, JSON.stringify(s));
+    check(`[${encoding}] raw fetch with a 1 MiB body`,
+      s.rawFetch?.status === 200 && s.rawFetch?.bodyLength === 1 << 20 && s.rawFetch?.intact, JSON.stringify(s.rawFetch));
     check(`[${encoding}] CORS preflight was needed and answered`, preflights.length > 0, "no OPTIONS request seen");
-    console.log(`[${encoding}] ${JSON.stringify(s)} (preflights: ${preflights.length})`);
-    proxy.server.off("request", onReq);
+    check(`[${encoding}] requests went over HTTP/2 served by anvil`, (protocols.h2 ?? 0) > 0, JSON.stringify(protocols));
+    check(`[${encoding}] the WebSocket went to anvil over wss`, sockets.some((u) => u.startsWith("wss://")), JSON.stringify(sockets));
+    console.log(`[${encoding}] ${JSON.stringify({ ...s, rawFetch: s.rawFetch })} (preflights: ${preflights.length}, ` +
+      `protocols: ${JSON.stringify(protocols)}, websockets: ${sockets.length})`);
     await page.close();
   }
 } finally {
   await browser.close();
   await anvil.kill("SIGTERM");
-  proxy.close();
   pageServer.close();
 }
 console.log(`${passed} passed, ${failed} failed`);

@@ -8,7 +8,6 @@ import http from "node:http";
 import path from "node:path";
 import { startAnvil, startFakes, tempDir } from "../e2e/anvil_proc.mjs";
 import { buildGrowqrWeb } from "./growqr_web.mjs";
-import { startTlsProxy } from "./tls_proxy.mjs";
 
 if (!process.env.ANVIL_POSTGRES_URL) {
   if (process.env.CI) throw new Error("ANVIL_POSTGRES_URL must be set in CI");
@@ -35,9 +34,9 @@ fs.writeFileSync(rules, JSON.stringify([
 ]));
 const fakes = await startFakes(["--anthropic-rules", rules, "--anthropic-latency-ms", "50"]);
 Object.assign(process.env, { GROWQR_ENV: "development", ANTHROPIC_BASE_URL: fakes.anthropic, ANTHROPIC_API_KEY: "browser" });
-const anvil = await startAnvil({ extraArgs: ["--app", "growqr"], logFile: path.join(tempDir("growqr-web-log"), "anvil.log") });
-const proxy = await startTlsProxy({ targetPort: anvil.port, tlsDir: tempDir("growqr-web-tls") });
-const endpoint = `https://localhost:${proxy.port}/api/rivet`;
+// HTTPS (HTTP/2) served by anvil itself, with its development certificate.
+const anvil = await startAnvil({ extraArgs: ["--app", "growqr"], logFile: path.join(tempDir("growqr-web-log"), "anvil.log"), tls: true });
+const endpoint = `https://localhost:${anvil.port}/api/rivet`;
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
@@ -77,7 +76,6 @@ try {
 } finally {
   await browser.close();
   await anvil.kill("SIGTERM");
-  proxy.close();
   pageServer.close();
   fakes.stop();
 }

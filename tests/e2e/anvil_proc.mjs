@@ -11,6 +11,7 @@
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import fs from "node:fs";
+import https from "node:https";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -82,12 +83,26 @@ function tail(file, lines = 30) {
 }
 
 /** Starts anvil and resolves once GET /metadata answers 200 (it prints `listening on` just before). */
-export async function startAnvil({ dataDir, port, logFile, extraArgs = [] } = {}) {
+// GET `url`: resolves to the status; a TLS server's certificate is not checked.
+function getInsecure(url) {
+	return new Promise((resolve, reject) => {
+		const req = https.get(url, { rejectUnauthorized: false, timeout: 2000 }, (res) => {
+			res.resume();
+			resolve(res.statusCode);
+		});
+		req.on("timeout", () => req.destroy(new Error("timeout")));
+		req.on("error", reject);
+	});
+}
+
+/** `tls`: serve HTTPS with anvil's development certificate (--tls-self-signed); the endpoint is then https://. */
+export async function startAnvil({ dataDir, port, logFile, extraArgs = [], tls = false } = {}) {
 	port ??= await freePort();
 	dataDir ??= tempDir("data");
 	logFile ??= path.join(tempDir("log"), "anvil.log");
 	const logFd = fs.openSync(logFile, "a");
-	const child = spawn(ANVIL_BIN, ["serve", "--listen", `127.0.0.1:${port}`, "--data-dir", dataDir, ...extraArgs], {
+	const tlsArgs = tls ? ["--tls-self-signed"] : [];
+	const child = spawn(ANVIL_BIN, ["serve", "--listen", `127.0.0.1:${port}`, "--data-dir", dataDir, ...tlsArgs, ...extraArgs], {
 		stdio: ["ignore", logFd, logFd],
 	});
 	fs.closeSync(logFd);
@@ -100,7 +115,7 @@ export async function startAnvil({ dataDir, port, logFile, extraArgs = [] } = {}
 			resolve({ code, signal });
 		}),
 	);
-	const endpoint = `http://127.0.0.1:${port}`;
+	const endpoint = `${tls ? "https" : "http"}://127.0.0.1:${port}`;
 	const fail = (why) => {
 		if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
 		throw new Error(`${why}; ${ANVIL_BIN} log ${logFile}:\n${tail(logFile)}`);
@@ -112,8 +127,8 @@ export async function startAnvil({ dataDir, port, logFile, extraArgs = [] } = {}
 			fail(`anvil exited early (code ${child.exitCode}, signal ${child.signalCode})`);
 		let ready = false;
 		try {
-			const res = await fetch(`${endpoint}/metadata`, { signal: AbortSignal.timeout(2000) });
-			ready = res.ok;
+			if (tls) ready = (await getInsecure(`${endpoint}/metadata`)) === 200;
+			else ready = (await fetch(`${endpoint}/metadata`, { signal: AbortSignal.timeout(2000) })).ok;
 		} catch {}
 		if (ready) break;
 		if (Date.now() > deadline) fail(`anvil did not become ready within ${START_TIMEOUT_MS} ms`);

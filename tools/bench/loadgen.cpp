@@ -3,11 +3,14 @@
 // client is not the bottleneck. Drives Anvil and the reference alike.
 //
 //   anvil-loadgen http  --base URL --conc N --seconds S [--actors N]
+//   anvil-loadgen h2    --base https://… --conc N --seconds S [--actors N] [--conns N]
+//                       (HTTP/2: N streams in flight over --conns connections, default 1)
 //   anvil-loadgen cold  --base URL --conc N --count N [--seconds S] [--rate R (open loop)]
 //   anvil-loadgen ws    --base URL --conns N --inflight N --seconds S [--action increment|getCount]
 //   anvil-loadgen fanout --base URL --subscribers N --events N
 //   anvil-loadgen idle  --base URL --conc N --count N [--seconds S]   (idler.ping on new keys)
-// Prints one JSON object on stdout.
+// An https:// base makes the HTTP modes speak TLS (ALPN http/1.1; h2 for
+// `h2`), with any certificate accepted. Prints one JSON object on stdout.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -22,8 +25,11 @@
 #include <thread>
 #include <vector>
 
+#include <nghttp2/nghttp2.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
@@ -39,18 +45,43 @@ namespace {
 
 struct Url {
   std::string host, port, path;  // path: base path without trailing '/'
+  bool tls = false;              // https://
 };
+
+using TlsSocket = net::ssl::stream<tcp::socket&>;
+
+// The client TLS context: no certificate check (the node's may be self-signed).
+net::ssl::context& tls_context() {
+  static net::ssl::context ctx = [] {
+    net::ssl::context c(net::ssl::context::tls_client);
+    c.set_verify_mode(net::ssl::verify_none);
+    return c;
+  }();
+  return ctx;
+}
+
+// A TLS client over `sock` (connected), handshaken offering `alpn` (wire form).
+std::unique_ptr<TlsSocket> tls_handshake(tcp::socket& sock, std::string_view alpn) {
+  auto t = std::make_unique<TlsSocket>(sock, tls_context());
+  SSL_set_alpn_protos(t->native_handle(), reinterpret_cast<const unsigned char*>(alpn.data()),
+                      static_cast<unsigned>(alpn.size()));
+  t->handshake(net::ssl::stream_base::client);
+  return t;
+}
+constexpr std::string_view kAlpnHttp11("\x08http/1.1", 9);
+constexpr std::string_view kAlpnH2("\x02h2", 3);
 
 Url parse_url(const std::string& s) {
   std::string rest = s.substr(s.find("://") + 3);
   size_t slash = rest.find('/');
   std::string hostport = rest.substr(0, slash);
   Url u;
+  u.tls = s.rfind("https://", 0) == 0;
   u.path = slash == std::string::npos ? "" : rest.substr(slash);
   while (!u.path.empty() && u.path.back() == '/') u.path.pop_back();
   size_t colon = hostport.rfind(':');
   u.host = hostport.substr(0, colon);
-  u.port = colon == std::string::npos ? "80" : hostport.substr(colon + 1);
+  u.port = colon == std::string::npos ? (u.tls ? "443" : "80") : hostport.substr(colon + 1);
   return u;
 }
 
@@ -94,7 +125,7 @@ class Stats {
   std::atomic<unsigned long> errors_{0};
 };
 
-// One keep-alive HTTP/1.1 connection.
+// One keep-alive HTTP/1.1 connection (TLS for an https:// base).
 class HttpConn {
  public:
   explicit HttpConn(const Url& u) : u_(u), stream_(ioc_) { connect(); }
@@ -102,6 +133,7 @@ class HttpConn {
     tcp::resolver r(ioc_);
     net::connect(stream_, r.resolve(u_.host, u_.port));
     stream_.set_option(tcp::no_delay(true));
+    if (u_.tls) tls_ = tls_handshake(stream_, kAlpnHttp11);
   }
   // Returns the status (0 on a transport error, after reconnecting).
   unsigned request(http::verb verb, const std::string& target, const std::string& body,
@@ -112,13 +144,19 @@ class HttpConn {
       for (auto& [k, v] : headers) req.set(k, v);
       req.body() = body;
       req.prepare_payload();
-      http::write(stream_, req);
       http::response<http::string_body> res;
-      http::read(stream_, buf_, res);
+      if (tls_) {
+        http::write(*tls_, req);
+        http::read(*tls_, buf_, res);
+      } else {
+        http::write(stream_, req);
+        http::read(stream_, buf_, res);
+      }
       if (out) *out = res.body();
       return res.result_int();
     } catch (const std::exception&) {
       beast::error_code ec;
+      tls_.reset();
       stream_.close(ec);
       buf_.consume(buf_.size());
       try {
@@ -133,6 +171,7 @@ class HttpConn {
   Url u_;
   net::io_context ioc_;
   tcp::socket stream_;
+  std::unique_ptr<TlsSocket> tls_;
   beast::flat_buffer buf_;
 };
 
@@ -155,6 +194,7 @@ class HttpLoad {
       auto c = std::make_unique<Conn>(ioc_, i);
       net::connect(c->sock, eps);
       c->sock.set_option(tcp::no_delay(true));
+      if (u.tls) c->tls = tls_handshake(c->sock, kAlpnHttp11);
       conns_.push_back(std::move(c));
     }
   }
@@ -180,6 +220,7 @@ class HttpLoad {
   struct Conn {
     Conn(net::io_context& io, long i) : sock(io), index(i) {}
     tcp::socket sock;
+    std::unique_ptr<TlsSocket> tls;  // https://
     long index;
     std::string req, in, target, body;
     size_t have = 0;
@@ -235,30 +276,39 @@ class HttpLoad {
     c.req += "\r\n\r\n";
     c.req += c.body;
     c.t0 = Clock::now();
-    net::async_write(c.sock, net::buffer(c.req), [this, &c](beast::error_code ec, size_t) {
+    auto on_written = [this, &c](beast::error_code ec, size_t) {
       if (ec) return fail(c);
       read(c);
-    });
+    };
+    if (c.tls)
+      net::async_write(*c.tls, net::buffer(c.req), on_written);
+    else
+      net::async_write(c.sock, net::buffer(c.req), on_written);
   }
 
   void read(Conn& c) {
     if (c.in.size() < c.have + 16384) c.in.resize(c.have + 16384);
-    c.sock.async_read_some(net::buffer(c.in.data() + c.have, c.in.size() - c.have),
-                           [this, &c](beast::error_code ec, size_t n) {
-                             if (ec) return fail(c);
-                             c.have += n;
-                             long consumed = 0;
-                             int status = parse(std::string_view(c.in.data(), c.have), consumed);
-                             if (status == 0) return read(c);  // incomplete
-                             if (status < 0) return fail(c);
-                             if (status == 200)
-                               stats_.add(std::chrono::duration<double, std::micro>(Clock::now() - c.t0).count());
-                             else
-                               stats_.error();
-                             std::memmove(c.in.data(), c.in.data() + consumed, c.have - consumed);
-                             c.have -= consumed;
-                             next_request(c);
-                           });
+    auto buf = net::buffer(c.in.data() + c.have, c.in.size() - c.have);
+    if (c.tls)
+      c.tls->async_read_some(buf, [this, &c](beast::error_code ec, size_t n) { on_read(c, ec, n); });
+    else
+      c.sock.async_read_some(buf, [this, &c](beast::error_code ec, size_t n) { on_read(c, ec, n); });
+  }
+
+  void on_read(Conn& c, beast::error_code ec, size_t n) {
+    if (ec) return fail(c);
+    c.have += n;
+    long consumed = 0;
+    int status = parse(std::string_view(c.in.data(), c.have), consumed);
+    if (status == 0) return read(c);  // incomplete
+    if (status < 0) return fail(c);
+    if (status == 200)
+      stats_.add(std::chrono::duration<double, std::micro>(Clock::now() - c.t0).count());
+    else
+      stats_.error();
+    std::memmove(c.in.data(), c.in.data() + consumed, c.have - consumed);
+    c.have -= consumed;
+    next_request(c);
   }
 
   void fail(Conn& c) {
@@ -347,25 +397,29 @@ std::string put_actor(HttpConn& c, const Url& u, const std::string& name, const 
 
 std::string run_id() { return std::to_string(std::chrono::system_clock::now().time_since_epoch().count() % 100000000); }
 
+// Creates `actors` counters and wakes each once; their increment targets
+// (empty if creation failed).
+std::vector<std::string> counter_targets(const Url& u, const Args& a, long actors) {
+  std::vector<std::string> targets;
+  HttpConn setup(u);
+  const std::string prefix = "bench-" + a.get("set", run_id()) + "-";
+  for (long i = 0; i < actors; ++i) {
+    auto id = put_actor(setup, u, "counter", prefix + std::to_string(i));
+    if (id.empty()) return {};
+    targets.push_back(u.path + "/gateway/" + id + "/action/increment");
+  }
+  // Warm: wake every actor once.
+  for (auto& t : targets) setup.request(http::verb::post, t, kBareIncrement, kBareHeaders);
+  return targets;
+}
+
 // (a) stateless HTTP actions, closed loop.
 std::string bench_http(const Url& u, const Args& a) {
   const long conc = a.num("conc", 1), seconds = a.num("seconds", 8), actors = a.num("actors", 1);
-  std::vector<std::string> ids;
-  {
-    HttpConn setup(u);
-    const std::string prefix = "bench-" + a.get("set", run_id()) + "-";
-    for (long i = 0; i < actors; ++i) {
-      auto id = put_actor(setup, u, "counter", prefix + std::to_string(i));
-      if (id.empty()) return "{\"error\":\"could not create actors\"}";
-      ids.push_back(id);
-    }
-    // Warm: wake every actor once.
-    for (auto& id : ids) setup.request(http::verb::post, u.path + "/gateway/" + id + "/action/increment", kBareIncrement, kBareHeaders);
-  }
+  const std::vector<std::string> targets = counter_targets(u, a, actors);
+  if (targets.empty()) return "{\"error\":\"could not create actors\"}";
   Stats stats;
   std::atomic<bool> stop{false};
-  std::vector<std::string> targets;
-  for (auto& id : ids) targets.push_back(u.path + "/gateway/" + id + "/action/increment");
   std::vector<size_t> cursor(conc);
   for (long t = 0; t < conc; ++t) cursor[t] = t;
   HttpLoad load(u, conc, [&](long c, std::string& target, std::string& body) {
@@ -381,8 +435,200 @@ std::string bench_http(const Url& u, const Args& a) {
   load.run();  // returns once every connection's last reply is in
   timer.join();
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-  return "{\"test\":\"http\",\"conc\":" + std::to_string(conc) + ",\"actors\":" + std::to_string(actors) + "," +
-         stats.json(secs) + "}";
+  return "{\"test\":\"http\",\"tls\":" + std::string(u.tls ? "true" : "false") + ",\"conc\":" +
+         std::to_string(conc) + ",\"actors\":" + std::to_string(actors) + "," + stats.json(secs) + "}";
+}
+
+// Closed-loop HTTP/2 load from one thread (nghttp2's client session over
+// TLS, ALPN h2): each connection keeps its share of `streams` requests in
+// flight, starting the next as soon as one completes.
+class H2Load {
+ public:
+  H2Load(const Url& u, long conns, long streams, Stats& stats, const std::atomic<bool>& stop,
+         std::function<std::string()> next_target)
+      : u_(u), stats_(stats), stop_(stop), next_target_(std::move(next_target)) {
+    tcp::resolver r(ioc_);
+    auto eps = r.resolve(u.host, u.port);
+    for (long i = 0; i < conns; ++i) {
+      auto c = std::make_unique<Conn>(ioc_);
+      c->load = this;
+      c->streams = streams / conns + (i < streams % conns ? 1 : 0);
+      net::connect(c->sock, eps);
+      c->sock.set_option(tcp::no_delay(true));
+      c->tls = tls_handshake(c->sock, kAlpnH2);
+      nghttp2_session_callbacks* cbs = nullptr;
+      nghttp2_session_callbacks_new(&cbs);
+      nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+      nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_close);
+      nghttp2_session_client_new(&c->session, cbs, c.get());
+      nghttp2_session_callbacks_del(cbs);
+      nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, nullptr, 0);
+      conns_.push_back(std::move(c));
+    }
+  }
+  ~H2Load() {
+    for (auto& c : conns_) nghttp2_session_del(c->session);
+  }
+  void run() {
+    for (auto& c : conns_) {
+      for (long i = 0; i < c->streams; ++i) start(*c);
+      flush(*c);
+      read(*c);
+    }
+    ioc_.run();
+  }
+
+ private:
+  struct Stream {
+    Clock::time_point t0;
+    int status = 0;
+    size_t sent = 0;  // body bytes handed to nghttp2
+  };
+  struct Conn {
+    explicit Conn(net::io_context& io) : sock(io) {}
+    tcp::socket sock;
+    std::unique_ptr<TlsSocket> tls;
+    nghttp2_session* session = nullptr;
+    H2Load* load = nullptr;
+    long streams = 0, active = 0;
+    std::map<int32_t, Stream> inflight;
+    std::string in = std::string(16384, '\0'), out;
+    bool writing = false, dead = false;
+  };
+
+  static ssize_t read_body(nghttp2_session*, int32_t id, uint8_t* buf, size_t length, uint32_t* flags,
+                           nghttp2_data_source*, void* user) {
+    Stream& st = static_cast<Conn*>(user)->inflight[id];
+    const size_t n = std::min(length, kBareIncrement.size() - st.sent);
+    std::memcpy(buf, kBareIncrement.data() + st.sent, n);
+    st.sent += n;
+    if (st.sent == kBareIncrement.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return static_cast<ssize_t>(n);
+  }
+
+  static int on_header(nghttp2_session*, const nghttp2_frame* f, const uint8_t* name, size_t namelen,
+                       const uint8_t* value, size_t valuelen, uint8_t, void* user) {
+    if (namelen == 7 && std::memcmp(name, ":status", 7) == 0)
+      static_cast<Conn*>(user)->inflight[f->hd.stream_id].status =
+          std::atoi(std::string(reinterpret_cast<const char*>(value), valuelen).c_str());
+    return 0;
+  }
+
+  static int on_close(nghttp2_session*, int32_t id, uint32_t code, void* user) {
+    Conn& c = *static_cast<Conn*>(user);
+    auto it = c.inflight.find(id);
+    if (it != c.inflight.end()) {
+      if (code == NGHTTP2_NO_ERROR && it->second.status == 200)
+        c.load->stats_.add(std::chrono::duration<double, std::micro>(Clock::now() - it->second.t0).count());
+      else
+        c.load->stats_.error();
+      c.inflight.erase(it);
+    }
+    --c.active;
+    c.load->start(c);
+    return 0;
+  }
+
+  void start(Conn& c) {
+    if (stop_ || c.dead) return;
+    const std::string target = next_target_();
+    const std::string length = std::to_string(kBareIncrement.size());
+    auto nv = [](std::string_view n, std::string_view v) {
+      return nghttp2_nv{const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(n.data())),
+                        const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(v.data())), n.size(), v.size(),
+                        NGHTTP2_NV_FLAG_NONE};
+    };
+    const nghttp2_nv nva[] = {nv(":method", "POST"),
+                              nv(":scheme", "https"),
+                              nv(":authority", u_.host),
+                              nv(":path", target),
+                              nv("x-rivet-encoding", "bare"),
+                              nv("content-type", "application/octet-stream"),
+                              nv("content-length", length)};
+    nghttp2_data_provider body{};
+    body.read_callback = read_body;
+    const int32_t id = nghttp2_submit_request(c.session, nullptr, nva, std::size(nva), &body, nullptr);
+    if (id < 0) {
+      stats_.error();
+      return;
+    }
+    c.inflight[id].t0 = Clock::now();
+    ++c.active;
+  }
+
+  void flush(Conn& c) {
+    if (c.writing || c.dead) return;
+    c.out.clear();
+    for (;;) {
+      const uint8_t* data = nullptr;
+      const ssize_t n = nghttp2_session_mem_send(c.session, &data);
+      if (n <= 0) break;
+      c.out.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+      if (c.out.size() > 65536) break;
+    }
+    if (c.out.empty()) {
+      if (stop_ && c.active == 0) close(c);
+      return;
+    }
+    c.writing = true;
+    net::async_write(*c.tls, net::buffer(c.out), [this, &c](beast::error_code ec, size_t) {
+      c.writing = false;
+      if (ec) return fail(c);
+      flush(c);
+    });
+  }
+
+  void read(Conn& c) {
+    if (c.dead) return;
+    c.tls->async_read_some(net::buffer(c.in), [this, &c](beast::error_code ec, size_t n) {
+      if (ec) return fail(c);
+      if (nghttp2_session_mem_recv(c.session, reinterpret_cast<const uint8_t*>(c.in.data()), n) < 0) return fail(c);
+      flush(c);
+      read(c);
+    });
+  }
+
+  void fail(Conn& c) {
+    if (c.dead) return;
+    if (!(stop_ && c.active == 0)) stats_.error();
+    close(c);
+  }
+
+  void close(Conn& c) {
+    c.dead = true;
+    beast::error_code ec;
+    c.sock.close(ec);
+  }
+
+  Url u_;
+  net::io_context ioc_{1};
+  Stats& stats_;
+  const std::atomic<bool>& stop_;
+  std::function<std::string()> next_target_;
+  std::vector<std::unique_ptr<Conn>> conns_;
+};
+
+// (a) over HTTP/2: the same actions as `http`, `conc` streams in flight.
+std::string bench_h2(const Url& u, const Args& a) {
+  const long conc = a.num("conc", 1), seconds = a.num("seconds", 8), actors = a.num("actors", 1),
+             conns = std::max(1L, a.num("conns", 1));
+  if (!u.tls) return "{\"error\":\"h2 needs an https:// base\"}";
+  const std::vector<std::string> targets = counter_targets(u, a, actors);
+  if (targets.empty()) return "{\"error\":\"could not create actors\"}";
+  Stats stats;
+  std::atomic<bool> stop{false};
+  size_t cursor = 0;
+  H2Load load(u, conns, conc, stats, stop, [&] { return targets[cursor++ % targets.size()]; });
+  auto t0 = Clock::now();
+  std::thread timer([&] {
+    std::this_thread::sleep_for(std::chrono::seconds(seconds));
+    stop = true;
+  });
+  load.run();  // returns once every stream's last reply is in
+  timer.join();
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  return "{\"test\":\"h2\",\"conc\":" + std::to_string(conc) + ",\"conns\":" + std::to_string(conns) +
+         ",\"actors\":" + std::to_string(actors) + "," + stats.json(secs) + "}";
 }
 
 // (c) cold start: getOrCreate on a new key + first action, in one request.
@@ -614,7 +860,7 @@ std::string bench_fanout(const Url& u, const Args& a) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: anvil-loadgen http|cold|ws|fanout|idle --base URL [options]\n";
+    std::cerr << "usage: anvil-loadgen http|h2|cold|ws|fanout|idle --base URL [options]\n";
     return 2;
   }
   Args a;
@@ -623,6 +869,7 @@ int main(int argc, char** argv) {
   std::string mode = argv[1];
   std::string out;
   if (mode == "http") out = bench_http(u, a);
+  else if (mode == "h2") out = bench_h2(u, a);
   else if (mode == "cold") out = bench_cold(u, a);
   else if (mode == "idle") out = bench_cold(u, a, "idler", kBareNoArgs, "ping", "idle");
   else if (mode == "ws") out = bench_ws(u, a);

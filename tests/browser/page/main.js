@@ -1,6 +1,7 @@
 // Runs in headless Chromium on a different origin than anvil: stateless
 // actions (CORS preflight for the x-rivet-* headers), a WebSocket connection
-// with an event, an action error. Publishes the outcome on window.__result.
+// with an event, an action error, a raw fetch (onRequest) with a 1 MiB body.
+// Publishes the outcome on window.__result.
 import { createClient } from "rivetkit/client";
 
 const params = new URLSearchParams(location.search);
@@ -37,6 +38,12 @@ async function run() {
     steps.userError = { group: e.group, code: e.code, message: e.message, metadata: e.metadata };
   }
   steps.actorId = await counter.resolve();
+
+  // Raw HTTP with a 1 MiB body: the raw fixture echoes it in JSON.
+  const big = "r".repeat(1 << 20);
+  const res = await client.raw.getOrCreate(key).fetch("/big", { method: "PUT", body: big });
+  const echoed = await res.json();
+  steps.rawFetch = { status: res.status, bodyLength: echoed.body?.length, intact: echoed.body === big };
   return steps;
 }
 
