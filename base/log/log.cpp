@@ -8,6 +8,8 @@
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/spdlog.h>
 
+#include "base/value/json_string.hpp"
+
 namespace anvil::log {
 namespace {
 
@@ -68,27 +70,7 @@ Scope::Scope(const Context& add) : saved_(tl_context) {
 
 Scope::~Scope() { tl_context = saved_; }
 
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-}
+void append_json_string(std::string& out, std::string_view s) { json::write_string(out, s); }
 
 void JsonFormatter::format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) {
   std::string out = "{\"ts\":";

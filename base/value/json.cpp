@@ -1,4 +1,5 @@
 #include "base/value/json.hpp"
+#include "base/value/json_string.hpp"
 
 #include <charconv>
 #include <cmath>
@@ -380,6 +381,8 @@ Status revive_in_place(Value& v, int depth) {
 }
 
 // ---------------------------------------------------------------- writing
+}  // namespace
+
 void write_string(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out += '"';
@@ -422,6 +425,8 @@ void write_string(std::string& out, std::string_view s) {
   out.append(s.substr(run));
   out += '"';
 }
+
+namespace {
 
 void write_int(std::string& out, int64_t v) {
   char buf[24];
