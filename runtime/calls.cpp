@@ -20,13 +20,13 @@ std::string valid_traceparent(std::string header) {
 asio::awaitable<CallResult> RuntimeCore::call_action(const std::string& actor_id, std::string action, Array args,
                                                      Value conn_params, std::optional<CallerActor> caller,
                                                      std::string traceparent) {
-  traceparent = valid_traceparent(std::move(traceparent));
+  const std::optional<log::TraceParent> tp = log::parse_traceparent(traceparent);
+  if (!tp) traceparent.clear();  // an invalid header is ignored
   co_return co_await turn(actor_id, [&](Instance& inst) -> Result<Value> {
     auto conn = inst.open_conn(conn_params, nullptr, /*ephemeral=*/true);
     if (!conn.ok()) return conn.error();
     (*conn)->caller = caller;
     (*conn)->traceparent = traceparent;
-    const auto tp = log::parse_traceparent(traceparent);
     log::Scope trace(log::Context{{}, {}, {}, tp ? std::string_view(tp->trace_id) : std::string_view(),
                                   tp ? std::string_view(tp->parent_id) : std::string_view()});
     return inst.action(action, args, *conn, /*close_conn=*/true);
