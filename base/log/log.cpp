@@ -31,9 +31,9 @@ bool reserved(std::string_view k) {
 
 void field(std::string& out, std::string_view name, std::string_view value) {
   out += ',';
-  append_json_string(out, name);
+  json::write_string(out, name);
   out += ':';
-  append_json_string(out, value);
+  json::write_string(out, value);
 }
 
 // Appends ` name=value` for the set context fields (text format).
@@ -70,8 +70,6 @@ Scope::Scope(const Context& add) : saved_(tl_context) {
 
 Scope::~Scope() { tl_context = saved_; }
 
-void append_json_string(std::string& out, std::string_view s) { json::write_string(out, s); }
-
 void JsonFormatter::format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) {
   std::string out = "{\"ts\":";
   const auto t = msg.time;
@@ -83,7 +81,7 @@ void JsonFormatter::format(const spdlog::details::log_msg& msg, spdlog::memory_b
   char ts[96];
   std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                 tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(micros));
-  append_json_string(out, ts);
+  json::write_string(out, ts);
   const auto lv = spdlog::level::to_string_view(msg.level);
   field(out, "level", std::string_view(lv.data(), lv.size()));
   const std::string_view text(msg.payload.data(), msg.payload.size());

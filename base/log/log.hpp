@@ -70,7 +70,5 @@ std::optional<TraceParent> parse_traceparent(std::string_view header);
 // The same trace with a new random span id: what a hop passes on.
 TraceParent child_of(const TraceParent& parent);
 
-// `s` as a JSON string literal (quotes included).
-void append_json_string(std::string& out, std::string_view s);
 
 }  // namespace anvil::log
