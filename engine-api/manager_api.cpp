@@ -1,5 +1,7 @@
 #include "engine-api/manager_api.hpp"
 
+#include <cstdlib>
+
 #include "base/value/cbor.hpp"
 #include "base/value/json.hpp"
 #include "runtime/inspect.hpp"
@@ -171,10 +173,32 @@ asio::awaitable<http::Response> ManagerApi::get_actors(const http::Request& req)
     }
     listing.emplace(rt_.list_by_ids(wanted));
   } else if (auto name = http::query_value(q, "name")) {
-    if (auto key = http::query_value(q, "key"))
+    auto limit = http::query_value(q, "limit");
+    auto cursor = http::query_value(q, "cursor");
+    if (auto key = http::query_value(q, "key")) {
       listing.emplace(rt_.list_by_key(ns, *name, deserialize_key(*key)));
-    else
+    } else if (limit || cursor) {
+      // Paged: key order, read from storage page by page.
+      size_t n = 100;
+      if (limit) {
+        char* end = nullptr;
+        const unsigned long v = std::strtoul(limit->c_str(), &end, 10);
+        if (limit->empty() || *end != '\0' || v == 0 || v > 10000)
+          co_return http::error_response(invalid_input("`limit` must be a number from 1 to 10000."));
+        n = v;
+      }
+      const std::string after = cursor.value_or("");
+      Pending<ActorPage> pending = rt_.list_page(ns, *name, after, n);
+      auto page = co_await rt_.once_durable(std::move(pending));
+      if (!page.ok()) co_return http::error_response(page.error());
+      Array actors;
+      for (const auto& a : page->actors) actors.push_back(actor_json(a));
+      co_return http::json_response(
+          200, obj({{"actors", Value(std::move(actors))},
+                    {"pagination", obj({{"cursor", page->cursor.empty() ? Value() : Value(page->cursor)}})}}));
+    } else {
       listing.emplace(rt_.list_by_name(ns, *name));
+    }
   } else {
     co_return http::error_response(invalid_input("Either `actor_ids` or `name` is required."));
   }

@@ -1,5 +1,6 @@
 // Runtime-internal: the implementation behind the Runtime facade
-// (runtime.hpp). It owns the directory (id → entry, (ns, name, key) → id),
+// (runtime.hpp). It owns the directory: actors live in storage (id →
+// record, (ns, name, key) → id) and a bounded cache of entries is resident,
 // runs turns on the actors' strands, applies their effects once durable,
 // and gives Instance what it needs of the node (store, commit pipeline,
 // directory updates). Definitions are split by concern:
@@ -8,13 +9,16 @@
 //   calls.cpp      the public calls, each a turn body
 //   background.cpp alarms, queue drains and workflow runs the runtime starts
 //   outbox.cpp     actor-to-actor message delivery
-//   recovery.cpp   load (directory, alarms, drains, workflows) and shutdown
+//   recovery.cpp   load (alarms, drains, workflows, in the background) and shutdown
 //   metrics.cpp    counters and the operator views
 //   operate.cpp    the operator's live reads and changes (AdminOp)
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <deque>
+#include <list>
+#include <thread>
 #include <functional>
 #include <map>
 #include <memory>
@@ -70,6 +74,12 @@ class RuntimeCore {
 
   // --- what Runtime forwards (see runtime.hpp for the contracts) ---
   Status load();
+  void set_directory_cache(size_t entries) { cache_capacity_.store(std::max<size_t>(entries, 1)); }
+  struct DirectoryStats {
+    size_t resident = 0, capacity = 0;
+    uint64_t hits = 0, misses = 0, evictions = 0;
+  };
+  DirectoryStats directory_stats() const;
   const Registry& registry() const { return registry_; }
   // A snapshot: actors read it on their strands while the node (or a test)
   // may set new services; each reader keeps the set it loaded.
@@ -85,6 +95,8 @@ class RuntimeCore {
   std::optional<ActorInfo> find_by_id(const std::string& id) const;
   bool exists(const std::string& id) const;
   Pending<std::vector<ActorInfo>> list_by_name(const std::string& ns, const std::string& name);
+  Pending<ActorPage> list_page(const std::string& ns, const std::string& name, const std::string& cursor,
+                               size_t limit);
   Pending<std::vector<ActorInfo>> list_by_key(const std::string& ns, const std::string& name, const ActorKey& key);
   Pending<std::vector<ActorInfo>> list_by_ids(const std::vector<std::string>& ids);
   asio::awaitable<Status> durable(uint64_t seq);
@@ -181,6 +193,27 @@ class RuntimeCore {
   static storage::ActorRow actor_row(const ActorEntry& e);
   // Adds `e` to a listing if its create record is submitted (requires mu_).
   void add_to_listing(ActorEntry& e, std::vector<ActorInfo>& out, uint64_t& seq);
+
+  // --- the directory cache (directory.cpp) ---
+  // The resident entry for an id or (ns, name, key), read from storage and
+  // made resident when it is not; null when there is no such actor (or on a
+  // storage read error, logged). The caller's copy pins the entry.
+  std::shared_ptr<ActorEntry> lookup_id(const std::string& id) const;
+  std::shared_ptr<ActorEntry> lookup_key(const std::string& ikey) const;
+  // An actor's record as stored, as an entry (not resident); null if absent.
+  Result<std::shared_ptr<ActorEntry>> read_entry(const std::string& id) const;
+  // The following require mu_.
+  std::shared_ptr<ActorEntry> resident(const std::string& id) const;  // touches it
+  void make_resident(const std::shared_ptr<ActorEntry>& e) const;
+  bool evictable(const std::shared_ptr<ActorEntry>& e) const;
+  void evict_some() const;
+  bool tombstoned(const std::string& id) const;
+  uint64_t& epoch(const std::string& s) const { return epochs_[std::hash<std::string>{}(s) % epochs_.size()]; }
+  // Resolve's answer for an existing (resident) actor (requires mu_).
+  Result<Resolved> existing(const std::shared_ptr<ActorEntry>& entry, const std::string& ikey, bool fail_if_exists);
+  // The background part of load(): re-arms schedules, starts queue drains
+  // and resumes workflows without holding up the first request.
+  void recover();
   // Arms the alarms, schedules the drain/workflow and dispatches the
   // messages of durable turns.
   void apply(const std::string& actor_id, TurnEffects& effects);
@@ -206,8 +239,21 @@ class RuntimeCore {
 
   std::atomic<bool> closing_{false};
   mutable std::mutex mu_;
-  std::unordered_map<std::string, std::shared_ptr<ActorEntry>> by_id_;  // GUARDED_BY(mu_)
-  std::unordered_map<std::string, std::string> by_key_;                 // GUARDED_BY(mu_)
+  // The resident entries (a cache over the actors and key-index families)
+  // and their keys; an actor not resident is read from storage on use.
+  mutable std::unordered_map<std::string, std::shared_ptr<ActorEntry>> by_id_;  // GUARDED_BY(mu_)
+  mutable std::unordered_map<std::string, std::string> by_key_;                 // GUARDED_BY(mu_)
+  mutable std::list<std::string> lru_;  // resident ids, most recently used first; GUARDED_BY(mu_)
+  std::atomic<size_t> cache_capacity_{100000};
+  // Bumped for an evicted entry's id and key (by hash): a reader that went to
+  // storage without the lock reads again if its bucket moved meanwhile.
+  mutable std::array<uint64_t, 256> epochs_{};  // GUARDED_BY(mu_)
+  // Destroyed actors whose destroy commit is not durable yet (id → its
+  // seq): storage may still show them. GUARDED_BY(mu_).
+  mutable std::unordered_map<std::string, uint64_t> tombstones_;
+  mutable std::atomic<uint64_t> cache_hits_{0}, cache_misses_{0}, cache_evictions_{0};
+  std::atomic<bool> stopping_{false};
+  std::thread recovery_;
 
   mutable std::mutex sources_mu_;
   std::vector<std::function<std::string()>> metrics_sources_;  // GUARDED_BY(sources_mu_)

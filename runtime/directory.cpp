@@ -2,6 +2,9 @@
 // name, key); create/getOrCreate with exactly one actor per key; lookups and
 // listings; the entry side of an instance's lifecycle.
 #include <algorithm>
+#include <span>
+
+#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
@@ -15,11 +18,17 @@ namespace anvil {
 RuntimeCore::RuntimeCore(asio::io_context& io, storage::Store& store, storage::CommitPipeline& pipeline,
                          const Registry& registry)
     : io_(io), store_(store), pipeline_(pipeline), registry_(registry) {
+  // The default bound: 1% of physical memory at about 1 KiB per entry.
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page > 0)
+    cache_capacity_ = std::clamp<size_t>(size_t(pages) * size_t(page) / 100 / 1024, 10000, 10000000);
   for (const auto& name : registry_.names()) wakes.try_emplace(name);
   register_storage_metrics();
 }
 
 RuntimeCore::~RuntimeCore() {
+  stopping_.store(true);
+  if (recovery_.joinable()) recovery_.join();
   // Entries and instances point at each other; break the cycle.
   std::lock_guard lk(mu_);
   for (auto& [_, e] : by_id_) e->instance.reset();
@@ -86,6 +95,34 @@ std::unique_ptr<rocksdb::WriteBatch> RuntimeCore::take_pending_create(const std:
   return std::move(entry->pending_create);
 }
 
+Result<Resolved> RuntimeCore::existing(const std::shared_ptr<ActorEntry>& entry, const std::string& ikey,
+                                       bool fail_if_exists) {
+  if (fail_if_exists)
+    return make_error("actor", "duplicate_key",
+                      "Actor key '" + entry->info.key + "' already in use for actor '" + entry->info.actor_id + "'",
+                      obj({{"existing_actor_id", entry->info.actor_id}, {"key", entry->info.key}}));
+  // The creator's commit may still be in flight (or held back for its
+  // first turn): report only once durable.
+  submit_pending_create(*entry);
+  if (pipeline_.lost(entry->create_seq.load())) {
+    // Its create was lost to a storage failure (disk full): write it
+    // again, so the key keeps its actor and getOrCreate works once the
+    // storage takes writes.
+    rocksdb::WriteBatch again;
+    store_.put(again, storage::Family::kActors, entry->info.actor_id, storage::encode(actor_row(*entry)));
+    store_.put(again, storage::Family::kKeyIndex, ikey, entry->info.actor_id);
+    const uint64_t seq = pipeline_.submit(std::move(again));
+    entry->create_seq.store(seq);
+    entry->last_seq.store(seq);
+    return Resolved{entry->info, false, seq};
+  }
+  // A lost last write (disk full) does not make the actor unreachable:
+  // then only its creation has to be durable.
+  uint64_t seq = entry->last_seq.load();
+  if (pipeline_.lost(seq)) seq = entry->create_seq.load();
+  return Resolved{entry->info, false, seq};
+}
+
 Result<Resolved> RuntimeCore::resolve(const CreateRequest& req, bool fail_if_exists, bool defer_commit) {
   const ActorDefinition* def = registry_.find(req.name);
   if (!def)
@@ -95,33 +132,45 @@ Result<Resolved> RuntimeCore::resolve(const CreateRequest& req, bool fail_if_exi
   const std::string skey = serialize_key(req.key);
   const std::string ikey = index_key(req.namespace_name, req.name, skey);
 
-  std::lock_guard lk(mu_);
-  if (auto it = by_key_.find(ikey); it != by_key_.end()) {
-    auto& entry = by_id_.at(it->second);
-    if (fail_if_exists)
-      return make_error("actor", "duplicate_key",
-                        "Actor key '" + skey + "' already in use for actor '" + it->second + "'",
-                        obj({{"existing_actor_id", it->second}, {"key", skey}}));
-    // The creator's commit may still be in flight (or held back for its
-    // first turn): report only once durable.
-    submit_pending_create(*entry);
-    if (pipeline_.lost(entry->create_seq.load())) {
-      // Its create was lost to a storage failure (disk full): write it
-      // again, so the key keeps its actor and getOrCreate works once the
-      // storage takes writes.
-      rocksdb::WriteBatch again;
-      store_.put(again, storage::Family::kActors, entry->info.actor_id, storage::encode(actor_row(*entry)));
-      store_.put(again, storage::Family::kKeyIndex, ikey, entry->info.actor_id);
-      const uint64_t seq = pipeline_.submit(std::move(again));
-      entry->create_seq.store(seq);
-      entry->last_seq.store(seq);
-      return Resolved{entry->info, false, seq};
+  uint64_t seen_epoch;
+  {
+    std::lock_guard lk(mu_);
+    if (auto it = by_key_.find(ikey); it != by_key_.end()) {
+      cache_hits_.fetch_add(1, std::memory_order_relaxed);
+      return existing(resident(it->second), ikey, fail_if_exists);
     }
-    // A lost last write (disk full) does not make the actor unreachable:
-    // then only its creation has to be durable.
-    uint64_t seq = entry->last_seq.load();
-    if (pipeline_.lost(seq)) seq = entry->create_seq.load();
-    return Resolved{entry->info, false, seq};
+    seen_epoch = epoch(ikey);
+  }
+  cache_misses_.fetch_add(1, std::memory_order_relaxed);
+
+  // Not resident: storage says whether the key has an actor. Read without
+  // the lock; if an entry of this key's bucket was evicted meanwhile (its
+  // record may have changed under the read), read again — the last time
+  // under the lock, so "absent" below is certain: every key claim is
+  // resident from its create until durable.
+  std::unique_lock lk(mu_, std::defer_lock);
+  std::shared_ptr<ActorEntry> stored;
+  for (int attempt = 0;; ++attempt) {
+    const bool locked = attempt >= 2;
+    if (locked) lk.lock();
+    auto id = store_.get(storage::Family::kKeyIndex, ikey);
+    if (!id.ok()) return id.error();
+    stored.reset();
+    if (id->has_value()) {
+      auto e = read_entry(**id);
+      if (!e.ok()) return e.error();
+      stored = std::move(*e);
+    }
+    if (!locked) lk.lock();
+    if (auto it = by_key_.find(ikey); it != by_key_.end()) return existing(resident(it->second), ikey, fail_if_exists);
+    if (locked || epoch(ikey) == seen_epoch) break;
+    seen_epoch = epoch(ikey);
+    lk.unlock();
+  }
+  if (stored && !tombstoned(stored->info.actor_id)) {
+    // (Not resident by key, so not by id either: the two come and go together.)
+    make_resident(stored);
+    return existing(stored, ikey, fail_if_exists);
   }
 
   // A type only its coordinator creates: anyone else naming a new key is
@@ -161,33 +210,196 @@ Result<Resolved> RuntimeCore::resolve(const CreateRequest& req, bool fail_if_exi
   }
   e->never_started.store(true);
 
-  by_key_[ikey] = e->info.actor_id;
-  by_id_[e->info.actor_id] = e;
+  make_resident(e);
   spdlog::info("actor {} created: {} key={}", e->info.actor_id, e->info.name, skey);
   // An actor with a run handler starts right away, as on the engine.
   if (registry_.find(req.name)->run_hook()) schedule_workflow(e->info.actor_id);
   return Resolved{e->info, true, seq};
 }
 
+Result<std::shared_ptr<ActorEntry>> RuntimeCore::read_entry(const std::string& id) const {
+  auto raw = store_.get(storage::Family::kActors, id);
+  if (!raw.ok()) return raw.error();
+  if (!raw->has_value()) return std::shared_ptr<ActorEntry>();
+  auto row = storage::decode_actor_row(**raw);
+  if (!row.ok()) return row.error();
+  auto e = std::make_shared<ActorEntry>();
+  e->info.actor_id = row->actor_id;
+  e->info.name = row->name;
+  e->info.key = row->key;
+  e->info.namespace_name = row->namespace_name;
+  e->info.runner_name_selector = row->runner_name_selector;
+  e->info.crash_policy = row->crash_policy;
+  e->info.datacenter = row->datacenter;
+  e->info.create_ts = row->create_ts;
+  e->info.generation = row->generation;
+  // Start and sleep times of an actor that went to sleep in an orderly way
+  // (one cut off awake by a crash shows neither, as after a restart).
+  if (row->sleep_ts > 0 && row->sleep_ts >= row->start_ts) {
+    if (row->start_ts > 0) e->info.start_ts = row->start_ts;
+    e->info.sleep_ts = row->sleep_ts;
+  }
+  e->inspector_token = row->inspector_token;
+  if (row->has_input) {
+    auto input = cbor::decode(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(row->input.data()), row->input.size()),
+        cbor::Mode::Storage);
+    if (!input.ok()) return input.error();
+    e->input = std::move(*input);
+  }
+  return e;
+}
+
+std::shared_ptr<ActorEntry> RuntimeCore::resident(const std::string& id) const {
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return nullptr;
+  lru_.splice(lru_.begin(), lru_, it->second->lru_pos);
+  return it->second;
+}
+
+void RuntimeCore::make_resident(const std::shared_ptr<ActorEntry>& e) const {
+  lru_.push_front(e->info.actor_id);
+  e->lru_pos = lru_.begin();
+  by_key_[index_key(e->info.namespace_name, e->info.name, e->info.key)] = e->info.actor_id;
+  by_id_[e->info.actor_id] = e;
+  evict_some();
+}
+
+bool RuntimeCore::evictable(const std::shared_ptr<ActorEntry>& e) const {
+  // Only the cache holds it (no instance, turn, lane or caller), and all
+  // of it is in storage: nothing pending, every write durable.
+  if (e.use_count() != 1 || e->destroyed || e->pending_create || !e->conns.empty()) return false;
+  if (e->extras && (!e->extras->queue_waiters.empty() || !e->extras->raw_sockets.empty())) return false;
+  const uint64_t created = e->create_seq.load(), last = e->last_seq.load();
+  if (created == ActorEntry::kCreateNotSubmitted) return false;
+  return (created == 0 || pipeline_.synced_at_least(created)) && (last == 0 || pipeline_.synced_at_least(last));
+}
+
+void RuntimeCore::evict_some() const {
+  // Bounded work per call: entries that cannot go now move to the front
+  // (they are in use), so the next call looks at others.
+  for (int budget = 16; by_id_.size() > cache_capacity_.load(std::memory_order_relaxed) && budget > 0 && !lru_.empty(); --budget) {
+    auto victim = by_id_.find(lru_.back());
+    if (victim == by_id_.end()) {  // (cannot happen: the list mirrors by_id_)
+      lru_.pop_back();
+      continue;
+    }
+    if (!evictable(victim->second)) {
+      lru_.splice(lru_.begin(), lru_, victim->second->lru_pos);
+      continue;
+    }
+    const auto& info = victim->second->info;
+    const std::string ikey = index_key(info.namespace_name, info.name, info.key);
+    ++epoch(info.actor_id);
+    ++epoch(ikey);
+    if (auto k = by_key_.find(ikey); k != by_key_.end() && k->second == info.actor_id) by_key_.erase(k);
+    lru_.pop_back();
+    by_id_.erase(victim);
+    cache_evictions_.fetch_add(1, std::memory_order_relaxed);
+  }
+  // Destroys now durable: storage no longer shows those actors.
+  if (!tombstones_.empty())
+    std::erase_if(tombstones_, [&](const auto& t) { return pipeline_.synced_at_least(t.second) || pipeline_.lost(t.second); });
+}
+
+bool RuntimeCore::tombstoned(const std::string& id) const {
+  auto it = tombstones_.find(id);
+  if (it == tombstones_.end()) return false;
+  if (pipeline_.lost(it->second)) {  // the destroy never landed: storage still has the actor
+    tombstones_.erase(it);
+    return false;
+  }
+  return true;
+}
+
+std::shared_ptr<ActorEntry> RuntimeCore::lookup_id(const std::string& id) const {
+  uint64_t seen_epoch;
+  {
+    std::lock_guard lk(mu_);
+    if (auto e = resident(id)) {
+      cache_hits_.fetch_add(1, std::memory_order_relaxed);
+      return e;
+    }
+    if (tombstoned(id)) return nullptr;
+    seen_epoch = epoch(id);
+  }
+  if (id.size() != kActorIdLength) return nullptr;  // not an id: nothing to read
+  cache_misses_.fetch_add(1, std::memory_order_relaxed);
+  std::unique_lock lk(mu_, std::defer_lock);
+  for (int attempt = 0;; ++attempt) {
+    const bool locked = attempt >= 2;
+    if (locked) lk.lock();
+    auto stored = read_entry(id);
+    if (!locked) lk.lock();
+    if (auto e = resident(id)) return e;
+    if (tombstoned(id)) return nullptr;
+    if (!locked && epoch(id) != seen_epoch) {
+      seen_epoch = epoch(id);
+      lk.unlock();
+      continue;
+    }
+    if (!stored.ok()) {
+      spdlog::error("directory: reading actor {} failed: {}", id, stored.error().message);
+      return nullptr;
+    }
+    if (!*stored) return nullptr;
+    make_resident(*stored);
+    return *stored;
+  }
+}
+
+std::shared_ptr<ActorEntry> RuntimeCore::lookup_key(const std::string& ikey) const {
+  {
+    std::lock_guard lk(mu_);
+    if (auto it = by_key_.find(ikey); it != by_key_.end()) {
+      cache_hits_.fetch_add(1, std::memory_order_relaxed);
+      return resident(it->second);
+    }
+  }
+  auto id = store_.get(storage::Family::kKeyIndex, ikey);
+  if (!id.ok()) {
+    spdlog::error("directory: reading the key index failed: {}", id.error().message);
+    return nullptr;
+  }
+  if (!id->has_value()) {
+    // A create not yet in storage is resident (by key) until durable.
+    std::lock_guard lk(mu_);
+    if (auto it = by_key_.find(ikey); it != by_key_.end()) return resident(it->second);
+    return nullptr;
+  }
+  auto e = lookup_id(**id);
+  if (!e || index_key(e->info.namespace_name, e->info.name, e->info.key) != ikey) {
+    // Destroyed meanwhile (and maybe the key taken again): the key's own
+    // resident entry if any.
+    std::lock_guard lk(mu_);
+    if (auto it = by_key_.find(ikey); it != by_key_.end()) return resident(it->second);
+    return nullptr;
+  }
+  return e;
+}
+
 std::optional<ActorInfo> RuntimeCore::find_by_key(const std::string& ns, const std::string& name,
                                                   const ActorKey& key) const {
+  auto e = lookup_key(index_key(ns, name, serialize_key(key)));
+  if (!e) return std::nullopt;
   std::lock_guard lk(mu_);
-  auto it = by_key_.find(index_key(ns, name, serialize_key(key)));
-  if (it == by_key_.end()) return std::nullopt;
-  return by_id_.at(it->second)->info;
+  if (e->destroyed) return std::nullopt;
+  return e->info;
 }
 
 bool RuntimeCore::exists(const std::string& id) const {
+  auto e = lookup_id(id);
+  if (!e) return false;
   std::lock_guard lk(mu_);
-  auto it = by_id_.find(id);
-  return it != by_id_.end() && !it->second->destroyed;
+  return !e->destroyed;
 }
 
 std::optional<ActorInfo> RuntimeCore::find_by_id(const std::string& id) const {
+  auto e = lookup_id(id);
+  if (!e) return std::nullopt;
   std::lock_guard lk(mu_);
-  auto it = by_id_.find(id);
-  if (it == by_id_.end()) return std::nullopt;
-  return it->second->info;
+  if (e->destroyed) return std::nullopt;
+  return e->info;
 }
 
 void RuntimeCore::add_to_listing(ActorEntry& e, std::vector<ActorInfo>& out, uint64_t& seq) {
@@ -203,41 +415,99 @@ void RuntimeCore::add_to_listing(ActorEntry& e, std::vector<ActorInfo>& out, uin
 }
 
 Pending<std::vector<ActorInfo>> RuntimeCore::list_by_name(const std::string& ns, const std::string& name) {
+  // Resident entries first (their creates may not be in storage yet), then
+  // the key index's range for the type, read from storage without making
+  // those actors resident.
   std::vector<ActorInfo> out;
+  std::unordered_set<std::string> listed;
   uint64_t seq = 0;
   {
     std::lock_guard lk(mu_);
-    for (const auto& [_, e] : by_id_)
-      if (e->info.name == name && e->info.namespace_name == ns) add_to_listing(*e, out, seq);
+    for (const auto& [id, e] : by_id_)
+      if (e->info.name == name && e->info.namespace_name == ns) {
+        add_to_listing(*e, out, seq);
+        listed.insert(id);
+      }
+  }
+  std::vector<std::string> ids;
+  auto st = store_.scan_prefix(storage::Family::kKeyIndex, index_key(ns, name, ""),
+                               [&](std::string_view, std::string_view id) {
+                                 if (!listed.count(std::string(id))) ids.emplace_back(id);
+                                 return true;
+                               });
+  if (!st.ok()) spdlog::error("directory: listing {} failed: {}", name, st.error().message);
+  for (const auto& id : ids) {
+    auto e = read_entry(id);
+    if (!e.ok() || !*e) continue;
+    std::lock_guard lk(mu_);
+    if (tombstoned(id)) continue;
+    if (auto r = by_id_.find(id); r != by_id_.end()) {  // made resident since
+      if (!r->second->destroyed) out.push_back(r->second->info);
+      continue;
+    }
+    out.push_back((*e)->info);
   }
   std::sort(out.begin(), out.end(), [](const ActorInfo& a, const ActorInfo& b) { return a.create_ts > b.create_ts; });
-  return {std::move(out), seq};
+  return {std::move(out), std::max(seq, read_horizon())};
+}
+
+Pending<ActorPage> RuntimeCore::list_page(const std::string& ns, const std::string& name, const std::string& cursor,
+                                          size_t limit) {
+  ActorPage page;
+  const std::string prefix = index_key(ns, name, "");
+  std::vector<std::pair<std::string, std::string>> keys;  // (serialized key, id)
+  // One more than asked: whether another page follows.
+  auto st = store_.scan_from(storage::Family::kKeyIndex, prefix + cursor, [&](std::string_view k, std::string_view id) {
+    if (k.substr(0, prefix.size()) != prefix) return false;
+    std::string skey(k.substr(prefix.size()));
+    if (!cursor.empty() && skey == cursor) return true;
+    keys.emplace_back(std::move(skey), std::string(id));
+    return keys.size() <= limit;
+  });
+  if (!st.ok()) spdlog::error("directory: listing {} failed: {}", name, st.error().message);
+  const bool more = keys.size() > limit;
+  if (more) keys.resize(limit);
+  for (const auto& [skey, id] : keys) {
+    auto e = read_entry(id);
+    if (!e.ok() || !*e) continue;
+    std::lock_guard lk(mu_);
+    if (tombstoned(id)) continue;
+    if (auto r = by_id_.find(id); r != by_id_.end()) {
+      if (!r->second->destroyed) page.actors.push_back(r->second->info);
+      continue;
+    }
+    page.actors.push_back((*e)->info);
+  }
+  if (more && !keys.empty()) page.cursor = keys.back().first;
+  return {std::move(page), read_horizon()};
 }
 
 Pending<std::vector<ActorInfo>> RuntimeCore::list_by_key(const std::string& ns, const std::string& name,
                                                          const ActorKey& key) {
   std::vector<ActorInfo> out;
   uint64_t seq = 0;
+  auto e = lookup_key(index_key(ns, name, serialize_key(key)));
   std::lock_guard lk(mu_);
-  if (auto it = by_key_.find(index_key(ns, name, serialize_key(key))); it != by_key_.end())
-    add_to_listing(*by_id_.at(it->second), out, seq);
+  if (e) add_to_listing(*e, out, seq);
   return {std::move(out), seq};
 }
 
 Pending<std::vector<ActorInfo>> RuntimeCore::list_by_ids(const std::vector<std::string>& ids) {
   std::vector<ActorInfo> out;
   uint64_t seq = 0;
-  std::lock_guard lk(mu_);
-  for (const auto& id : ids)
-    if (auto it = by_id_.find(id); it != by_id_.end()) add_to_listing(*it->second, out, seq);
+  for (const auto& id : ids) {
+    auto e = lookup_id(id);
+    std::lock_guard lk(mu_);
+    if (e) add_to_listing(*e, out, seq);
+  }
   return {std::move(out), seq};
 }
 
 std::shared_ptr<Instance> RuntimeCore::acquire(const std::string& actor_id, std::shared_ptr<ActorEntry>* entry_out) {
+  auto e = lookup_id(actor_id);
+  if (!e) return nullptr;
   std::lock_guard lk(mu_);
-  auto it = by_id_.find(actor_id);
-  if (it == by_id_.end() || it->second->destroyed) return nullptr;
-  auto& e = it->second;
+  if (e->destroyed) return nullptr;
   if (!e->instance) {
     const ActorDefinition* def = registry_.find(e->info.name);
     if (!def) return nullptr;  // type no longer hosted on this node
@@ -268,7 +538,13 @@ void RuntimeCore::forget(const std::shared_ptr<ActorEntry>& entry) {
   entry->instance.reset();
   auto ikey = index_key(entry->info.namespace_name, entry->info.name, entry->info.key);
   if (auto it = by_key_.find(ikey); it != by_key_.end() && it->second == entry->info.actor_id) by_key_.erase(it);
-  by_id_.erase(entry->info.actor_id);
+  if (auto it = by_id_.find(entry->info.actor_id); it != by_id_.end() && it->second == entry) {
+    lru_.erase(entry->lru_pos);
+    by_id_.erase(it);
+  }
+  // Until the destroy commit is durable, storage still shows the actor.
+  if (const uint64_t seq = entry->last_seq.load(); seq != 0 && !pipeline_.synced_at_least(seq))
+    tombstones_[entry->info.actor_id] = seq;
 }
 
 storage::ActorRow RuntimeCore::begin_generation(const std::shared_ptr<ActorEntry>& entry) {
@@ -284,10 +560,24 @@ storage::ActorRow RuntimeCore::begin_generation(const std::shared_ptr<ActorEntry
 }
 
 std::optional<std::string> RuntimeCore::inspector_token(const std::string& actor_id) const {
+  auto e = lookup_id(actor_id);
+  if (!e) return std::nullopt;
   std::lock_guard lk(mu_);
-  auto it = by_id_.find(actor_id);
-  if (it == by_id_.end() || it->second->destroyed) return std::nullopt;
-  return it->second->inspector_token;
+  if (e->destroyed) return std::nullopt;
+  return e->inspector_token;
+}
+
+RuntimeCore::DirectoryStats RuntimeCore::directory_stats() const {
+  DirectoryStats s;
+  {
+    std::lock_guard lk(mu_);
+    s.resident = by_id_.size();
+  }
+  s.capacity = cache_capacity_.load();
+  s.hits = cache_hits_.load(std::memory_order_relaxed);
+  s.misses = cache_misses_.load(std::memory_order_relaxed);
+  s.evictions = cache_evictions_.load(std::memory_order_relaxed);
+  return s;
 }
 
 ActorInfo RuntimeCore::info_of(const std::shared_ptr<ActorEntry>& entry) const {

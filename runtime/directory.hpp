@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <limits>
+#include <list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -30,7 +31,10 @@ struct QueueWaiter : std::enable_shared_from_this<QueueWaiter> {
   void complete(Value r);
 };
 
-// One directory entry. Survives sleep; dropped on destroy.
+// One directory entry: resident in the directory cache while the actor is
+// awake, holds connections or waiters, has writes not yet durable, or was
+// used recently; otherwise it may be evicted and is read again from storage
+// on the next use (RuntimeCore, directory.cpp). Dropped on destroy.
 struct ActorEntry {
   // create_seq of an actor whose create record is not submitted yet (held
   // back in pending_create, or folded into its first start's batch).
@@ -49,6 +53,8 @@ struct ActorEntry {
   // state family, so its first start need not wait for the create commit.
   std::atomic<bool> never_started{false};
   bool destroyed = false;  // GUARDED_BY(RuntimeCore::mu_)
+  // Its place in the cache's recency list. GUARDED_BY(RuntimeCore::mu_).
+  std::list<std::string>::iterator lru_pos;
   std::shared_ptr<Instance> instance;  // GUARDED_BY(RuntimeCore::mu_); null while asleep
   // A create whose record is not submitted yet (get_or_create with
   // defer_commit): the actor's first start folds it into its own batch, so a

@@ -82,8 +82,9 @@ size_t RuntimeCore::awake_count() const {
 }
 
 size_t RuntimeCore::actor_count() const {
-  std::lock_guard lk(mu_);
-  return by_id_.size();
+  // The directory lives in storage: RocksDB's key estimate of the actors
+  // family (counting them would read every record).
+  return store_.estimate_keys(storage::Family::kActors);
 }
 
 std::string RuntimeCore::metrics_text() const {
@@ -92,8 +93,19 @@ std::string RuntimeCore::metrics_text() const {
     out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
            std::to_string(v) + "\n";
   };
-  line("anvil_actors", "Actors in the directory (awake or asleep).", "gauge", actor_count());
+  line("anvil_actors", "Actors in the directory (awake or asleep; RocksDB's key estimate).", "gauge", actor_count());
   line("anvil_actors_awake", "Actors with an instance in memory.", "gauge", awake_count());
+  const DirectoryStats dir = directory_stats();
+  line("anvil_directory_cache_entries", "Directory entries in memory (awake, busy, or recently used actors).", "gauge",
+       dir.resident);
+  line("anvil_directory_cache_capacity", "Bound on the entries of idle sleeping actors kept in memory.", "gauge",
+       dir.capacity);
+  out += "# HELP anvil_directory_lookups_total Directory lookups, by whether the entry was in memory.\n"
+         "# TYPE anvil_directory_lookups_total counter\n";
+  out += "anvil_directory_lookups_total{result=\"hit\"} " + std::to_string(dir.hits) + "\n";
+  out += "anvil_directory_lookups_total{result=\"miss\"} " + std::to_string(dir.misses) + "\n";
+  line("anvil_directory_evictions_total", "Directory entries dropped from memory (read again from storage on use).",
+       "counter", dir.evictions);
   line("anvil_commit_rounds_total", "Synced WAL writes (group-commit rounds).", "counter", pipeline_.rounds());
   line("anvil_commits_total", "Batches committed.", "counter", pipeline_.last_synced());
   line("anvil_storage_writable", "1 while the node accepts writes; 0 after a disk-full or disk error.", "gauge",

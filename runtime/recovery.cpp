@@ -1,91 +1,87 @@
-// What survives a restart: load() rebuilds the directory from storage and
-// restarts the work that was pending (schedules, queue drains, running
-// workflows); shutdown() puts every awake actor to sleep, persisted.
+// What survives a restart: load() restarts the work that was pending
+// (schedules, queue drains, running workflows) from a background scan;
+// shutdown() puts every awake actor to sleep, persisted.
 #include <spdlog/spdlog.h>
 
-#include "base/value/cbor.hpp"
+#include <chrono>
+
 #include "runtime/actor_id.hpp"
 #include "runtime/core.hpp"
 #include "runtime/instance.hpp"
 
 namespace anvil {
-namespace {
-
-std::span<const uint8_t> as_span(const std::string& s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+Status RuntimeCore::load() {
+  // Nothing of the directory is read here: an actor's entry is read from
+  // storage on its first use, so a restart serves at once whatever the
+  // number of actors. What was pending restarts from a background scan.
+  recovery_ = std::thread([this] { recover(); });
+  return Ok{};
 }
 
-}  // namespace
-
-Status RuntimeCore::load() {
-  std::lock_guard lk(mu_);
-  Status failure = Ok{};
-  auto st = store_.scan(storage::Family::kActors, [&](std::string_view, std::string_view v) {
-    auto row = storage::decode_actor_row(v);
-    if (!row.ok()) {
-      failure = row.error();
-      return false;
-    }
-    auto e = std::make_shared<ActorEntry>();
-    e->info.actor_id = row->actor_id;
-    e->info.name = row->name;
-    e->info.key = row->key;
-    e->info.namespace_name = row->namespace_name;
-    e->info.runner_name_selector = row->runner_name_selector;
-    e->info.crash_policy = row->crash_policy;
-    e->info.datacenter = row->datacenter;
-    e->info.create_ts = row->create_ts;
-    e->info.generation = row->generation;
-    e->inspector_token = row->inspector_token;
-    if (row->has_input) {
-      auto input = cbor::decode(as_span(row->input), cbor::Mode::Storage);
-      if (!input.ok()) {
-        failure = input.error();
-        return false;
-      }
-      e->input = std::move(*input);
-    }
-    by_key_[index_key(e->info.namespace_name, e->info.name, e->info.key)] = e->info.actor_id;
-    by_id_[e->info.actor_id] = std::move(e);
-    return true;
-  });
-  if (!st.ok()) return st;
-  if (!failure.ok()) return failure;
-
+void RuntimeCore::recover() {
+  const auto started = std::chrono::steady_clock::now();
   // Schedules survive restarts: re-arm every one (overdue ones fire now).
-  size_t alarms = 0;
-  st = store_.scan(storage::Family::kSchedules, [&](std::string_view k, std::string_view v) {
+  // An alarm of a destroyed actor finds no actor and does nothing.
+  size_t alarms = 0, drains = 0, workflows = 0;
+  auto st = store_.scan(storage::Family::kSchedules, [&](std::string_view k, std::string_view v) {
+    if (stopping_.load(std::memory_order_relaxed)) return false;
+    if (k.size() < kActorIdLength) return true;
     auto row = storage::decode_schedule_row(v);
     if (!row.ok()) {
       spdlog::error("skipping unreadable schedule record: {}", row.error().message);
       return true;
     }
-    std::string actor_id(k.substr(0, kActorIdLength));
-    if (!by_id_.count(actor_id)) return true;
-    arm_alarm(actor_id, Alarm{row->id, row->due_ts});
+    arm_alarm(std::string(k.substr(0, kActorIdLength)), Alarm{row->id, row->due_ts});
     ++alarms;
     return true;
   });
-  if (!st.ok()) return st;
-  // Undelivered queue messages are processed without waiting for a request.
-  std::string last;
-  st = store_.scan(storage::Family::kQueue, [&](std::string_view k, std::string_view) {
-    std::string actor_id(k.substr(0, kActorIdLength));
-    if (actor_id != last && by_id_.count(actor_id)) schedule_drain(actor_id);
-    last = actor_id;
-    return true;
-  });
-  if (!st.ok()) return st;
-  // Workflows that were running resume without waiting for a request.
-  st = store_.scan(storage::Family::kWorkflow, [&](std::string_view k, std::string_view v) {
-    if (k.size() != kActorIdLength) return true;  // only root records
-    auto row = storage::decode_workflow_row(v);
-    if (row.ok() && row->status == "running" && by_id_.count(std::string(k))) schedule_workflow(std::string(k));
-    return true;
-  });
-  if (!st.ok()) return st;
-  spdlog::info("directory loaded: {} actors, {} pending schedules", by_id_.size(), alarms);
-  return Ok{};
+  if (!st.ok()) spdlog::error("recovery: reading schedules failed: {}", st.error().message);
+  // Undelivered queue messages are processed without waiting for a request:
+  // one drain per actor, the scan skipping to the next actor's range.
+  std::string next;
+  for (;;) {
+    std::string actor;
+    st = store_.scan_from(storage::Family::kQueue, next, [&](std::string_view k, std::string_view) {
+      if (k.size() >= kActorIdLength) actor.assign(k.substr(0, kActorIdLength));
+      return actor.empty();
+    });
+    if (!st.ok()) {
+      spdlog::error("recovery: reading queues failed: {}", st.error().message);
+      break;
+    }
+    if (actor.empty() || stopping_.load(std::memory_order_relaxed)) break;
+    schedule_drain(actor);
+    ++drains;
+    next = storage::prefix_end(actor);
+    if (next.empty()) break;
+  }
+  // Workflows that were running resume without waiting for a request: the
+  // root record (the actor id alone, first in its range) of each actor.
+  next.clear();
+  for (;;) {
+    std::string actor, root;
+    st = store_.scan_from(storage::Family::kWorkflow, next, [&](std::string_view k, std::string_view v) {
+      if (k.size() < kActorIdLength) return true;
+      actor.assign(k.substr(0, kActorIdLength));
+      if (k.size() == kActorIdLength) root.assign(v);
+      return false;
+    });
+    if (!st.ok() || actor.empty() || stopping_.load(std::memory_order_relaxed)) break;
+    if (!root.empty()) {
+      auto row = storage::decode_workflow_row(root);
+      if (row.ok() && row->status == "running") {
+        schedule_workflow(actor);
+        ++workflows;
+      }
+    }
+    next = storage::prefix_end(actor);
+    if (next.empty()) break;
+  }
+  if (!st.ok()) spdlog::error("recovery: reading workflows failed: {}", st.error().message);
+  spdlog::info("recovery: {} schedules re-armed, {} queue drains, {} workflows resumed in {} ms", alarms, drains,
+               workflows,
+               std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)
+                   .count());
 }
 
 asio::awaitable<void> RuntimeCore::shutdown() {

@@ -35,6 +35,11 @@ Pending<std::vector<ActorInfo>> Runtime::list_by_key(const std::string& ns, cons
                                                      const ActorKey& key) {
   return core_->list_by_key(ns, name, key);
 }
+Pending<ActorPage> Runtime::list_page(const std::string& ns, const std::string& name, const std::string& cursor,
+                                     size_t limit) {
+  return core_->list_page(ns, name, cursor, limit);
+}
+void Runtime::set_directory_cache(size_t entries) { core_->set_directory_cache(entries); }
 Pending<std::vector<ActorInfo>> Runtime::list_by_ids(const std::vector<std::string>& ids) {
   return core_->list_by_ids(ids);
 }

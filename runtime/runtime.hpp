@@ -93,6 +93,13 @@ struct Resolved {
   uint64_t seq = 0;  // commit to await before reporting the actor to a client
 };
 
+// One page of a listing by name (Runtime::list_page): actors in key order;
+// `cursor` resumes after the last one, empty when there are no more.
+struct ActorPage {
+  std::vector<ActorInfo> actors;
+  std::string cursor;
+};
+
 struct QueueSendOutcome {
   std::string status;  // "completed" | "timedOut"
   std::optional<Value> response;
@@ -201,8 +208,15 @@ class Runtime {
           const Registry& registry);
   ~Runtime();
 
-  // Loads the directory from storage. Call once before serving.
+  // Starts serving what storage holds: the directory itself is read on
+  // demand (nothing is loaded here); schedules are re-armed, queue drains
+  // and running workflows resumed by a background scan. Call once before
+  // serving.
   Status load();
+  // How many directory entries of sleeping, idle actors stay in memory
+  // (may be changed at any time; takes effect as entries come and go). Awake actors and those with connections or
+  // writes in flight are always resident, beyond this bound.
+  void set_directory_cache(size_t entries);
 
   const Registry& registry() const;
   // Set before serving; the pointees outlive the runtime. Setting them
@@ -236,6 +250,11 @@ class Runtime {
   Pending<std::vector<ActorInfo>> list_by_name(const std::string& ns, const std::string& name);
   Pending<std::vector<ActorInfo>> list_by_key(const std::string& ns, const std::string& name, const ActorKey& key);
   Pending<std::vector<ActorInfo>> list_by_ids(const std::vector<std::string>& ids);
+  // Up to `limit` actors of a type in key order, from storage (pages through
+  // the key index; nothing else is loaded), after `cursor` (a previous
+  // page's; empty = from the start).
+  Pending<ActorPage> list_page(const std::string& ns, const std::string& name, const std::string& cursor,
+                               size_t limit);
   template <typename T>
   asio::awaitable<Result<T>> once_durable(Pending<T> p) {
     if (auto st = co_await durable(p.seq_); !st.ok()) co_return st.error();

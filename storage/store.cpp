@@ -4,7 +4,9 @@
 #include <cstdio>
 #include <filesystem>
 
+#include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
+#include <rocksdb/table.h>
 #include <spdlog/spdlog.h>
 
 namespace anvil::storage {
@@ -87,6 +89,12 @@ rocksdb::Status Store::open_db(bool read_only) {
   options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   if (env_) options.env = env_.get();
   options.info_log = std::make_shared<SpdlogLogger>();
+  // Bloom filters (10 bits per key, about 1.2 bytes): the directory is read
+  // from storage on demand, and a getOrCreate of a new key must learn
+  // "absent" without reading a data block of every level.
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descs;
   descs.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions(options));
@@ -274,6 +282,13 @@ Status Store::compact(Family f) {
   auto s = db_->CompactRange(o, cf(f), nullptr, nullptr);
   if (!s.ok()) return storage_error(s);
   return Ok{};
+}
+
+uint64_t Store::estimate_keys(Family f) const {
+  std::shared_lock lock(db_mu_);
+  uint64_t v = 0;
+  if (db_ && cf(f)) db_->GetIntProperty(cf(f), "rocksdb.estimate-num-keys", &v);
+  return v;
 }
 
 Store::Stats Store::stats() const {

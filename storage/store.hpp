@@ -148,6 +148,10 @@ class Store {
     uint64_t fs_free_bytes = 0, fs_total_bytes = 0;
   };
   Stats stats() const;
+  // RocksDB's estimate of the number of keys in a family
+  // (rocksdb.estimate-num-keys: exact for plain puts, approximate once
+  // overwrites and deletes are waiting for compaction). O(1).
+  uint64_t estimate_keys(Family f) const;
   // Compacts the whole family (RocksDB CompactRange): reclaims the space of
   // deleted and overwritten records. Blocks until done.
   Status compact(Family f);

@@ -101,6 +101,8 @@ Limits (sizes in bytes, k/m suffixes = KiB/MiB; durations 500ms, 10s, 2m):
   --tls-handshake-timeout D      TLS handshake, from accept          [default 10s]
   --max-concurrent-streams N     HTTP/2 requests in flight per connection [default 100]
   --max-websocket-backlog N      unread bytes queued for a WebSocket [default 4m]
+  --directory-cache N            directory entries of idle sleeping actors kept in
+                                 memory (e.g. 200k) [default: 1% of RAM at 1 KiB each]
 Each limit also reads ANVIL_<NAME> (e.g. ANVIL_MAX_CONNECTIONS, ANVIL_IDLE_TIMEOUT).
 
 Durability: every successful reply is sent only after the writes it depends
@@ -118,6 +120,7 @@ struct ServeConfig {
   std::string redis_url;
   std::vector<std::string> apps;
   int shutdown_timeout_s = 30;
+  size_t directory_cache = 0;  // 0: sized for the machine (RuntimeCore)
   anvil::gateway::AccessOptions access;
   bool allow_unauthenticated = false;
   anvil::gateway::MessageLimits messages;
@@ -314,6 +317,7 @@ int serve(const ServeConfig& cfg) {
     for (auto& def : app.actors()) registry.add(std::move(def));
   }
   anvil::Runtime runtime(io, **store, pipeline, registry);
+  if (cfg.directory_cache) runtime.set_directory_cache(cfg.directory_cache);
 
   // The node's connections to the outside world, shared by every actor.
   anvil::net::HttpClient http(io);
@@ -487,6 +491,7 @@ int main(int argc, char** argv) {
       {"--max-header-size", "ANVIL_MAX_HEADER_SIZE", &cfg.server.max_header_bytes},
       {"--max-websocket-backlog", "ANVIL_MAX_WEBSOCKET_BACKLOG", &cfg.ws.max_pending_write_bytes},
       {"--max-concurrent-streams", "ANVIL_MAX_CONCURRENT_STREAMS", &cfg.server.h2_max_concurrent_streams},
+      {"--directory-cache", "ANVIL_DIRECTORY_CACHE", &cfg.directory_cache},
   };
   const TimeLimit time_limits[] = {
       {"--header-timeout", "ANVIL_HEADER_TIMEOUT", &cfg.server.header_timeout},
