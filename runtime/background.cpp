@@ -8,18 +8,36 @@
 namespace anvil {
 
 void RuntimeCore::arm_alarm(const std::string& actor_id, const Alarm& alarm) {
+  // Beyond the horizon: the sweep arms it when it comes near (memory for
+  // timers is bounded by the schedules due soon, not by all of them).
+  if (alarm.due_ts > now_ms() + kAlarmHorizonMs) return;
+  {
+    std::lock_guard lk(alarms_mu_);
+    if (!armed_.insert(storage::due_key(alarm.due_ts, actor_id, alarm.schedule_id)).second) return;
+  }
   auto timer = std::make_shared<asio::steady_timer>(io_);
   timer->expires_after(std::chrono::milliseconds(std::max<int64_t>(0, alarm.due_ts - now_ms())));
-  timer->async_wait([this, timer, actor_id, sid = alarm.schedule_id](const boost::system::error_code& ec) {
+  timer->async_wait([this, timer, actor_id, alarm](const boost::system::error_code& ec) {
     if (ec) return;
-    asio::co_spawn(io_, fire_alarm(actor_id, sid), asio::detached);
+    asio::co_spawn(io_, fire_alarm(actor_id, alarm.schedule_id, alarm.due_ts), asio::detached);
   });
 }
 
-asio::awaitable<void> RuntimeCore::fire_alarm(std::string actor_id, std::string schedule_id) {
-  auto r = co_await turn(actor_id, [&](Instance& inst) { return inst.fire_schedule(schedule_id); });
-  if (!r.output.ok() && r.output.error().qualified() != "actor.not_found")
+asio::awaitable<void> RuntimeCore::fire_alarm(std::string actor_id, std::string schedule_id, int64_t due_ts) {
+  auto r = co_await turn(actor_id, [&](Instance& inst) { return inst.fire_schedule(schedule_id, due_ts); });
+  const std::string entry = storage::due_key(due_ts, actor_id, schedule_id);
+  if (!r.output.ok() && r.output.error().qualified() == "actor.not_found") {
+    // The actor is gone: its entry goes too (else every sweep would arm it).
+    rocksdb::WriteBatch b;
+    store_.del(b, storage::Family::kDue, entry);
+    (void)pipeline_.submit(std::move(b));
+  } else if (!r.output.ok()) {
     spdlog::warn("actor {}: schedule {} failed: {}", actor_id, schedule_id, r.output.error().message);
+  }
+  // Unarmed once handled: if the schedule is still pending (the turn
+  // failed), the next sweep arms it again.
+  std::lock_guard lk(alarms_mu_);
+  armed_.erase(entry);
 }
 
 void RuntimeCore::schedule_drain(const std::string& actor_id) {

@@ -16,6 +16,7 @@
 
 #include <array>
 #include <atomic>
+#include <condition_variable>
 #include <deque>
 #include <list>
 #include <thread>
@@ -218,8 +219,17 @@ class RuntimeCore {
   // messages of durable turns.
   void apply(const std::string& actor_id, TurnEffects& effects);
   asio::awaitable<void> apply_when_durable(std::string actor_id, TurnEffects effects);
+  // Schedules due within this horizon have a timer; later ones are found by
+  // the sweep of the time-ordered index (Family::kDue) as they come near.
+  static constexpr int64_t kAlarmHorizonMs = 60'000;
+  static constexpr int64_t kSweepEveryMs = 30'000;
   void arm_alarm(const std::string& actor_id, const Alarm& alarm);
-  asio::awaitable<void> fire_alarm(std::string actor_id, std::string schedule_id);
+  asio::awaitable<void> fire_alarm(std::string actor_id, std::string schedule_id, int64_t due_ts);
+  // Arms every indexed schedule due within the horizon (recovery thread).
+  // Returns false when it stopped at its batch bound (more are due now).
+  bool sweep_due();
+  // Builds the time-ordered index once for a data directory from before it.
+  void build_due_index();
   void schedule_drain(const std::string& actor_id);
   // Messages from one sender to one target are delivered in the order they
   // were sent: each (sender, target) pair is a lane, and a lane delivers its
@@ -253,7 +263,12 @@ class RuntimeCore {
   mutable std::unordered_map<std::string, uint64_t> tombstones_;
   mutable std::atomic<uint64_t> cache_hits_{0}, cache_misses_{0}, cache_evictions_{0};
   std::atomic<bool> stopping_{false};
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
   std::thread recovery_;
+  // Index keys (storage::due_key) of the schedules with a timer now.
+  std::mutex alarms_mu_;
+  std::unordered_set<std::string> armed_;  // GUARDED_BY(alarms_mu_)
 
   mutable std::mutex sources_mu_;
   std::vector<std::function<std::string()>> metrics_sources_;  // GUARDED_BY(sources_mu_)

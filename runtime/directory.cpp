@@ -27,7 +27,11 @@ RuntimeCore::RuntimeCore(asio::io_context& io, storage::Store& store, storage::C
 }
 
 RuntimeCore::~RuntimeCore() {
-  stopping_.store(true);
+  {
+    std::lock_guard lk(stop_mu_);
+    stopping_.store(true);
+  }
+  stop_cv_.notify_all();
   if (recovery_.joinable()) recovery_.join();
   // Entries and instances point at each other; break the cycle.
   std::lock_guard lk(mu_);

@@ -143,7 +143,8 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   // deleted in the same batch as the handler's state change.
   Result<Value> process_next_message();
   // Runs a due schedule (if it still exists) and deletes it in this turn's batch.
-  Result<Value> fire_schedule(const std::string& schedule_id);
+  // `due_ts`: the due time of the index entry that armed it.
+  Result<Value> fire_schedule(const std::string& schedule_id, int64_t due_ts);
   Result<RawResponse> request(const RawRequest& req);
   // Starts the on_before_connect_async guard as an async call (its outcome
   // through take_started_call()); null Value at once when there is none.

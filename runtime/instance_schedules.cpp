@@ -32,6 +32,9 @@ Result<std::string> Instance::add_recurring(std::string job, int64_t interval_ms
   // The store shows committed schedules only: one this generation wrote in
   // a turn not yet committed is known from recurring_added_ (else every
   // upsert in a burst of turns would count as a new schedule).
+  if (existing->has_value())
+    if (auto old = storage::decode_schedule_row(**existing); old.ok())
+      rt_.store().del(batch(), storage::Family::kDue, storage::due_key(old->due_ts, actor_id, row.id));
   if (!existing->has_value() && !recurring_added_.count(row.id)) {
     if (auto st = check_schedule_room(); !st.ok()) return st.error();
     ++schedule_count_;
@@ -45,6 +48,7 @@ Result<std::string> Instance::add_recurring(std::string job, int64_t interval_ms
   row.interval_ms = interval_ms;
   row.name = std::move(job);
   rt_.store().put(batch(), storage::Family::kSchedules, actor_id + row.id, storage::encode(row));
+  rt_.store().put(batch(), storage::Family::kDue, storage::due_key(row.due_ts, actor_id, row.id), "");
   new_alarms_.push_back(Alarm{row.id, row.due_ts});
   return row.id;
 }
@@ -55,6 +59,9 @@ Result<bool> Instance::cancel_schedule(const std::string& id) {
   const bool pending = recurring_added_.erase(id) > 0;  // written by a turn not committed yet
   if (!existing->has_value() && !pending) return false;
   rt_.store().del(batch(), storage::Family::kSchedules, actor_id + id);
+  if (existing->has_value())
+    if (auto old = storage::decode_schedule_row(**existing); old.ok())
+      rt_.store().del(batch(), storage::Family::kDue, storage::due_key(old->due_ts, actor_id, id));
   if (schedule_count_ > 0) --schedule_count_;
   return true;  // its armed timer finds no record and does nothing
 }
@@ -72,16 +79,28 @@ Result<std::string> Instance::add_schedule(int64_t due_ts, std::string action, A
   row.due_ts = due_ts;
   row.created_ts = now_ms();
   rt_.store().put(batch(), storage::Family::kSchedules, actor_id + row.id, storage::encode(row));
+  rt_.store().put(batch(), storage::Family::kDue, storage::due_key(due_ts, actor_id, row.id), "");
   new_alarms_.push_back(Alarm{row.id, due_ts});
   return row.id;
 }
 
-Result<Value> Instance::fire_schedule(const std::string& schedule_id) {
+Result<Value> Instance::fire_schedule(const std::string& schedule_id, int64_t due_ts) {
   auto raw = rt_.store().get(storage::Family::kSchedules, actor_id + schedule_id);
   if (!raw.ok()) return raw.error();
-  if (!raw->has_value()) return Value();  // already fired (e.g. before a restart)
+  const std::string armed_by = storage::due_key(due_ts, actor_id, schedule_id);
+  if (!raw->has_value()) {  // already fired (e.g. before a restart) or cancelled: a stale entry
+    rt_.store().del(batch(), storage::Family::kDue, armed_by);
+    return Value();
+  }
   auto row = storage::decode_schedule_row(**raw);
   if (!row.ok()) return row.error();
+  if (row->due_ts != due_ts) {
+    // The schedule moved since this entry was written: the entry goes, and
+    // the schedule's own entry arms it when it is due.
+    rt_.store().del(batch(), storage::Family::kDue, armed_by);
+    if (row->due_ts > now_ms()) return Value();
+  }
+  rt_.store().del(batch(), storage::Family::kDue, storage::due_key(row->due_ts, actor_id, schedule_id));
   if (row->action == kWorkflowWake) {
     rt_.store().del(batch(), storage::Family::kSchedules, actor_id + schedule_id);
     wfs().timer_ts = 0;
@@ -107,6 +126,7 @@ Result<Value> Instance::fire_schedule(const std::string& schedule_id) {
     if (next <= fired_at) next += ((fired_at - next) / row->interval_ms + 1) * row->interval_ms;
     row->due_ts = next;
     rt_.store().put(batch(), storage::Family::kSchedules, actor_id + schedule_id, storage::encode(*row));
+    rt_.store().put(batch(), storage::Family::kDue, storage::due_key(next, actor_id, schedule_id), "");
     new_alarms_.push_back(Alarm{row->id, next});
     return out;
   }

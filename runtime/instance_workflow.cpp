@@ -107,6 +107,7 @@ Result<Value> Instance::run_workflow() {
       auto args = cbor::encode(Value(Array{}), cbor::Mode::Storage);
       row.args.assign(args.begin(), args.end());
       rt_.store().put(batch(), storage::Family::kSchedules, actor_id + row.id, storage::encode(row));
+      rt_.store().put(batch(), storage::Family::kDue, storage::due_key(s.wake_ts, actor_id, row.id), "");
       new_alarms_.push_back(Alarm{row.id, s.wake_ts});
     }
     if (s.yield) wf_requested_ = true;

@@ -20,22 +20,8 @@ Status RuntimeCore::load() {
 
 void RuntimeCore::recover() {
   const auto started = std::chrono::steady_clock::now();
-  // Schedules survive restarts: re-arm every one (overdue ones fire now).
-  // An alarm of a destroyed actor finds no actor and does nothing.
-  size_t alarms = 0, drains = 0, workflows = 0;
-  auto st = store_.scan(storage::Family::kSchedules, [&](std::string_view k, std::string_view v) {
-    if (stopping_.load(std::memory_order_relaxed)) return false;
-    if (k.size() < kActorIdLength) return true;
-    auto row = storage::decode_schedule_row(v);
-    if (!row.ok()) {
-      spdlog::error("skipping unreadable schedule record: {}", row.error().message);
-      return true;
-    }
-    arm_alarm(std::string(k.substr(0, kActorIdLength)), Alarm{row->id, row->due_ts});
-    ++alarms;
-    return true;
-  });
-  if (!st.ok()) spdlog::error("recovery: reading schedules failed: {}", st.error().message);
+  size_t drains = 0, workflows = 0;
+  Status st = Ok{};
   // Undelivered queue messages are processed without waiting for a request:
   // one drain per actor, the scan skipping to the next actor's range.
   std::string next;
@@ -78,10 +64,66 @@ void RuntimeCore::recover() {
     if (next.empty()) break;
   }
   if (!st.ok()) spdlog::error("recovery: reading workflows failed: {}", st.error().message);
-  spdlog::info("recovery: {} schedules re-armed, {} queue drains, {} workflows resumed in {} ms", alarms, drains,
-               workflows,
+  spdlog::info("recovery: {} queue drains, {} workflows resumed in {} ms", drains, workflows,
                std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)
                    .count());
+  // Schedules survive restarts: the time-ordered index is swept now
+  // (overdue ones fire at once) and then every kSweepEveryMs, arming what
+  // comes due within the horizon.
+  build_due_index();
+  for (;;) {
+    const bool complete = sweep_due();
+    std::unique_lock lk(stop_mu_);
+    if (stop_cv_.wait_for(lk, std::chrono::milliseconds(complete ? kSweepEveryMs : 100),
+                          [&] { return stopping_.load(); }))
+      return;
+  }
+}
+
+bool RuntimeCore::sweep_due() {
+  constexpr size_t kBatch = 100'000;  // timers armed per pass at most
+  const int64_t horizon = now_ms() + kAlarmHorizonMs;
+  std::vector<std::pair<std::string, Alarm>> due;
+  storage::DueEntry d;
+  auto st = store_.scan(storage::Family::kDue, [&](std::string_view k, std::string_view) {
+    if (stopping_.load(std::memory_order_relaxed) || due.size() >= kBatch) return false;
+    if (!storage::parse_due_key(k, kActorIdLength, d)) return true;
+    if (d.due_ts > horizon) return false;
+    due.emplace_back(d.actor_id, Alarm{d.schedule_id, d.due_ts});
+    return true;
+  });
+  if (!st.ok()) spdlog::error("recovery: reading the schedule index failed: {}", st.error().message);
+  for (const auto& [actor, alarm] : due) arm_alarm(actor, alarm);
+  return due.size() < kBatch;
+}
+
+void RuntimeCore::build_due_index() {
+  auto marker = store_.get(storage::Family::kDue, storage::kDueIndexMarker);
+  if (!marker.ok() || marker->has_value()) return;
+  rocksdb::WriteBatch b;
+  size_t entries = 0;
+  uint64_t last = 0;
+  auto st = store_.scan(storage::Family::kSchedules, [&](std::string_view k, std::string_view v) {
+    if (k.size() <= kActorIdLength) return true;
+    auto row = storage::decode_schedule_row(v);
+    if (!row.ok()) return true;
+    store_.put(b, storage::Family::kDue, storage::due_key(row->due_ts, k.substr(0, kActorIdLength), row->id), "");
+    if (++entries % 10'000 == 0) {
+      last = pipeline_.submit(std::move(b), last);
+      b = rocksdb::WriteBatch();
+    }
+    return true;
+  });
+  if (!st.ok()) {
+    spdlog::error("recovery: building the schedule index failed: {}", st.error().message);
+    return;
+  }
+  store_.put(b, storage::Family::kDue, storage::kDueIndexMarker, "1");
+  last = pipeline_.submit(std::move(b), last);
+  // The first sweep reads what was just written.
+  for (int i = 0; i < 1000 && !pipeline_.synced_at_least(last) && !pipeline_.lost(last) && !stopping_.load(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (entries) spdlog::info("recovery: schedule index built ({} schedules)", entries);
 }
 
 asio::awaitable<void> RuntimeCore::shutdown() {

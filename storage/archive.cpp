@@ -258,6 +258,7 @@ Result<ArchiveProgress> import_actors(Store& store, std::istream& in, const Impo
     if (progress) progress(p);
     return st;
   };
+  std::string actor;  // the id of the actor whose records come now
   for (;;) {
     auto rec = a.next();
     if (!rec.ok()) return rec.error();
@@ -273,6 +274,12 @@ Result<ArchiveProgress> import_actors(Store& store, std::istream& in, const Impo
       ++p.actors_done;
     }
     store.put(batch, r.family, r.key, r.value);
+    // The time-ordered index is derived, not archived: each schedule
+    // brings its entry.
+    if (r.family == Family::kActors) actor = r.key;
+    if (r.family == Family::kSchedules && !actor.empty() && r.key.rfind(actor, 0) == 0)
+      if (auto row = decode_schedule_row(r.value); row.ok())
+        store.put(batch, Family::kDue, due_key(row->due_ts, actor, row->id), "");
     batch_bytes += r.key.size() + r.value.size();
     ++p.records;
     p.bytes += r.key.size() + r.value.size() + 9;

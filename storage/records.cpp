@@ -1,5 +1,7 @@
 #include "storage/records.hpp"
 
+#include <algorithm>
+
 #include <cstring>
 
 #include <capnp/message.h>
@@ -192,6 +194,25 @@ Result<ScheduleRow> decode_schedule_row(std::string_view bytes) {
   } catch (const kj::Exception& e) {
     return corrupt("schedule record", e);
   }
+}
+
+std::string due_key(int64_t due_ts, std::string_view actor_id, std::string_view schedule_id) {
+  std::string k(8, '\0');
+  const uint64_t t = static_cast<uint64_t>(std::max<int64_t>(due_ts, 0));
+  for (int i = 0; i < 8; ++i) k[i] = static_cast<char>((t >> (56 - 8 * i)) & 0xff);
+  k.append(actor_id);
+  k.append(schedule_id);
+  return k;
+}
+
+bool parse_due_key(std::string_view key, size_t actor_id_length, DueEntry& out) {
+  if (key.size() <= 8 + actor_id_length) return false;
+  uint64_t t = 0;
+  for (int i = 0; i < 8; ++i) t = (t << 8) | static_cast<unsigned char>(key[i]);
+  out.due_ts = static_cast<int64_t>(t);
+  out.actor_id.assign(key.substr(8, actor_id_length));
+  out.schedule_id.assign(key.substr(8 + actor_id_length));
+  return true;
 }
 
 }  // namespace anvil::storage

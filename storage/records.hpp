@@ -48,6 +48,21 @@ struct ScheduleRow {
   std::string name;         // recurring job name
 };
 
+// The time-ordered schedule index (Family::kDue): one empty record per
+// pending schedule, keyed by due time, so the schedules due soon are read
+// without scanning actors. Written with the schedule row in the same batch;
+// a stale entry (the schedule fired, was cancelled or moved) is dropped
+// when it comes due. The record "\0" (shorter than any entry, so first)
+// says the index was built for a data directory that predates it.
+std::string due_key(int64_t due_ts, std::string_view actor_id, std::string_view schedule_id);
+struct DueEntry {
+  int64_t due_ts = 0;
+  std::string actor_id, schedule_id;
+};
+// False for the marker or a malformed key.
+bool parse_due_key(std::string_view key, size_t actor_id_length, DueEntry& out);
+inline constexpr std::string_view kDueIndexMarker{"\0", 1};
+
 struct WorkflowRow {
   std::string path, kind, status;
   std::string result;  // CBOR (storage mode)

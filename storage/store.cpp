@@ -12,7 +12,7 @@
 namespace anvil::storage {
 namespace {
 constexpr const char* kFamilyNames[] = {"actors", "key_index", "state", "kv", "queue", "schedules", "workflow",
-                                       "db_pages"};
+                                       "db_pages", "due"};
 static_assert(std::size(kFamilyNames) == static_cast<size_t>(Family::kCount));
 
 // RocksDB's own log goes to the node's log, not to a LOG file in the data

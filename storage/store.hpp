@@ -34,6 +34,8 @@ enum class Family : int {
   kSchedules,   // actor id + schedule id -> schema::ScheduleRecord
   kWorkflow,    // actor id + history path -> schema::WorkflowRecord
   kDbPages,     // actor id + u32 BE page number -> one 4 KiB page of the actor's SQLite file
+  kDue,         // u64 BE due time (ms) + actor id + schedule id -> "" (schedules in time order;
+                // derived from kSchedules, see storage/records.hpp due_key)
   kCount
 };
 
@@ -155,7 +157,7 @@ class Store {
   // Compacts the whole family (RocksDB CompactRange): reclaims the space of
   // deleted and overwritten records. Blocks until done.
   Status compact(Family f);
-  // "actors", "key_index", "state", "kv", "queue", "schedules", "workflow", "db_pages".
+  // "actors", "key_index", "state", "kv", "queue", "schedules", "workflow", "db_pages", "due".
   static const char* family_name(Family f);
 
   // storage.disk_full for ENOSPC, storage.io_error for everything else; the
