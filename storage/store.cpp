@@ -89,6 +89,11 @@ rocksdb::Status Store::open_db(bool read_only) {
   options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   if (env_) options.env = env_.get();
   options.info_log = std::make_shared<SpdlogLogger>();
+  // A crash's restart replays the WAL written since the last memtable
+  // flush: bound it (RocksDB flushes the families holding the oldest log
+  // once the logs pass this), so recovery takes well under a second
+  // whatever was written (measured: ~65 MB/s of WAL replayed here).
+  options.max_total_wal_size = 32ull << 20;
   // Bloom filters (10 bits per key, about 1.2 bytes): the directory is read
   // from storage on demand, and a getOrCreate of a new key must learn
   // "absent" without reading a data block of every level.

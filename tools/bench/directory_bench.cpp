@@ -119,8 +119,9 @@ int probe(const std::string& dir, size_t count, size_t samples, size_t cache) {
   }
   const double first_ms = ms_since(t0);
   const uint64_t rss_first = rss_kib();
-  std::vector<double> lat;
+  std::vector<double> lat, resolve_lat;
   lat.reserve(samples);
+  resolve_lat.reserve(samples);
   size_t errors = 0;
   for (size_t i = 0; i < samples; ++i) {
     const std::string key = random_key();
@@ -133,12 +134,31 @@ int probe(const std::string& dir, size_t count, size_t samples, size_t cache) {
       ++errors;
       continue;
     }
+    resolve_lat.push_back(ms_since(c0));
     auto out = n.call(r->info.actor_id, "increment", {Value(1)});
     if (!out.ok()) ++errors;
     lat.push_back(ms_since(c0));
   }
   std::sort(lat.begin(), lat.end());
+  std::sort(resolve_lat.begin(), resolve_lat.end());
   auto at = [&](double q) { return lat.empty() ? 0.0 : lat[std::min(lat.size() - 1, size_t(q * lat.size()))]; };
+  auto rat = [&](double q) {
+    return resolve_lat.empty() ? 0.0 : resolve_lat[std::min(resolve_lat.size() - 1, size_t(q * resolve_lat.size()))];
+  };
+  // Baseline in the same run: the same call on one awake actor (no
+  // directory read, no wake), so what remains is the turn and its fsync.
+  std::vector<double> hot;
+  hot.reserve(samples);
+  {
+    const std::string id = n.get_or_create("counter", {random_key()});
+    for (size_t i = 0; i < samples; ++i) {
+      const auto c0 = Clock::now();
+      if (!n.call(id, "increment", {Value(1)}).ok()) ++errors;
+      hot.push_back(ms_since(c0));
+    }
+    std::sort(hot.begin(), hot.end());
+  }
+  auto hat = [&](double q) { return hot.empty() ? 0.0 : hot[std::min(hot.size() - 1, size_t(q * hot.size()))]; };
   const uint64_t rss_after = rss_kib();
   const std::string metrics = n.rt().metrics_text();
   auto metric = [&](const std::string& name) -> double {
@@ -149,12 +169,15 @@ int probe(const std::string& dir, size_t count, size_t samples, size_t cache) {
   std::printf(
       "{\"mode\":\"probe\",\"count\":%zu,\"open_ms\":%.1f,\"first_request_ms\":%.1f,\"rss_empty_mib\":%.1f,"
       "\"rss_first_mib\":%.1f,\"rss_per_sleeping_actor_bytes\":%.2f,\"wake_samples\":%zu,\"wake_errors\":%zu,"
-      "\"wake_p50_ms\":%.3f,\"wake_p99_ms\":%.3f,\"wake_max_ms\":%.3f,\"rss_after_wakes_mib\":%.1f,"
+      "\"wake_p50_ms\":%.3f,\"wake_p99_ms\":%.3f,\"wake_max_ms\":%.3f,"
+      "\"resolve_p50_ms\":%.3f,\"resolve_p99_ms\":%.3f,\"awake_p50_ms\":%.3f,\"awake_p99_ms\":%.3f,"
+      "\"awake_max_ms\":%.3f,\"rss_after_wakes_mib\":%.1f,"
       "\"directory_cache_entries\":%.0f,\"directory_cache_capacity\":%.0f,\"disk_bytes\":%llu,"
       "\"disk_bytes_per_actor\":%.1f}\n",
       count, open_ms, first_ms, double(rss_empty) / 1024, double(rss_first) / 1024,
       double(rss_first - rss_empty) * 1024 / double(count), samples, errors, at(0.5), at(0.99),
-      lat.empty() ? 0.0 : lat.back(), double(rss_after) / 1024, metric("anvil_directory_cache_entries"),
+      lat.empty() ? 0.0 : lat.back(), rat(0.5), rat(0.99), hat(0.5), hat(0.99),
+      hot.empty() ? 0.0 : hot.back(), double(rss_after) / 1024, metric("anvil_directory_cache_entries"),
       metric("anvil_directory_cache_capacity"), static_cast<unsigned long long>(disk), double(disk) / double(count));
   return errors ? 1 : 0;
 }
