@@ -362,30 +362,100 @@ Result<Value> list_actors(const storage::Store& store, const ActorFilter& filter
   Array out;
   bool more = false;
   Status failure = Ok{};
-  auto visit = [&](std::string_view k, std::string_view v) {
-    if (!filter.cursor.empty() && k <= filter.cursor) return true;  // Seek lands on the cursor itself
-    auto row = storage::decode_actor_row(v);
-    if (!row.ok()) {
-      failure = row.error();
-      return false;
-    }
-    if (!filter.namespace_name.empty() && row->namespace_name != filter.namespace_name) return true;
-    if (!filter.name.empty() && row->name != filter.name) return true;
-    if (!filter.key_prefix.empty() && !key_has_prefix(deserialize_key(row->key), filter.key_prefix)) return true;
-    const bool is_awake = awake(*row);
+  // One actor's record against the filter; false ends the scan.
+  auto consider = [&](const storage::ActorRow& row) {
+    if (!filter.namespace_name.empty() && row.namespace_name != filter.namespace_name) return true;
+    if (!filter.name.empty() && row.name != filter.name) return true;
+    if (!filter.key_prefix.empty() && !key_has_prefix(deserialize_key(row.key), filter.key_prefix)) return true;
+    const bool is_awake = awake(row);
     if (filter.awake && *filter.awake != is_awake) return true;
     if (out.size() == limit) {
       more = true;
       return false;
     }
-    out.push_back(actor_summary(*row, is_awake));
+    out.push_back(actor_summary(row, is_awake));
     return true;
   };
-  // Actor ids are fixed-width, so id order is key order; a cursor resumes
-  // with a seek rather than a walk from the start.
-  Status st = filter.cursor.empty() ? store.scan(storage::Family::kActors, visit)
-                                    : store.scan_from(storage::Family::kActors, filter.cursor, visit);
-  if (!st.ok()) return st.error();
+  if (!filter.name.empty()) {
+    // By type: the key index's range of (namespace, name) in each namespace
+    // (or the one asked for), in key order; only that type's records are
+    // read. A cursor (an actor id) resumes after that actor's key.
+    std::string after;
+    if (!filter.cursor.empty()) {
+      auto raw = store.get(storage::Family::kActors, filter.cursor);
+      if (!raw.ok()) return raw.error();
+      if (!*raw)
+        return make_error("validation", "invalid_input",
+                          "The cursor names an actor that no longer exists; list again from the start.");
+      auto row = storage::decode_actor_row(**raw);
+      if (!row.ok()) return row.error();
+      after = row->namespace_name + '\0' + row->name + '\0' + row->key;
+    }
+    std::string ns = filter.namespace_name;
+    if (!after.empty()) ns = after.substr(0, after.find('\0'));
+    bool done = false;
+    while (!done && failure.ok()) {
+      if (filter.namespace_name.empty() && ns.empty() && after.empty()) {
+        // The first namespace: the index's first key.
+        Status st = store.scan(storage::Family::kKeyIndex, [&](std::string_view k, std::string_view) {
+          ns.assign(k.substr(0, k.find('\0')));
+          return false;
+        });
+        if (!st.ok()) return st.error();
+        if (ns.empty()) break;
+      }
+      const std::string prefix = ns + '\0' + filter.name + '\0';
+      const std::string start = after.empty() ? prefix : after;
+      Status st = store.scan_from(storage::Family::kKeyIndex, start, [&](std::string_view k, std::string_view id) {
+        if (k.substr(0, prefix.size()) != prefix) return false;
+        if (k == after) return true;
+        auto raw = store.get(storage::Family::kActors, id);
+        if (!raw.ok()) {
+          failure = raw.error();
+          return false;
+        }
+        if (!*raw) return true;  // destroyed meanwhile
+        auto row = storage::decode_actor_row(**raw);
+        if (!row.ok()) {
+          failure = row.error();
+          return false;
+        }
+        if (!consider(*row)) {
+          done = true;
+          return false;
+        }
+        return true;
+      });
+      if (!st.ok()) return st.error();
+      after.clear();
+      if (!filter.namespace_name.empty()) break;
+      // The next namespace after this one.
+      const std::string next = storage::prefix_end(ns + '\0');
+      ns.clear();
+      if (next.empty()) break;
+      st = store.scan_from(storage::Family::kKeyIndex, next, [&](std::string_view k, std::string_view) {
+        ns.assign(k.substr(0, k.find('\0')));
+        return false;
+      });
+      if (!st.ok()) return st.error();
+      if (ns.empty()) break;
+    }
+  } else {
+    auto visit = [&](std::string_view k, std::string_view v) {
+      if (!filter.cursor.empty() && k <= filter.cursor) return true;  // Seek lands on the cursor itself
+      auto row = storage::decode_actor_row(v);
+      if (!row.ok()) {
+        failure = row.error();
+        return false;
+      }
+      return consider(*row);
+    };
+    // Actor ids are fixed-width, so id order is key order; a cursor resumes
+    // with a seek rather than a walk from the start.
+    Status st = filter.cursor.empty() ? store.scan(storage::Family::kActors, visit)
+                                      : store.scan_from(storage::Family::kActors, filter.cursor, visit);
+    if (!st.ok()) return st.error();
+  }
   if (!failure.ok()) return failure.error();
   Value cursor;
   if (more) cursor = out.back().find("id")->as_string();

@@ -67,8 +67,10 @@ using AwakeFn = std::function<bool(const storage::ActorRow&)>;
 // "user-" matches ["user-1"]; "org/" matches ["org", anything].
 bool key_has_prefix(const std::vector<std::string>& key, const std::string& prefix);
 
-// One page of actors in id order: {"actors": [summary...], "cursor": next
-// id or null when this is the last page}.
+// One page of actors: {"actors": [summary...], "cursor": the last one's id,
+// or null when this is the last page}. With a `name`, the pages walk that
+// type's range of the key index (namespace, then key order) and read only
+// its records; without, every record in id order.
 Result<Value> list_actors(const storage::Store& store, const ActorFilter& filter, const AwakeFn& awake);
 
 // The detail of one actor; actor.not_found when there is none.
