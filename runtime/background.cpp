@@ -24,13 +24,19 @@ void RuntimeCore::arm_alarm(const std::string& actor_id, const Alarm& alarm) {
 }
 
 asio::awaitable<void> RuntimeCore::fire_alarm(std::string actor_id, std::string schedule_id, int64_t due_ts) {
-  auto r = co_await turn(actor_id, [&](Instance& inst) { return inst.fire_schedule(schedule_id, due_ts); });
+  TurnBody body = [&](Instance& inst) { return inst.fire_schedule(schedule_id, due_ts); };
+  auto r = co_await turn(actor_id, std::move(body));
   const std::string entry = storage::due_key(due_ts, actor_id, schedule_id);
   if (!r.output.ok() && r.output.error().qualified() == "actor.not_found") {
-    // The actor is gone: its entry goes too (else every sweep would arm it).
-    rocksdb::WriteBatch b;
-    store_.del(b, storage::Family::kDue, entry);
-    (void)pipeline_.submit(std::move(b));
+    // Its entry goes only if the actor is really gone (else every sweep
+    // would arm it); "not found" also means a type this node does not host
+    // now, or a failed read, and then the schedule must stay.
+    auto stored = store_.get(storage::Family::kActors, actor_id);
+    if (stored.ok() && !stored->has_value() && !exists(actor_id)) {
+      rocksdb::WriteBatch b;
+      store_.del(b, storage::Family::kDue, entry);
+      (void)pipeline_.submit(std::move(b));
+    }
   } else if (!r.output.ok()) {
     spdlog::warn("actor {}: schedule {} failed: {}", actor_id, schedule_id, r.output.error().message);
   }

@@ -201,11 +201,15 @@ class RuntimeCore {
   // storage read error, logged). The caller's copy pins the entry.
   std::shared_ptr<ActorEntry> lookup_id(const std::string& id) const;
   std::shared_ptr<ActorEntry> lookup_key(const std::string& ikey) const;
+  // Adds a listed actor read from storage (not made resident; the resident
+  // entry's info when there is one; nothing if absent or destroyed).
+  void add_stored(const std::string& id, std::vector<ActorInfo>& out) const;
   // An actor's record as stored, as an entry (not resident); null if absent.
   Result<std::shared_ptr<ActorEntry>> read_entry(const std::string& id) const;
   // The following require mu_.
   std::shared_ptr<ActorEntry> resident(const std::string& id) const;  // touches it
-  void make_resident(const std::shared_ptr<ActorEntry>& e) const;
+  // Returns the resident entry (`e`, or one already resident for its id).
+  std::shared_ptr<ActorEntry> make_resident(const std::shared_ptr<ActorEntry>& e) const;
   bool evictable(const std::shared_ptr<ActorEntry>& e) const;
   void evict_some() const;
   bool tombstoned(const std::string& id) const;

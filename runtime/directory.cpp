@@ -173,8 +173,7 @@ Result<Resolved> RuntimeCore::resolve(const CreateRequest& req, bool fail_if_exi
   }
   if (stored && !tombstoned(stored->info.actor_id)) {
     // (Not resident by key, so not by id either: the two come and go together.)
-    make_resident(stored);
-    return existing(stored, ikey, fail_if_exists);
+    return existing(make_resident(stored), ikey, fail_if_exists);
   }
 
   // A type only its coordinator creates: anyone else naming a new key is
@@ -261,12 +260,16 @@ std::shared_ptr<ActorEntry> RuntimeCore::resident(const std::string& id) const {
   return it->second;
 }
 
-void RuntimeCore::make_resident(const std::shared_ptr<ActorEntry>& e) const {
+std::shared_ptr<ActorEntry> RuntimeCore::make_resident(const std::shared_ptr<ActorEntry>& e) const {
+  // (Callers looked under the same lock hold; an entry already resident
+  // wins, so one id never has two entries.)
+  if (auto it = by_id_.find(e->info.actor_id); it != by_id_.end()) return it->second;
   lru_.push_front(e->info.actor_id);
   e->lru_pos = lru_.begin();
   by_key_[index_key(e->info.namespace_name, e->info.name, e->info.key)] = e->info.actor_id;
   by_id_[e->info.actor_id] = e;
   evict_some();
+  return e;
 }
 
 bool RuntimeCore::evictable(const std::shared_ptr<ActorEntry>& e) const {
@@ -347,8 +350,7 @@ std::shared_ptr<ActorEntry> RuntimeCore::lookup_id(const std::string& id) const 
       return nullptr;
     }
     if (!*stored) return nullptr;
-    make_resident(*stored);
-    return *stored;
+    return make_resident(*stored);
   }
 }
 
@@ -418,6 +420,18 @@ void RuntimeCore::add_to_listing(ActorEntry& e, std::vector<ActorInfo>& out, uin
   seq = std::max(seq, created);
 }
 
+void RuntimeCore::add_stored(const std::string& id, std::vector<ActorInfo>& out) const {
+  auto e = read_entry(id);
+  if (!e.ok() || !*e) return;
+  std::lock_guard lk(mu_);
+  if (tombstoned(id)) return;
+  if (auto r = by_id_.find(id); r != by_id_.end()) {  // resident: memory is newer
+    if (!r->second->destroyed) out.push_back(r->second->info);
+    return;
+  }
+  out.push_back((*e)->info);
+}
+
 Pending<std::vector<ActorInfo>> RuntimeCore::list_by_name(const std::string& ns, const std::string& name) {
   // Resident entries first (their creates may not be in storage yet), then
   // the key index's range for the type, read from storage without making
@@ -440,17 +454,7 @@ Pending<std::vector<ActorInfo>> RuntimeCore::list_by_name(const std::string& ns,
                                  return true;
                                });
   if (!st.ok()) spdlog::error("directory: listing {} failed: {}", name, st.error().message);
-  for (const auto& id : ids) {
-    auto e = read_entry(id);
-    if (!e.ok() || !*e) continue;
-    std::lock_guard lk(mu_);
-    if (tombstoned(id)) continue;
-    if (auto r = by_id_.find(id); r != by_id_.end()) {  // made resident since
-      if (!r->second->destroyed) out.push_back(r->second->info);
-      continue;
-    }
-    out.push_back((*e)->info);
-  }
+  for (const auto& id : ids) add_stored(id, out);
   std::sort(out.begin(), out.end(), [](const ActorInfo& a, const ActorInfo& b) { return a.create_ts > b.create_ts; });
   return {std::move(out), std::max(seq, read_horizon())};
 }
@@ -471,17 +475,7 @@ Pending<ActorPage> RuntimeCore::list_page(const std::string& ns, const std::stri
   if (!st.ok()) spdlog::error("directory: listing {} failed: {}", name, st.error().message);
   const bool more = keys.size() > limit;
   if (more) keys.resize(limit);
-  for (const auto& [skey, id] : keys) {
-    auto e = read_entry(id);
-    if (!e.ok() || !*e) continue;
-    std::lock_guard lk(mu_);
-    if (tombstoned(id)) continue;
-    if (auto r = by_id_.find(id); r != by_id_.end()) {
-      if (!r->second->destroyed) page.actors.push_back(r->second->info);
-      continue;
-    }
-    page.actors.push_back((*e)->info);
-  }
+  for (const auto& key_and_id : keys) add_stored(key_and_id.second, page.actors);
   if (more && !keys.empty()) page.cursor = keys.back().first;
   return {std::move(page), read_horizon()};
 }
@@ -546,6 +540,10 @@ void RuntimeCore::forget(const std::shared_ptr<ActorEntry>& entry) {
     lru_.erase(entry->lru_pos);
     by_id_.erase(it);
   }
+  // A reader that read the record from storage before the destroy landed
+  // must not install it: its bucket moved, so it reads again.
+  ++epoch(entry->info.actor_id);
+  ++epoch(ikey);
   // Until the destroy commit is durable, storage still shows the actor.
   if (const uint64_t seq = entry->last_seq.load(); seq != 0 && !pipeline_.synced_at_least(seq))
     tombstones_[entry->info.actor_id] = seq;

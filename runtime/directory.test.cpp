@@ -21,18 +21,9 @@ using anvil::testing::temp_dir;
 
 namespace {
 
-const Registry& fixtures() {
-  static const Registry reg = [] {
-    Registry r;
-    actors::register_fixtures(r);
-    return r;
-  }();
-  return reg;
-}
-
 class Node : public anvil::testing::Node {
  public:
-  explicit Node(const std::string& dir) : anvil::testing::Node(dir, fixtures()) {}
+  explicit Node(const std::string& dir) : anvil::testing::Node(dir, actors::fixture_registry()) {}
   double resident() { return metric("anvil_directory_cache_entries").value_or(-1); }
   double evictions() { return metric("anvil_directory_evictions_total").value_or(-1); }
   double misses() { return metric("anvil_directory_lookups_total{result=\"miss\"}").value_or(-1); }
@@ -223,5 +214,36 @@ TEST(Directory, ListingsPageThroughStorageInKeyOrder) {
   EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
   EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), 250u);
   EXPECT_LE(n.resident(), 8 + 1) << "a listing does not load the actors it lists";
+  std::filesystem::remove_all(dir);
+}
+
+// An alarm that fires while its actor's type is not hosted (a node started
+// without the app) finds "not found", but the schedule stays: it fires once
+// the type is back (its index entry is kept).
+TEST(Directory, AScheduleOfATypeNotHostedNowFiresOnceTheTypeIsBack) {
+  auto dir = temp_dir("dir-unhosted");
+  std::string id;
+  {
+    Node n(dir);
+    id = n.get_or_create("scheduler", {"s"});
+    ASSERT_TRUE(n.call(id, "scheduleAfter", {Value(200), Value("x")}).ok());
+  }
+  {
+    Registry without;  // not the scheduler type
+    ActorDefinition other("other");
+    other.action("noop", [](ActionContext&, const Array&) -> Result<Value> { return Value(); });
+    without.add(other);
+    anvil::testing::Node n(dir, without);
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));  // the alarm fires into "not found"
+  }
+  Node n(dir);
+  Value fired;
+  for (int t = 0; t < 300; ++t) {
+    fired = *n.call(id, "getFired");
+    if (fired.is_array() && !fired.as_array().empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(fired.is_array());
+  EXPECT_EQ(fired.as_array().size(), 1u);
   std::filesystem::remove_all(dir);
 }

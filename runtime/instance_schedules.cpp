@@ -1,6 +1,8 @@
 // An instance's schedules: at/after/every, cancel, and firing a due one.
 #include "runtime/instance.hpp"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "base/value/cbor.hpp"
@@ -94,11 +96,12 @@ Result<Value> Instance::fire_schedule(const std::string& schedule_id, int64_t du
   }
   auto row = storage::decode_schedule_row(**raw);
   if (!row.ok()) return row.error();
-  if (row->due_ts != due_ts) {
+  if (std::max<int64_t>(row->due_ts, 0) != std::max<int64_t>(due_ts, 0)) {
     // The schedule moved since this entry was written: the entry goes, and
-    // the schedule's own entry arms it when it is due.
+    // the schedule's own entry (written with the row) fires it, never this
+    // one too.
     rt_.store().del(batch(), storage::Family::kDue, armed_by);
-    if (row->due_ts > now_ms()) return Value();
+    return Value();
   }
   rt_.store().del(batch(), storage::Family::kDue, storage::due_key(row->due_ts, actor_id, schedule_id));
   if (row->action == kWorkflowWake) {

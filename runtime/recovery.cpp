@@ -104,6 +104,7 @@ void RuntimeCore::build_due_index() {
   size_t entries = 0;
   uint64_t last = 0;
   auto st = store_.scan(storage::Family::kSchedules, [&](std::string_view k, std::string_view v) {
+    if (stopping_.load(std::memory_order_relaxed)) return false;
     if (k.size() <= kActorIdLength) return true;
     auto row = storage::decode_schedule_row(v);
     if (!row.ok()) return true;
@@ -118,6 +119,7 @@ void RuntimeCore::build_due_index() {
     spdlog::error("recovery: building the schedule index failed: {}", st.error().message);
     return;
   }
+  if (stopping_.load()) return;  // (no marker: built again at the next start)
   store_.put(b, storage::Family::kDue, storage::kDueIndexMarker, "1");
   last = pipeline_.submit(std::move(b), last);
   // The first sweep reads what was just written.

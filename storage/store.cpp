@@ -1,5 +1,6 @@
 #include "storage/store.hpp"
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 #include <filesystem>
@@ -101,10 +102,18 @@ rocksdb::Status Store::open_db(bool read_only) {
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
 
+  // A reader (secondary or read-only) opens the families the directory has:
+  // one written by an older node lacks the newer ones (read as empty).
+  std::vector<std::string> existing;
+  const bool reader = read_only || !secondary_path_.empty();
+  if (reader) rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(options), opts_.path, &existing).PermitUncheckedError();
+  auto present = [&](const char* name) {
+    return !reader || existing.empty() || std::find(existing.begin(), existing.end(), name) != existing.end();
+  };
   std::vector<rocksdb::ColumnFamilyDescriptor> descs;
   descs.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions(options));
   for (const char* name : kFamilyNames)
-    descs.emplace_back(name, rocksdb::ColumnFamilyOptions(options));
+    if (present(name)) descs.emplace_back(name, rocksdb::ColumnFamilyOptions(options));
 
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
@@ -121,8 +130,11 @@ rocksdb::Status Store::open_db(bool read_only) {
   }
   if (!s.ok()) return s;
   db_.reset(raw);
-  // handles[0] is the default family, which Anvil does not use.
-  cfs_.assign(handles.begin() + 1, handles.end());
+  // handles[0] is the default family, which Anvil does not use; a family
+  // the directory lacks (readers only) has no handle.
+  cfs_.clear();
+  size_t next = 1;
+  for (const char* name : kFamilyNames) cfs_.push_back(present(name) ? handles[next++] : nullptr);
   cfs_.push_back(handles[0]);
   // A secondary tails the MANIFEST and WAL files written since its open began.
   if (!secondary_path_.empty()) return db_->TryCatchUpWithPrimary();
@@ -131,7 +143,8 @@ rocksdb::Status Store::open_db(bool read_only) {
 
 void Store::close_db() {
   if (!db_) return;
-  for (auto* h : cfs_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  for (auto* h : cfs_)
+    if (h) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
   cfs_.clear();
   db_->Close().PermitUncheckedError();
   db_.reset();
@@ -156,8 +169,11 @@ Result<std::unique_ptr<Store>> Store::open_secondary(const std::string& path, co
   store->secondary_path_ = secondary_path;
   std::unique_lock lk(store->db_mu_);
   if (auto s = store->open_db(true); !s.ok()) return storage_error(s);
-  for (size_t f = 0; f < store->cfs_.size(); ++f)
-    store->ids_.push_back(std::make_unique<FamilyId>(store->cfs_[f]->GetName(), store->cfs_[f]->GetID()));
+  for (size_t f = 0; f < store->cfs_.size(); ++f) {
+    const auto* h = store->cfs_[f];  // null: a family this directory lacks (never written through)
+    store->ids_.push_back(std::make_unique<FamilyId>(h ? h->GetName() : std::string(kFamilyNames[f]),
+                                                     h ? h->GetID() : UINT32_MAX));
+  }
   lk.unlock();
   return store;
 }
@@ -188,6 +204,7 @@ Status Store::reopen() {
 Result<std::optional<std::string>> Store::get(Family f, std::string_view key) const {
   std::shared_lock lk(db_mu_);
   if (!db_) return closed_error();
+  if (!cf(f)) return std::optional<std::string>();  // a family this (older) directory lacks
   std::string value;
   auto s = db_->Get(rocksdb::ReadOptions(), cf(f), rocksdb::Slice(key.data(), key.size()), &value);
   if (s.IsNotFound()) return std::optional<std::string>();
@@ -282,6 +299,7 @@ const char* Store::family_name(Family f) { return kFamilyNames[static_cast<int>(
 Status Store::compact(Family f) {
   std::shared_lock lock(db_mu_);
   if (!db_) return closed_error();
+  if (!cf(f)) return Ok{};
   rocksdb::CompactRangeOptions o;
   o.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
   auto s = db_->CompactRange(o, cf(f), nullptr, nullptr);

@@ -72,6 +72,7 @@ class Store {
   Status scan(Family f, Fn&& fn) const {
     std::shared_lock lk(db_mu_);
     if (!db_) return closed_error();
+    if (!cf(f)) return Ok{};  // a family this (older) directory lacks: empty
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(f)));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       if (!fn(std::string_view(it->key().data(), it->key().size()),
@@ -88,6 +89,7 @@ class Store {
   Status scan_from(Family f, std::string_view start, Fn&& fn) const {
     std::shared_lock lk(db_mu_);
     if (!db_) return closed_error();
+    if (!cf(f)) return Ok{};  // a family this (older) directory lacks: empty
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(f)));
     for (it->Seek(rocksdb::Slice(start.data(), start.size())); it->Valid(); it->Next()) {
       if (!fn(std::string_view(it->key().data(), it->key().size()),
@@ -103,6 +105,7 @@ class Store {
   Status scan_prefix(Family f, std::string_view prefix, Fn&& fn) const {
     std::shared_lock lk(db_mu_);
     if (!db_) return closed_error();
+    if (!cf(f)) return Ok{};  // a family this (older) directory lacks: empty
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(f)));
     rocksdb::Slice p(prefix.data(), prefix.size());
     for (it->Seek(p); it->Valid() && it->key().starts_with(p); it->Next()) {

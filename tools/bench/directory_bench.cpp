@@ -53,15 +53,6 @@ uint64_t dir_bytes(const std::string& dir) {
   return total;
 }
 
-const Registry& fixtures() {
-  static const Registry reg = [] {
-    Registry r;
-    actors::register_fixtures(r);
-    return r;
-  }();
-  return reg;
-}
-
 std::string arg(int argc, char** argv, const std::string& name, const std::string& fallback) {
   for (int i = 2; i + 1 < argc; ++i)
     if (argv[i] == "--" + name) return argv[i + 1];
@@ -69,7 +60,7 @@ std::string arg(int argc, char** argv, const std::string& name, const std::strin
 }
 
 int create(const std::string& dir, size_t count, unsigned threads) {
-  testing::Node n(dir, fixtures());
+  testing::Node n(dir, actors::fixture_registry());
   std::atomic<size_t> next{0}, failed{0};
   const auto t0 = Clock::now();
   std::vector<std::thread> pool;
@@ -106,7 +97,7 @@ int probe(const std::string& dir, size_t count, size_t samples, size_t cache) {
   std::mt19937_64 rng(42);
   auto random_key = [&] { return "a" + std::to_string(rng() % count); };
   const auto t0 = Clock::now();
-  testing::Node n(dir, fixtures());
+  testing::Node n(dir, actors::fixture_registry());
   if (cache) n.rt().set_directory_cache(cache);
   const double open_ms = ms_since(t0);
   {
