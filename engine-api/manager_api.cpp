@@ -108,10 +108,14 @@ asio::awaitable<http::Response> ManagerApi::handle(const http::Request& req, std
     if (!h.ok()) co_return http::error_response(h.error());
     co_return http::json_response(200, obj({{"actor_id", id}, {"history", *h}}));
   }
-  if (segs.size() >= 2 && segs.size() <= 5 && segs[0] == "admin" && segs[1] == "actors")
-    co_return co_await admin_actors(req, segs.size() >= 3 ? segs[2] : std::string_view(),
-                                    segs.size() >= 4 ? segs[3] : std::string_view(),
-                                    segs.size() == 5 ? segs[4] : std::string_view());
+  if (segs.size() >= 2 && segs.size() <= 5 && segs[0] == "admin" && segs[1] == "actors") {
+    // Named first: GCC 12 miscompiles conditional temporaries in a co_await
+    // expression's arguments (ASan: a read past `segs` when it had 3).
+    const std::string_view id = segs.size() >= 3 ? segs[2] : std::string_view();
+    const std::string_view part = segs.size() >= 4 ? segs[3] : std::string_view();
+    const std::string_view sub = segs.size() == 5 ? segs[4] : std::string_view();
+    co_return co_await admin_actors(req, id, part, sub);
+  }
   if (segs.size() == 5 && segs[0] == "actors" && segs[2] == "kv" && segs[3] == "keys" && m == "GET")
     co_return co_await kv_get(segs[1], segs[4]);
   if (segs.size() == 1 && segs[0] == "health" && m == "GET") {

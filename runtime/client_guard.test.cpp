@@ -26,7 +26,8 @@ ActorDefinition club() {
       .on_before_connect_async([](ActorContext& c, ClientRequest req) -> Task<Status> {
         const Value* user = req.params.is_object() ? req.params.find("user") : nullptr;
         const bool hold = req.params.is_object() && req.params.find("hold");
-        auto paused = co_await c.sleep_for(hold ? 2s : 10ms);
+        const auto pause = hold ? 2s : 10ms;  // (no ?: inside co_await with GCC 12)
+        auto paused = co_await c.sleep_for(pause);
         if (!paused.ok()) co_return paused.error();
         if (const Value* until = req.params.is_object() ? req.params.find("until") : nullptr; until && until->is_int()) {
           c.client_valid_until(until->as_int() + 1000);
