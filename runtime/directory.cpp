@@ -275,7 +275,11 @@ std::shared_ptr<ActorEntry> RuntimeCore::make_resident(const std::shared_ptr<Act
 bool RuntimeCore::evictable(const std::shared_ptr<ActorEntry>& e) const {
   // Only the cache holds it (no instance, turn, lane or caller), and all
   // of it is in storage: nothing pending, every write durable.
-  if (e.use_count() != 1 || e->destroyed || e->pending_create || !e->conns.empty()) return false;
+  if (e.use_count() != 1) return false;
+  // use_count() is a relaxed read: the fence makes the last holder's writes
+  // (its strand's, to conns and extras) visible before they are read here.
+  std::atomic_thread_fence(std::memory_order_acquire);
+  if (e->destroyed || e->pending_create || !e->conns.empty()) return false;
   if (e->extras && (!e->extras->queue_waiters.empty() || !e->extras->raw_sockets.empty())) return false;
   const uint64_t created = e->create_seq.load(), last = e->last_seq.load();
   if (created == ActorEntry::kCreateNotSubmitted) return false;
