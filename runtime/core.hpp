@@ -229,9 +229,10 @@ class RuntimeCore {
   static constexpr int64_t kSweepEveryMs = 30'000;
   void arm_alarm(const std::string& actor_id, const Alarm& alarm);
   asio::awaitable<void> fire_alarm(std::string actor_id, std::string schedule_id, int64_t due_ts);
-  // Arms every indexed schedule due within the horizon (recovery thread).
-  // Returns false when it stopped at its batch bound (more are due now).
-  bool sweep_due();
+  // Arms the indexed schedules due within the horizon, from `from` (recovery
+  // thread). Returns false when it stopped at its batch bound (more are due
+  // now; `from` is then where the next pass goes on, else it is reset).
+  bool sweep_due(std::string& from);
   // Builds the time-ordered index once for a data directory from before it.
   void build_due_index();
   void schedule_drain(const std::string& actor_id);

@@ -71,8 +71,9 @@ void RuntimeCore::recover() {
   // (overdue ones fire at once) and then every kSweepEveryMs, arming what
   // comes due within the horizon.
   build_due_index();
+  std::string from;  // where a pass cut short at its bound goes on
   for (;;) {
-    const bool complete = sweep_due();
+    const bool complete = sweep_due(from);
     std::unique_lock lk(stop_mu_);
     if (stop_cv_.wait_for(lk, std::chrono::milliseconds(complete ? kSweepEveryMs : 100),
                           [&] { return stopping_.load(); }))
@@ -80,21 +81,28 @@ void RuntimeCore::recover() {
   }
 }
 
-bool RuntimeCore::sweep_due() {
+bool RuntimeCore::sweep_due(std::string& from) {
   constexpr size_t kBatch = 100'000;  // timers armed per pass at most
   const int64_t horizon = now_ms() + kAlarmHorizonMs;
   std::vector<std::pair<std::string, Alarm>> due;
   storage::DueEntry d;
-  auto st = store_.scan(storage::Family::kDue, [&](std::string_view k, std::string_view) {
+  std::string last;
+  auto st = store_.scan_from(storage::Family::kDue, from, [&](std::string_view k, std::string_view) {
     if (stopping_.load(std::memory_order_relaxed) || due.size() >= kBatch) return false;
     if (!storage::parse_due_key(k, kActorIdLength, d)) return true;
     if (d.due_ts > horizon) return false;
     due.emplace_back(d.actor_id, Alarm{d.schedule_id, d.due_ts});
+    last.assign(k);
     return true;
   });
   if (!st.ok()) spdlog::error("recovery: reading the schedule index failed: {}", st.error().message);
   for (const auto& [actor, alarm] : due) arm_alarm(actor, alarm);
-  return due.size() < kBatch;
+  // Cut short: the next pass starts after the last entry read (those before
+  // it are armed). A complete pass: the next starts at the beginning again,
+  // so an alarm whose turn failed is armed again.
+  const bool complete = due.size() < kBatch;
+  from = complete ? std::string() : last + '\0';
+  return complete;
 }
 
 void RuntimeCore::build_due_index() {
