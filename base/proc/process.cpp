@@ -315,10 +315,15 @@ bool alive(pid_t pid) {
   return false;
 }
 
+void signal_group(pid_t pid, int sig) {
+  if (pid <= 0) return;
+  ::kill(-pid, sig);
+  ::kill(pid, sig);
+}
+
 void kill_group_now(pid_t pid) {
   if (pid <= 0) return;
-  ::kill(-pid, SIGKILL);
-  ::kill(pid, SIGKILL);
+  signal_group(pid, SIGKILL);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }

@@ -69,5 +69,10 @@ Result<pid_t> spawn_detached(const std::string& exe, const std::vector<std::stri
 bool alive(pid_t pid);
 // SIGKILL to the process group of `pid` (and to pid), then reaps it.
 void kill_group_now(pid_t pid);
+// `sig` to the process group of `pid`, a child of run() or spawn_detached()
+// not reaped yet, and to `pid` itself: right after fork() the child may not
+// have made its group yet (it calls setsid() first thing), and then the
+// group signal finds nothing.
+void signal_group(pid_t pid, int sig);
 
 }  // namespace anvil::proc

@@ -1,6 +1,8 @@
 #include "base/proc/process.hpp"
 
 #include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <thread>
@@ -124,3 +126,22 @@ TEST(Bwrap, TheArgvHidesPathsBeforeBindingTheWritableDirectory) {
 
 }  // namespace
 }  // namespace anvil::proc
+
+// Right after fork() the child has not made its process group yet (it calls
+// setsid() first): a signal to the group alone finds nothing, and the
+// command would run on (LocalSandbox.KillRunning… failed so under load).
+TEST(ProcSignalGroup, ReachesAChildThatHasNotMadeItsGroupYet) {
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the window, widened
+    ::setsid();
+    ::execl("/bin/sleep", "sleep", "30", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  anvil::proc::signal_group(pid, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFSIGNALED(status));
+  EXPECT_EQ(WTERMSIG(status), SIGKILL);
+}

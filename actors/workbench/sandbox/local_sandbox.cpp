@@ -97,7 +97,7 @@ Status LocalSandboxProvider::destroy(const std::string& sandbox_id) {
     // Removed under the lock: a command starting now finds no directory,
     // and one that registered before is killed here.
     if (auto it = running_.find(sandbox_id); it != running_.end())
-      for (pid_t pgid : it->second) ::kill(-pgid, SIGKILL);
+      for (pid_t pgid : it->second) proc::signal_group(pgid, SIGKILL);
     fs::remove_all(*dir, ec);
     if (ec) return sandbox_error("io_failed", "Cannot remove " + *dir + ": " + ec.message());
   }
@@ -108,7 +108,7 @@ int LocalSandboxProvider::kill_running(const std::string& sandbox_id) {
   std::lock_guard lock(mu_);
   auto it = running_.find(sandbox_id);
   if (it == running_.end()) return 0;
-  for (pid_t pgid : it->second) ::kill(-pgid, SIGKILL);
+  for (pid_t pgid : it->second) proc::signal_group(pgid, SIGKILL);
   return static_cast<int>(it->second.size());
 }
 
@@ -179,7 +179,7 @@ Result<ExecResult> LocalSandboxProvider::run_now(const std::string& sandbox_id, 
     // destroy() ran between the check above and the start: nothing may run
     // in a sandbox that is gone.
     std::error_code ec;
-    if (!fs::is_directory(cfg_.root + "/" + sandbox_id, ec)) ::kill(-pid, SIGKILL);
+    if (!fs::is_directory(cfg_.root + "/" + sandbox_id, ec)) proc::signal_group(pid, SIGKILL);
   };
   auto out = proc::run(spec);
   if (!out.ok()) return sandbox_error("exec_failed", out.error().message);
