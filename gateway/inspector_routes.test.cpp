@@ -17,19 +17,10 @@ using anvil::testing::Node;
 
 namespace {
 
-const Registry& fixtures() {
-  static const Registry reg = [] {
-    Registry r;
-    actors::register_fixtures(r);
-    return r;
-  }();
-  return reg;
-}
-
 // A node behind the real router, with a client token and an admin token.
 struct Gateway {
   explicit Gateway(const std::string& name)
-      : node(anvil::testing::temp_dir(name), fixtures()),
+      : node(anvil::testing::temp_dir(name), actors::fixture_registry()),
         api(node.rt()),
         actors(node.rt()),
         access(AccessOptions{"client-tok", "admin-tok"}),

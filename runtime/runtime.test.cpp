@@ -24,17 +24,7 @@ using anvil::testing::temp_dir;
 class Node : public anvil::testing::Node {
  public:
   explicit Node(const std::string& dir, const Registry* registry = nullptr)
-      : anvil::testing::Node(dir, registry ? *registry : fixtures()) {}
-
- private:
-  static const Registry& fixtures() {
-    static const Registry reg = [] {
-      Registry r;
-      actors::register_fixtures(r);
-      return r;
-    }();
-    return reg;
-  }
+      : anvil::testing::Node(dir, registry ? *registry : actors::fixture_registry()) {}
 };
 
 }  // namespace

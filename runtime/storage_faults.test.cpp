@@ -19,20 +19,11 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const Registry& fixtures() {
-  static const Registry reg = [] {
-    Registry r;
-    actors::register_fixtures(r);
-    return r;
-  }();
-  return reg;
-}
-
 struct NodeOnFaultyDisk : ::testing::Test {
   void SetUp() override {
     dir = anvil::testing::temp_dir(std::string("rt-fault-") +
                                    ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    node = std::make_unique<anvil::testing::Node>(dir, fixtures(), fs);
+    node = std::make_unique<anvil::testing::Node>(dir, actors::fixture_registry(), fs);
   }
   void TearDown() override {
     node.reset();
@@ -146,7 +137,7 @@ TEST_F(NodeOnFaultyDisk, EveryAcknowledgedWriteSurvivesAPowerCut) {
   }
   fs->crash();
   node.reset();
-  node = std::make_unique<anvil::testing::Node>(dir, fixtures());
+  node = std::make_unique<anvil::testing::Node>(dir, actors::fixture_registry());
   for (int i = 0; i < 5; ++i) {
     auto r = node->call(ids[i], "getCount");
     ASSERT_TRUE(r.ok()) << r.error().qualified();
@@ -159,7 +150,7 @@ TEST(NodeOnARealFullDisk, WritesAre507ReadsGoOnAndWritesResumeWhenSpaceIsFreed) 
   anvil::testing::SmallDisk disk(mount_dir);
   if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
   {
-    anvil::testing::Node node(mount_dir + "/db", fixtures());
+    anvil::testing::Node node(mount_dir + "/db", actors::fixture_registry());
     auto id = node.get_or_create("counter", {"full"});
     ASSERT_TRUE(node.call(id, "increment").ok());
     // Another program fills the disk.

@@ -34,15 +34,6 @@ struct DataDir {
   std::string path;
 };
 
-const Registry& fixtures() {
-  static const Registry reg = [] {
-    Registry r;
-    actors::register_fixtures(r);
-    return r;
-  }();
-  return reg;
-}
-
 std::unique_ptr<DataDirReader> open_reader(const std::string& dir) {
   auto r = DataDirReader::open(dir);
   if (!r.ok()) throw std::runtime_error(r.error().message);
@@ -79,7 +70,7 @@ TEST(ActorsCliOffline, ListsEveryActorOfAStoppedNodeWithItsNameKeyAndAsleep) {
   const DataDir dir("cli-stopped");
   std::string a, b;
   {
-    anvil::testing::Node node(dir, fixtures());
+    anvil::testing::Node node(dir, actors::fixture_registry());
     a = node.get_or_create("counter", {"tenant", "a"});
     b = node.get_or_create("counter", {"b"});
     ASSERT_TRUE(node.call(a, "increment", {Value(2)}).ok());
@@ -99,7 +90,7 @@ TEST(ActorsCliOffline, ShowsTheDecodedStateTimesAndSizesOfOneActor) {
   const DataDir dir("cli-get");
   std::string id;
   {
-    anvil::testing::Node node(dir, fixtures());
+    anvil::testing::Node node(dir, actors::fixture_registry());
     id = node.get_or_create("counter", {"x"});
     ASSERT_TRUE(node.call(id, "increment", {Value(5)}).ok());
   }
@@ -121,7 +112,7 @@ TEST(ActorsCliOffline, ShowsTheDecodedStateTimesAndSizesOfOneActor) {
 
 TEST(ActorsCliOffline, AnUnknownActorIsNotFound) {
   const DataDir dir("cli-missing");
-  { anvil::testing::Node node(dir, fixtures()); }
+  { anvil::testing::Node node(dir, actors::fixture_registry()); }
   auto got = open_reader(dir)->get("0000000000000000000000000");
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.error().qualified(), "actor.not_found");
@@ -153,7 +144,7 @@ void wait_awake_count(anvil::testing::Node& node, size_t n) {
 
 TEST(ActorsCliOffline, ReadsTheDataDirOfARunningNodeAndTellsAwakeFromAsleep) {
   const DataDir dir("cli-running");
-  anvil::testing::Node node(dir, fixtures());
+  anvil::testing::Node node(dir, actors::fixture_registry());
   const std::string awake = node.get_or_create("counter", {"awake"});
   const std::string asleep = node.get_or_create("counter", {"asleep"});
   ASSERT_TRUE(node.call(awake, "increment", {Value(1)}).ok());
@@ -177,7 +168,7 @@ TEST(ActorsCliOffline, ReadsTheDataDirOfARunningNodeAndTellsAwakeFromAsleep) {
 
 TEST(ActorsCliOffline, PrintsWhatTheRunningNodesAdminViewPrints) {
   const DataDir dir("cli-same");
-  anvil::testing::Node node(dir, fixtures());
+  anvil::testing::Node node(dir, actors::fixture_registry());
   std::vector<std::string> ids;
   for (const char* k : {"p", "q", "r"}) ids.push_back(node.get_or_create("counter", {k}));
   ASSERT_TRUE(node.call(ids[0], "increment", {Value(3)}).ok());
@@ -199,7 +190,7 @@ TEST(ActorsCliOffline, PrintsWhatTheRunningNodesAdminViewPrints) {
 
 TEST(ActorsCliOffline, FiltersByNameKeyPrefixAndAwakeAndPagesWithACursor) {
   const DataDir dir("cli-filter");
-  anvil::testing::Node node(dir, fixtures());
+  anvil::testing::Node node(dir, actors::fixture_registry());
   std::vector<std::string> users;
   for (int i = 0; i < 5; ++i) users.push_back(node.get_or_create("counter", {"org", "user-" + std::to_string(i)}));
   const std::string other = node.get_or_create("counter", {"other"});
@@ -334,7 +325,7 @@ TEST(ActorsCliViews, ScheduleKvWorkflowAndSqlViewsReadTheSameOfflineAsOnTheNode)
 
 TEST(ActorsCliViews, SqlRefusesStatementsThatWriteAndActorsWithoutADatabase) {
   const DataDir dir("cli-sql");
-  anvil::testing::Node node(dir, fixtures());
+  anvil::testing::Node node(dir, actors::fixture_registry());
   const std::string db = node.get_or_create("dbCounter", {"d"});
   ASSERT_TRUE(node.call(db, "add", {Value(1)}).ok());
   const std::string plain = node.get_or_create("counter", {"c"});
@@ -378,7 +369,7 @@ TEST(ActorsCliOffline, TheQueueViewListsQueuedMessagesWithTheirBodies) {
   const DataDir dir("cli-queue");
   std::string id;
   {
-    anvil::testing::Node node(dir, fixtures());
+    anvil::testing::Node node(dir, actors::fixture_registry());
     id = node.get_or_create("counter", {"q"});
     AdminOp op;
     op.kind = AdminOp::Kind::kQueueSend;
