@@ -1,6 +1,7 @@
 #include "engine-api/manager_api.hpp"
 
 #include <cstdlib>
+#include <optional>
 
 #include "base/value/cbor.hpp"
 #include "base/value/json.hpp"
@@ -14,6 +15,14 @@ constexpr const char* kVersion = "0.1.0";
 constexpr const char* kRivetkitVersion = "2.3.19";
 
 Error invalid_input(std::string why) { return make_error("validation", "invalid_input", std::move(why)); }
+
+// A `limit` query value: a whole number from 1 to `max`, else nullopt.
+std::optional<size_t> parse_limit(const std::string& v, long long max) {
+  char* end = nullptr;
+  const long long n = std::strtoll(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || n < 1 || n > max) return std::nullopt;
+  return static_cast<size_t>(n);
+}
 
 std::string namespace_of(const http::Request& req) {
   auto q = http::parse_query(req.query);
@@ -185,11 +194,9 @@ asio::awaitable<http::Response> ManagerApi::get_actors(const http::Request& req)
       // Paged: key order, read from storage page by page.
       size_t n = 100;
       if (limit) {
-        char* end = nullptr;
-        const unsigned long v = std::strtoul(limit->c_str(), &end, 10);
-        if (limit->empty() || *end != '\0' || v == 0 || v > 10000)
-          co_return http::error_response(invalid_input("`limit` must be a number from 1 to 10000."));
-        n = v;
+        auto v = parse_limit(*limit, 10000);
+        if (!v) co_return http::error_response(invalid_input("`limit` must be a number from 1 to 10000."));
+        n = *v;
       }
       const std::string after = cursor.value_or("");
       Pending<ActorPage> pending = rt_.list_page(ns, *name, after, n);
@@ -305,11 +312,9 @@ asio::awaitable<http::Response> ManagerApi::admin_actors(const http::Request& re
     f.awake = *v == "true";
   }
   if (auto v = http::query_value(q, "limit"); v && !v->empty()) {
-    char* end = nullptr;
-    long n = std::strtol(v->c_str(), &end, 10);
-    if (*end != '\0' || n < 1 || n > 1000)
-      co_return http::error_response(invalid_input("`limit` must be a number from 1 to 1000."));
-    f.limit = static_cast<size_t>(n);
+    auto n = parse_limit(*v, 1000);
+    if (!n) co_return http::error_response(invalid_input("`limit` must be a number from 1 to 1000."));
+    f.limit = *n;
   }
   auto page = rt_.admin_actors(f);
   if (!page.ok()) co_return http::error_response(page.error());
