@@ -67,7 +67,19 @@ class ProcessProvider final : public SandboxProvider {
     Result<UserRuntime> out = child.ok() ? Result<UserRuntime>(UserRuntime{}) : Result<UserRuntime>(child.error());
     if (child.ok()) {
       auto healthy = co_await wait_healthy(c, *child);
-      if (healthy.ok()) {
+      if (!healthy.ok() && !child->started_now && !ProcessSupervisor::alive(child->pid)) {
+        // The runtime this call found running died meanwhile (killed just
+        // before, not yet seen as exited): start a new one, once.
+        sup.discard(user_id, child->pid);
+        child = sup.ensure(cfg_, user_id);
+        if (child.ok())
+          healthy = co_await wait_healthy(c, *child);
+        else
+          healthy = child.error();
+      }
+      if (!child.ok()) {
+        out = child.error();
+      } else if (healthy.ok()) {
         out = UserRuntime{child->url, "process", std::to_string(child->pid)};
       } else {
         sup.discard(user_id, child->pid);
@@ -255,6 +267,7 @@ Result<ProcessSupervisor::Child> ProcessSupervisor::ensure(const ProcessConfig& 
   Child child{*pid, port, "http://127.0.0.1:" + std::to_string(port), log};
   children_[user_id] = child;
   spdlog::info("sandbox process started userId={} pid={} port={} bwrap={}", user_id, *pid, port, cfg.bwrap);
+  child.started_now = true;
   return child;
 }
 

@@ -63,6 +63,7 @@ class ProcessSupervisor {
     int port = 0;
     std::string url;  // http://127.0.0.1:<port>
     std::string log;  // its output file
+    bool started_now = false;  // set on ensure()'s answer when it started this one
   };
 
   static ProcessSupervisor& instance();
