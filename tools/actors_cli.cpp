@@ -69,6 +69,8 @@ SOURCE (exactly one):
                        (its admin routes /admin/actors...; needs the admin
                        token when the node has one)
   --admin-token TOKEN  the node's admin token                      [ANVIL_ADMIN_TOKEN]
+  --ca-file FILE       trust the PEM certificates in FILE for an https://
+                       endpoint, besides the system's CAs           [ANVIL_CA_FILE]
   --data-dir DIR       a data directory (the node's --data-dir), read without
                        writing; safe while a node runs on it
 
@@ -134,8 +136,8 @@ class OfflineSource : public Source {
 
 class OnlineSource : public Source {
  public:
-  OnlineSource(std::string endpoint, std::string admin_token)
-      : endpoint_(std::move(endpoint)), token_(std::move(admin_token)) {
+  OnlineSource(std::string endpoint, std::string admin_token, std::string ca_file)
+      : endpoint_(std::move(endpoint)), token_(std::move(admin_token)), ca_file_(std::move(ca_file)) {
     while (!endpoint_.empty() && endpoint_.back() == '/') endpoint_.pop_back();
   }
 
@@ -197,7 +199,7 @@ class OnlineSource : public Source {
       req.body = std::move(body);
     }
     if (!token_.empty()) req.headers.emplace_back("authorization", "Bearer " + token_);
-    Result<net::HttpResponse> res = request_once(std::move(req));
+    Result<net::HttpResponse> res = request_once(std::move(req), ca_file_);
     if (!res.ok()) {
       // A non-2xx answer: the node's own error ({group, code, message}).
       const Error& e = res.error();
@@ -217,7 +219,7 @@ class OnlineSource : public Source {
     return json::parse(res->body, /*revive=*/true);
   }
 
-  std::string endpoint_, token_;
+  std::string endpoint_, token_, ca_file_;
 };
 
 // --- output ---
@@ -506,6 +508,7 @@ int actors_command(const std::vector<std::string>& args) {
   std::optional<std::string> new_state, by_key;
   std::string by_name;
   std::string admin_token = env_or("ANVIL_ADMIN_TOKEN", "");
+  std::string ca_file = env_or("ANVIL_CA_FILE", "");
   bool as_json = false, paged = false, yes = false, purge = false, replay = false;
   std::optional<std::string> cancel_id, send_queue, send_body, replay_from, queue_limit;
   inspect::ActorFilter filter;
@@ -528,6 +531,9 @@ int actors_command(const std::vector<std::string>& args) {
     } else if (a == "--admin-token") {
       if (!(v = next()) || v->empty()) return usage("--admin-token needs a value");
       admin_token = *v;
+    } else if (a == "--ca-file") {
+      if (!(v = next()) || v->empty()) return usage("--ca-file needs a PEM file");
+      ca_file = *v;
     } else if (a == "--data-dir") {
       if (!(v = next()) || v->empty()) return usage("--data-dir needs a directory");
       data_dir = *v;
@@ -639,7 +645,7 @@ int actors_command(const std::vector<std::string>& args) {
     if (!reader.ok()) return report(cmd, reader.error());
     source = std::make_unique<OfflineSource>(std::move(*reader));
   } else {
-    source = std::make_unique<OnlineSource>(endpoint, admin_token);
+    source = std::make_unique<OnlineSource>(endpoint, admin_token, ca_file);
   }
 
   if (cmd == "destroy") {

@@ -27,6 +27,7 @@ constexpr const char* kUsage = R"(Usage:
   anvil events redrive DLQ_ID
 Options: --endpoint URL [ANVIL_ENDPOINT, default http://127.0.0.1:6420]
          --token TOKEN  [GROWQR_SERVICE_TOKEN]
+         --ca-file FILE trust these PEM certificates for https:// [ANVIL_CA_FILE]
 )";
 
 std::string env_or(const char* name, std::string fallback) {
@@ -43,6 +44,7 @@ int events_command(const std::vector<std::string>& args) {
   }
   std::string endpoint = env_or("ANVIL_ENDPOINT", "http://127.0.0.1:6420");
   std::string token = env_or("GROWQR_SERVICE_TOKEN", "");
+  std::string ca_file = env_or("ANVIL_CA_FILE", "");
   std::optional<std::string> status, since, limit, dlq_id;
   bool dry_run = false;
   const std::string& cmd = args[0];
@@ -60,6 +62,10 @@ int events_command(const std::vector<std::string>& args) {
       auto v = next();
       if (!v) return std::cerr << "anvil events: --token needs a value\n", 2;
       token = *v;
+    } else if (a == "--ca-file") {
+      auto v = next();
+      if (!v || v->empty()) return std::cerr << "anvil events: --ca-file needs a PEM file\n", 2;
+      ca_file = *v;
     } else if (a == "--status") {
       if (!(status = next())) return std::cerr << "anvil events: --status needs failed|unresolved\n", 2;
     } else if (a == "--since") {
@@ -110,7 +116,7 @@ int events_command(const std::vector<std::string>& args) {
     std::cerr << "anvil events: unknown command `" << cmd << "`\n\n" << kUsage;
     return 2;
   }
-  Result<net::HttpResponse> res = request_once(std::move(req));
+  Result<net::HttpResponse> res = request_once(std::move(req), ca_file);
   if (!res.ok()) {
     const Error& e = res.error();
     if (e.metadata && e.metadata->find("body") && e.metadata->find("body")->is_string())

@@ -23,7 +23,7 @@ const ids = {};
 // come only from `env` (never from this test's environment).
 function cli(args, env = {}) {
 	const base = { ...process.env };
-	for (const name of ["ANVIL_ADMIN_TOKEN", "ANVIL_ENDPOINT", "ANVIL_TOKEN", "ANVIL_LISTEN", "ANVIL_DATA_DIR",
+	for (const name of ["ANVIL_ADMIN_TOKEN", "ANVIL_CA_FILE", "ANVIL_ENDPOINT", "ANVIL_TOKEN", "ANVIL_LISTEN", "ANVIL_DATA_DIR",
 		"ANVIL_POSTGRES_URL", "ANVIL_REDIS_URL", "ANVIL_ALLOW_UNAUTHENTICATED"])
 		delete base[name];
 	const r = spawnSync(ANVIL_BIN, args, { env: { ...base, ...env }, encoding: "utf8", timeout: 60_000 });
@@ -292,6 +292,31 @@ test("doctor checks the running node's data directory and port, and reports an u
 	assert.match(bad.stdout, /^ok\s+data-dir/m);
 	assert.equal(cli(["doctor", "--bogus"]).code, 2);
 	assert.equal(cli(["doctor", "--listen", "0.0.0.0:1"], {}).code, 1, "a public listen without a token");
+});
+
+test("--ca-file (or ANVIL_CA_FILE) makes an https:// node with a private certificate trusted", async () => {
+	const dir = tempDir("cli-tls");
+	const cert = path.join(dir, "cert.pem");
+	const key = path.join(dir, "key.pem");
+	const made = spawnSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+		"-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=anvil-cli-test",
+		"-addext", "subjectAltName=IP:127.0.0.1"], { encoding: "utf8" });
+	assert.equal(made.status, 0, `openssl: ${made.stderr}`);
+	const node = await startAnvil({ tls: { cert, key }, extraArgs: ["--admin-token", ADMIN],
+		logFile: path.join(tempDir("cli-tls-log"), "anvil.log") });
+	try {
+		const args = ["actors", "ls", "--json", "--endpoint", node.endpoint, "--admin-token", ADMIN];
+		const untrusted = cli(args);
+		assert.equal(untrusted.code, 1, untrusted.stderr);
+		assert.match(untrusted.stderr, /certificate/i);
+		assert.deepEqual(json(cli([...args, "--ca-file", cert])), []);
+		assert.deepEqual(json(cli(args, { ANVIL_CA_FILE: cert })), []);
+		const missing = cli([...args, "--ca-file", path.join(dir, "absent.pem")]);
+		assert.equal(missing.code, 1);
+		assert.match(missing.stderr, /absent\.pem/);
+	} finally {
+		await node.kill("SIGKILL");
+	}
 });
 
 test("after a graceful stop the data directory lists the same actors, all asleep, with their state", async () => {

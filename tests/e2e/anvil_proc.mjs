@@ -95,13 +95,16 @@ function getInsecure(url) {
 	});
 }
 
-/** `tls`: serve HTTPS with anvil's development certificate (--tls-self-signed); the endpoint is then https://. */
+/**
+ * `tls`: serve HTTPS, the endpoint is then https://. `true`: anvil's development
+ * certificate (--tls-self-signed); `{ cert, key }`: these PEM files.
+ */
 export async function startAnvil({ dataDir, port, logFile, extraArgs = [], tls = false } = {}) {
 	port ??= await freePort();
 	dataDir ??= tempDir("data");
 	logFile ??= path.join(tempDir("log"), "anvil.log");
 	const logFd = fs.openSync(logFile, "a");
-	const tlsArgs = tls ? ["--tls-self-signed"] : [];
+	const tlsArgs = tls === true ? ["--tls-self-signed"] : tls ? ["--tls-cert", tls.cert, "--tls-key", tls.key] : [];
 	const child = spawn(ANVIL_BIN, ["serve", "--listen", `127.0.0.1:${port}`, "--data-dir", dataDir, ...tlsArgs, ...extraArgs], {
 		stdio: ["ignore", logFd, logFd],
 	});
