@@ -24,6 +24,10 @@ struct Request {
   // The peer connected from this host (127.0.0.0/8, ::1): admin endpoints
   // without an admin token are served only to such peers (gateway/access.hpp).
   bool from_loopback = false;
+  // The request's ray id (a sane `x-rivet-ray-id` of the client, else one
+  // the router made): on the reply, and on the log lines of the turns the
+  // request runs. Set by gateway::Router.
+  std::string ray_id;
 
   std::optional<std::string_view> header(std::string_view lower_name) const;
 };

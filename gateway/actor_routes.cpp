@@ -302,8 +302,9 @@ asio::awaitable<http::Response> ActorRoutes::action(const http::Request& req, co
   }
 
   std::string traceparent(req.header("traceparent").value_or(""));
+  std::string ray_id = req.ray_id;
   CallResult res = co_await rt_.call_action(t.actor_id, std::move(action_name), std::move(*args), std::move(params),
-                                            std::move(traceparent));
+                                            std::move(traceparent), std::move(ray_id));
   http::Response r;
   add_actor_headers(r, res.actor);
   if (!res.output.ok()) {

@@ -61,7 +61,8 @@ void count(const http::Request& req, const http::Response& res) {
 
 asio::awaitable<http::Response> Router::handle(http::Request req) {
   auto ray = req.header("x-rivet-ray-id");
-  std::string ray_id = ray && sane_ray_id(*ray) ? std::string(*ray) : new_ray_id();
+  req.ray_id = ray && sane_ray_id(*ray) ? std::string(*ray) : new_ray_id();
+  const std::string& ray_id = req.ray_id;
   std::string path(strip_base(req.path));
   const bool is_actor_route = actors_.matches(req, path);
 

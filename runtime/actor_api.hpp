@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "base/async.hpp"
+#include "base/log/log.hpp"
 #include "base/net/http_client.hpp"
 #include "base/value/asio.hpp"
 #include "base/value/error.hpp"
@@ -77,7 +78,18 @@ class AsyncScope {
   void arm(std::function<void(Error)> cancel_hook);
   void disarm();
 
+  // What the call's log lines carry (--log-format json): the actor, and the
+  // request's ray id and trace when it came with them. Set by the runtime
+  // before the call starts.
+  std::string log_actor_id, log_actor_name, log_ray_id, log_trace_id, log_span_id;
+  // The thread's log context is the call's while its code runs: from its
+  // start to its first wait, and from each wait's end to the next (the
+  // runtime and ActorContext::wait() bracket every suspension with these).
+  void enter_log() { log_.emplace(log::Context{log_actor_id, log_actor_name, log_ray_id, log_trace_id, log_span_id}); }
+  void leave_log() { log_.reset(); }
+
  private:
+  std::optional<log::Scope> log_;
   std::function<void(Error)> current_;
   std::shared_ptr<asio::steady_timer> timer_;
   std::optional<Error> cancelled_;
@@ -113,6 +125,7 @@ struct ConnData {
   // The client's W3C `traceparent` (validated), or "": outbound calls of
   // the actions run through this connection continue that trace.
   std::string traceparent;
+  std::string ray_id;  // the HTTP request's, for an action's log lines; "" otherwise
 };
 
 // What actor code sees of a connection.
@@ -706,7 +719,9 @@ Task<Result<T>> ActorContext::wait(Task<Result<T>> op) {
   });
   auto waiting = shot->wait();
   shot.reset();
+  scope->leave_log();  // another actor's code may run on this thread meanwhile
   Result<T> out = co_await std::move(waiting);
+  scope->enter_log();
   scope->disarm();
   if (auto st = after_wait(); !st.ok()) co_return st.error();
   co_return out;

@@ -8,6 +8,8 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "actors/fixtures/fixtures.hpp"
 #include "runtime/test_node.hpp"
@@ -74,7 +76,24 @@ ActorDefinition waiter_actor() {
                       c.mutate_state()["phase"] = "instant";
                       co_return Value(1);
                     })
+      // Logs a line before and after a wait (the test reads their context).
+      .async_action("logAround",
+                    [](ActionContext& c, Array) -> Task<Result<Value>> {
+                      spdlog::info("logAround before the wait");
+                      (void)co_await c.sleep_for(10ms);
+                      spdlog::info("logAround after the wait");
+                      co_return Value(true);
+                    })
       .on_request_async([](ActorContext& c, RawRequest req) -> Task<Result<RawResponse>> {
+        if (req.path == "/fetch") {  // body: a URL to GET; answers its body
+          net::HttpRequest out;
+          out.url = req.body;
+          auto r = co_await c.http(std::move(out));
+          if (!r.ok()) co_return r.error();
+          RawResponse res;
+          res.body = r->body;
+          co_return res;
+        }
         (void)co_await c.sleep_for(10ms);  // a pause only: the test checks the answer
         RawResponse res;
         res.body = "async " + req.path;
@@ -172,6 +191,42 @@ class Node : public anvil::testing::Node {
   }
 };
 
+// Every line logged while it is installed, with the thread's log context.
+class CapturedLines : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  struct Line {
+    std::string msg, actor_id, actor_name, ray_id, trace_id;
+  };
+  std::vector<Line> lines() {
+    std::lock_guard lk(mutex_);
+    return lines_;
+  }
+  std::optional<Line> find(const std::string& msg) {
+    for (auto& l : lines())
+      if (l.msg == msg) return l;
+    return std::nullopt;
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& m) override {
+    const log::Context& c = log::current();
+    lines_.push_back(Line{std::string(m.payload.data(), m.payload.size()), std::string(c.actor_id),
+                          std::string(c.actor_name), std::string(c.ray_id), std::string(c.trace_id)});
+  }
+  void flush_() override {}
+
+ private:
+  std::vector<Line> lines_;
+};
+
+// Installs a CapturedLines on the default logger for its lifetime (the
+// sink list is not thread-safe: no other thread may log meanwhile).
+struct Capture {
+  Capture() : sink(std::make_shared<CapturedLines>()) { spdlog::default_logger()->sinks().push_back(sink); }
+  ~Capture() { std::erase(spdlog::default_logger()->sinks(), sink); }
+  std::shared_ptr<CapturedLines> sink;
+};
+
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
@@ -213,6 +268,55 @@ TEST(AsyncActions, AnOutboundCallContinuesTheCallersTraceWithANewSpan) {
   ASSERT_TRUE(n.run(n.rt().call_action(id, "fetchText", {server.url("/hello")}, Value(), bad)).output.ok());
   ASSERT_TRUE(n.call(id, "fetchText", {server.url("/hello")}).ok());
   for (const auto& req : server.requests("GET", "/hello")) EXPECT_FALSE(req.header("traceparent"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(AsyncActions, LinesLoggedAfterAWaitStillNameTheActorTheRequestAndTheTrace) {
+  auto dir = temp_dir("async-log");
+  Capture cap;  // before the node's threads exist, removed after they end
+  Node n(dir);
+  auto id = n.get_or_create("waiter", {"log"});
+  const std::string tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  std::string ray = "ray-async-1";
+  ASSERT_TRUE(n.run(n.rt().call_action(id, "logAround", {}, Value(), tp, ray)).output.ok());
+  for (const char* msg : {"logAround before the wait", "logAround after the wait"}) {
+    auto line = cap.sink->find(msg);
+    ASSERT_TRUE(line) << msg;
+    EXPECT_EQ(line->actor_id, id) << msg;
+    EXPECT_EQ(line->actor_name, "waiter") << msg;
+    EXPECT_EQ(line->ray_id, "ray-async-1") << msg;
+    EXPECT_EQ(line->trace_id, "4bf92f3577b34da6a3ce929d0e0e4736") << msg;
+  }
+  // The context left with the call: the node's threads log plainly again.
+  asio::post(n.io(), [] { spdlog::info("after the call, on an io thread"); });
+  for (int i = 0; i < 200 && !cap.sink->find("after the call, on an io thread"); ++i) std::this_thread::sleep_for(5ms);
+  auto plain = cap.sink->find("after the call, on an io thread");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->actor_id, "");
+  EXPECT_EQ(plain->ray_id, "");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(AsyncActions, ARawRequestsTraceContinuesInItsOutboundCalls) {
+  FakeHttpServer server;
+  server.route("GET", "/hello", FakeResponse::text(200, "hello there"));
+  auto dir = temp_dir("async-request-trace");
+  Node n(dir);
+  auto id = n.get_or_create("waiter", {"rt"});
+  RawRequest req;
+  req.method = "POST";
+  req.path = "/fetch";
+  req.body = server.url("/hello");
+  req.headers.emplace_back("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  auto res = n.run(n.rt().raw_request(id, req));
+  ASSERT_TRUE(res.ok()) << res.error().message;
+  EXPECT_EQ(res->body, "hello there");
+  auto sent = server.requests("GET", "/hello");
+  ASSERT_EQ(sent.size(), 1u);
+  auto header = sent[0].header("traceparent");
+  ASSERT_TRUE(header);
+  EXPECT_EQ(header->substr(0, 36), "00-4bf92f3577b34da6a3ce929d0e0e4736-") << *header;
+  EXPECT_NE(header->substr(36, 16), "00f067aa0ba902b7");
   std::filesystem::remove_all(dir);
 }
 

@@ -8,27 +8,20 @@
 
 namespace anvil {
 
-namespace {
-
-// The header if it is a valid W3C traceparent, else "".
-std::string valid_traceparent(std::string header) {
-  return header.empty() || !log::parse_traceparent(header) ? std::string() : std::move(header);
-}
-
-}  // namespace
-
 asio::awaitable<CallResult> RuntimeCore::call_action(const std::string& actor_id, std::string action, Array args,
                                                      Value conn_params, std::optional<CallerActor> caller,
-                                                     std::string traceparent) {
+                                                     std::string traceparent, std::string ray_id) {
   const std::optional<log::TraceParent> tp = log::parse_traceparent(traceparent);
   if (!tp) traceparent.clear();  // an invalid header is ignored
   co_return co_await turn(actor_id, [&](Instance& inst) -> Result<Value> {
+    log::Context fields = log::trace_fields(tp);
+    fields.ray_id = ray_id;
+    log::Scope logging(fields);
     auto conn = inst.open_conn(conn_params, nullptr, /*ephemeral=*/true);
     if (!conn.ok()) return conn.error();
     (*conn)->caller = caller;
     (*conn)->traceparent = traceparent;
-    log::Scope trace(log::Context{{}, {}, {}, tp ? std::string_view(tp->trace_id) : std::string_view(),
-                                  tp ? std::string_view(tp->parent_id) : std::string_view()});
+    (*conn)->ray_id = ray_id;
     return inst.action(action, args, *conn, /*close_conn=*/true);
   });
 }
@@ -44,7 +37,7 @@ asio::awaitable<CallResult> RuntimeCore::guard_client(const std::string& actor_i
 
 asio::awaitable<CallResult> RuntimeCore::connect(const std::string& actor_id, Value params,
                                                  std::shared_ptr<ConnSink> sink, std::string traceparent) {
-  traceparent = valid_traceparent(std::move(traceparent));
+  traceparent = log::valid_traceparent(traceparent);
   co_return co_await turn(actor_id, [&](Instance& inst) -> Result<Value> {
     auto conn = inst.open_conn(std::move(params), sink, /*ephemeral=*/false);
     if (!conn.ok()) return conn.error();
@@ -61,7 +54,11 @@ asio::awaitable<PendingTurns> RuntimeCore::conn_calls(const std::string& actor_i
     bodies.push_back([&conn_id, &c](Instance& inst) -> Result<Value> {
       auto conn = inst.find_conn(conn_id);
       if (!conn) return make_error("actor", "connection_not_found", "The connection is closed.");
-      if (!c.is_subscription) return inst.action(c.name, c.args, conn);
+      if (!c.is_subscription) {
+        const std::optional<log::TraceParent> tp = log::parse_traceparent(conn->traceparent);
+        log::Scope trace(log::trace_fields(tp));
+        return inst.action(c.name, c.args, conn);
+      }
       if (c.subscribe)
         conn->subscriptions.insert(c.name);
       else

@@ -104,7 +104,7 @@ class RuntimeCore {
   // `caller`: the calling actor for actor-to-actor calls (ActionContext::caller_actor).
   asio::awaitable<CallResult> call_action(const std::string& actor_id, std::string action, Array args,
                                           Value conn_params, std::optional<CallerActor> caller = std::nullopt,
-                                          std::string traceparent = {});
+                                          std::string traceparent = {}, std::string ray_id = {});
   asio::awaitable<CallResult> connect(const std::string& actor_id, Value params, std::shared_ptr<ConnSink> sink,
                                       std::string traceparent = {});
   asio::awaitable<PendingTurns> conn_calls(const std::string& actor_id, const std::string& conn_id,

@@ -69,6 +69,7 @@ struct ActorEntry {
   struct RawSocket {
     std::shared_ptr<RawWebSocket> socket;
     WebSocketHandlers handlers;
+    std::string traceparent;  // the upgrade request's (valid) W3C header, or ""
   };
   struct Extras {
     // Senders waiting for completion of a queue message, by message id; in

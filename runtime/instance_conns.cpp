@@ -67,10 +67,14 @@ Result<uint64_t> Instance::open_raw_socket(const RawRequest& req, std::shared_pt
   if (!def_.on_websocket_hook())
     return make_error("actor", "websocket_handler_not_found", "This actor has no onWebSocket handler.");
   ActorContext ctx(*this);
+  ctx.traceparent_ = request_traceparent(req);
+  const std::optional<log::TraceParent> tp = log::parse_traceparent(ctx.traceparent_);
+  log::Scope trace(log::trace_fields(tp));
   auto handlers = guarded(actor_id, "onWebSocket", [&] { return def_.on_websocket_hook()(ctx, socket, req); });
   if (!handlers.ok()) return handlers.error();
   uint64_t handle = entry_->ext().next_raw_socket++;
-  entry_->ext().raw_sockets[handle] = ActorEntry::RawSocket{std::move(socket), std::move(*handlers)};
+  entry_->ext().raw_sockets[handle] =
+      ActorEntry::RawSocket{std::move(socket), std::move(*handlers), std::move(ctx.traceparent_)};
   return handle;
 }
 
@@ -78,6 +82,9 @@ void Instance::raw_socket_message(uint64_t handle, const WsMessage& msg) {
   auto it = entry_->ext().raw_sockets.find(handle);
   if (it == entry_->ext().raw_sockets.end() || !it->second.handlers.on_message) return;
   ActorContext ctx(*this);
+  ctx.traceparent_ = it->second.traceparent;
+  const std::optional<log::TraceParent> tp = log::parse_traceparent(ctx.traceparent_);
+  log::Scope trace(log::trace_fields(tp));
   auto sock = it->second.socket;
   auto& fn = it->second.handlers.on_message;
   // guarded() logs a throwing handler; a socket frame has nobody to answer.

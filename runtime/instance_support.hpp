@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/value/error.hpp"
+#include "runtime/actor_api.hpp"
 
 namespace anvil::detail {
 
@@ -63,6 +64,11 @@ inline std::string new_conn_id() {
   std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", unsigned(a >> 32), unsigned((a >> 16) & 0xffff),
                 unsigned(a & 0xffff), unsigned(b >> 48), (unsigned long long)(b & 0xffffffffffffULL));
   return buf;
+}
+
+// A raw request's W3C `traceparent` when valid, else "".
+inline std::string request_traceparent(const RawRequest& req) {
+  return log::valid_traceparent(req.header("traceparent").value_or(""));
 }
 
 inline Error aborted_error() {

@@ -27,6 +27,9 @@ Result<RawResponse> Instance::request(const RawRequest& req) {
   if (!def_.on_request_hook())
     return make_error("actor", "request_handler_not_found", "This actor has no onRequest handler.");
   ActorContext ctx(*this);
+  ctx.traceparent_ = request_traceparent(req);
+  const std::optional<log::TraceParent> tp = log::parse_traceparent(ctx.traceparent_);
+  log::Scope trace(log::trace_fields(tp));
   return guarded(actor_id, "onRequest", [&] { return def_.on_request_hook()(ctx, req); });
 }
 
@@ -74,6 +77,8 @@ void Instance::register_scope(AsyncScope& scope, std::chrono::milliseconds limit
   scope.executor = strand_;
   scope.deadline = std::chrono::steady_clock::now() + limit;
   scope.timeout_error = std::move(timeout_error);
+  scope.log_actor_id = actor_id;
+  scope.log_actor_name = name;
   scopes_.push_back(&scope);
 }
 
@@ -139,6 +144,7 @@ template <typename T>
 asio::awaitable<Result<T>> Instance::run_scoped(AsyncScope& scope, std::string what,
                                                 std::function<Task<Result<T>>()> body) {
   Result<T> out = internal_error();
+  scope.enter_log();
   try {
     Task<Result<T>> task = body();
     out = co_await std::move(task);
@@ -149,6 +155,7 @@ asio::awaitable<Result<T>> Instance::run_scoped(AsyncScope& scope, std::string w
     spdlog::error("actor {}: {} threw a non-exception", actor_id, what);
     out = internal_error();
   }
+  scope.leave_log();
   unregister_scope(scope);
   if (scope.cancelled()) {
     out = *scope.cancel_reason();
@@ -169,6 +176,11 @@ asio::awaitable<void> Instance::run_async_action(std::shared_ptr<Instance> self,
     AsyncScope scope;
     register_scope(scope, def_.options().action_timeout,
                    make_error("actor", "action_timed_out", "Action `" + action + "` timed out."));
+    scope.log_ray_id = conn->ray_id;
+    if (auto tp = log::parse_traceparent(conn->traceparent)) {
+      scope.log_trace_id = tp->trace_id;
+      scope.log_span_id = tp->parent_id;
+    }
     ActionContext ctx(*this, *conn);
     ctx.scope_ = &scope;
     const Array args_copy = def_.on_before_action_response_hook() ? args : Array{};
@@ -207,6 +219,11 @@ asio::awaitable<void> Instance::run_async_request(std::shared_ptr<Instance> self
                    make_error("actor", "action_timed_out", "onRequest timed out."));
     ActorContext ctx(*this);
     ctx.scope_ = &scope;
+    ctx.traceparent_ = request_traceparent(req);
+    if (auto tp = log::parse_traceparent(ctx.traceparent_)) {
+      scope.log_trace_id = tp->trace_id;
+      scope.log_span_id = tp->parent_id;
+    }
     std::string what = "onRequest";
     std::function<Task<Result<RawResponse>>()> body = [&] { return def_.on_request_async_hook()(ctx, std::move(req)); };
     out = co_await run_scoped<RawResponse>(scope, std::move(what), std::move(body));

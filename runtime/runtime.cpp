@@ -47,9 +47,9 @@ Pending<std::vector<ActorInfo>> Runtime::list_by_ids(const std::vector<std::stri
 asio::awaitable<Status> Runtime::durable(uint64_t seq) { return core_->durable(seq); }
 
 asio::awaitable<CallResult> Runtime::call_action(const std::string& actor_id, std::string action, Array args,
-                                                 Value conn_params, std::string traceparent) {
+                                                 Value conn_params, std::string traceparent, std::string ray_id) {
   return core_->call_action(actor_id, std::move(action), std::move(args), std::move(conn_params), std::nullopt,
-                            std::move(traceparent));
+                            std::move(traceparent), std::move(ray_id));
 }
 asio::awaitable<CallResult> Runtime::guard_client(const std::string& actor_id, ClientRequest req) {
   return core_->guard_client(actor_id, std::move(req));

@@ -269,9 +269,11 @@ class Runtime {
   // strand, waking it if needed; completes after the actor's writes up to
   // this turn are durable. `traceparent`: the client's W3C header (checked
   // here; an invalid one is ignored), seen by the action and passed on by
-  // its outbound calls.
+  // its outbound calls. `ray_id`: the request's (http::Request::ray_id),
+  // named by the log lines of the turns it runs.
   asio::awaitable<CallResult> call_action(const std::string& actor_id, std::string action,
-                                          Array args, Value conn_params, std::string traceparent = {});
+                                          Array args, Value conn_params, std::string traceparent = {},
+                                          std::string ray_id = {});
 
   // Persistent connections (WebSocket). connect() runs the connection hooks
   // and returns the connection id as a string Value.

@@ -137,6 +137,15 @@ bool all_zero(std::string_view s) { return s.find_first_not_of('0') == std::stri
 
 }  // namespace
 
+Context trace_fields(const std::optional<TraceParent>& tp) {
+  if (!tp) return Context{};
+  return Context{{}, {}, {}, tp->trace_id, tp->parent_id};
+}
+
+std::string valid_traceparent(std::string_view header) {
+  return parse_traceparent(header) ? std::string(header) : std::string();
+}
+
 std::optional<TraceParent> parse_traceparent(std::string_view h) {
   // version "-" trace-id "-" parent-id "-" flags: 2+1+32+1+16+1+2 = 55.
   if (h.size() < 55 || h[2] != '-' || h[35] != '-' || h[52] != '-') return std::nullopt;

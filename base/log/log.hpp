@@ -67,6 +67,11 @@ struct TraceParent {
 // nullopt for anything but a valid version-00 header (or a future version's
 // first four fields, as the spec asks).
 std::optional<TraceParent> parse_traceparent(std::string_view header);
+// The header itself when it is valid, else "" (an invalid one is ignored).
+std::string valid_traceparent(std::string_view header);
+// The context fields of a trace (trace id, and its parent id as the span):
+// none when `tp` is empty. Views into `tp`, which must outlive their use.
+Context trace_fields(const std::optional<TraceParent>& tp);
 // The same trace with a new random span id: what a hop passes on.
 TraceParent child_of(const TraceParent& parent);
 
