@@ -11,8 +11,6 @@ namespace anvil {
 namespace {
 
 constexpr const char* kVersion = "0.1.0";
-// The rivetkit protocol generation Anvil speaks (informational for clients).
-constexpr const char* kRivetkitVersion = "2.3.19";
 
 Error invalid_input(std::string why) { return make_error("validation", "invalid_input", std::move(why)); }
 

@@ -8,6 +8,10 @@
 
 namespace anvil {
 
+// The rivetkit protocol generation Anvil speaks: in /metadata, and in an
+// actor's /metadata, where Rivet's dashboard picks its inspector protocol by it.
+inline constexpr const char* kRivetkitVersion = "2.3.19";
+
 class ManagerApi {
  public:
   explicit ManagerApi(Runtime& rt) : rt_(rt) {}

@@ -34,6 +34,9 @@ RouteAccess route_access(std::string_view method, std::string_view path, bool is
     bool by_key = false;
     for (const auto& p : http::parse_query(query)) by_key = by_key || p.name.rfind("rvt-", 0) == 0;
     if (segs.size() >= 3 && segs[0] == "gateway" && segs[2] == "inspector" && !by_key) return RouteAccess::Inspector;
+    // The actor's /metadata (versions only) as the node's.
+    if (segs.size() == 3 && segs[0] == "gateway" && segs[2] == "metadata" && method == "GET" && !by_key)
+      return RouteAccess::Public;
     return RouteAccess::Client;
   }
   // GET /actors/{id}/kv/keys/{key}: reads the inspector token (key [3]).

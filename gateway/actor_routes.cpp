@@ -1,6 +1,7 @@
 #include "gateway/actor_routes.hpp"
 
 #include "base/value/json.hpp"
+#include "engine-api/manager_api.hpp"
 
 namespace anvil::gateway {
 namespace {
@@ -137,6 +138,11 @@ asio::awaitable<http::Response> ActorRoutes::dispatch(const http::Request& req, 
     auto name = http::percent_decode(segs[1]);
     if (!name) co_return http::error_response(make_error("actor", "invalid_request", "Malformed queue name."));
     co_return co_await queue_send(req, t, std::move(*name));
+  }
+  if (segs.size() == 1 && segs[0] == "metadata" && req.method == "GET") {
+    // What Rivet's dashboard reads before it opens the inspector socket:
+    // a rivetkit version of 2.3.4 or later selects protocol v6.
+    co_return http::json_response(200, obj({{"runtime", "anvil"}, {"version", kRivetkitVersion}, {"type", "local"}}));
   }
   if (!segs.empty() && segs[0] == "inspector") {
     std::string_view sub = t.actor_path;

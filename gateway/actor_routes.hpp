@@ -41,6 +41,7 @@ class ActorRoutes {
   explicit ActorRoutes(Runtime& rt, MessageLimits limits = {}) : rt_(rt), limits_(limits), inspector_(rt) {}
   // The token checks' admin token also opens every actor's inspector.
   void set_access(const AccessGuard* access) { inspector_.set_access(access); }
+  InspectorRoutes& inspector() { return inspector_; }
 
   const MessageLimits& limits() const { return limits_; }
 

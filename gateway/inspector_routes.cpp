@@ -88,11 +88,50 @@ Error InspectorRoutes::unauthorized() {
 
 bool InspectorRoutes::allowed(const http::Request& req, const std::string& token) const {
   auto b = bearer_token(req);
-  if (!b) return false;
+  return b && allowed(*b, token);
+}
+
+bool InspectorRoutes::allowed(std::string_view presented, const std::string& token) const {
   // Both compared whatever the first gives (constant time, no early exit).
-  const bool actor_ok = !token.empty() && constant_time_equal(*b, token);
-  const bool admin_ok = access_ && access_->is_admin_token(*b);
+  const bool actor_ok = !token.empty() && constant_time_equal(presented, token);
+  const bool admin_ok = access_ && access_->is_admin_token(presented);
   return actor_ok || admin_ok;
+}
+
+asio::awaitable<Result<Value>> InspectorRoutes::state(const std::string& id) {
+  AdminOp op;
+  op.kind = AdminOp::Kind::kState;
+  co_return co_await operate(id, std::move(op));
+}
+
+asio::awaitable<Result<Value>> InspectorRoutes::stored_state(const std::string& id) {
+  const std::string none;
+  co_return co_await view(id, inspect::View::kState, none);
+}
+
+asio::awaitable<Result<Value>> InspectorRoutes::queue(const std::string& id, long long limit) {
+  const std::string limit_arg = std::to_string(limit > 0 ? limit : 100);
+  auto q = co_await view(id, inspect::View::kQueue, limit_arg);
+  if (!q.ok()) co_return q;
+  // rivetkit lists the messages without their bodies.
+  for (auto& msg : q->find("messages")->as_array()) {
+    Object& o = msg.as_object();
+    o.erase(std::remove_if(o.begin(), o.end(), [](const auto& kv) { return kv.first == "body"; }), o.end());
+  }
+  co_return q;
+}
+
+asio::awaitable<Result<Value>> InspectorRoutes::schedules(const std::string& id) {
+  const std::string none;
+  co_return co_await view(id, inspect::View::kSchedules, none);
+}
+
+asio::awaitable<Result<Value>> InspectorRoutes::table_rows(const std::string& id, const std::string& table,
+                                                           long long limit, long long offset) {
+  const std::string sql = "SELECT * FROM " + quote_ident(table) + " LIMIT " +
+                          std::to_string(std::clamp<long long>(limit, 0, 500)) + " OFFSET " +
+                          std::to_string(std::max<long long>(offset, 0));
+  co_return co_await sql_rows(id, sql);
 }
 
 asio::awaitable<Result<Value>> InspectorRoutes::view(const std::string& id, inspect::View v, const std::string& arg) {
@@ -137,7 +176,7 @@ asio::awaitable<Result<Value>> InspectorRoutes::sql_rows(const std::string& id, 
   co_return Value(row_objects(*r));
 }
 
-asio::awaitable<http::Response> InspectorRoutes::database_schema(const std::string& id) {
+asio::awaitable<Result<Value>> InspectorRoutes::database_schema(const std::string& id) {
   const std::string list_sql =
       "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' "
       "ORDER BY name";
@@ -145,9 +184,8 @@ asio::awaitable<http::Response> InspectorRoutes::database_schema(const std::stri
   Array infos;
   if (!tables.ok()) {
     // No database yet (or none declared): no tables, as an empty one.
-    if (tables.error().group != "db" || tables.error().code != "not_found")
-      co_return inspector_error(tables.error());
-    co_return ok(obj({{"schema", obj({{"tables", Array{}}})}}));
+    if (tables.error().group != "db" || tables.error().code != "not_found") co_return tables.error();
+    co_return obj({{"tables", Array{}}});
   }
   for (const auto& t : tables->as_array()) {
     const std::string name = t.find("name")->as_string();
@@ -159,16 +197,16 @@ asio::awaitable<http::Response> InspectorRoutes::database_schema(const std::stri
     auto columns = co_await sql_rows(id, columns_sql);
     auto fks = co_await sql_rows(id, fks_sql);
     auto count = co_await sql_rows(id, count_sql);
-    if (!columns.ok()) co_return inspector_error(columns.error());
-    if (!fks.ok()) co_return inspector_error(fks.error());
-    if (!count.ok()) co_return inspector_error(count.error());
+    if (!columns.ok()) co_return columns.error();
+    if (!fks.ok()) co_return fks.error();
+    if (!count.ok()) co_return count.error();
     const Array& c = count->as_array();
     infos.push_back(obj({{"table", obj({{"schema", "main"}, {"name", name}, {"type", *t.find("type")}})},
                          {"columns", *columns},
                          {"foreignKeys", *fks},
                          {"records", c.empty() ? Value(0) : *c[0].find("count")}}));
   }
-  co_return ok(obj({{"schema", obj({{"tables", Value(std::move(infos))}})}}));
+  co_return obj({{"tables", Value(std::move(infos))}});
 }
 
 asio::awaitable<http::Response> InspectorRoutes::handle(const http::Request& req, const std::string& id,
@@ -182,9 +220,7 @@ asio::awaitable<http::Response> InspectorRoutes::handle(const http::Request& req
   if (!def) co_return inspector_error(make_error("actor", "not_registered", "The actor's type is not hosted here."));
 
   if (sub == "/state" && m == "GET") {
-    AdminOp op;
-    op.kind = AdminOp::Kind::kState;
-    auto s = co_await operate(id, std::move(op));
+    auto s = co_await state(id);
     if (!s.ok()) co_return inspector_error(s.error());
     co_return ok(obj({{"state", *s}, {"isStateEnabled", true}}));
   }
@@ -209,14 +245,8 @@ asio::awaitable<http::Response> InspectorRoutes::handle(const http::Request& req
   }
   if (sub == "/queue" && m == "GET") {
     const long long limit = int_param(http::parse_query(req.query), "limit", 100);
-    const std::string limit_arg = std::to_string(limit > 0 ? limit : 100);
-    auto q = co_await view(id, inspect::View::kQueue, limit_arg);
+    auto q = co_await queue(id, limit);
     if (!q.ok()) co_return inspector_error(q.error());
-    // rivetkit lists the messages without their bodies.
-    for (auto& msg : q->find("messages")->as_array()) {
-      Object& o = msg.as_object();
-      o.erase(std::remove_if(o.begin(), o.end(), [](const auto& kv) { return kv.first == "body"; }), o.end());
-    }
     co_return ok(*q);
   }
   if (sub == "/queue" && m == "DELETE") {
@@ -263,16 +293,18 @@ asio::awaitable<http::Response> InspectorRoutes::handle(const http::Request& req
     if (!w.ok()) co_return inspector_error(w.error());
     co_return ok(*w);
   }
-  if (sub == "/database/schema" && m == "GET") co_return co_await database_schema(id);
+  if (sub == "/database/schema" && m == "GET") {
+    auto schema = co_await database_schema(id);
+    if (!schema.ok()) co_return inspector_error(schema.error());
+    co_return ok(obj({{"schema", *schema}}));
+  }
   if (sub == "/database/rows" && m == "GET") {
     auto q = http::parse_query(req.query);
     auto table = http::query_value(q, "table");
     if (!table || table->empty()) co_return http::json_response(400, obj({{"error", "Missing required table query parameter"}}));
-    const long long limit = std::clamp<long long>(int_param(q, "limit", 100), 0, 500);
-    const long long offset = std::max<long long>(int_param(q, "offset", 0), 0);
-    const std::string sql = "SELECT * FROM " + quote_ident(*table) + " LIMIT " + std::to_string(limit) +
-                            " OFFSET " + std::to_string(offset);
-    auto rows = co_await sql_rows(id, sql);
+    const std::string name(*table);
+    const long long limit = int_param(q, "limit", 100), offset = int_param(q, "offset", 0);
+    auto rows = co_await table_rows(id, name, limit, offset);
     if (!rows.ok()) co_return inspector_error(rows.error());
     co_return ok(obj({{"rows", *rows}}));
   }
@@ -296,9 +328,7 @@ asio::awaitable<http::Response> InspectorRoutes::handle(const http::Request& req
     co_return ok(*r);
   }
   if (sub == "/summary" && m == "GET") {
-    AdminOp op;
-    op.kind = AdminOp::Kind::kState;
-    auto s = co_await operate(id, std::move(op));
+    auto s = co_await state(id);
     if (!s.ok()) co_return inspector_error(s.error());
     auto c = co_await connections(id);
     if (!c.ok()) co_return inspector_error(c.error());

@@ -9,6 +9,8 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <spdlog/spdlog.h>
 
+#include "base/value/cbor.hpp"
+#include "gateway/codec/inspector.hpp"
 #include "gateway/router.hpp"
 #include "gateway/traffic.hpp"
 #include "gateway/ws_frame.hpp"
@@ -633,6 +635,331 @@ class RawSession : public WsSession<Next>, public RawWebSocket {
   asio::steady_timer expiry_{ws_.get_executor()};
 };
 
+// One `/inspector/connect` WebSocket: Rivet's inspector live protocol v6
+// (gateway/codec/inspector.hpp). Init first, then an answer per request in
+// request order, and snapshots pushed when the actor reports a change
+// (ActorWatcher): the persisted state, the connections, the queue size and
+// the schedules, each sent only when it differs from what was last sent.
+template <typename Next>
+class InspectorSession : public WsSession<Next>, public ActorWatcher {
+  using Base = WsSession<Next>;
+  using Base::close_with;
+  using Base::drain;
+  using Base::enqueue_frame;
+  using Base::on_socket_strand;
+  using Base::ws_;
+
+ public:
+  InspectorSession(Runtime& rt, InspectorRoutes& ins, WsStream<Next> ws, std::string actor_id, size_t max_pending)
+      : Base(std::move(ws), max_pending), rt_(rt), ins_(ins), actor_id_(std::move(actor_id)) {}
+
+  const std::string& actor() const { return actor_id_; }
+  std::shared_ptr<InspectorSession> self() {
+    return std::static_pointer_cast<InspectorSession>(this->shared_from_this());
+  }
+
+  // `refusal`: close at once with it (code, reason) instead of serving.
+  asio::awaitable<void> run(std::optional<std::pair<uint16_t, std::string>> refusal) {
+    auto keep = self();
+    if (refusal) {
+      close_with(refusal->first, refusal->second);
+      co_await drain();
+      co_return;
+    }
+    auto info = rt_.find_by_id(actor_id_);
+    def_ = info ? rt_.registry().find(info->name) : nullptr;
+    std::weak_ptr<ActorWatcher> me = std::static_pointer_cast<ActorWatcher>(keep);
+    CallResult watched = co_await rt_.watch(actor_id_, std::move(me));
+    // (No co_await inside a conditional expression: GCC 12 miscompiles it.)
+    Status init = Ok{};
+    if (!def_)
+      init = make_error("actor", "not_registered", "The actor's type is not hosted here.");
+    else if (!watched.output.ok())
+      init = watched.output.error();
+    else
+      init = co_await send_init();
+    if (!init.ok()) {
+      spdlog::warn("inspector of actor {}: init failed: {}", actor_id_, init.error().message);
+      close_with(1011, "inspector.init_error");
+      co_await drain();
+      co_return;
+    }
+    beast::flat_buffer buf;
+    for (;;) {
+      boost::system::error_code ec;
+      co_await ws_.async_read(buf, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) {
+        if (ec != websocket::error::closed) spdlog::debug("inspector of actor {}: {}", actor_id_, ec.message());
+        break;
+      }
+      auto data = buf.cdata();
+      traffic().ws_in.inc(data.size());
+      traffic().ws_messages_in.inc();
+      Bytes frame(static_cast<const uint8_t*>(data.data()), static_cast<const uint8_t*>(data.data()) + data.size());
+      buf.consume(buf.size());
+      // Answered in order: the next frame is read after this one's answer.
+      Bytes answer = co_await answer_request(std::move(frame));
+      if (!answer.empty()) send(std::move(answer));
+    }
+    closed_ = true;
+    co_await drain();
+  }
+
+  // ActorWatcher (called on the actor's strand).
+  void changed(uint64_t seq, bool connections) override {
+    on_socket_strand([this, seq, connections] {
+      seq_ = std::max(seq_, seq);
+      conns_dirty_ = conns_dirty_ || connections;
+      if (closed_) return;
+      if (refreshing_) {
+        again_ = true;
+        return;
+      }
+      refreshing_ = true;
+      asio::co_spawn(ws_.get_executor(), refresh(self()), asio::detached);
+    });
+  }
+  void destroyed() override {
+    on_socket_strand([this] { close_with(1000, "actor.destroyed"); });
+  }
+
+ private:
+  void send(Bytes msg) { enqueue_frame(false, std::move(msg)); }
+
+  static Bytes cbor_of(const Value& v) { return cbor::encode(v, cbor::Mode::Compat); }
+
+  // rivetkit sends no state when the state is empty (never written).
+  static std::optional<Bytes> state_bytes(const Value& state) {
+    if (state.is_null() || state.is_undefined()) return std::nullopt;
+    return cbor_of(state);
+  }
+
+  static std::vector<inspector::Connection> connections_of(const Value& list) {
+    std::vector<inspector::Connection> out;
+    for (const auto& c : list.as_array()) out.push_back({c.find("id")->as_string(), cbor_of(*c.find("details"))});
+    return out;
+  }
+
+  static std::vector<inspector::Schedule> schedules_of(const Value& list) {
+    std::vector<inspector::Schedule> out;
+    for (const auto& s : list.as_array()) {
+      inspector::Schedule sc;
+      sc.id = s.find("id")->as_string();
+      if (const Value* n = s.find("name"); n && n->is_string()) sc.name = n->as_string();
+      const Value* every = s.find("intervalMs");
+      sc.kind = every && every->is_int() ? "every" : "at";
+      if (every && every->is_int()) sc.interval_ms = static_cast<uint64_t>(every->as_int());
+      sc.action = s.find("action")->as_string();
+      sc.args = cbor_of(*s.find("args"));
+      sc.next_run_at = static_cast<uint64_t>(std::max<int64_t>(0, s.find("dueTs")->as_int()));
+      out.push_back(std::move(sc));
+    }
+    return out;
+  }
+
+  std::vector<std::string> rpcs() const {
+    std::vector<std::string> out;
+    for (const auto& n : def_->action_names()) out.push_back(n);
+    return out;
+  }
+
+  asio::awaitable<Status> send_init() {
+    inspector::Init init;
+    auto state = co_await ins_.state(actor_id_);
+    if (!state.ok()) co_return state.error();
+    auto conns = co_await ins_.connections(actor_id_);
+    if (!conns.ok()) co_return conns.error();
+    auto queue = co_await ins_.queue(actor_id_, 1);
+    if (!queue.ok()) co_return queue.error();
+    auto schedules = co_await ins_.schedules(actor_id_);
+    if (!schedules.ok()) co_return schedules.error();
+    init.state = state_bytes(*state);
+    init.connections = connections_of(*conns);
+    init.rpcs = rpcs();
+    init.database_enabled = def_->database_options() != nullptr;
+    init.queue_size = static_cast<uint64_t>(queue->find("size")->as_int());
+    init.workflow_enabled = def_->run_hook() != nullptr;
+    init.schedules = schedules_of(*schedules);
+    last_state_ = init.state.value_or(Bytes{});
+    last_conns_ = init.connections;
+    last_queue_ = init.queue_size;
+    last_schedules_ = init.schedules;
+    send(inspector::encode_init(init));
+    co_return Ok{};
+  }
+
+  // Pushes what changed since it was last sent, until no change is pending.
+  asio::awaitable<void> refresh(std::shared_ptr<InspectorSession> keep) {
+    (void)keep;
+    do {
+      again_ = false;
+      const uint64_t seq = seq_;
+      const bool conns = conns_dirty_;
+      conns_dirty_ = false;
+      // What the change wrote is in storage once durable; read it there (no
+      // turn: a pushed snapshot never wakes the actor).
+      if (Status st = co_await rt_.durable(seq); !st.ok()) break;
+      if (closed_) break;
+      auto state = co_await ins_.stored_state(actor_id_);
+      if (state.ok()) {
+        Bytes bytes = state_bytes(*state).value_or(Bytes{});
+        if (bytes != last_state_) {
+          send(inspector::encode_state_updated(bytes));
+          last_state_ = std::move(bytes);
+        }
+      }
+      auto queue = co_await ins_.queue(actor_id_, 1);
+      if (queue.ok()) {
+        const uint64_t size = static_cast<uint64_t>(queue->find("size")->as_int());
+        if (size != last_queue_) {
+          send(inspector::encode_queue_updated(size));
+          last_queue_ = size;
+        }
+      }
+      auto schedules = co_await ins_.schedules(actor_id_);
+      if (schedules.ok()) {
+        auto list = schedules_of(*schedules);
+        if (list != last_schedules_) {
+          send(inspector::encode_schedules(std::nullopt, list));
+          last_schedules_ = std::move(list);
+        }
+      }
+      if (conns) {
+        auto list = co_await ins_.connections(actor_id_);
+        if (list.ok()) {
+          auto now = connections_of(*list);
+          if (now != last_conns_) {
+            send(inspector::encode_connections(std::nullopt, now));
+            last_conns_ = std::move(now);
+          }
+        }
+      }
+    } while (again_ && !closed_);
+    refreshing_ = false;
+  }
+
+  // The answer to one request frame (an Error message when it fails).
+  asio::awaitable<Bytes> answer_request(Bytes frame) {
+    auto req = inspector::decode_request(frame);
+    if (!req.ok()) co_return inspector::encode_error(req.error().message);
+    Result<Bytes> out = co_await answer(std::move(*req));
+    if (!out.ok()) co_return inspector::encode_error(out.error().message);
+    co_return std::move(*out);
+  }
+
+  asio::awaitable<Result<Bytes>> answer(inspector::Request req) {
+    using K = inspector::Request::Kind;
+    const uint64_t rid = req.id;
+    switch (req.kind) {
+      case K::kPatchState: {
+        auto state = cbor::decode(req.data, cbor::Mode::Compat);
+        if (!state.ok()) co_return state.error();
+        CallResult r = co_await rt_.admin_set_state(actor_id_, std::move(*state));
+        if (!r.output.ok()) co_return r.output.error();
+        co_return inspector::encode_state_updated(req.data);
+      }
+      case K::kState: {
+        auto state = co_await ins_.state(actor_id_);
+        if (!state.ok()) co_return state.error();
+        co_return inspector::encode_state_response(rid, state_bytes(*state));
+      }
+      case K::kConnections: {
+        auto conns = co_await ins_.connections(actor_id_);
+        if (!conns.ok()) co_return conns.error();
+        co_return inspector::encode_connections(rid, connections_of(*conns));
+      }
+      case K::kAction: {
+        auto args = cbor::decode(req.data, cbor::Mode::Compat);
+        if (!args.ok()) co_return args.error();
+        if (!args->is_array())
+          co_return make_error("actor", "invalid_request", "Inspector action arguments must be an array.");
+        if (!def_->has_action(req.name)) co_return make_error("action", "action_not_found", "Action " + req.name + " not found");
+        CallResult r = co_await rt_.call_action(actor_id_, std::move(req.name), std::move(args->as_array()), Value());
+        if (!r.output.ok()) co_return r.output.error();
+        co_return inspector::encode_action_response(rid, cbor_of(*r.output));
+      }
+      case K::kRpcsList:
+        co_return inspector::encode_rpcs(rid, rpcs());
+      case K::kTraceQuery:
+        co_return inspector::encode_trace_response(rid, Bytes{});  // as rivetkit 2.3.19: no traces
+      case K::kQueue: {
+        const long long limit = static_cast<long long>(std::min<uint64_t>(req.limit, 200));
+        auto q = co_await ins_.queue(actor_id_, std::max<long long>(limit, 1));
+        if (!q.ok()) co_return q.error();
+        inspector::QueueStatus status;
+        status.size = static_cast<uint64_t>(q->find("size")->as_int());
+        status.max_size = static_cast<uint64_t>(q->find("maxSize")->as_int());
+        for (const auto& m : q->find("messages")->as_array()) {
+          if (status.messages.size() >= static_cast<size_t>(limit)) break;
+          status.messages.push_back({static_cast<uint64_t>(m.find("id")->as_int()), m.find("name")->as_string(),
+                                     static_cast<uint64_t>(std::max<int64_t>(0, m.find("createdAtMs")->as_int()))});
+        }
+        status.truncated = status.size > status.messages.size();
+        co_return inspector::encode_queue_response(rid, status);
+      }
+      case K::kWorkflowHistory:
+      case K::kWorkflowReplay: {
+        const bool replay = req.kind == K::kWorkflowReplay;
+        const bool enabled = def_->run_hook() != nullptr;
+        if (replay && enabled) {
+          AdminOp op;
+          op.kind = AdminOp::Kind::kWorkflowReplay;
+          if (req.entry_id) op.name = *req.entry_id;
+          auto r = co_await ins_.operate(actor_id_, std::move(op));
+          if (!r.ok()) co_return r.error();
+        }
+        // Anvil's workflow history is served as JSON over HTTP
+        // (/inspector/workflow-history); the WebSocket carries none.
+        co_return inspector::encode_workflow(rid, replay, std::nullopt, enabled);
+      }
+      case K::kDatabaseSchema: {
+        auto schema = co_await ins_.database_schema(actor_id_);
+        if (!schema.ok()) co_return schema.error();
+        co_return inspector::encode_database(rid, false, cbor_of(*schema));
+      }
+      case K::kDatabaseTableRows: {
+        const long long limit = static_cast<long long>(std::min<uint64_t>(req.limit, 500));
+        const long long offset = static_cast<long long>(std::min<uint64_t>(req.offset, UINT32_MAX));
+        auto rows = co_await ins_.table_rows(actor_id_, req.name, limit, offset);
+        if (!rows.ok()) co_return rows.error();
+        co_return inspector::encode_database(rid, true, cbor_of(*rows));
+      }
+      case K::kSchedules: {
+        auto list = co_await ins_.schedules(actor_id_);
+        if (!list.ok()) co_return list.error();
+        co_return inspector::encode_schedules(rid, schedules_of(*list));
+      }
+      case K::kScheduleHistory:
+        co_return inspector::encode_schedule_history(rid, req.name);  // no fire history is kept
+      case K::kScheduleDelete: {
+        if (req.schedule_kind != "at" && req.schedule_kind != "every" && req.schedule_kind != "cron")
+          co_return make_error("inspector", "invalid_request",
+                               "invalid inspector schedule kind \"" + req.schedule_kind + "\"");
+        AdminOp op;
+        op.kind = AdminOp::Kind::kCancelSchedule;
+        op.name = req.name;
+        auto r = co_await ins_.operate(actor_id_, std::move(op));
+        if (!r.ok()) co_return r.error();
+        const Value* cancelled = r->find("cancelled");
+        co_return inspector::encode_schedule_delete(rid, req.name, cancelled && cancelled->is_bool() && cancelled->as_bool());
+      }
+    }
+    co_return make_error("inspector", "invalid_request", "Unknown inspector request.");
+  }
+
+  Runtime& rt_;
+  InspectorRoutes& ins_;
+  std::string actor_id_;
+  const ActorDefinition* def_ = nullptr;
+  // On the socket's strand:
+  bool closed_ = false, refreshing_ = false, again_ = false, conns_dirty_ = false;
+  uint64_t seq_ = 0;
+  Bytes last_state_;
+  std::vector<inspector::Connection> last_conns_;
+  uint64_t last_queue_ = 0;
+  std::vector<inspector::Schedule> last_schedules_;
+};
+
 }  // namespace
 
 asio::awaitable<void> WsGateway::handle(BeastRequest req, beast::tcp_stream stream) {
@@ -658,7 +985,9 @@ asio::awaitable<void> WsGateway::serve(BeastRequest req, Next stream) {
     co_return;
   }
   if (access_) {
-    if (auto denied = access_->check(RouteAccess::Client, hreq, path)) {
+    // An inspector socket addressed by id needs the actor's inspector token
+    // (checked below), not the client token.
+    if (auto denied = access_->check(route_access("GET", path, true, hreq.query), hreq, path)) {
       // As the engine's guard does with errors on a WebSocket: complete the
       // upgrade, then close 1011 `group.code`, the one form a browser's
       // WebSocket can read (a failed upgrade shows only as 1006).
@@ -683,6 +1012,11 @@ asio::awaitable<void> WsGateway::serve(BeastRequest req, Next stream) {
   auto segs = http::split_path(target->actor_path);
   const bool is_connect = segs.size() == 1 && segs[0] == "connect";
   const bool is_raw = !segs.empty() && segs[0] == "websocket";
+  const bool is_inspector = segs.size() == 2 && segs[0] == "inspector" && segs[1] == "connect";
+  if (is_inspector) {
+    co_await serve_inspector(std::move(req), std::move(stream), hreq, target->actor_id);
+    co_return;
+  }
   if (!is_connect && !is_raw) {
     co_await reject_upgrade(stream, req, make_error("api", "not_found", "The requested resource was not found"));
     co_return;
@@ -734,6 +1068,55 @@ asio::awaitable<void> WsGateway::serve(BeastRequest req, Next stream) {
   auto session = std::make_shared<ConnectSession<Next>>(rt_, std::move(ws), *enc, target->actor_id, routes_.limits(),
                                                   opts_.max_pending_write_bytes);
   co_await session->run(std::move(params), std::move(hreq.headers));
+}
+
+template <typename Next>
+asio::awaitable<void> WsGateway::serve_inspector(BeastRequest req, Next stream, const http::Request& hreq,
+                                                 std::string actor_id) {
+  // As rivetkit: the upgrade completes, then a bad version (1002) or token
+  // (1008) closes the socket with the reason, the one form a browser reads.
+  std::optional<std::pair<uint16_t, std::string>> refusal;
+  const auto query = http::parse_query(hreq.query);
+  const auto version = http::query_value(query, "protocol_version");
+  if (!version || *version != std::to_string(inspector::kProtocolVersion)) {
+    // Only the negotiated framing of version 6 (rivetkit 2.3.4 and later,
+    // which the actor's /metadata announces) is served.
+    refusal = std::make_pair(uint16_t{1002}, std::string("inspector.invalid_protocol_version"));
+  } else {
+    std::string presented;
+    constexpr std::string_view kPrefix = "rivet_inspector_token.";
+    std::string_view rest = hreq.header("sec-websocket-protocol").value_or("");
+    while (!rest.empty()) {
+      const size_t comma = rest.find(',');
+      std::string_view item = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+      if (item.substr(0, kPrefix.size()) == kPrefix) presented = std::string(item.substr(kPrefix.size()));
+    }
+    if (presented.empty())
+      if (auto b = bearer_token(hreq)) presented = std::string(*b);
+    auto token = rt_.inspector_token(actor_id);
+    if (!token || presented.empty() || !routes_.inspector().allowed(presented, *token))
+      refusal = std::make_pair(uint16_t{1008}, std::string("inspector.unauthorized"));
+  }
+  WsStream<Next> ws(std::move(stream));
+  ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+  ws.read_message_max(routes_.limits().max_incoming);
+  ws.binary(true);
+  ws.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+    res.set(bhttp::field::sec_websocket_protocol, "rivet");
+  }));
+  boost::system::error_code ec;
+  co_await ws.async_accept(req, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return;
+  auto session = std::make_shared<InspectorSession<Next>>(rt_, routes_.inspector(), std::move(ws), std::move(actor_id),
+                                                          opts_.max_pending_write_bytes);
+  try {
+    co_await session->run(std::move(refusal));
+  } catch (const std::exception& e) {
+    spdlog::error("inspector of actor {}: {}", session->actor(), e.what());
+  }
 }
 
 }  // namespace anvil::gateway

@@ -104,6 +104,19 @@ class ConnSink {
   virtual void close(uint16_t code, const std::string& reason) = 0;
 };
 
+// Told when an actor changed, for a live view (the inspector's WebSocket):
+// after a turn that wrote anything (state, queue, schedules, KV, workflow)
+// or opened or closed a connection, once its commit `seq` was submitted;
+// and when the actor is destroyed. Called on the actor's strand;
+// implementations must be thread-safe and non-blocking.
+class ActorWatcher {
+ public:
+  virtual ~ActorWatcher() = default;
+  // `connections`: the set of connections changed too.
+  virtual void changed(uint64_t seq, bool connections) = 0;
+  virtual void destroyed() = 0;
+};
+
 // A connection as the runtime keeps it. Owned by the actor's directory entry,
 // so connections (and their subscriptions) outlive a sleep of the actor.
 // The actor whose call an action serves (ctx.call / call_actor / send_to);

@@ -127,6 +127,7 @@ class RuntimeCore {
   Result<Pending<Value>> admin_actors(const inspect::ActorFilter& filter) const;
   Result<Pending<Value>> admin_actor(const std::string& actor_id, inspect::View view, const std::string& arg) const;
   asio::awaitable<CallResult> admin_set_state(const std::string& actor_id, Value state);
+  asio::awaitable<CallResult> watch(const std::string& actor_id, std::weak_ptr<ActorWatcher> watcher);
   asio::awaitable<CallResult> admin_operate(const std::string& actor_id, AdminOp op);  // operate.cpp
   std::optional<std::string> inspector_token(const std::string& actor_id) const;
   std::string metrics_text() const;

@@ -281,6 +281,7 @@ bool RuntimeCore::evictable(const std::shared_ptr<ActorEntry>& e) const {
   std::atomic_thread_fence(std::memory_order_acquire);
   if (e->destroyed || e->pending_create || !e->conns.empty()) return false;
   if (e->extras && (!e->extras->queue_waiters.empty() || !e->extras->raw_sockets.empty())) return false;
+  if (e->has_watchers()) return false;
   const uint64_t created = e->create_seq.load(), last = e->last_seq.load();
   if (created == ActorEntry::kCreateNotSubmitted) return false;
   return (created == 0 || pipeline_.synced_at_least(created)) && (last == 0 || pipeline_.synced_at_least(last));

@@ -78,6 +78,9 @@ struct ActorEntry {
     // Open raw WebSockets by handle.
     std::map<uint64_t, RawSocket> raw_sockets;
     uint64_t next_raw_socket = 1;
+    // Live views of the actor (Runtime::watch); expired ones are dropped
+    // when next told.
+    std::vector<std::weak_ptr<ActorWatcher>> watchers;
   };
   std::unique_ptr<Extras> extras;
   Extras& ext() {
@@ -85,6 +88,12 @@ struct ActorEntry {
     return *extras;
   }
   bool has_raw_sockets() const { return extras && !extras->raw_sockets.empty(); }
+  bool has_watchers() const {
+    if (!extras) return false;
+    for (const auto& w : extras->watchers)
+      if (!w.expired()) return true;
+    return false;
+  }
 };
 
 }  // namespace anvil

@@ -292,6 +292,12 @@ void Instance::stop(bool destroy) {
       entry_->extras->raw_sockets.clear();
     }
     for (auto& [_, r] : raws) r.socket->close(1000, "actor destroyed");
+    if (entry_->extras) {
+      auto watchers = std::move(entry_->extras->watchers);
+      entry_->extras->watchers.clear();
+      for (auto& w : watchers)
+        if (auto watcher = w.lock()) watcher->destroyed();
+    }
     // All actor storage goes in one batch with the key release.
     auto& store = rt_.store();
     batch().Clear();  // nothing of this turn outlives the actor

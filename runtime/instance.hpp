@@ -49,6 +49,9 @@ class InstanceCore {
   ActorKey key;
   Value state;
   bool dirty = false;
+  // A connection (not an HTTP action's) opened or closed in this turn: the
+  // watchers hear of it at the turn's end.
+  bool conns_changed = false;
   bool sleep_requested = false;
   bool destroy_requested = false;
   std::vector<std::shared_ptr<ConnData>>* conns = nullptr;
@@ -103,6 +106,8 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   Value state_view() const { return state; }
   // The open connections: [{id, params, state, subscriptions, ephemeral}].
   Value connections_view() const;
+  // Adds a live view of the actor (Runtime::watch).
+  void watch(std::weak_ptr<ActorWatcher> watcher) { entry_->ext().watchers.push_back(std::move(watcher)); }
   // Queues a message from an operator (any queue name, no waiter):
   // {"id": "<n>", "name", "createdAtMs"}.
   Result<Value> operator_enqueue(std::string queue_name, Value body);
@@ -233,6 +238,8 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
                                  std::chrono::milliseconds timeout) override;
   // Hands effects of a commit made outside a runtime turn to the runtime.
   void hand_off_effects();
+  // Tells the actor's watchers it changed (ActorWatcher).
+  void notify_watchers(bool connections);
   asio::awaitable<void> run_async_action(std::shared_ptr<Instance> self, AsyncActionFn fn, std::string action,
                                          Array args, std::shared_ptr<ConnData> conn, bool close_conn,
                                          std::shared_ptr<OneShot<AsyncOutcome>> done);

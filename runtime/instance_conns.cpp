@@ -32,6 +32,7 @@ Result<std::shared_ptr<ConnData>> Instance::open_conn(Value params, std::shared_
   }
   conn->params = std::move(params);
   entry_->conns.push_back(conn);
+  if (!ephemeral) conns_changed = true;
   if (def_.on_connect_hook()) {
     Conn view(*conn);
     auto st = timed(actor_id, "onConnect", def_.options().connection_hook_timeout,
@@ -55,6 +56,7 @@ void Instance::close_conn(const std::string& conn_id) {
   auto conn = find_conn(conn_id);
   if (!conn) return;
   std::erase(entry_->conns, conn);
+  if (!conn->ephemeral) conns_changed = true;
   if (def_.on_disconnect_hook()) {
     ActorContext ctx(*this);
     Conn view(*conn);

@@ -346,6 +346,16 @@ Status Instance::end_segment() {
   return Ok{};
 }
 
+void Instance::notify_watchers(bool connections) {
+  if (!entry_->extras) return;
+  std::erase_if(entry_->extras->watchers, [&](const std::weak_ptr<ActorWatcher>& w) {
+    auto watcher = w.lock();
+    if (!watcher) return true;
+    watcher->changed(last_seq_, connections);
+    return false;
+  });
+}
+
 Status Instance::begin_segment() {
   if (phase_ != Phase::Running) return aborted_error();
   // The code may still hold a reference from mutate_state() taken before
@@ -420,7 +430,10 @@ std::optional<Error> Instance::end_turn() {
     stop_unsaved();
     return discard;
   }
+  const bool wrote = wb_ && wb_->Count() > 0;
   commit();
+  if (wrote || conns_changed) notify_watchers(conns_changed);
+  conns_changed = false;
   if (destroy_requested) {
     stop(true);
   } else if (sleep_requested) {

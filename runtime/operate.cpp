@@ -29,4 +29,12 @@ asio::awaitable<CallResult> RuntimeCore::admin_operate(const std::string& actor_
   co_return co_await turn(actor_id, std::move(body), true);
 }
 
+asio::awaitable<CallResult> RuntimeCore::watch(const std::string& actor_id, std::weak_ptr<ActorWatcher> watcher) {
+  TurnBody body = [watcher = std::move(watcher)](Instance& inst) -> Result<Value> {
+    inst.watch(watcher);
+    return Value();
+  };
+  co_return co_await turn(actor_id, std::move(body), true);
+}
+
 }  // namespace anvil

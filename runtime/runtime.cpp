@@ -101,6 +101,9 @@ Result<Pending<Value>> Runtime::admin_actor(const std::string& actor_id, inspect
 asio::awaitable<CallResult> Runtime::admin_set_state(const std::string& actor_id, Value state) {
   return core_->admin_set_state(actor_id, std::move(state));
 }
+asio::awaitable<CallResult> Runtime::watch(const std::string& actor_id, std::weak_ptr<ActorWatcher> watcher) {
+  return core_->watch(actor_id, std::move(watcher));
+}
 asio::awaitable<CallResult> Runtime::admin_operate(const std::string& actor_id, AdminOp op) {
   return core_->admin_operate(actor_id, std::move(op));
 }

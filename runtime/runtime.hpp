@@ -328,6 +328,9 @@ class Runtime {
   // Replaces an actor's state in a turn (waking it; onStateChange runs);
   // completes once durable, with the new state.
   asio::awaitable<CallResult> admin_set_state(const std::string& actor_id, Value state);
+  // Registers a live view of the actor (waking it, as a turn): `watcher`
+  // hears of every change until it expires or the actor is destroyed.
+  asio::awaitable<CallResult> watch(const std::string& actor_id, std::weak_ptr<ActorWatcher> watcher);
   // An operator's live read or change of one actor, run as one turn (it
   // wakes the actor; a change is durable before this completes). See
   // AdminOp for what each kind answers.
