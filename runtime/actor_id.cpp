@@ -1,6 +1,9 @@
 #include "runtime/actor_id.hpp"
 
+#include <cerrno>
 #include <random>
+
+#include <sys/random.h>
 
 namespace anvil {
 
@@ -19,14 +22,27 @@ std::string new_actor_id() {
 
 std::string new_inspector_token() {
   // Not the id generator's mt19937: a token must not be predictable from
-  // tokens seen before.
-  std::random_device rd;
+  // tokens seen before. One getrandom(2) call: a std::random_device per
+  // token cost more than the rest of a cold create (its setup runs cpuid,
+  // a hypervisor exit on a VM, and each draw is a syscall of its own).
+  unsigned char bytes[32];
+  size_t got = 0;
+  while (got < sizeof bytes) {
+    const ssize_t n = getrandom(bytes + got, sizeof bytes - got, 0);
+    if (n > 0) {
+      got += static_cast<size_t>(n);
+    } else if (n < 0 && errno != EINTR) {
+      // No kernel source (not on Linux >= 3.17): the C++ library's.
+      std::random_device rd;
+      for (; got < sizeof bytes; ++got) bytes[got] = static_cast<unsigned char>(rd());
+    }
+  }
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(64);
-  for (int i = 0; i < 8; ++i) {
-    uint32_t w = rd();
-    for (int j = 0; j < 8; ++j, w >>= 4) out.push_back(kHex[w & 15]);
+  for (unsigned char b : bytes) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
   }
   return out;
 }

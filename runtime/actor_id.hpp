@@ -14,7 +14,7 @@ bool is_valid_actor_id(std::string_view id);
 
 // A per-actor inspector token (the Bearer token of the actor's
 // /inspector/* routes): 256 bits from the OS's random source
-// (std::random_device reads getrandom), as 64 lowercase hex characters.
+// (getrandom(2)), as 64 lowercase hex characters.
 std::string new_inspector_token();
 
 }  // namespace anvil
