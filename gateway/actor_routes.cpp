@@ -26,6 +26,13 @@ std::string header_safe(const std::string& s) {
   return s;
 }
 
+void add_actor_headers(http::Response& r, const std::optional<ActorInfo>& info) {
+  if (!info) return;
+  r.headers.emplace_back("x-rivet-actor", info->actor_id);
+  r.headers.emplace_back("x-rivet-actor-generation", std::to_string(info->generation));
+  r.headers.emplace_back("x-rivet-actor-key", header_safe(info->key));
+}
+
 }  // namespace
 
 Error incoming_too_long(size_t limit) {
@@ -147,7 +154,11 @@ asio::awaitable<http::Response> ActorRoutes::dispatch(const http::Request& req, 
   if (!segs.empty() && segs[0] == "inspector") {
     std::string_view sub = t.actor_path;
     sub.remove_prefix(std::string_view("/inspector").size());
-    co_return co_await inspector_.handle(req, t.actor_id, sub);
+    http::Response res = co_await inspector_.handle(req, t.actor_id, sub);
+    // As on Rivet: the answer names the actor (when it exists), except to a
+    // caller without a valid token (its key is not theirs to learn).
+    if (res.status != 401) add_actor_headers(res, rt_.find_by_id(t.actor_id));
+    co_return res;
   }
   if (!segs.empty() && segs[0] == "request") co_return co_await raw_request(req, t);
   if (!segs.empty() && (segs[0] == "connect" || segs[0] == "websocket")) {
@@ -181,12 +192,6 @@ http::Response encoded_error(wire::Encoding enc, const Error& e, const std::opti
   return r;
 }
 
-void add_actor_headers(http::Response& r, const std::optional<ActorInfo>& info) {
-  if (!info) return;
-  r.headers.emplace_back("x-rivet-actor", info->actor_id);
-  r.headers.emplace_back("x-rivet-actor-generation", std::to_string(info->generation));
-  r.headers.emplace_back("x-rivet-actor-key", header_safe(info->key));
-}
 
 std::span<const uint8_t> body_bytes(const http::Request& req) {
   return {reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()};

@@ -318,11 +318,10 @@ asio::awaitable<http::Response> InspectorRoutes::handle(const http::Request& req
     const Value* props = body->find("properties");
     if (args && args->is_array() && props && props->is_object())
       co_return plain_error("use either args or properties, not both");
-    if (props && props->is_object()) co_return plain_error("properties are not supported by Anvil; use args");
     AdminOp op;
     op.kind = AdminOp::Kind::kSqlExecute;
     op.name = sql->as_string();
-    op.value = args && args->is_array() ? *args : Value(Array{});
+    op.value = props && props->is_object() ? *props : args && args->is_array() ? *args : Value(Array{});
     auto r = co_await operate(id, std::move(op));
     if (!r.ok()) co_return inspector_error(r.error());
     co_return ok(*r);

@@ -171,6 +171,41 @@ TEST(InspectorRoutes, DatabaseRoutesReadAndWriteTheActorsDatabase) {
   EXPECT_EQ(g.send("POST", base + "/execute", g.token(id), "{}").status, 400);
 }
 
+TEST(InspectorRoutes, ExecuteBindsNamedPropertiesAsRivetkitDoes) {
+  Gateway g("insp-db-named");
+  const std::string id = g.node.get_or_create("dbCounter", {"a"});
+  const std::string base = "/gateway/" + id + "/inspector/database";
+  // A bare key binds :n, @n and $n; a prefixed key binds that spelling.
+  EXPECT_EQ(g.send("POST", base + "/execute", g.token(id), R"j({"sql":"INSERT INTO adds (n) VALUES (:n)","properties":{"n":5}})j").status, 200);
+  EXPECT_EQ(g.send("POST", base + "/execute", g.token(id), R"j({"sql":"INSERT INTO adds (n) VALUES (@n)","properties":{"@n":6}})j").status, 200);
+  auto rows = g.json_of(g.send("POST", base + "/execute", g.token(id),
+                               R"j({"sql":"SELECT n FROM adds WHERE n >= $low ORDER BY n","properties":{"low":5}})j"));
+  const Array& got = rows.find("rows")->as_array();
+  ASSERT_EQ(got.size(), 2u) << json::dump(rows);
+  EXPECT_EQ(got[0].find("n")->as_int(), 5);
+  EXPECT_EQ(got[1].find("n")->as_int(), 6);
+
+  auto missing = g.send("POST", base + "/execute", g.token(id), R"j({"sql":"SELECT :absent","properties":{"n":1}})j");
+  EXPECT_EQ(g.json_of(missing).find("code")->as_string(), "invalid_parameter");
+  auto positional = g.send("POST", base + "/execute", g.token(id), R"j({"sql":"SELECT ?","properties":{"n":1}})j");
+  EXPECT_EQ(g.json_of(positional).find("code")->as_string(), "invalid_parameter");
+  EXPECT_EQ(g.send("POST", base + "/execute", g.token(id), R"j({"sql":"SELECT 1","args":[],"properties":{}})j").status, 400);
+}
+
+TEST(InspectorRoutes, AnswersNameTheActorButARefusalDoesNot) {
+  Gateway g("insp-headers");
+  const std::string id = g.node.get_or_create("counter", {"h"});
+  auto ok = g.send("GET", "/gateway/" + id + "/inspector/state", g.token(id));
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.header("x-rivet-actor").value_or(""), id);
+  EXPECT_EQ(ok.header("x-rivet-actor-key").value_or(""), "h");
+  EXPECT_TRUE(ok.header("x-rivet-actor-generation"));
+  auto refused = g.send("GET", "/gateway/" + id + "/inspector/state");
+  EXPECT_EQ(refused.status, 401);
+  EXPECT_FALSE(refused.header("x-rivet-actor"));
+  EXPECT_FALSE(refused.header("x-rivet-actor-key"));
+}
+
 TEST(InspectorRoutes, AnUnknownInspectorPathIsRivetsNotFound) {
   Gateway g("insp-404");
   const std::string id = g.node.get_or_create("counter", {"a"});

@@ -227,6 +227,30 @@ Result<DbExecResult> ActorDb::exec(std::string_view sql, const Array& params) {
   return DbExecResult{sqlite3_changes64(db_), sqlite3_last_insert_rowid(db_)};
 }
 
+Result<Array> ActorDb::bind_named(std::string_view sql, const Object& named) {
+  auto stmt = prepare(sql);
+  if (!stmt.ok()) return stmt.error();
+  Array out;
+  if (!*stmt) return out;
+  const int count = sqlite3_bind_parameter_count(*stmt);
+  for (int i = 1; i <= count; ++i) {
+    const char* full = sqlite3_bind_parameter_name(*stmt, i);
+    if (!full || (full[0] != ':' && full[0] != '@' && full[0] != '$'))
+      return make_error("db", "invalid_parameter",
+                        "Parameter " + std::to_string(i) + " of the statement is positional; pass args, not properties.");
+    const std::string_view name(full);
+    const Value* v = nullptr;
+    for (const auto& [k, val] : named)
+      if (k == name) v = &val;  // the exact spelling first
+    if (!v)
+      for (const auto& [k, val] : named)
+        if (k == name.substr(1)) v = &val;
+    if (!v) return make_error("db", "invalid_parameter", "Missing named parameter " + std::string(name) + ".");
+    out.push_back(*v);
+  }
+  return out;
+}
+
 Result<Array> ActorDb::query(std::string_view sql, const Array& params) {
   if (auto st = begin(); !st.ok()) return st.error();
   auto stmt = prepare(sql);

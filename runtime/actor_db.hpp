@@ -41,6 +41,11 @@ class ActorDb {
 
   Result<DbExecResult> exec(std::string_view sql, const Array& params);
   Result<Array> query(std::string_view sql, const Array& params);
+  // The positional parameters of `sql` from named ones (`:name`, `@name` or
+  // `$name` in the statement; `named` keys with or without that prefix, as
+  // rivetkit's inspector binds them). A `?` parameter or a name missing
+  // from `named` is db.invalid_parameter.
+  Result<Array> bind_named(std::string_view sql, const Object& named);
 
   // Whether the current turn's transaction has written anything.
   bool writing() const;

@@ -124,7 +124,8 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   Result<Value> replay_workflow(const std::optional<std::string>& from);
   // One SQL statement on the actor's database in this turn (writes commit
   // with it): {"rows": [{column: value}...]}.
-  Result<Value> execute_sql(const std::string& sql, const Array& params);
+  // `params`: an array (positional) or an object (named parameters).
+  Result<Value> execute_sql(const std::string& sql, const Value& params);
   // A synchronous action's result, or (for an async action) a placeholder:
   // the call then runs as a coroutine and take_started_call() hands out its
   // outcome. With `close_conn`, the connection is closed once the action

@@ -121,10 +121,18 @@ Result<Value> Instance::replay_workflow(const std::optional<std::string>& from) 
   return obj({{"erased", static_cast<int64_t>(erase.size())}});
 }
 
-Result<Value> Instance::execute_sql(const std::string& sql, const Array& params) {
+Result<Value> Instance::execute_sql(const std::string& sql, const Value& params) {
   if (!def_.database_options())
     return make_error("db", "not_enabled", "The actor type `" + name + "` declares no database.");
-  auto rows = db_query(sql, params);
+  Array positional = params.is_array() ? params.as_array() : Array{};
+  if (params.is_object()) {
+    auto d = database();
+    if (!d.ok()) return d.error();
+    auto bound = (*d)->bind_named(sql, params.as_object());
+    if (!bound.ok()) return bound.error();
+    positional = std::move(*bound);
+  }
+  auto rows = db_query(sql, positional);
   if (!rows.ok()) return rows.error();
   return obj({{"rows", Value(std::move(*rows))}});
 }

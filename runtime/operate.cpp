@@ -22,7 +22,7 @@ asio::awaitable<CallResult> RuntimeCore::admin_operate(const std::string& actor_
       case AdminOp::Kind::kWorkflowReplay:
         return inst.replay_workflow(op.name);
       case AdminOp::Kind::kSqlExecute:
-        return inst.execute_sql(op.name, op.value.is_array() ? op.value.as_array() : Array{});
+        return inst.execute_sql(op.name, op.value);
     }
     return make_error("validation", "invalid_input", "Unknown operation.");
   };

@@ -52,7 +52,7 @@ struct AdminOp {
     kQueuePurge,      // => {purged: n}
     kCancelSchedule,  // `name` the schedule id => {cancelled: bool}
     kWorkflowReplay,  // `name` the history path to replay from ("": the start) => {erased: n}
-    kSqlExecute,      // `name` one SQL statement, `value` its parameters (array) => {rows}
+    kSqlExecute,      // `name` one SQL statement, `value` its parameters (array, or object: named) => {rows}
   };
   Kind kind = Kind::kConnections;
   std::string name;
