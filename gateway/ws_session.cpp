@@ -700,6 +700,10 @@ class InspectorSession : public WsSession<Next>, public ActorWatcher {
       // Answered in order: the next frame is read after this one's answer.
       Bytes answer = co_await answer_request(std::move(frame));
       if (!answer.empty()) send(std::move(answer));
+      if (after_answer_) {
+        send(std::move(*after_answer_));
+        after_answer_.reset();
+      }
     }
     closed_ = true;
     co_await drain();
@@ -757,6 +761,19 @@ class InspectorSession : public WsSession<Next>, public ActorWatcher {
     return out;
   }
 
+  // The actor's workflow history as rivetkit's transport bytes, absent
+  // when it has no workflow or no entry yet.
+  asio::awaitable<Result<std::optional<Bytes>>> workflow_history() {
+    if (!def_->run_hook()) co_return std::optional<Bytes>();
+    auto w = co_await ins_.workflow(actor_id_);
+    if (!w.ok()) co_return w.error();
+    const Value* h = w->find("history");
+    if (!h || h->is_null()) co_return std::optional<Bytes>();
+    auto bytes = inspector::encode_workflow_history(*h);
+    if (!bytes.ok()) co_return bytes.error();
+    co_return std::optional<Bytes>(std::move(*bytes));
+  }
+
   std::vector<std::string> rpcs() const {
     std::vector<std::string> out;
     for (const auto& n : def_->action_names()) out.push_back(n);
@@ -773,6 +790,9 @@ class InspectorSession : public WsSession<Next>, public ActorWatcher {
     if (!queue.ok()) co_return queue.error();
     auto schedules = co_await ins_.schedules(actor_id_);
     if (!schedules.ok()) co_return schedules.error();
+    auto history = co_await workflow_history();
+    if (!history.ok()) co_return history.error();
+    init.workflow_history = std::move(*history);
     init.state = state_bytes(*state);
     init.connections = connections_of(*conns);
     init.rpcs = rpcs();
@@ -908,9 +928,11 @@ class InspectorSession : public WsSession<Next>, public ActorWatcher {
           auto r = co_await ins_.operate(actor_id_, std::move(op));
           if (!r.ok()) co_return r.error();
         }
-        // Anvil's workflow history is served as JSON over HTTP
-        // (/inspector/workflow-history); the WebSocket carries none.
-        co_return inspector::encode_workflow(rid, replay, std::nullopt, enabled);
+        auto history = co_await workflow_history();
+        if (!history.ok()) co_return history.error();
+        // A replay's new history is pushed after the answer too (as rivetkit).
+        if (replay && *history) after_answer_ = inspector::encode_workflow_history_updated(**history);
+        co_return inspector::encode_workflow(rid, replay, *history, enabled);
       }
       case K::kDatabaseSchema: {
         auto schema = co_await ins_.database_schema(actor_id_);
@@ -958,6 +980,7 @@ class InspectorSession : public WsSession<Next>, public ActorWatcher {
   std::vector<inspector::Connection> last_conns_;
   uint64_t last_queue_ = 0;
   std::vector<inspector::Schedule> last_schedules_;
+  std::optional<Bytes> after_answer_;  // a push that follows the current answer
 };
 
 }  // namespace

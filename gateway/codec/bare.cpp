@@ -9,6 +9,9 @@ void Writer::u16(uint16_t v) {
   out_.push_back(static_cast<uint8_t>(v));
   out_.push_back(static_cast<uint8_t>(v >> 8));
 }
+void Writer::u32(uint32_t v) {
+  for (int i = 0; i < 4; ++i) out_.push_back(static_cast<uint8_t>(v >> (i * 8)));
+}
 void Writer::u64(uint64_t v) {
   for (int i = 0; i < 8; ++i) out_.push_back(static_cast<uint8_t>(v >> (i * 8)));
 }

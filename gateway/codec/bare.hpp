@@ -16,6 +16,7 @@ class Writer {
  public:
   void u8(uint8_t v);
   void u16(uint16_t v);
+  void u32(uint32_t v);
   void u64(uint64_t v);
   void uint(uint64_t v);
   void boolean(bool v);

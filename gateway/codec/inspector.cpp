@@ -1,5 +1,6 @@
 #include "gateway/codec/inspector.hpp"
 
+#include "base/value/cbor.hpp"
 #include "gateway/codec/bare.hpp"
 
 namespace anvil::inspector {
@@ -257,6 +258,163 @@ Bytes encode_error(std::string_view message) {
   w.uint(kError);
   w.string(message);
   return w.take();
+}
+
+namespace {
+
+// The history's JSON, read strictly: a field of the wrong type is an error.
+struct HistoryWriter {
+  bare::Writer w;
+  std::string error;
+
+  const Value& field(const Value& o, const char* name) {
+    static const Value null;
+    const Value* v = o.is_object() ? o.find(name) : nullptr;
+    return v ? *v : null;
+  }
+  void fail(std::string why) {
+    if (error.empty()) error = std::move(why);
+  }
+  uint64_t integer(const Value& v, const char* what) {
+    if (v.is_int() && v.as_int() >= 0) return static_cast<uint64_t>(v.as_int());
+    if (v.is_double() && v.as_double() >= 0) return static_cast<uint64_t>(v.as_double());
+    fail(std::string("workflow history: ") + what + " is not a non-negative integer");
+    return 0;
+  }
+  std::string text(const Value& v) { return v.is_string() ? v.as_string() : std::string(); }
+  void cbor(const Value& v) { w.data(cbor::encode(v, cbor::Mode::Compat)); }
+  void optional_cbor(const Value& v) {
+    w.optional_present(!v.is_null() && !v.is_undefined());
+    if (!v.is_null() && !v.is_undefined()) cbor(v);
+  }
+  void optional_string(const Value& v) {
+    w.optional_present(v.is_string());
+    if (v.is_string()) w.string(v.as_string());
+  }
+  void optional_u64(const Value& v, const char* what) {
+    w.optional_present(!v.is_null());
+    if (!v.is_null()) w.u64(integer(v, what));
+  }
+  void enumeration(const Value& v, std::initializer_list<const char*> names, const char* what) {
+    std::string s = text(v);
+    for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    uint8_t i = 0;
+    for (const char* n : names) {
+      if (s == n) {
+        w.u8(i);
+        return;
+      }
+      ++i;
+    }
+    fail(std::string("workflow history: unknown ") + what + " `" + text(v) + "`");
+  }
+  void branches(const Value& v) {
+    const Object empty;
+    const Object& map = v.is_object() ? v.as_object() : empty;
+    w.uint(map.size());
+    for (const auto& [name, b] : map) {
+      w.string(name);
+      enumeration(field(b, "status"), {"PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"}, "branch status");
+      optional_cbor(field(b, "output"));
+      optional_string(field(b, "error"));
+    }
+  }
+  void kind(const Value& k) {
+    static const char* kTags[] = {"WorkflowStepEntry",   "WorkflowLoopEntry",  "WorkflowSleepEntry",
+                                  "WorkflowMessageEntry", "WorkflowRollbackCheckpointEntry",
+                                  "WorkflowJoinEntry",   "WorkflowRaceEntry",  "WorkflowRemovedEntry",
+                                  "WorkflowVersionCheckEntry"};
+    const std::string tag = text(field(k, "tag"));
+    const Value& v = field(k, "val");
+    uint8_t t = 0;
+    while (t < 9 && tag != kTags[t]) ++t;
+    if (t == 9) return fail("workflow history: unknown entry kind `" + tag + "`");
+    w.u8(t);
+    switch (t) {
+      case 0:  // step
+        optional_cbor(field(v, "output"));
+        optional_string(field(v, "error"));
+        break;
+      case 1:  // loop: Anvil keeps no loop state
+        cbor(field(v, "state"));
+        w.u32(static_cast<uint32_t>(integer(field(v, "iteration"), "loop iteration")));
+        optional_cbor(field(v, "output"));
+        break;
+      case 2:  // sleep
+        w.u64(integer(field(v, "deadline"), "sleep deadline"));
+        enumeration(field(v, "state"), {"PENDING", "COMPLETED", "INTERRUPTED"}, "sleep state");
+        break;
+      case 3:  // message
+        w.string(text(field(v, "name")));
+        cbor(field(v, "messageData"));
+        break;
+      case 4:  // rollback checkpoint
+        w.string(text(field(v, "name")));
+        break;
+      case 5:  // join
+        branches(field(v, "branches"));
+        break;
+      case 6:  // race
+        optional_string(field(v, "winner"));
+        branches(field(v, "branches"));
+        break;
+      case 7:  // removed
+        w.string(text(field(v, "originalType")));
+        optional_string(field(v, "originalName"));
+        break;
+      case 8:  // version check
+        w.u32(static_cast<uint32_t>(field(v, "resolved").is_int() ? field(v, "resolved").as_int() : 0));
+        w.u32(static_cast<uint32_t>(field(v, "latest").is_int() ? field(v, "latest").as_int() : 0));
+        break;
+    }
+  }
+};
+
+}  // namespace
+
+Result<Bytes> encode_workflow_history(const Value& history) {
+  HistoryWriter h;
+  const Value& names = h.field(history, "nameRegistry");
+  const Value& entries = h.field(history, "entries");
+  const Value& metadata = h.field(history, "entryMetadata");
+  if (!names.is_array() || !entries.is_array() || !metadata.is_object())
+    return make_error("inspector", "invalid_history", "The workflow history lacks nameRegistry, entries or entryMetadata.");
+  h.w.uint(names.as_array().size());
+  for (const auto& n : names.as_array()) h.w.string(h.text(n));
+  h.w.uint(entries.as_array().size());
+  for (const auto& e : entries.as_array()) {
+    h.w.string(h.text(h.field(e, "id")));
+    const Value& location = h.field(e, "location");
+    const Array none;
+    const Array& segs = location.is_array() ? location.as_array() : none;
+    h.w.uint(segs.size());
+    for (const auto& seg : segs) {
+      const Value& val = h.field(seg, "val");
+      if (h.text(h.field(seg, "tag")) == "WorkflowLoopIterationMarker") {
+        h.w.u8(1);
+        h.w.u32(static_cast<uint32_t>(h.integer(h.field(val, "loop"), "loop name index")));
+        h.w.u32(static_cast<uint32_t>(h.integer(h.field(val, "iteration"), "loop iteration")));
+      } else {
+        h.w.u8(0);
+        h.w.u32(static_cast<uint32_t>(h.integer(val, "name index")));
+      }
+    }
+    h.kind(h.field(e, "kind"));
+  }
+  h.w.uint(metadata.as_object().size());
+  for (const auto& [id, m] : metadata.as_object()) {
+    h.w.string(id);
+    h.enumeration(h.field(m, "status"), {"PENDING", "RUNNING", "COMPLETED", "FAILED", "EXHAUSTED"}, "entry status");
+    h.optional_string(h.field(m, "error"));
+    h.w.u32(static_cast<uint32_t>(h.integer(h.field(m, "attempts"), "attempts")));
+    h.w.u64(h.integer(h.field(m, "lastAttemptAt"), "lastAttemptAt"));
+    h.w.u64(h.integer(h.field(m, "createdAt"), "createdAt"));
+    h.optional_u64(h.field(m, "completedAt"), "completedAt");
+    h.optional_u64(h.field(m, "rollbackCompletedAt"), "rollbackCompletedAt");
+    h.optional_string(h.field(m, "rollbackError"));
+  }
+  if (!h.error.empty()) return make_error("inspector", "invalid_history", h.error);
+  return h.w.take();
 }
 
 }  // namespace anvil::inspector

@@ -113,4 +113,10 @@ Bytes encode_schedule_delete(uint64_t rid, const std::string& schedule_id, bool 
 Bytes encode_database(uint64_t rid, bool rows, std::span<const uint8_t> cbor);
 Bytes encode_error(std::string_view message);
 
+// rivetkit's workflow history transport (its `transport/v1` BARE schema, the
+// bytes the inspector's `workflowHistory` fields carry) from the JSON form
+// the HTTP route answers ({nameRegistry, entries, entryMetadata}; runtime/
+// inspect.hpp, kRivetWorkflow). Values inside become CBOR.
+Result<Bytes> encode_workflow_history(const Value& history);
+
 }  // namespace anvil::inspector

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "base/value/json.hpp"
+
 using namespace anvil;
 using namespace anvil::inspector;
 
@@ -104,4 +106,39 @@ TEST(InspectorCodec, BadFramesAreClearErrors) {
     ASSERT_FALSE(r.ok()) << frame;
     EXPECT_EQ(r.error().qualified(), "inspector.invalid_request") << frame;
   }
+}
+
+TEST(InspectorCodec, WorkflowHistoryIsRivetkitsTransportEncoding) {
+  // The JSON form Anvil's HTTP route answers; the expected bytes come from
+  // rivetkit 2.3.19's encodeWorkflowHistoryTransport of the same history.
+  auto history = json::parse(R"j({
+    "nameRegistry": ["loop", "step"],
+    "entries": [
+      {"id": "loop~1/step",
+       "location": [{"tag": "WorkflowNameIndex", "val": 0},
+                    {"tag": "WorkflowLoopIterationMarker", "val": {"loop": 0, "iteration": 1}},
+                    {"tag": "WorkflowNameIndex", "val": 1}],
+       "kind": {"tag": "WorkflowStepEntry", "val": {"output": 5, "error": null}}},
+      {"id": "nap", "location": [{"tag": "WorkflowNameIndex", "val": 1}],
+       "kind": {"tag": "WorkflowSleepEntry", "val": {"deadline": 1000, "state": "pending"}}}],
+    "entryMetadata": {
+      "loop~1/step": {"status": "COMPLETED", "error": null, "attempts": 1, "lastAttemptAt": 10, "createdAt": 10,
+                      "completedAt": 11, "rollbackCompletedAt": null, "rollbackError": null},
+      "nap": {"status": "PENDING", "error": "boom", "attempts": 2, "lastAttemptAt": 20, "createdAt": 20,
+              "completedAt": null, "rollbackCompletedAt": null, "rollbackError": null}}
+  })j", /*revive=*/false);
+  ASSERT_TRUE(history.ok());
+  auto bytes = encode_workflow_history(*history);
+  ASSERT_TRUE(bytes.ok()) << bytes.error().message;
+  EXPECT_EQ(*bytes, hex("02046c6f6f700473746570020b6c6f6f707e312f7374657003000000000001000000000100000000010000000001"
+                        "010500036e617001000100000002e80300000000000000020b6c6f6f707e312f737465700200010000000a0000"
+                        "00000000000a00000000000000010b000000000000000000036e6170000104626f6f6d02000000140000000000"
+                        "00001400000000000000000000"));
+
+  auto bad = json::parse(R"j({"nameRegistry": [], "entries": [{"id": "x", "location": [],
+    "kind": {"tag": "NoSuchEntry", "val": {}}}], "entryMetadata": {}})j", false);
+  ASSERT_TRUE(bad.ok());
+  auto refused = encode_workflow_history(*bad);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().qualified(), "inspector.invalid_history");
 }

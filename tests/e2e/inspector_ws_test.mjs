@@ -39,9 +39,9 @@ after(async () => {
 });
 
 // An inspector socket: decoded messages in arrival order, and the close.
-function open({ version = "6", tokenValue = token, protocols } = {}) {
+function open({ version = "6", tokenValue = token, protocols, actor = id } = {}) {
 	const q = version === null ? "" : `?protocol_version=${version}`;
-	const url = `${anvil.endpoint.replace(/^http/, "ws")}/gateway/${id}/inspector/connect${q}`;
+	const url = `${anvil.endpoint.replace(/^http/, "ws")}/gateway/${actor}/inspector/connect${q}`;
 	const ws = new WebSocket(url, protocols ?? ["rivet", `rivet_inspector_token.${tokenValue}`]);
 	ws.binaryType = "arraybuffer";
 	const inbox = [];
@@ -175,4 +175,65 @@ test("a wrong token closes 1008 inspector.unauthorized; a missing or unknown ver
 		const s = open({ version });
 		assert.deepEqual(await s.closed, { code: 1002, reason: "inspector.invalid_protocol_version" }, `version ${version}`);
 	}
+});
+
+const tokenOf = async (actorId) => (await (await fetch(`${anvil.endpoint}/admin/actors/${actorId}`)).json()).inspectorToken;
+
+test("a workflow actor's history arrives as rivetkit's transport bytes, in Init and on request", async () => {
+	const worker = client.worker.getOrCreate(["insp-ws"]);
+	await worker.send("jobs", { id: 1, value: 21 });
+	for (let i = 0; i < 200 && (await worker.getProcessed()).length < 1; i++) await new Promise((r) => setTimeout(r, 25));
+	const workerId = await worker.resolve();
+	const s = open({ actor: workerId, tokenValue: await tokenOf(workerId) });
+	const init = await s.next("Init");
+	assert.equal(init.isWorkflowEnabled, true);
+	assert.ok(init.workflowHistory, "Init carries the history");
+	const history = codec.decodeWorkflowHistoryTransport(new Uint8Array(init.workflowHistory));
+	assert.ok(history.entries.length > 0);
+	assert.ok(history.nameRegistry.length > 0);
+	for (const e of history.entries) assert.ok(history.entryMetadata.has(e.id), `metadata for ${e.id}`);
+	const step = history.entries.find((e) => e.kind.tag === "WorkflowStepEntry");
+	assert.ok(step, "a step entry");
+
+	s.send("WorkflowHistoryRequest", { id: 3n });
+	const res = await s.next("WorkflowHistoryResponse");
+	assert.equal(res.rid, 3n);
+	assert.equal(res.isWorkflowEnabled, true);
+	assert.deepEqual(
+		codec.decodeWorkflowHistoryTransport(new Uint8Array(res.history)).entries.map((e) => e.id),
+		history.entries.map((e) => e.id),
+	);
+	s.ws.close();
+	await s.closed;
+});
+
+test("a counter's WorkflowHistoryResponse says no workflow; schedules are listed and deleted", async () => {
+	const s = open();
+	await s.next("Init");
+	s.send("WorkflowHistoryRequest", { id: 1n });
+	const w = await s.next("WorkflowHistoryResponse");
+	assert.equal(w.isWorkflowEnabled, false);
+	assert.equal(w.history, null);
+	s.ws.close();
+	await s.closed;
+
+	const scheduler = client.scheduler.getOrCreate(["insp-ws"]);
+	await scheduler.scheduleAfter(600_000, "later");
+	const schedulerId = await scheduler.resolve();
+	const t = open({ actor: schedulerId, tokenValue: await tokenOf(schedulerId) });
+	const init = await t.next("Init");
+	assert.equal(init.schedules.length, 1);
+	const [sc] = init.schedules;
+	assert.equal(sc.kind, "at");
+	assert.ok(sc.nextRunAt > BigInt(Date.now()));
+	t.send("ScheduleDeleteRequest", { id: 2n, scheduleId: sc.id, kind: "at" });
+	const del = await t.next("ScheduleDeleteResponse");
+	assert.equal(del.deleted, true);
+	assert.deepEqual((await t.next("SchedulesUpdated")).schedules, []);
+	t.send("ScheduleDeleteRequest", { id: 3n, scheduleId: sc.id, kind: "at" });
+	assert.equal((await t.next("ScheduleDeleteResponse")).deleted, false);
+	t.send("ScheduleDeleteRequest", { id: 4n, scheduleId: sc.id, kind: "weekly" });
+	assert.match((await t.next("Error")).message, /invalid inspector schedule kind/);
+	t.ws.close();
+	await t.closed;
 });
