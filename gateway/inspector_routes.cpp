@@ -150,11 +150,15 @@ asio::awaitable<Result<Value>> InspectorRoutes::connections(const std::string& i
   op.kind = AdminOp::Kind::kConnections;
   auto conns = co_await operate(id, std::move(op));
   if (!conns.ok()) co_return conns.error();
+  co_return rivet_connections(*conns);
+}
+
+Value InspectorRoutes::rivet_connections(const Value& runtime_conns) {
   Array out;
   // An HTTP action's connection lives for that call only: not listed.
-  for (const auto& c : conns->as_array())
+  for (const auto& c : runtime_conns.as_array())
     if (!c.find("ephemeral")->as_bool()) out.push_back(rivet_conn(c));
-  co_return Value(std::move(out));
+  return Value(std::move(out));
 }
 
 asio::awaitable<Result<Value>> InspectorRoutes::workflow(const std::string& id) {

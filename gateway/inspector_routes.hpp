@@ -49,6 +49,8 @@ class InspectorRoutes {
   asio::awaitable<Result<Value>> stored_state(const std::string& id);
   // Rivet's connection entries {type, id, details}, HTTP actions' left out.
   asio::awaitable<Result<Value>> connections(const std::string& id);
+  // The same from the runtime's list (AdminOp::kConnections, ActorWatcher).
+  static Value rivet_connections(const Value& runtime_conns);
   // {history, workflowState, isWorkflowEnabled}.
   asio::awaitable<Result<Value>> workflow(const std::string& id);
   // {size, maxSize, truncated, messages: [{id, name, createdAtMs}]}.

@@ -707,20 +707,21 @@ class InspectorSession : public WsSession<Next>, public ActorWatcher {
     }
     closed_ = true;
     co_await drain();
+    // A writer stuck on a client that stopped reading ends with the socket
+    // (else it would hold the session, and the actor's watcher, for good).
+    boost::system::error_code ec;
+    beast::get_lowest_layer(ws_).socket().close(ec);
   }
 
   // ActorWatcher (called on the actor's strand).
-  void changed(uint64_t seq, bool connections) override {
-    on_socket_strand([this, seq, connections] {
+  void changed(uint64_t seq, const Value* connections) override {
+    std::optional<Value> conns;
+    if (connections) conns = InspectorRoutes::rivet_connections(*connections);
+    on_socket_strand([this, seq, conns = std::move(conns)]() mutable {
       seq_ = std::max(seq_, seq);
-      conns_dirty_ = conns_dirty_ || connections;
-      if (closed_) return;
-      if (refreshing_) {
-        again_ = true;
-        return;
-      }
-      refreshing_ = true;
-      asio::co_spawn(ws_.get_executor(), refresh(self()), asio::detached);
+      if (conns) pending_conns_ = std::move(conns);
+      pending_ = true;
+      start_refresh();
     });
   }
   void destroyed() override {
@@ -728,6 +729,18 @@ class InspectorSession : public WsSession<Next>, public ActorWatcher {
   }
 
  private:
+  // Pushes wait for Init (the first message): a change told meanwhile is
+  // sent once Init is out.
+  void start_refresh() {
+    if (closed_ || !ready_ || !pending_) return;
+    if (refreshing_) {
+      again_ = true;
+      return;
+    }
+    refreshing_ = true;
+    asio::co_spawn(ws_.get_executor(), refresh(self()), asio::detached);
+  }
+
   void send(Bytes msg) { enqueue_frame(false, std::move(msg)); }
 
   static Bytes cbor_of(const Value& v) { return cbor::encode(v, cbor::Mode::Compat); }
@@ -791,8 +804,10 @@ class InspectorSession : public WsSession<Next>, public ActorWatcher {
     auto schedules = co_await ins_.schedules(actor_id_);
     if (!schedules.ok()) co_return schedules.error();
     auto history = co_await workflow_history();
-    if (!history.ok()) co_return history.error();
-    init.workflow_history = std::move(*history);
+    if (history.ok())
+      init.workflow_history = std::move(*history);
+    else  // the rest of the inspector still works
+      spdlog::warn("inspector of actor {}: workflow history not sent: {}", actor_id_, history.error().message);
     init.state = state_bytes(*state);
     init.connections = connections_of(*conns);
     init.rpcs = rpcs();
@@ -805,17 +820,29 @@ class InspectorSession : public WsSession<Next>, public ActorWatcher {
     last_queue_ = init.queue_size;
     last_schedules_ = init.schedules;
     send(inspector::encode_init(init));
+    ready_ = true;
+    start_refresh();  // changes told while Init was built
     co_return Ok{};
   }
 
   // Pushes what changed since it was last sent, until no change is pending.
   asio::awaitable<void> refresh(std::shared_ptr<InspectorSession> keep) {
     (void)keep;
+    try {
+      co_await push_changes();
+    } catch (const std::exception& e) {
+      spdlog::error("inspector of actor {}: push failed: {}", actor_id_, e.what());
+    }
+    refreshing_ = false;
+  }
+
+  asio::awaitable<void> push_changes() {
     do {
       again_ = false;
+      pending_ = false;
       const uint64_t seq = seq_;
-      const bool conns = conns_dirty_;
-      conns_dirty_ = false;
+      std::optional<Value> conns = std::move(pending_conns_);
+      pending_conns_.reset();
       // What the change wrote is in storage once durable; read it there (no
       // turn: a pushed snapshot never wakes the actor).
       if (Status st = co_await rt_.durable(seq); !st.ok()) break;
@@ -845,17 +872,14 @@ class InspectorSession : public WsSession<Next>, public ActorWatcher {
         }
       }
       if (conns) {
-        auto list = co_await ins_.connections(actor_id_);
-        if (list.ok()) {
-          auto now = connections_of(*list);
-          if (now != last_conns_) {
-            send(inspector::encode_connections(std::nullopt, now));
-            last_conns_ = std::move(now);
-          }
+        // The list the turn reported (no turn here: a push never wakes the actor).
+        auto now = connections_of(*conns);
+        if (now != last_conns_) {
+          send(inspector::encode_connections(std::nullopt, now));
+          last_conns_ = std::move(now);
         }
       }
     } while (again_ && !closed_);
-    refreshing_ = false;
   }
 
   // The answer to one request frame (an Error message when it fails).
@@ -894,7 +918,9 @@ class InspectorSession : public WsSession<Next>, public ActorWatcher {
         if (!args->is_array())
           co_return make_error("actor", "invalid_request", "Inspector action arguments must be an array.");
         if (!def_->has_action(req.name)) co_return make_error("action", "action_not_found", "Action " + req.name + " not found");
-        CallResult r = co_await rt_.call_action(actor_id_, std::move(req.name), std::move(args->as_array()), Value());
+        Value no_params;  // named: no temporaries inside co_await (GCC 12)
+        CallResult r = co_await rt_.call_action(actor_id_, std::move(req.name), std::move(args->as_array()),
+                                                std::move(no_params));
         if (!r.output.ok()) co_return r.output.error();
         co_return inspector::encode_action_response(rid, cbor_of(*r.output));
       }
@@ -974,7 +1000,8 @@ class InspectorSession : public WsSession<Next>, public ActorWatcher {
   std::string actor_id_;
   const ActorDefinition* def_ = nullptr;
   // On the socket's strand:
-  bool closed_ = false, refreshing_ = false, again_ = false, conns_dirty_ = false;
+  bool closed_ = false, ready_ = false, refreshing_ = false, again_ = false, pending_ = false;
+  std::optional<Value> pending_conns_;  // the newest list a turn reported, not yet pushed
   uint64_t seq_ = 0;
   Bytes last_state_;
   std::vector<inspector::Connection> last_conns_;
@@ -1124,7 +1151,9 @@ asio::awaitable<void> WsGateway::serve_inspector(BeastRequest req, Next stream, 
       refusal = std::make_pair(uint16_t{1008}, std::string("inspector.unauthorized"));
   }
   WsStream<Next> ws(std::move(stream));
-  ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+  // Pinged when idle, closed after a minute without an answer: a half-open
+  // dashboard (a laptop gone to sleep) does not keep its watcher for good.
+  ws.set_option(websocket::stream_base::timeout{std::chrono::seconds(30), std::chrono::seconds(60), true});
   ws.read_message_max(routes_.limits().max_incoming);
   ws.binary(true);
   ws.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {

@@ -19,6 +19,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/async.hpp"
@@ -84,12 +85,15 @@ class AsyncScope {
   std::string log_actor_id, log_actor_name, log_ray_id, log_trace_id, log_span_id;
   // The thread's log context is the call's while its code runs: from its
   // start to its first wait, and from each wait's end to the next (the
-  // runtime and ActorContext::wait() bracket every suspension with these).
-  void enter_log() { log_.emplace(log::Context{log_actor_id, log_actor_name, log_ray_id, log_trace_id, log_span_id}); }
-  void leave_log() { log_.reset(); }
+  // runtime and ActorContext::wait() bracket every suspension with these;
+  // actor code awaits only through them).
+  void enter_log();
+  void leave_log();
 
  private:
-  std::optional<log::Scope> log_;
+  log::Context log_saved_;  // the thread's context before enter_log()
+  std::thread::id log_thread_;
+  bool log_entered_ = false;
   std::function<void(Error)> current_;
   std::shared_ptr<asio::steady_timer> timer_;
   std::optional<Error> cancelled_;
@@ -112,8 +116,10 @@ class ConnSink {
 class ActorWatcher {
  public:
   virtual ~ActorWatcher() = default;
-  // `connections`: the set of connections changed too.
-  virtual void changed(uint64_t seq, bool connections) = 0;
+  // `connections`: the actor's connections now (as Instance::
+  // connections_view: {id, params, state, subscriptions, ephemeral}) when
+  // they changed in this turn, else null.
+  virtual void changed(uint64_t seq, const Value* connections) = 0;
   virtual void destroyed() = 0;
 };
 

@@ -40,6 +40,30 @@ void AsyncScope::disarm() {
   }
 }
 
+void AsyncScope::enter_log() {
+  log::Context next = log::current();
+  auto set = [](std::string_view& field, const std::string& value) {
+    if (!value.empty()) field = value;
+  };
+  set(next.actor_id, log_actor_id);
+  set(next.actor_name, log_actor_name);
+  set(next.ray_id, log_ray_id);
+  set(next.trace_id, log_trace_id);
+  set(next.span_id, log_span_id);
+  log_saved_ = log::exchange(next);
+  log_thread_ = std::this_thread::get_id();
+  log_entered_ = true;
+}
+
+void AsyncScope::leave_log() {
+  if (!log_entered_) return;
+  log_entered_ = false;
+  // On another thread (code that suspended outside a wait): that thread's
+  // earlier context is not known; leave it plain rather than restore
+  // another thread's.
+  log::exchange(std::this_thread::get_id() == log_thread_ ? log_saved_ : log::Context{});
+}
+
 Status ActorContext::before_wait() {
   if (!scope_)
     return make_error("actor", "not_async",

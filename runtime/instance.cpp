@@ -344,6 +344,7 @@ void Instance::stop(bool destroy) {
     if (rt_.pipeline().health() == storage::CommitPipeline::Health::kWritable)
       rt_.store().put(batch(), storage::Family::kActors, actor_id, storage::encode(asleep));
     commit();
+    if (!destroy) notify_watchers(false);  // what onSleep changed
   }
   close_db();
   // Open connections stay in the directory entry (hibernated) and are served

@@ -107,7 +107,11 @@ class Instance : public std::enable_shared_from_this<Instance>, private Instance
   // The open connections: [{id, params, state, subscriptions, ephemeral}].
   Value connections_view() const;
   // Adds a live view of the actor (Runtime::watch).
-  void watch(std::weak_ptr<ActorWatcher> watcher) { entry_->ext().watchers.push_back(std::move(watcher)); }
+  void watch(std::weak_ptr<ActorWatcher> watcher) {
+    auto& list = entry_->ext().watchers;
+    std::erase_if(list, [](const std::weak_ptr<ActorWatcher>& w) { return w.expired(); });
+    list.push_back(std::move(watcher));
+  }
   // Queues a message from an operator (any queue name, no waiter):
   // {"id": "<n>", "name", "createdAtMs"}.
   Result<Value> operator_enqueue(std::string queue_name, Value body);

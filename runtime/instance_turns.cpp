@@ -347,11 +347,12 @@ Status Instance::end_segment() {
 }
 
 void Instance::notify_watchers(bool connections) {
-  if (!entry_->extras) return;
+  if (!entry_->extras || entry_->extras->watchers.empty()) return;
+  const Value conns = connections ? connections_view() : Value();
   std::erase_if(entry_->extras->watchers, [&](const std::weak_ptr<ActorWatcher>& w) {
     auto watcher = w.lock();
     if (!watcher) return true;
-    watcher->changed(last_seq_, connections);
+    watcher->changed(last_seq_, connections ? &conns : nullptr);
     return false;
   });
 }

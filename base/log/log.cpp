@@ -60,6 +60,12 @@ class ContextFlag : public spdlog::custom_flag_formatter {
 
 const Context& current() { return tl_context; }
 
+Context exchange(const Context& next) {
+  Context prev = tl_context;
+  tl_context = next;
+  return prev;
+}
+
 Scope::Scope(const Context& add) : saved_(tl_context) {
   if (!add.actor_id.empty()) tl_context.actor_id = add.actor_id;
   if (!add.actor_name.empty()) tl_context.actor_name = add.actor_name;

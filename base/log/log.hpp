@@ -29,6 +29,9 @@ struct Context {
 
 // The calling thread's context (empty fields when unset).
 const Context& current();
+// Replaces the calling thread's context; returns the one it had. For code
+// that cannot nest a Scope (a coroutine that suspends between the two).
+Context exchange(const Context& next);
 
 // Sets fields of the thread's context for its lifetime, restoring the
 // previous ones after. Empty arguments leave a field as it was. The views

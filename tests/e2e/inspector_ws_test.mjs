@@ -72,6 +72,7 @@ function open({ version = "6", tokenValue = token, protocols, actor = id } = {})
 	return { ws, next, send, closed, opened, inbox };
 }
 const decode = (buf) => cbor.decode(new Uint8Array(buf));
+const tokenOf = async (actorId) => (await (await fetch(`${anvil.endpoint}/admin/actors/${actorId}`)).json()).inspectorToken;
 
 test("the actor's /metadata announces a rivetkit version that selects protocol v6", async () => {
 	const res = await fetch(`${anvil.endpoint}/gateway/${id}/metadata`);
@@ -93,6 +94,28 @@ test("Init comes first with the state, actions and counts; the subprotocol `rive
 	assert.equal(init.isWorkflowEnabled, false);
 	assert.deepEqual(init.connections, []);
 	assert.deepEqual(init.schedules, []);
+	s.ws.close();
+	await s.closed;
+});
+
+test("a sleeping actor is woken by the socket and Init is still the first message", async () => {
+	const counter = client.counter.getOrCreate(["insp-ws-sleeper"]);
+	await counter.increment(5);
+	const sleeperId = await counter.resolve();
+	await counter.goToSleep();
+	for (let i = 0; i < 200; i++) {
+		const a = await (await fetch(`${anvil.endpoint}/admin/actors/${sleeperId}`)).json();
+		if (!a.awake) break;
+		await new Promise((r) => setTimeout(r, 25));
+	}
+	const s = open({ actor: sleeperId, tokenValue: await tokenOf(sleeperId) });
+	await s.opened;
+	for (let i = 0; i < 100 && s.inbox.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+	assert.equal(s.inbox[0]?.tag, "Init", s.inbox.map((m) => m.tag).join());
+	assert.deepEqual(decode(s.inbox[0].val.state), { count: 5 });
+	// The wake's own writes may follow as pushes, never before.
+	await new Promise((r) => setTimeout(r, 300));
+	assert.equal(s.inbox.filter((m) => m.tag === "Init").length, 1);
 	s.ws.close();
 	await s.closed;
 });
@@ -176,8 +199,6 @@ test("a wrong token closes 1008 inspector.unauthorized; a missing or unknown ver
 		assert.deepEqual(await s.closed, { code: 1002, reason: "inspector.invalid_protocol_version" }, `version ${version}`);
 	}
 });
-
-const tokenOf = async (actorId) => (await (await fetch(`${anvil.endpoint}/admin/actors/${actorId}`)).json()).inspectorToken;
 
 test("a workflow actor's history arrives as rivetkit's transport bytes, in Init and on request", async () => {
 	const worker = client.worker.getOrCreate(["insp-ws"]);
