@@ -29,6 +29,7 @@ WsProtocols parse_ws_protocols(std::string_view header) {
     else if (auto v = value_of("rivet_target.")) p.target = *v;
     else if (auto v = value_of("rivet_actor.")) p.actor_id = http::percent_decode(*v).value_or(*v);
     else if (auto v = value_of("rivet_token.")) p.token = http::percent_decode(*v).value_or(*v);
+    else if (auto v = value_of("rivet_inspector_token.")) p.inspector_token = *v;
     else if (auto v = value_of("rivet_conn_params.")) {
       auto decoded = http::percent_decode(*v);
       p.conn_params_malformed = !decoded;

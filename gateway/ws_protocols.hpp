@@ -21,6 +21,9 @@ struct WsProtocols {
   std::optional<std::string> target;    // rivet_target.<x>, raw
   std::optional<std::string> actor_id;  // rivet_actor.<id>, percent-decoded (raw if not decodable)
   std::optional<std::string> token;     // rivet_token.<t>, percent-decoded (raw if not decodable)
+  // rivet_inspector_token.<t>, raw (as rivetkit takes it): the inspector
+  // socket's credential (/inspector/connect).
+  std::optional<std::string> inspector_token;
   bool skip_ready_wait = false;         // rivet_skip_ready_wait
   // rivet_conn_params.<x>, percent-decoded JSON text; absent when empty (no
   // params, as rivetkit reads it) or when the escapes are bad, which sets

@@ -27,6 +27,13 @@ TEST(WsProtocols, HeaderRoutingItemsAreReadWithBlanksAroundCommas) {
   EXPECT_TRUE(p.skip_ready_wait);
 }
 
+TEST(WsProtocols, TheInspectorTokenIsTakenRawAndApartFromTheGatewayToken) {
+  auto p = parse_ws_protocols("rivet, rivet_inspector_token.ab%20cd , rivet_token.gw");
+  EXPECT_EQ(p.inspector_token, "ab%20cd");
+  EXPECT_EQ(p.token, "gw");
+  EXPECT_FALSE(parse_ws_protocols("rivet,rivet_token.gw").inspector_token);
+}
+
 TEST(WsProtocols, AnEmptyHeaderHasNoItems) {
   auto p = parse_ws_protocols("");
   EXPECT_FALSE(p.rivet);

@@ -732,11 +732,7 @@ class InspectorSession : public WsSession<Next>, public ActorWatcher {
   // Pushes wait for Init (the first message): a change told meanwhile is
   // sent once Init is out.
   void start_refresh() {
-    if (closed_ || !ready_ || !pending_) return;
-    if (refreshing_) {
-      again_ = true;
-      return;
-    }
+    if (closed_ || !ready_ || !pending_ || refreshing_) return;  // a running refresh sees pending_
     refreshing_ = true;
     asio::co_spawn(ws_.get_executor(), refresh(self()), asio::detached);
   }
@@ -787,12 +783,6 @@ class InspectorSession : public WsSession<Next>, public ActorWatcher {
     co_return std::optional<Bytes>(std::move(*bytes));
   }
 
-  std::vector<std::string> rpcs() const {
-    std::vector<std::string> out;
-    for (const auto& n : def_->action_names()) out.push_back(n);
-    return out;
-  }
-
   asio::awaitable<Status> send_init() {
     inspector::Init init;
     auto state = co_await ins_.state(actor_id_);
@@ -810,7 +800,7 @@ class InspectorSession : public WsSession<Next>, public ActorWatcher {
       spdlog::warn("inspector of actor {}: workflow history not sent: {}", actor_id_, history.error().message);
     init.state = state_bytes(*state);
     init.connections = connections_of(*conns);
-    init.rpcs = rpcs();
+    init.rpcs = def_->action_names();
     init.database_enabled = def_->database_options() != nullptr;
     init.queue_size = static_cast<uint64_t>(queue->find("size")->as_int());
     init.workflow_enabled = def_->run_hook() != nullptr;
@@ -838,7 +828,6 @@ class InspectorSession : public WsSession<Next>, public ActorWatcher {
 
   asio::awaitable<void> push_changes() {
     do {
-      again_ = false;
       pending_ = false;
       const uint64_t seq = seq_;
       std::optional<Value> conns = std::move(pending_conns_);
@@ -879,7 +868,7 @@ class InspectorSession : public WsSession<Next>, public ActorWatcher {
           last_conns_ = std::move(now);
         }
       }
-    } while (again_ && !closed_);
+    } while (pending_ && !closed_);
   }
 
   // The answer to one request frame (an Error message when it fails).
@@ -925,7 +914,7 @@ class InspectorSession : public WsSession<Next>, public ActorWatcher {
         co_return inspector::encode_action_response(rid, cbor_of(*r.output));
       }
       case K::kRpcsList:
-        co_return inspector::encode_rpcs(rid, rpcs());
+        co_return inspector::encode_rpcs(rid, def_->action_names());
       case K::kTraceQuery:
         co_return inspector::encode_trace_response(rid, Bytes{});  // as rivetkit 2.3.19: no traces
       case K::kQueue: {
@@ -1000,7 +989,8 @@ class InspectorSession : public WsSession<Next>, public ActorWatcher {
   std::string actor_id_;
   const ActorDefinition* def_ = nullptr;
   // On the socket's strand:
-  bool closed_ = false, ready_ = false, refreshing_ = false, again_ = false, pending_ = false;
+  bool closed_ = false, ready_ = false, refreshing_ = false;
+  bool pending_ = false;  // a change told and not yet pushed
   std::optional<Value> pending_conns_;  // the newest list a turn reported, not yet pushed
   uint64_t seq_ = 0;
   Bytes last_state_;
@@ -1064,7 +1054,8 @@ asio::awaitable<void> WsGateway::serve(BeastRequest req, Next stream) {
   const bool is_raw = !segs.empty() && segs[0] == "websocket";
   const bool is_inspector = segs.size() == 2 && segs[0] == "inspector" && segs[1] == "connect";
   if (is_inspector) {
-    co_await serve_inspector(std::move(req), std::move(stream), hreq, target->actor_id);
+    std::string presented = protocols.inspector_token.value_or("");  // named: no temporaries in co_await
+    co_await serve_inspector(std::move(req), std::move(stream), hreq, std::move(presented), target->actor_id);
     co_return;
   }
   if (!is_connect && !is_raw) {
@@ -1122,7 +1113,7 @@ asio::awaitable<void> WsGateway::serve(BeastRequest req, Next stream) {
 
 template <typename Next>
 asio::awaitable<void> WsGateway::serve_inspector(BeastRequest req, Next stream, const http::Request& hreq,
-                                                 std::string actor_id) {
+                                                 std::string presented, std::string actor_id) {
   // As rivetkit: the upgrade completes, then a bad version (1002) or token
   // (1008) closes the socket with the reason, the one form a browser reads.
   std::optional<std::pair<uint16_t, std::string>> refusal;
@@ -1133,17 +1124,7 @@ asio::awaitable<void> WsGateway::serve_inspector(BeastRequest req, Next stream, 
     // which the actor's /metadata announces) is served.
     refusal = std::make_pair(uint16_t{1002}, std::string("inspector.invalid_protocol_version"));
   } else {
-    std::string presented;
-    constexpr std::string_view kPrefix = "rivet_inspector_token.";
-    std::string_view rest = hreq.header("sec-websocket-protocol").value_or("");
-    while (!rest.empty()) {
-      const size_t comma = rest.find(',');
-      std::string_view item = rest.substr(0, comma);
-      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-      if (item.substr(0, kPrefix.size()) == kPrefix) presented = std::string(item.substr(kPrefix.size()));
-    }
+    // `presented`: the rivet_inspector_token.<t> subprotocol, else a Bearer header.
     if (presented.empty())
       if (auto b = bearer_token(hreq)) presented = std::string(*b);
     auto token = rt_.inspector_token(actor_id);

@@ -39,7 +39,8 @@ class WsGateway {
   asio::awaitable<void> serve(BeastRequest req, Next stream);
   // `/inspector/connect`: Rivet's inspector live protocol (inspector token).
   template <typename Next>
-  asio::awaitable<void> serve_inspector(BeastRequest req, Next stream, const http::Request& hreq, std::string actor_id);
+  asio::awaitable<void> serve_inspector(BeastRequest req, Next stream, const http::Request& hreq, std::string presented,
+                                        std::string actor_id);
 
   Runtime& rt_;
   ActorRoutes& routes_;
