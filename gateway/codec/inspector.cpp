@@ -30,6 +30,16 @@ enum Tag : uint8_t {
   kDatabaseTableRowsResponse = 19,
 };
 
+// The messages that are a tag, the request's id when an answer, and one
+// `data` field.
+Bytes tagged_data(Tag tag, std::optional<uint64_t> rid, std::span<const uint8_t> data) {
+  bare::Writer w;
+  w.uint(tag);
+  if (rid) w.uint(*rid);
+  w.data(data);
+  return w.take();
+}
+
 void optional_data(bare::Writer& w, const std::optional<Bytes>& d) {
   w.optional_present(d.has_value());
   if (d) w.data(*d);
@@ -140,12 +150,7 @@ Bytes encode_state_response(uint64_t rid, const std::optional<Bytes>& state) {
   return w.take();
 }
 
-Bytes encode_state_updated(std::span<const uint8_t> state) {
-  bare::Writer w;
-  w.uint(kStateUpdated);
-  w.data(state);
-  return w.take();
-}
+Bytes encode_state_updated(std::span<const uint8_t> state) { return tagged_data(kStateUpdated, std::nullopt, state); }
 
 Bytes encode_connections(std::optional<uint64_t> rid, const std::vector<Connection>& conns) {
   bare::Writer w;
@@ -156,11 +161,7 @@ Bytes encode_connections(std::optional<uint64_t> rid, const std::vector<Connecti
 }
 
 Bytes encode_action_response(uint64_t rid, std::span<const uint8_t> output) {
-  bare::Writer w;
-  w.uint(kActionResponse);
-  w.uint(rid);
-  w.data(output);
-  return w.take();
+  return tagged_data(kActionResponse, rid, output);
 }
 
 Bytes encode_queue_updated(uint64_t size) {
@@ -196,11 +197,7 @@ Bytes encode_rpcs(uint64_t rid, const std::vector<std::string>& rpcs) {
 }
 
 Bytes encode_trace_response(uint64_t rid, std::span<const uint8_t> payload) {
-  bare::Writer w;
-  w.uint(kTraceQueryResponse);
-  w.uint(rid);
-  w.data(payload);
-  return w.take();
+  return tagged_data(kTraceQueryResponse, rid, payload);
 }
 
 Bytes encode_workflow(uint64_t rid, bool replay, const std::optional<Bytes>& history, bool enabled) {
@@ -213,10 +210,7 @@ Bytes encode_workflow(uint64_t rid, bool replay, const std::optional<Bytes>& his
 }
 
 Bytes encode_workflow_history_updated(std::span<const uint8_t> history) {
-  bare::Writer w;
-  w.uint(kWorkflowHistoryUpdated);
-  w.data(history);
-  return w.take();
+  return tagged_data(kWorkflowHistoryUpdated, std::nullopt, history);
 }
 
 Bytes encode_schedules(std::optional<uint64_t> rid, const std::vector<Schedule>& list) {
@@ -246,11 +240,7 @@ Bytes encode_schedule_delete(uint64_t rid, const std::string& schedule_id, bool 
 }
 
 Bytes encode_database(uint64_t rid, bool rows, std::span<const uint8_t> cbor) {
-  bare::Writer w;
-  w.uint(rows ? kDatabaseTableRowsResponse : kDatabaseSchemaResponse);
-  w.uint(rid);
-  w.data(cbor);
-  return w.take();
+  return tagged_data(rows ? kDatabaseTableRowsResponse : kDatabaseSchemaResponse, rid, cbor);
 }
 
 Bytes encode_error(std::string_view message) {
@@ -277,7 +267,8 @@ struct HistoryWriter {
   }
   uint64_t integer(const Value& v, const char* what) {
     if (v.is_int() && v.as_int() >= 0) return static_cast<uint64_t>(v.as_int());
-    if (v.is_double() && v.as_double() >= 0) return static_cast<uint64_t>(v.as_double());
+    if (v.is_double() && v.as_double() >= 0 && v.as_double() < 18446744073709551616.0)  // finite, fits in u64
+      return static_cast<uint64_t>(v.as_double());
     fail(std::string("workflow history: ") + what + " is not a non-negative integer");
     return 0;
   }
