@@ -55,12 +55,14 @@ function open({ version = "6", tokenValue = token, protocols, actor = id } = {})
 		ws.on("open", () => resolve(ws.protocol));
 		ws.on("error", reject);
 	});
-	// The next message with `tag` (earlier others are dropped), within 5 s.
+	// The oldest message with `tag`, taken out of the inbox, within 5 s.
+	// Messages of other kinds stay: a push and an answer may arrive in either
+	// order (each goes out once its commit is durable).
 	async function next(tag) {
 		const deadline = Date.now() + 5000;
 		for (;;) {
 			const i = inbox.findIndex((m) => m.tag === tag);
-			if (i >= 0) return inbox.splice(0, i + 1).at(-1).val;
+			if (i >= 0) return inbox.splice(i, 1)[0].val;
 			if (Date.now() > deadline) throw new Error(`no ${tag}; got ${inbox.map((m) => m.tag).join(", ")}`);
 			await new Promise((r) => {
 				wake = r;
