@@ -192,7 +192,6 @@ http::Response encoded_error(wire::Encoding enc, const Error& e, const std::opti
   return r;
 }
 
-
 std::span<const uint8_t> body_bytes(const http::Request& req) {
   return {reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()};
 }
