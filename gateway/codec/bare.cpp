@@ -1,5 +1,7 @@
 #include "gateway/codec/bare.hpp"
 
+#include <algorithm>
+
 #include "base/value/detail.hpp"
 
 namespace anvil::bare {
@@ -29,8 +31,9 @@ void Writer::string(std::string_view s) {
 }
 void Writer::data(std::span<const uint8_t> d) {
   uint(d.size());
-  out_.insert(out_.end(), d.begin(), d.end());
+  fixed(d);
 }
+void Writer::fixed(std::span<const uint8_t> d) { out_.insert(out_.end(), d.begin(), d.end()); }
 
 void Reader::fail(std::string why) {
   if (error_.empty()) error_ = std::move(why);
@@ -51,6 +54,14 @@ uint16_t Reader::u16() {
   if (!need(2)) return 0;
   uint16_t v = static_cast<uint16_t>(in_[pos_] | (in_[pos_ + 1] << 8));
   pos_ += 2;
+  return v;
+}
+
+uint32_t Reader::u32() {
+  if (!need(4)) return 0;
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = (v << 8) | in_[pos_ + i];
+  pos_ += 4;
   return v;
 }
 
@@ -81,6 +92,15 @@ uint64_t Reader::uint() {
   return 0;
 }
 
+uint64_t Reader::count() {
+  uint64_t n = uint();
+  if (ok() && n > in_.size() - pos_) {
+    fail("list length " + std::to_string(n) + " exceeds the message");
+    return 0;
+  }
+  return n;
+}
+
 bool Reader::boolean() {
   uint8_t b = u8();
   if (b > 1) fail("invalid bool");
@@ -108,6 +128,15 @@ Bytes Reader::data() {
   Bytes d(in_.begin() + pos_, in_.begin() + pos_ + n);
   pos_ += n;
   return d;
+}
+
+void Reader::fixed(std::span<uint8_t> out) {
+  if (!need(out.size())) {
+    std::fill(out.begin(), out.end(), 0);
+    return;
+  }
+  std::copy_n(in_.begin() + pos_, out.size(), out.begin());
+  pos_ += out.size();
 }
 
 Status Reader::finish() const {

@@ -1,5 +1,7 @@
 #include "gateway/codec/bare.hpp"
 
+#include <array>
+
 #include <gtest/gtest.h>
 
 using namespace anvil;
@@ -112,4 +114,46 @@ TEST(Bare, BoolRejectsTwo) {
   bare::Reader r(b);
   r.boolean();
   EXPECT_FALSE(r.ok());
+}
+
+TEST(Bare, U32AndI64AreFixedWidthLittleEndian) {
+  bare::Writer w;
+  w.u32(0x01020304);
+  w.i64(-2);
+  EXPECT_EQ(w.bytes(), (Bytes{0x04, 0x03, 0x02, 0x01, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}));
+  bare::Reader r(w.bytes());
+  EXPECT_EQ(r.u32(), 0x01020304u);
+  EXPECT_EQ(r.i64(), -2);
+  EXPECT_TRUE(r.finish().ok());
+  Bytes short_u32{1, 2, 3};
+  bare::Reader t(short_u32);
+  t.u32();
+  EXPECT_FALSE(t.ok());
+}
+
+TEST(Bare, FixedDataHasNoLengthPrefix) {
+  bare::Writer w;
+  w.fixed(Bytes{9, 8, 7, 6});
+  EXPECT_EQ(w.bytes(), (Bytes{9, 8, 7, 6}));
+  bare::Reader r(w.bytes());
+  std::array<uint8_t, 4> out{};
+  r.fixed(out);
+  EXPECT_EQ(out, (std::array<uint8_t, 4>{9, 8, 7, 6}));
+  EXPECT_TRUE(r.finish().ok());
+  Bytes three{1, 2, 3};
+  bare::Reader t(three);
+  t.fixed(out);
+  EXPECT_FALSE(t.ok());
+  EXPECT_EQ(out, (std::array<uint8_t, 4>{}));
+}
+
+TEST(Bare, CountLargerThanTheBytesLeftFailsFast) {
+  Bytes ok{0x02, 'a', 'b'};
+  bare::Reader r(ok);
+  EXPECT_EQ(r.count(), 2u);
+  EXPECT_TRUE(r.ok());
+  Bytes huge{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0x00};
+  bare::Reader t(huge);
+  EXPECT_EQ(t.count(), 0u);
+  EXPECT_FALSE(t.ok());
 }
