@@ -50,28 +50,17 @@ bool Reader::need(size_t n) {
 
 uint8_t Reader::u8() { return need(1) ? in_[pos_++] : 0; }
 
-uint16_t Reader::u16() {
-  if (!need(2)) return 0;
-  uint16_t v = static_cast<uint16_t>(in_[pos_] | (in_[pos_ + 1] << 8));
-  pos_ += 2;
-  return v;
-}
-
-uint32_t Reader::u32() {
-  if (!need(4)) return 0;
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | in_[pos_ + i];
-  pos_ += 4;
-  return v;
-}
-
-uint64_t Reader::u64() {
-  if (!need(8)) return 0;
+uint64_t Reader::little_endian(size_t width) {
+  if (!need(width)) return 0;
   uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | in_[pos_ + i];
-  pos_ += 8;
+  for (size_t i = width; i-- > 0;) v = (v << 8) | in_[pos_ + i];
+  pos_ += width;
   return v;
 }
+
+uint16_t Reader::u16() { return static_cast<uint16_t>(little_endian(2)); }
+uint32_t Reader::u32() { return static_cast<uint32_t>(little_endian(4)); }
+uint64_t Reader::u64() { return little_endian(8); }
 
 uint64_t Reader::uint() {
   uint64_t v = 0;

@@ -60,6 +60,7 @@ class Reader {
 
  private:
   bool need(size_t n);
+  uint64_t little_endian(size_t width);
   std::span<const uint8_t> in_;
   size_t pos_ = 0;
   std::string error_;

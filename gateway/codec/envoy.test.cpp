@@ -141,6 +141,17 @@ EventWrapper event(ActorCheckpoint c, Event e) { return {std::move(c), std::move
 // ---- engine → node: decode the package's bytes, check they re-encode to
 // the same, and hand back the alternative for the test to inspect. ----
 
+// The alternative T of a decoded union, or a failure naming the golden case.
+template <typename T, typename... Ts>
+T alternative(const std::variant<Ts...>& u, std::string_view name) {
+  const T* alt = std::get_if<T>(&u);
+  if (!alt) {
+    ADD_FAILURE() << name << " decoded to union alternative " << u.index() << ", not the expected one";
+    return {};
+  }
+  return *alt;
+}
+
 template <typename T>
 T to_envoy(std::string_view name) {
   const Bytes bytes = golden(name);
@@ -150,12 +161,7 @@ T to_envoy(std::string_view name) {
     return {};
   }
   EXPECT_EQ(hex(encode(*decoded)), hex(bytes)) << name;
-  const T* alt = std::get_if<T>(&*decoded);
-  if (!alt) {
-    ADD_FAILURE() << name << " decoded to another ToEnvoy kind (" << decoded->index() << ")";
-    return {};
-  }
-  return *alt;
+  return alternative<T>(*decoded, name);
 }
 
 template <typename Kind>
@@ -164,24 +170,25 @@ Kind envoy_tunnel(std::string_view name) {
   EXPECT_EQ(msg.message_id.gateway_id, kGateway) << name;
   EXPECT_EQ(msg.message_id.request_id, kRequest) << name;
   EXPECT_EQ(msg.message_id.message_index, 7) << name;
-  const Kind* kind = std::get_if<Kind>(&msg.kind);
-  if (!kind) {
-    ADD_FAILURE() << name << " decoded to another tunnel kind (" << msg.kind.index() << ")";
-    return {};
-  }
-  return *kind;
+  return alternative<Kind>(msg.kind, name);
 }
 
 template <typename Data>
 Data kv_response(std::string_view name) {
   const auto msg = to_envoy<ToEnvoyKvResponse>(name);
   EXPECT_EQ(msg.request_id, 0xfffffffeu) << name;
-  const Data* data = std::get_if<Data>(&msg.data);
-  if (!data) {
-    ADD_FAILURE() << name << " decoded to another KV response (" << msg.data.index() << ")";
+  return alternative<Data>(msg.data, name);
+}
+
+// The one command of a ToEnvoyCommands case, after checking its checkpoint.
+CommandStartActor start_command(std::string_view name, std::string_view actor, uint32_t generation, int64_t index) {
+  const auto msg = to_envoy<ToEnvoyCommands>(name);
+  if (msg.commands.size() != 1) {
+    ADD_FAILURE() << name << " has " << msg.commands.size() << " commands, not 1";
     return {};
   }
-  return *data;
+  expect_checkpoint(msg.commands[0].checkpoint, actor, generation, index);
+  return alternative<CommandStartActor>(msg.commands[0].inner, name);
 }
 
 template <typename T>
@@ -275,36 +282,28 @@ TEST(EnvoyToEnvoy, InitCarriesTheThresholdsAndAFullU64) {
 }
 
 TEST(EnvoyToEnvoy, StartActorWithOnlyTheRequiredFields) {
-  const auto msg = to_envoy<ToEnvoyCommands>("to_envoy.commands_start_minimal");
-  ASSERT_EQ(msg.commands.size(), 1u);
-  expect_checkpoint(msg.commands[0].checkpoint, "a1", 1, 0);
-  const auto* start = std::get_if<CommandStartActor>(&msg.commands[0].inner);
-  ASSERT_NE(start, nullptr);
-  EXPECT_EQ(start->config.name, "counter");
-  EXPECT_EQ(start->config.key, std::nullopt);
-  EXPECT_EQ(start->config.create_ts, 1700000000000);
-  EXPECT_EQ(start->config.input, std::nullopt);
-  EXPECT_TRUE(start->hibernating_requests.empty());
-  EXPECT_FALSE(start->preloaded_kv.has_value());
+  const auto start = start_command("to_envoy.commands_start_minimal", "a1", 1, 0);
+  EXPECT_EQ(start.config.name, "counter");
+  EXPECT_EQ(start.config.key, std::nullopt);
+  EXPECT_EQ(start.config.create_ts, 1700000000000);
+  EXPECT_EQ(start.config.input, std::nullopt);
+  EXPECT_TRUE(start.hibernating_requests.empty());
+  EXPECT_FALSE(start.preloaded_kv.has_value());
 }
 
 TEST(EnvoyToEnvoy, StartActorWithKeyInputHibernatingRequestsAndPreloadedKv) {
-  const auto msg = to_envoy<ToEnvoyCommands>("to_envoy.commands_start_full");
-  ASSERT_EQ(msg.commands.size(), 1u);
-  expect_checkpoint(msg.commands[0].checkpoint, "a2", 7, 12);
-  const auto* start = std::get_if<CommandStartActor>(&msg.commands[0].inner);
-  ASSERT_NE(start, nullptr);
-  EXPECT_EQ(start->config.name, "chat");
-  EXPECT_EQ(start->config.key, R"(["room","1"])");
-  EXPECT_EQ(start->config.create_ts, -5);
-  EXPECT_EQ(start->config.input, (Bytes{0xa1, 0x01}));
-  ASSERT_EQ(start->hibernating_requests.size(), 2u);
-  EXPECT_EQ(start->hibernating_requests[0].gateway_id, kGateway);
-  EXPECT_EQ(start->hibernating_requests[0].request_id, kRequest);
-  EXPECT_EQ(start->hibernating_requests[1].gateway_id, (FixedId{0, 0, 0, 1}));
-  EXPECT_EQ(start->hibernating_requests[1].request_id, (FixedId{0xff, 0xfe, 0xfd, 0xfc}));
-  ASSERT_TRUE(start->preloaded_kv.has_value());
-  const PreloadedKv& kv = *start->preloaded_kv;
+  const auto start = start_command("to_envoy.commands_start_full", "a2", 7, 12);
+  EXPECT_EQ(start.config.name, "chat");
+  EXPECT_EQ(start.config.key, R"(["room","1"])");
+  EXPECT_EQ(start.config.create_ts, -5);
+  EXPECT_EQ(start.config.input, (Bytes{0xa1, 0x01}));
+  ASSERT_EQ(start.hibernating_requests.size(), 2u);
+  EXPECT_EQ(start.hibernating_requests[0].gateway_id, kGateway);
+  EXPECT_EQ(start.hibernating_requests[0].request_id, kRequest);
+  EXPECT_EQ(start.hibernating_requests[1].gateway_id, (FixedId{0, 0, 0, 1}));
+  EXPECT_EQ(start.hibernating_requests[1].request_id, (FixedId{0xff, 0xfe, 0xfd, 0xfc}));
+  ASSERT_TRUE(start.preloaded_kv.has_value());
+  const PreloadedKv& kv = *start.preloaded_kv;
   ASSERT_EQ(kv.entries.size(), 1u);
   EXPECT_EQ(kv.entries[0].key, text("k"));
   EXPECT_EQ(kv.entries[0].value, text("v"));
