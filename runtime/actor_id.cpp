@@ -7,13 +7,20 @@
 
 namespace anvil {
 
+namespace {
+size_t g_id_length = kActorIdLength;
+}
+
+size_t actor_id_length() { return g_id_length; }
+void set_actor_id_length(size_t n) { g_id_length = n; }
+
 std::string new_actor_id() {
   thread_local std::mt19937_64 rng{std::random_device{}() ^
                                    (uint64_t(std::random_device{}()) << 32)};
   unsigned __int128 v = (unsigned __int128)rng() << 64 | rng();
   static constexpr char kDigits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-  std::string out(kActorIdLength, '0');
-  for (size_t i = kActorIdLength; i-- > 0;) {
+  std::string out(actor_id_length(), '0');
+  for (size_t i = out.size(); i-- > 0 && v != 0;) {
     out[i] = kDigits[static_cast<int>(v % 36)];
     v /= 36;
   }
@@ -48,7 +55,7 @@ std::string new_inspector_token() {
 }
 
 bool is_valid_actor_id(std::string_view id) {
-  if (id.size() != kActorIdLength) return false;
+  if (id.size() != actor_id_length()) return false;
   for (char c : id)
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z'))) return false;
   return true;

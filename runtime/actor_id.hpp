@@ -1,6 +1,9 @@
-// Actor ids: 25 lowercase base36 characters from 128 random bits. Fixed
-// width, so every storage key of one actor shares a fixed-size prefix; URL-
-// and WebSocket-subprotocol-safe.
+// Actor ids: lowercase base36, of one fixed width per data directory, so
+// every storage key of one actor shares a fixed-size prefix; URL- and
+// WebSocket-subprotocol-safe. A single node makes its own ids: 25 characters
+// from 128 random bits. Under a Rivet Engine (envoy mode, docs/envoy.md) the
+// engine names actors, with 30 characters; the width is then 30 and is kept
+// in the data directory (runtime/runtime.cpp checks it at open).
 #pragma once
 
 #include <string>
@@ -8,7 +11,13 @@
 
 namespace anvil {
 
-constexpr size_t kActorIdLength = 25;
+constexpr size_t kActorIdLength = 25;        // a single node's ids
+constexpr size_t kEngineActorIdLength = 30;  // a Rivet Engine's ids
+// The width of every actor id of this process (kActorIdLength unless set).
+// Set once at startup, before any actor is created or read.
+size_t actor_id_length();
+void set_actor_id_length(size_t n);
+// 128 random bits, zero-padded to actor_id_length().
 std::string new_actor_id();
 bool is_valid_actor_id(std::string_view id);
 

@@ -123,6 +123,7 @@ class RuntimeCore {
   asio::awaitable<CallResult> guard_client(const std::string& actor_id, ClientRequest req);
   asio::awaitable<Status> destroy(const std::string& actor_id);
   asio::awaitable<void> shutdown();
+  asio::awaitable<Status> sleep_actor(const std::string& actor_id);
   Result<Value> workflow_history(const std::string& actor_id) const;
   Result<Pending<Value>> admin_actors(const inspect::ActorFilter& filter) const;
   Result<Pending<Value>> admin_actor(const std::string& actor_id, inspect::View view, const std::string& arg) const;
@@ -157,6 +158,7 @@ class RuntimeCore {
   storage::CommitPipeline& pipeline() { return pipeline_; }
   // Drops `inst` from its entry if it is still the entry's instance.
   void detach(const std::shared_ptr<ActorEntry>& entry, const Instance* inst);
+  HostHooks host_hooks;  // set before serving (Runtime::set_host_hooks)
   // Removes a destroyed actor from the directory and the key index.
   void forget(const std::shared_ptr<ActorEntry>& entry);
   // A new generation starts: bumps it, stamps start/connectable times and
@@ -190,6 +192,11 @@ class RuntimeCore {
 
  private:
   Result<Resolved> resolve(const CreateRequest& req, bool fail_if_exists, bool defer_commit);
+  // resolve() for an actor the engine named (req.actor_id).
+  Result<Resolved> adopt(const CreateRequest& req, const std::string& skey, const std::string& ikey);
+  // A new entry, its record and key claim (caller holds mu_).
+  Result<Resolved> create_entry(const CreateRequest& req, std::string id, int64_t create_ts, const std::string& skey,
+                                const std::string& ikey, bool defer_commit);
   void submit_pending_create(ActorEntry& e);  // requires mu_
   // The record an entry is stored as (requires mu_).
   static storage::ActorRow actor_row(const ActorEntry& e);

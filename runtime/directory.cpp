@@ -135,6 +135,7 @@ Result<Resolved> RuntimeCore::resolve(const CreateRequest& req, bool fail_if_exi
   if (auto st = validate_key(req.key); !st.ok()) return st.error();
   const std::string skey = serialize_key(req.key);
   const std::string ikey = index_key(req.namespace_name, req.name, skey);
+  if (!req.actor_id.empty()) return adopt(req, skey, ikey);
 
   uint64_t seen_epoch;
   {
@@ -187,15 +188,34 @@ Result<Resolved> RuntimeCore::resolve(const CreateRequest& req, bool fail_if_exi
 
   // Create: the record and the key claim commit in one batch, under the
   // directory lock, so concurrent creators of one key always find one actor.
+  return create_entry(req, new_actor_id(), now_ms(), skey, ikey, defer_commit);
+}
+
+Result<Resolved> RuntimeCore::adopt(const CreateRequest& req, const std::string& skey, const std::string& ikey) {
+  if (!is_valid_actor_id(req.actor_id))
+    return make_error("actor", "invalid_id",
+                      "Actor id '" + req.actor_id + "' is not " + std::to_string(actor_id_length()) +
+                          " lowercase base36 characters (the width of this data directory's ids).");
+  if (auto e = lookup_id(req.actor_id)) {
+    std::lock_guard lk(mu_);
+    return existing(e, ikey, false);
+  }
+  std::lock_guard lk(mu_);
+  if (auto e = resident(req.actor_id)) return existing(e, ikey, false);  // adopted meanwhile
+  return create_entry(req, req.actor_id, req.create_ts ? req.create_ts : now_ms(), skey, ikey, false);
+}
+
+Result<Resolved> RuntimeCore::create_entry(const CreateRequest& req, std::string id, int64_t create_ts,
+                                           const std::string& skey, const std::string& ikey, bool defer_commit) {
   auto e = std::make_shared<ActorEntry>();
-  e->info.actor_id = new_actor_id();
+  e->info.actor_id = std::move(id);
   e->info.name = req.name;
   e->info.key = skey;
   e->info.namespace_name = req.namespace_name;
   e->info.runner_name_selector = req.runner_name_selector;
   e->info.crash_policy = req.crash_policy;
   e->info.datacenter = req.datacenter;
-  e->info.create_ts = now_ms();
+  e->info.create_ts = create_ts;
   e->input = req.input;
   e->inspector_token = new_inspector_token();
 
@@ -335,7 +355,7 @@ std::shared_ptr<ActorEntry> RuntimeCore::lookup_id(const std::string& id) const 
     if (tombstoned(id)) return nullptr;
     seen_epoch = epoch(id);
   }
-  if (id.size() != kActorIdLength) return nullptr;  // not an id: nothing to read
+  if (id.size() != actor_id_length()) return nullptr;  // not an id: nothing to read
   cache_misses_.fetch_add(1, std::memory_order_relaxed);
   std::unique_lock lk(mu_, std::defer_lock);
   for (int attempt = 0;; ++attempt) {
@@ -514,6 +534,7 @@ std::shared_ptr<Instance> RuntimeCore::acquire(const std::string& actor_id, std:
   if (!e->instance) {
     const ActorDefinition* def = registry_.find(e->info.name);
     if (!def) return nullptr;  // type no longer hosted on this node
+    if (host_hooks.may_wake && !host_hooks.may_wake(actor_id)) return nullptr;  // the engine runs it elsewhere
     e->instance = std::make_shared<Instance>(*this, e, *def);
   }
   *entry_out = e;
@@ -521,10 +542,13 @@ std::shared_ptr<Instance> RuntimeCore::acquire(const std::string& actor_id, std:
 }
 
 void RuntimeCore::detach(const std::shared_ptr<ActorEntry>& entry, const Instance* inst) {
-  std::lock_guard lk(mu_);
-  if (entry->instance.get() == inst) entry->instance.reset();
-  if (!entry->info.sleep_ts) entry->info.sleep_ts = now_ms();  // (mark_asleep may have stamped it)
-  entry->info.connectable_ts.reset();
+  {
+    std::lock_guard lk(mu_);
+    if (entry->instance.get() == inst) entry->instance.reset();
+    if (!entry->info.sleep_ts) entry->info.sleep_ts = now_ms();  // (mark_asleep may have stamped it)
+    entry->info.connectable_ts.reset();
+  }
+  if (host_hooks.stopped) host_hooks.stopped(entry->info.actor_id, false);
 }
 
 storage::ActorRow RuntimeCore::mark_asleep(const std::shared_ptr<ActorEntry>& entry) {
@@ -536,22 +560,25 @@ storage::ActorRow RuntimeCore::mark_asleep(const std::shared_ptr<ActorEntry>& en
 }
 
 void RuntimeCore::forget(const std::shared_ptr<ActorEntry>& entry) {
-  std::lock_guard lk(mu_);
-  entry->destroyed = true;
-  entry->instance.reset();
-  auto ikey = index_key(entry->info.namespace_name, entry->info.name, entry->info.key);
-  if (auto it = by_key_.find(ikey); it != by_key_.end() && it->second == entry->info.actor_id) by_key_.erase(it);
-  if (auto it = by_id_.find(entry->info.actor_id); it != by_id_.end() && it->second == entry) {
-    lru_.erase(entry->lru_pos);
-    by_id_.erase(it);
+  {
+    std::lock_guard lk(mu_);
+    entry->destroyed = true;
+    entry->instance.reset();
+    auto ikey = index_key(entry->info.namespace_name, entry->info.name, entry->info.key);
+    if (auto it = by_key_.find(ikey); it != by_key_.end() && it->second == entry->info.actor_id) by_key_.erase(it);
+    if (auto it = by_id_.find(entry->info.actor_id); it != by_id_.end() && it->second == entry) {
+      lru_.erase(entry->lru_pos);
+      by_id_.erase(it);
+    }
+    // A reader that read the record from storage before the destroy landed
+    // must not install it: its bucket moved, so it reads again.
+    ++epoch(entry->info.actor_id);
+    ++epoch(ikey);
+    // Until the destroy commit is durable, storage still shows the actor.
+    if (const uint64_t seq = entry->last_seq.load(); seq != 0 && !pipeline_.synced_at_least(seq))
+      tombstones_[entry->info.actor_id] = seq;
   }
-  // A reader that read the record from storage before the destroy landed
-  // must not install it: its bucket moved, so it reads again.
-  ++epoch(entry->info.actor_id);
-  ++epoch(ikey);
-  // Until the destroy commit is durable, storage still shows the actor.
-  if (const uint64_t seq = entry->last_seq.load(); seq != 0 && !pipeline_.synced_at_least(seq))
-    tombstones_[entry->info.actor_id] = seq;
+  if (host_hooks.stopped) host_hooks.stopped(entry->info.actor_id, true);
 }
 
 storage::ActorRow RuntimeCore::begin_generation(const std::shared_ptr<ActorEntry>& entry) {

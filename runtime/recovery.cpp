@@ -28,7 +28,7 @@ void RuntimeCore::recover() {
   for (;;) {
     std::string actor;
     st = store_.scan_from(storage::Family::kQueue, next, [&](std::string_view k, std::string_view) {
-      if (k.size() >= kActorIdLength) actor.assign(k.substr(0, kActorIdLength));
+      if (k.size() >= actor_id_length()) actor.assign(k.substr(0, actor_id_length()));
       return actor.empty();
     });
     if (!st.ok()) {
@@ -47,9 +47,9 @@ void RuntimeCore::recover() {
   for (;;) {
     std::string actor, root;
     st = store_.scan_from(storage::Family::kWorkflow, next, [&](std::string_view k, std::string_view v) {
-      if (k.size() < kActorIdLength) return true;
-      actor.assign(k.substr(0, kActorIdLength));
-      if (k.size() == kActorIdLength) root.assign(v);
+      if (k.size() < actor_id_length()) return true;
+      actor.assign(k.substr(0, actor_id_length()));
+      if (k.size() == actor_id_length()) root.assign(v);
       return false;
     });
     if (!st.ok() || actor.empty() || stopping_.load(std::memory_order_relaxed)) break;
@@ -89,7 +89,7 @@ bool RuntimeCore::sweep_due(std::string& from) {
   std::string last;
   auto st = store_.scan_from(storage::Family::kDue, from, [&](std::string_view k, std::string_view) {
     if (stopping_.load(std::memory_order_relaxed) || due.size() >= kBatch) return false;
-    if (!storage::parse_due_key(k, kActorIdLength, d)) return true;
+    if (!storage::parse_due_key(k, actor_id_length(), d)) return true;
     if (d.due_ts > horizon) return false;
     due.emplace_back(d.actor_id, Alarm{d.schedule_id, d.due_ts});
     last.assign(k);
@@ -113,10 +113,10 @@ void RuntimeCore::build_due_index() {
   uint64_t last = 0;
   auto st = store_.scan(storage::Family::kSchedules, [&](std::string_view k, std::string_view v) {
     if (stopping_.load(std::memory_order_relaxed)) return false;
-    if (k.size() <= kActorIdLength) return true;
+    if (k.size() <= actor_id_length()) return true;
     auto row = storage::decode_schedule_row(v);
     if (!row.ok()) return true;
-    store_.put(b, storage::Family::kDue, storage::due_key(row->due_ts, k.substr(0, kActorIdLength), row->id), "");
+    store_.put(b, storage::Family::kDue, storage::due_key(row->due_ts, k.substr(0, actor_id_length()), row->id), "");
     if (++entries % 10'000 == 0) {
       last = pipeline_.submit(std::move(b), last);
       b = rocksdb::WriteBatch();
@@ -163,6 +163,26 @@ asio::awaitable<void> RuntimeCore::shutdown() {
     co_return;
   }
   spdlog::info("runtime: {} awake actors put to sleep", awake.size());
+}
+
+asio::awaitable<Status> RuntimeCore::sleep_actor(const std::string& actor_id) {
+  std::shared_ptr<ActorEntry> entry = lookup_id(actor_id);
+  if (!entry) co_return make_error("actor", "not_found", "Actor '" + actor_id + "' not found.");
+  std::shared_ptr<Instance> inst;
+  {
+    std::lock_guard lk(mu_);
+    submit_pending_create(*entry);
+    inst = entry->instance;
+  }
+  if (inst) {
+    std::function<int()> work = [inst]() {
+      inst->sleep_now();
+      return 0;
+    };
+    co_await run_on(inst->strand(), std::move(work));
+  }
+  const uint64_t last = entry->last_seq.load();
+  co_return co_await durable(last);
 }
 
 }  // namespace anvil

@@ -87,6 +87,8 @@ asio::awaitable<Result<RawResponse>> Runtime::raw_request(const std::string& act
 }
 asio::awaitable<Status> Runtime::destroy(const std::string& actor_id) { return core_->destroy(actor_id); }
 asio::awaitable<void> Runtime::shutdown() { return core_->shutdown(); }
+void Runtime::set_host_hooks(HostHooks hooks) { core_->host_hooks = std::move(hooks); }
+asio::awaitable<Status> Runtime::sleep(const std::string& actor_id) { return core_->sleep_actor(actor_id); }
 
 Result<Value> Runtime::workflow_history(const std::string& actor_id) const {
   return core_->workflow_history(actor_id);

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -85,6 +86,12 @@ struct CreateRequest {
   // manager API and application routes. Checked against
   // ActorDefinition::creators() when the key has no actor yet.
   std::string creator;
+  // Envoy mode (gateway/envoy.hpp): the Rivet Engine created the actor and
+  // named it. get_or_create then returns the actor with this id, or makes
+  // it with this id and create time, claiming the key (the engine decides
+  // which actor a key has; a local claim of another id is replaced).
+  std::string actor_id;
+  int64_t create_ts = 0;
 };
 
 struct Resolved {
@@ -202,6 +209,19 @@ class [[nodiscard]] Pending {
   uint64_t seq_;
 };
 
+// Envoy mode (gateway/envoy.hpp): the Rivet Engine decides where an actor
+// runs, so the runtime asks before it wakes one and tells when one stops.
+struct HostHooks {
+  // Whether this node may wake the actor now (the engine runs it here). A
+  // refused wake answers as actor.not_found. Called from any thread, under
+  // the directory lock: must be quick and must not call the runtime.
+  std::function<bool(const std::string& actor_id)> may_wake;
+  // After an awake actor stopped: asleep (idle, ctx.sleep(), or put to
+  // sleep by Runtime::sleep/shutdown) or `destroyed`. Any thread; must not
+  // block.
+  std::function<void(const std::string& actor_id, bool destroyed)> stopped;
+};
+
 class Runtime {
  public:
   Runtime(asio::io_context& io, storage::Store& store, storage::CommitPipeline& pipeline,
@@ -219,6 +239,8 @@ class Runtime {
   void set_directory_cache(size_t entries);
 
   const Registry& registry() const;
+  // Set before serving (envoy mode only).
+  void set_host_hooks(HostHooks hooks);
   // Set before serving; the pointees outlive the runtime. Setting them
   // again while actors run is safe (they read a snapshot: services() returns
   // a copy), but a pointee replaced must stay alive until no actor can still
@@ -313,6 +335,11 @@ class Runtime {
 
   // Destroys an actor (onDestroy, then all its storage).
   asio::awaitable<Status> destroy(const std::string& actor_id);
+
+  // Puts one actor to sleep if it is awake (onSleep runs, its state is
+  // persisted) and waits until that is durable; the next call wakes it.
+  // actor.not_found for no such actor.
+  asio::awaitable<Status> sleep(const std::string& actor_id);
 
   // Graceful stop: puts every awake actor to sleep (persisting its state).
   asio::awaitable<void> shutdown();

@@ -212,6 +212,32 @@ Result<std::optional<std::string>> Store::get(Family f, std::string_view key) co
   return std::optional<std::string>(std::move(value));
 }
 
+std::optional<Family> Store::family_of(uint32_t column_family_id) const {
+  for (size_t f = 0; f < static_cast<size_t>(Family::kCount) && f < ids_.size(); ++f)
+    if (ids_[f]->GetID() == column_family_id) return static_cast<Family>(f);
+  return std::nullopt;
+}
+
+Result<std::optional<std::string>> Store::get_meta(std::string_view key) const {
+  std::shared_lock lk(db_mu_);
+  if (!db_) return closed_error();
+  std::string value;
+  auto s = db_->Get(rocksdb::ReadOptions(), cfs_.back(), rocksdb::Slice(key.data(), key.size()), &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return storage_error(s);
+  return std::optional<std::string>(std::move(value));
+}
+
+Status Store::put_meta(std::string_view key, std::string_view value) {
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  std::shared_lock lk(db_mu_);
+  if (!db_) return closed_error();
+  auto s = db_->Put(wo, cfs_.back(), rocksdb::Slice(key.data(), key.size()), rocksdb::Slice(value.data(), value.size()));
+  if (!s.ok()) return storage_error(s);
+  return Ok{};
+}
+
 void Store::put(rocksdb::WriteBatch& b, Family f, std::string_view k, std::string_view v) const {
   b.Put(batch_cf(f), rocksdb::Slice(k.data(), k.size()), rocksdb::Slice(v.data(), v.size()));
 }

@@ -123,6 +123,16 @@ class Store {
   // Deletes every key of `f` that starts with `prefix`.
   void del_prefix(rocksdb::WriteBatch& b, Family f, std::string_view prefix) const;
 
+  // The family a batch operation's column family id names (WriteBatch
+  // handlers see ids); nullopt for the default family or an unknown id.
+  std::optional<Family> family_of(uint32_t column_family_id) const;
+
+  // The data directory's own settings (RocksDB's default family, which
+  // holds nothing else): e.g. "actor_id_length" (runtime/actor_id.hpp).
+  // put_meta writes synchronously; call it before serving, never from a turn.
+  Result<std::optional<std::string>> get_meta(std::string_view key) const;
+  Status put_meta(std::string_view key, std::string_view value);
+
   // Synchronous durable write (WAL fsync) — used by the commit pipeline only.
   // Errors: storage.disk_full (ENOSPC: nothing of `b` is readable, and
   // reopen() brings writes back once there is room) or storage.io_error (anything else).

@@ -20,10 +20,12 @@
 #include "engine-api/manager_api.hpp"
 #include "gateway/access.hpp"
 #include "gateway/actor_routes.hpp"
+#include "gateway/envoy.hpp"
 #include "gateway/http_server.hpp"
 #include "gateway/router.hpp"
 #include "gateway/traffic.hpp"
 #include "gateway/ws_session.hpp"
+#include "runtime/actor_id.hpp"
 #include "runtime/app_host.hpp"
 #include "runtime/runtime.hpp"
 #include "storage/commit_pipeline.hpp"
@@ -74,6 +76,17 @@ Options for `serve` (each also read from the environment variable shown):
                             the process exits with code 1 [ANVIL_SHUTDOWN_TIMEOUT, default 30]
 Without a Postgres or Redis URL the node serves every actor type that needs
 neither; one that does answers db.not_configured / redis.not_configured.
+
+Envoy mode (docs/envoy.md): run as a runner under a Rivet Engine, which places
+actors on its runners and routes clients to them (clients then use the engine's URL):
+  --engine URL              the engine's base URL, e.g. http://127.0.0.1:6420 [ANVIL_ENGINE]
+  --engine-token TOKEN      the engine's admin token     [ANVIL_ENGINE_TOKEN]
+  --namespace NS            the engine namespace         [ANVIL_NAMESPACE, default default]
+  --pool NAME               the runner config (pool) to serve [ANVIL_POOL, default default]
+  --envoy-version N         deployment version; the engine prefers the highest
+                            and drains older runners     [ANVIL_ENVOY_VERSION, default 1]
+The data directory of an envoy-mode node keeps the engine's 30-character actor
+ids: a node's data directory serves one mode only.
 
 Security (docs/operator-guide.md, "Security"):
   --token TOKEN             clients must present it on the manager API and the
@@ -127,6 +140,7 @@ struct ServeConfig {
   anvil::gateway::ServerOptions server;  // limits only; host/port come from `listen`
   anvil::gateway::WsOptions ws;
   anvil::gateway::TlsOptions tls;
+  anvil::gateway::EnvoyOptions envoy;  // envoy mode when engine_url is set
   bool tls_enabled() const { return tls.self_signed || !tls.cert_file.empty() || !tls.key_file.empty(); }
 };
 
@@ -226,8 +240,16 @@ bool split_host_port(const std::string& s, std::string& host, uint16_t& port) {
 
 // The graceful stop's last part (a plain function: a capturing lambda
 // coroutine would outlive its closure).
-anvil::asio::awaitable<void> stop_runtime(anvil::Runtime& runtime, anvil::asio::io_context& io,
-                                          anvil::asio::steady_timer& deadline) {
+anvil::asio::awaitable<void> stop_runtime(anvil::Runtime& runtime, std::shared_ptr<anvil::gateway::Envoy> envoy,
+                                          anvil::asio::io_context& io, anvil::asio::steady_timer& deadline,
+                                          int timeout_s) {
+  // In envoy mode the engine first moves this node's actors elsewhere
+  // (each is put to sleep here as the engine stops it), within half the
+  // shutdown bound.
+  if (envoy) {
+    const auto bound = std::chrono::milliseconds(timeout_s * 500);
+    co_await envoy->drain(bound);
+  }
   co_await runtime.shutdown();
   deadline.cancel();
   io.stop();
@@ -300,6 +322,42 @@ int serve(const ServeConfig& cfg) {
   if (!store.ok()) {
     spdlog::critical("cannot open RocksDB in {}: {}", cfg.data_dir, store.error().message);
     return 1;
+  }
+  // One actor-id width per data directory (runtime/actor_id.hpp): the
+  // engine's in envoy mode, the node's own otherwise.
+  {
+    const bool envoy_mode = !cfg.envoy.engine_url.empty();
+    const size_t want = envoy_mode ? anvil::kEngineActorIdLength : anvil::kActorIdLength;
+    auto stored = (*store)->get_meta("actor_id_length");
+    if (!stored.ok()) {
+      spdlog::critical("cannot read the data directory's settings: {}", stored.error().message);
+      return 1;
+    }
+    if (stored->has_value() && **stored != std::to_string(want)) {
+      spdlog::critical("the data directory {} holds actors with {}-character ids ({}); it cannot serve {}. Use "
+                       "another --data-dir.",
+                       cfg.data_dir, **stored, **stored == "30" ? "made in envoy mode" : "made by a single node",
+                       envoy_mode ? "envoy mode" : "as a single node");
+      return 1;
+    }
+    if (!stored->has_value()) {
+      bool has_actors = false;
+      (void)(*store)->scan(anvil::storage::Family::kActors, [&](std::string_view, std::string_view) {
+        has_actors = true;
+        return false;
+      });
+      if (envoy_mode && has_actors) {
+        spdlog::critical("the data directory {} holds actors made by a single node; envoy mode needs a data "
+                         "directory of its own. Use another --data-dir.",
+                         cfg.data_dir);
+        return 1;
+      }
+      if (auto st = (*store)->put_meta("actor_id_length", std::to_string(want)); !st.ok()) {
+        spdlog::critical("cannot write the data directory's settings: {}", st.error().message);
+        return 1;
+      }
+    }
+    anvil::set_actor_id_length(want);
   }
   anvil::storage::CommitPipeline pipeline(**store, io.get_executor());
   anvil::Registry registry;
@@ -381,6 +439,31 @@ int serve(const ServeConfig& cfg) {
     spdlog::critical("{}", bound.error().message);
     return 1;
   }
+  std::shared_ptr<anvil::gateway::Envoy> envoy;
+  // Envoy mode: the tunnel's WebSockets are relayed to a plain listener of
+  // this node on 127.0.0.1 (an ephemeral port), served by the same gateway.
+  std::unique_ptr<anvil::gateway::HttpServer> relay_server;
+  if (!cfg.envoy.engine_url.empty()) {
+    anvil::gateway::ServerOptions ropts = sopts;
+    ropts.host = "127.0.0.1";
+    ropts.port = 0;
+    relay_server = std::make_unique<anvil::gateway::HttpServer>(
+        io, ropts, [&router](anvil::http::Request req) { return router.handle(std::move(req)); },
+        [&ws_gateway](anvil::gateway::BeastRequest req, boost::beast::tcp_stream stream) {
+          return ws_gateway.handle(std::move(req), std::move(stream));
+        });
+    auto relay_port = relay_server->start();
+    if (!relay_port.ok()) {
+      spdlog::critical("envoy mode: cannot open the local WebSocket relay listener: {}", relay_port.error().message);
+      return 1;
+    }
+    anvil::gateway::EnvoyOptions eopts = cfg.envoy;
+    eopts.local_port = *relay_port;
+    auto made = anvil::gateway::Envoy::make(io, runtime, router, eopts);
+    if (!made.ok()) return usage_error(made.error().message);
+    envoy = std::move(*made);
+    runtime.add_metrics_source([envoy] { return envoy->metrics_text(); });
+  }
   runtime.add_metrics_source([&server] {
     return anvil::gateway::connection_metrics(server.open_connections(), server.refused_connections(),
                                               server.accept_failures()) +
@@ -406,7 +489,8 @@ int serve(const ServeConfig& cfg) {
     });
     server.stop();
     app_host.stop();
-    anvil::asio::co_spawn(io, stop_runtime(runtime, io, shutdown_deadline), anvil::asio::detached);
+    anvil::asio::co_spawn(io, stop_runtime(runtime, envoy, io, shutdown_deadline, cfg.shutdown_timeout_s),
+                          anvil::asio::detached);
   });
 
   const char* scheme = tls_ctx ? "https" : "http";
@@ -423,6 +507,11 @@ int serve(const ServeConfig& cfg) {
   std::cout << "anvil listening on " << scheme << "://" << host << ":" << *bound << std::endl;
 
   app_host.start();
+  if (envoy) {
+    spdlog::info("envoy mode: joining the engine at {} (namespace {}, pool {}, key {})", cfg.envoy.engine_url,
+                 cfg.envoy.namespace_name, cfg.envoy.pool, envoy->envoy_key());
+    envoy->start();
+  }
   std::vector<std::thread> threads;
   for (unsigned i = 1; i < cfg.threads; ++i) threads.emplace_back([&io] { io.run(); });
   io.run();
@@ -471,6 +560,11 @@ int main(int argc, char** argv) {
   cfg.tls.key_file = env_or("ANVIL_TLS_KEY", "");
   if (auto a = env_or("ANVIL_TLS_SELF_SIGNED", ""); !a.empty()) cfg.tls.self_signed = a != "0" && a != "false";
   if (auto a = env_or("ANVIL_HTTP2", ""); !a.empty()) cfg.tls.http2 = a != "0" && a != "false";
+  cfg.envoy.engine_url = env_or("ANVIL_ENGINE", "");
+  cfg.envoy.token = env_or("ANVIL_ENGINE_TOKEN", "");
+  cfg.envoy.namespace_name = env_or("ANVIL_NAMESPACE", cfg.envoy.namespace_name);
+  cfg.envoy.pool = env_or("ANVIL_POOL", cfg.envoy.pool);
+  if (auto n = env_or("ANVIL_ENVOY_VERSION", ""); !n.empty()) cfg.envoy.version = static_cast<uint32_t>(std::atoll(n.c_str()));
 
   // The limits: flag name, env name, where it goes.
   struct SizeLimit {
@@ -582,6 +676,23 @@ int main(int argc, char** argv) {
       cfg.tls.self_signed = true;
     } else if (a == "--no-http2") {
       cfg.tls.http2 = false;
+    } else if (a == "--engine") {
+      if (!(v = value("--engine")) || v->empty()) return usage_error("--engine needs the engine's URL");
+      cfg.envoy.engine_url = *v;
+    } else if (a == "--engine-token") {
+      if (!(v = value("--engine-token")) || v->empty()) return usage_error("--engine-token needs a value");
+      cfg.envoy.token = *v;
+    } else if (a == "--namespace") {
+      if (!(v = value("--namespace")) || v->empty()) return usage_error("--namespace needs a name");
+      cfg.envoy.namespace_name = *v;
+    } else if (a == "--pool") {
+      if (!(v = value("--pool")) || v->empty()) return usage_error("--pool needs a name");
+      cfg.envoy.pool = *v;
+    } else if (a == "--envoy-version") {
+      if (!(v = value("--envoy-version"))) return usage_error("--envoy-version needs a number");
+      long long n = std::atoll(v->c_str());
+      if (n < 1 || n > 4294967295LL) return usage_error("--envoy-version must be 1 to 4294967295");
+      cfg.envoy.version = static_cast<uint32_t>(n);
     } else if (auto sl = std::find_if(std::begin(size_limits), std::end(size_limits),
                                       [&](const SizeLimit& l) { return a == l.flag; });
                sl != std::end(size_limits)) {

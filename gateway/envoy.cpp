@@ -1,0 +1,761 @@
+#include "gateway/envoy.hpp"
+
+#include <cctype>
+#include <deque>
+#include <random>
+#include <set>
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+#include <spdlog/spdlog.h>
+
+#include "base/net/url.hpp"
+#include "base/value/cbor.hpp"
+#include "runtime/actor_key.hpp"
+
+namespace anvil::gateway {
+
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using Strand = asio::strand<asio::io_context::executor_type>;
+using Ws = websocket::stream<beast::tcp_stream>;
+
+namespace {
+
+Error config_error(std::string why) { return make_error("envoy", "invalid_config", std::move(why)); }
+
+bool identifier_chars(std::string_view s) {
+  for (char c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
+  return true;
+}
+
+std::string random_key() {
+  std::random_device rd;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "anvil-";
+  for (int i = 0; i < 24; ++i) out.push_back(kHex[rd() & 15]);
+  return out;
+}
+
+uint64_t request_key(const envoy::MessageId& id) {
+  uint64_t k = 0;
+  for (uint8_t b : id.gateway_id) k = (k << 8) | b;
+  for (uint8_t b : id.request_id) k = (k << 8) | b;
+  return k;
+}
+
+const char* reason_name(envoy::StopActorReason r) {
+  switch (r) {
+    case envoy::StopActorReason::SleepIntent: return "sleep_intent";
+    case envoy::StopActorReason::StopIntent: return "stop_intent";
+    case envoy::StopActorReason::Destroy: return "destroy";
+    case envoy::StopActorReason::GoingAway: return "going_away";
+    case envoy::StopActorReason::Lost: return "lost";
+  }
+  return "unknown";
+}
+
+Bytes to_bytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
+
+// One connection to the engine: its socket and write queue. A new
+// connection gets a new Conn; what was queued on a dropped one is dropped
+// with it (events are kept apart and sent again).
+struct Conn {
+  explicit Conn(Strand s) : ws(s) {}
+  Ws ws;
+  std::deque<Bytes> out;
+  bool writing = false;
+  bool open = false;
+};
+
+asio::awaitable<void> write_loop(std::shared_ptr<Conn> c) {
+  while (!c->out.empty() && c->open) {
+    Bytes b = std::move(c->out.front());
+    c->out.pop_front();
+    boost::system::error_code ec;
+    co_await c->ws.async_write(asio::buffer(b), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      c->open = false;
+      break;
+    }
+  }
+  c->writing = false;
+}
+
+asio::awaitable<void> close_conn(std::shared_ptr<Conn> c) {
+  boost::system::error_code ec;
+  co_await c->ws.async_close(websocket::close_code::normal, asio::redirect_error(asio::use_awaitable, ec));
+}
+
+// One WebSocket of a client, arriving through the tunnel, relayed to the
+// node's own WebSocket gateway over a local connection.
+struct Relay {
+  explicit Relay(Strand s) : ws(s) {}
+  Ws ws;
+  envoy::MessageId id;
+  uint16_t next_index = 1;  // of messages to the engine
+  bool open = false;        // local handshake done, not closed
+  bool closed = false;      // a close went either way: nothing more is sent
+  std::deque<std::pair<std::string, bool>> out;  // to the local socket: data, binary
+  bool writing = false;
+};
+
+bool hop_by_hop(const std::string& lower) {
+  return lower == "host" || lower == "connection" || lower == "upgrade" || lower == "sec-websocket-key" ||
+         lower == "sec-websocket-version" || lower == "sec-websocket-extensions" || lower == "content-length" ||
+         lower == "transfer-encoding";
+}
+
+}  // namespace
+
+struct Envoy::Impl {
+  Impl(Envoy& owner_, asio::io_context& io_, Runtime& rt_, Router& router_, net::Url url_)
+      : owner(owner_), io(io_), rt(rt_), router(router_), strand(asio::make_strand(io_)), url(std::move(url_)) {}
+
+  Envoy& owner;
+  asio::io_context& io;
+  Runtime& rt;
+  Router& router;
+  Strand strand;
+  net::Url url;
+
+  // Everything below is touched on `strand` only (the counters excepted).
+  std::shared_ptr<Conn> conn;
+  bool stopping = false;  // stop()/drain(): no reconnect
+  std::optional<envoy::ProtocolMetadata> protocol;
+  std::shared_ptr<asio::steady_timer> retry_timer;
+
+  struct ActorSlot {
+    uint32_t generation = 0;      // the newest generation commanded
+    int64_t last_command = -1;    // highest command index taken in `generation`
+    uint32_t event_generation = 0;  // events are numbered from 0 per generation
+    int64_t next_event = 0;
+    bool running = false;
+    bool busy = false;
+    std::deque<envoy::CommandWrapper> tasks;
+  };
+  std::map<std::string, ActorSlot> actors;
+  std::deque<envoy::EventWrapper> unacked;  // sent, not yet acknowledged, in send order
+
+  struct Incoming {
+    envoy::MessageId id;
+    envoy::ToEnvoyRequestStart start;
+    std::string body;
+  };
+  std::map<uint64_t, Incoming> streaming;  // requests whose body is still arriving
+  std::map<uint64_t, std::shared_ptr<Relay>> sockets;  // tunnel WebSockets
+  std::set<uint64_t> aborted;              // in flight, aborted by the engine
+
+  std::atomic<uint64_t> connects{0}, disconnects{0}, commands{0}, events{0}, requests{0}, request_errors{0};
+
+  void send(const envoy::ToRivet& msg) { queue(conn, envoy::encode(msg)); }
+  void queue(const std::shared_ptr<Conn>& c, Bytes b) {
+    if (!c || !c->open) return;
+    c->out.push_back(std::move(b));
+    if (c->writing) return;
+    c->writing = true;
+    asio::co_spawn(strand, write_loop(c), asio::detached);
+  }
+
+  void update_hosted() {
+    size_t n = 0;
+    for (const auto& [_, a] : actors) n += a.running ? 1 : 0;
+    owner.hosted_.store(n);
+  }
+
+  // ---- connection ----
+  asio::awaitable<void> run(std::shared_ptr<Envoy> keep) {
+    auto delay = owner.opts_.reconnect_min;
+    while (!stopping) {
+      const bool had_init = co_await session();
+      if (stopping) break;
+      if (had_init) delay = owner.opts_.reconnect_min;
+      retry_timer = std::make_shared<asio::steady_timer>(strand);
+      retry_timer->expires_after(delay);
+      boost::system::error_code ec;
+      co_await retry_timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      retry_timer.reset();
+      delay = std::min(delay * 2, owner.opts_.reconnect_max);
+    }
+    (void)keep;
+  }
+
+  std::string connect_target() const {
+    const auto& o = owner.opts_;
+    return "/envoys/connect?protocol_version=" + std::to_string(envoy::kProtocolVersion) +
+           "&namespace=" + http::percent_encode(o.namespace_name) + "&envoy_key=" + http::percent_encode(o.envoy_key) +
+           "&version=" + std::to_string(o.version) + "&pool_name=" + http::percent_encode(o.pool);
+  }
+
+  // One connection's life; true when the engine's Init arrived.
+  asio::awaitable<bool> session() {
+    auto c = std::make_shared<Conn>(strand);
+    boost::system::error_code ec;
+    asio::ip::tcp::resolver resolver(strand);
+    const std::string port = std::to_string(url.port);
+    auto hosts = co_await resolver.async_resolve(url.host, port, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      spdlog::warn("envoy: cannot resolve engine host {}: {}", url.host, ec.message());
+      co_return false;
+    }
+    auto& tcp = beast::get_lowest_layer(c->ws);
+    tcp.expires_after(std::chrono::seconds(10));
+    co_await tcp.async_connect(hosts, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      spdlog::warn("envoy: cannot connect to the engine at {}:{}: {}", url.host, url.port, ec.message());
+      co_return false;
+    }
+    tcp.expires_never();
+    websocket::stream_base::timeout to = websocket::stream_base::timeout::suggested(beast::role_type::client);
+    to.handshake_timeout = std::chrono::seconds(10);
+    to.idle_timeout = std::chrono::seconds(30);
+    to.keep_alive_pings = true;
+    c->ws.set_option(to);
+    const std::string protocols =
+        owner.opts_.token.empty() ? std::string("rivet") : "rivet, rivet_token." + owner.opts_.token;
+    c->ws.set_option(websocket::stream_base::decorator([protocols](websocket::request_type& req) {
+      req.set(beast::http::field::sec_websocket_protocol, protocols);
+      req.set(beast::http::field::user_agent, "anvil-envoy");
+    }));
+    c->ws.read_message_max(owner.opts_.max_message_bytes);
+    websocket::response_type res;
+    const std::string target = connect_target();
+    co_await c->ws.async_handshake(res, url.authority, target, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      spdlog::warn("envoy: the engine refused the envoy connection ({}, HTTP {}): {}", ec.message(),
+                   res.result_int(), res.body());
+      co_return false;
+    }
+    c->ws.binary(true);
+    c->open = true;
+    conn = c;
+    connects.fetch_add(1);
+    spdlog::info("envoy: connected to {} as {} (namespace {}, pool {})", owner.opts_.engine_url, owner.opts_.envoy_key,
+                 owner.opts_.namespace_name, owner.opts_.pool);
+
+    bool had_init = false;
+    beast::flat_buffer buf;
+    for (;;) {
+      buf.clear();
+      co_await c->ws.async_read(buf, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+      const auto data = buf.cdata();
+      auto msg = envoy::decode_to_envoy(
+          std::span<const uint8_t>(static_cast<const uint8_t*>(data.data()), data.size()));
+      if (!msg.ok()) {
+        spdlog::error("envoy: undecodable message from the engine ({} bytes): {}", data.size(), msg.error().message);
+        continue;
+      }
+      if (std::holds_alternative<envoy::ToEnvoyInit>(*msg)) had_init = true;
+      on_message(std::move(*msg));
+    }
+    c->open = false;
+    if (conn == c) conn.reset();
+    owner.connected_.store(false);
+    streaming.clear();
+    // The engine's gateway lost these sockets with the connection.
+    for (auto& [_, r] : sockets) {
+      r->closed = true;
+      asio::co_spawn(strand, close_relay(r, 1001, "engine connection lost"), asio::detached);
+    }
+    sockets.clear();
+    disconnects.fetch_add(1);
+    if (!stopping) {
+      const auto reason = c->ws.reason();
+      spdlog::warn("envoy: connection to the engine lost ({}{}{}); reconnecting", ec.message(),
+                   reason.reason.empty() ? "" : ": ", std::string(reason.reason.data(), reason.reason.size()));
+    }
+    co_return had_init;
+  }
+
+  void on_message(envoy::ToEnvoy msg) {
+    std::visit(
+        [&](auto& m) {
+          using T = std::decay_t<decltype(m)>;
+          if constexpr (std::is_same_v<T, envoy::ToEnvoyInit>) {
+            on_init(m);
+          } else if constexpr (std::is_same_v<T, envoy::ToEnvoyCommands>) {
+            for (auto& cw : m.commands) on_command(std::move(cw));
+          } else if constexpr (std::is_same_v<T, envoy::ToEnvoyAckEvents>) {
+            on_ack_events(m);
+          } else if constexpr (std::is_same_v<T, envoy::ToEnvoyKvResponse>) {
+            spdlog::debug("envoy: KV response {} with no request waiting", m.request_id);
+          } else if constexpr (std::is_same_v<T, envoy::ToEnvoyTunnelMessage>) {
+            on_tunnel(std::move(m));
+          } else if constexpr (std::is_same_v<T, envoy::ToEnvoyPing>) {
+            send(envoy::ToRivetPong{m.ts});
+          }
+        },
+        msg);
+  }
+
+  void on_init(const envoy::ToEnvoyInit& init) {
+    protocol = init.metadata;
+    owner.connected_.store(true);
+    envoy::ToRivetMetadata meta;
+    meta.prepopulate_actor_names.emplace();
+    for (const auto& name : rt.registry().names()) meta.prepopulate_actor_names->emplace_back(name, envoy::ActorName{"{}"});
+    meta.metadata = R"({"impl":"anvil","version":"0.1.0"})";
+    send(meta);
+    // Events the engine has not acknowledged go again, in their order.
+    if (!unacked.empty()) {
+      envoy::ToRivetEvents again;
+      again.events.assign(unacked.begin(), unacked.end());
+      send(again);
+    }
+    spdlog::info("envoy: registered {} actor types; engine thresholds: lost {} ms, stop {} ms, payload {} bytes",
+                 meta.prepopulate_actor_names->size(), init.metadata.envoy_lost_threshold,
+                 init.metadata.actor_stop_threshold, init.metadata.max_response_payload_size);
+  }
+
+  // ---- commands and events ----
+  void on_command(envoy::CommandWrapper cw) {
+    commands.fetch_add(1);
+    const auto cp = cw.checkpoint;
+    auto& slot = actors[cp.actor_id];
+    if (cp.generation < slot.generation || (cp.generation == slot.generation && cp.index <= slot.last_command)) {
+      // A replay, or a command for a generation that has moved on (a stale
+      // stop must not stop the new instance): acknowledged, not run.
+      ack_command(cp);
+      return;
+    }
+    slot.generation = cp.generation;
+    slot.last_command = cp.index;
+    slot.tasks.push_back(std::move(cw));
+    if (!slot.busy) {
+      slot.busy = true;
+      asio::co_spawn(strand, run_tasks(owner.shared_from_this(), cp.actor_id), asio::detached);
+    }
+  }
+
+  void ack_command(const envoy::ActorCheckpoint& cp) {
+    envoy::ToRivetAckCommands ack;
+    ack.last_command_checkpoints.push_back(cp);
+    send(ack);
+  }
+
+  // Events of one actor are emitted in command order, so a generation's
+  // events are numbered from 0 as its first one goes out.
+  void emit(const envoy::ActorCheckpoint& cp, envoy::Event ev) {
+    auto& slot = actors[cp.actor_id];
+    if (slot.event_generation != cp.generation) {
+      slot.event_generation = cp.generation;
+      slot.next_event = 0;
+    }
+    envoy::EventWrapper w{{cp.actor_id, cp.generation, slot.next_event++}, std::move(ev)};
+    unacked.push_back(w);
+    events.fetch_add(1);
+    envoy::ToRivetEvents batch;
+    batch.events.push_back(std::move(w));
+    send(batch);
+  }
+
+  void on_ack_events(const envoy::ToEnvoyAckEvents& ack) {
+    for (const auto& cp : ack.last_event_checkpoints) {
+      std::erase_if(unacked, [&](const envoy::EventWrapper& w) {
+        return w.checkpoint.actor_id == cp.actor_id &&
+               (w.checkpoint.generation < cp.generation ||
+                (w.checkpoint.generation == cp.generation && w.checkpoint.index <= cp.index));
+      });
+    }
+  }
+
+  asio::awaitable<void> run_tasks(std::shared_ptr<Envoy> keep, std::string actor_id) {
+    for (;;) {
+      auto it = actors.find(actor_id);
+      if (it == actors.end()) co_return;
+      if (it->second.tasks.empty()) {
+        it->second.busy = false;
+        co_return;
+      }
+      envoy::CommandWrapper cw = std::move(it->second.tasks.front());
+      it->second.tasks.pop_front();
+      if (auto* start = std::get_if<envoy::CommandStartActor>(&cw.inner)) {
+        co_await start_actor(cw.checkpoint, *start);
+      } else {
+        const auto reason = std::get<envoy::CommandStopActor>(cw.inner).reason;
+        co_await stop_actor(cw.checkpoint, reason);
+      }
+      ack_command(cw.checkpoint);
+    }
+    (void)keep;
+  }
+
+  asio::awaitable<void> start_actor(const envoy::ActorCheckpoint& cp, const envoy::CommandStartActor& cmd) {
+    CreateRequest req;
+    req.namespace_name = owner.opts_.namespace_name;
+    req.name = cmd.config.name;
+    req.key = cmd.config.key ? deserialize_key(*cmd.config.key) : ActorKey{};
+    req.runner_name_selector = owner.opts_.pool;
+    req.actor_id = cp.actor_id;
+    req.create_ts = cmd.config.create_ts;
+    std::optional<Error> failed;
+    if (cmd.config.input) {
+      auto in = cbor::decode(*cmd.config.input, cbor::Mode::Compat);
+      if (in.ok())
+        req.input = std::move(*in);
+      else
+        failed = make_error("actor", "invalid_input", "the actor's input is not CBOR: " + in.error().message);
+    }
+    Result<Resolved> r = failed ? Result<Resolved>(*failed) : rt.get_or_create(req);
+    if (r.ok()) {
+      const uint64_t seq = r->seq;
+      Status st = co_await rt.durable(seq);
+      if (!st.ok()) r = st.error();
+    }
+    auto& slot = actors[cp.actor_id];
+    if (!r.ok()) {
+      spdlog::error("envoy: cannot start actor {} ({} gen {}): {}", cp.actor_id, cmd.config.name, cp.generation,
+                    r.error().message);
+      slot.running = false;
+      update_hosted();
+      // Error, never Ok: a stop reported as Ok without a stop command makes
+      // the engine destroy the actor and its data.
+      emit(cp, envoy::EventActorStateUpdate{envoy::StateStopped{envoy::StopCode::Error, r.error().message}});
+      co_return;
+    }
+    slot.running = true;
+    update_hosted();
+    spdlog::info("envoy: actor {} ({}) started, generation {}", cp.actor_id, cmd.config.name, cp.generation);
+    emit(cp, envoy::EventActorStateUpdate{envoy::StateRunning{}});
+  }
+
+  asio::awaitable<void> stop_actor(const envoy::ActorCheckpoint& cp, envoy::StopActorReason reason) {
+    Status st = Ok{};
+    if (reason == envoy::StopActorReason::Destroy) {
+      st = co_await rt.destroy(cp.actor_id);
+    } else {
+      st = co_await rt.sleep(cp.actor_id);
+    }
+    if (!st.ok() && st.error().code != "not_found")
+      spdlog::error("envoy: stopping actor {} ({}) failed: {}", cp.actor_id, reason_name(reason), st.error().message);
+    auto& slot = actors[cp.actor_id];
+    slot.running = false;
+    update_hosted();
+    spdlog::info("envoy: actor {} stopped ({}), generation {}", cp.actor_id, reason_name(reason), cp.generation);
+    // In reply to the engine's stop: Ok (the engine decides what follows).
+    emit(cp, envoy::EventActorStateUpdate{envoy::StateStopped{envoy::StopCode::Ok, std::nullopt}});
+  }
+
+  // ---- tunnel ----
+  void tunnel_reply(const envoy::MessageId& id, envoy::ToRivetTunnelKind kind) {
+    envoy::ToRivetTunnelMessage m;
+    m.message_id = id;
+    m.kind = std::move(kind);
+    send(m);
+  }
+
+  void on_tunnel(envoy::ToEnvoyTunnelMessage m) {
+    const uint64_t key = request_key(m.message_id);
+    std::visit(
+        [&](auto& k) {
+          using T = std::decay_t<decltype(k)>;
+          if constexpr (std::is_same_v<T, envoy::ToEnvoyRequestStart>) {
+            if (k.stream) {
+              Incoming in{m.message_id, std::move(k), {}};
+              if (in.start.body) in.body.assign(in.start.body->begin(), in.start.body->end());
+              streaming[key] = std::move(in);
+            } else {
+              std::string body = k.body ? std::string(k.body->begin(), k.body->end()) : std::string();
+              dispatch(m.message_id, std::move(k), std::move(body));
+            }
+          } else if constexpr (std::is_same_v<T, envoy::ToEnvoyRequestChunk>) {
+            auto it = streaming.find(key);
+            if (it == streaming.end()) return;
+            it->second.body.append(k.body.begin(), k.body.end());
+            // The bytes are taken: the engine may send that many more.
+            tunnel_reply(m.message_id, envoy::ToRivetRequestBodyWindowUpdate{k.body.size()});
+            if (k.finish) {
+              Incoming in = std::move(it->second);
+              streaming.erase(it);
+              dispatch(in.id, std::move(in.start), std::move(in.body));
+            }
+          } else if constexpr (std::is_same_v<T, envoy::ToEnvoyRequestAbort> ||
+                               std::is_same_v<T, envoy::ToEnvoyRequestBodyCancel>) {
+            if (streaming.erase(key) == 0) aborted.insert(key);
+          } else if constexpr (std::is_same_v<T, envoy::ToEnvoyResponseBodyWindowUpdate>) {
+            // Responses go whole (never streamed), so there is no window to track.
+          } else if constexpr (std::is_same_v<T, envoy::ToEnvoyWebSocketOpen>) {
+            open_relay(m.message_id, std::move(k));
+          } else if constexpr (std::is_same_v<T, envoy::ToEnvoyWebSocketMessage>) {
+            auto it = sockets.find(key);
+            if (it == sockets.end() || it->second->closed) return;
+            it->second->out.emplace_back(std::string(k.data.begin(), k.data.end()), k.binary);
+            pump_relay(it->second);
+          } else if constexpr (std::is_same_v<T, envoy::ToEnvoyWebSocketClose>) {
+            auto it = sockets.find(key);
+            if (it == sockets.end()) return;
+            auto r = it->second;
+            sockets.erase(it);
+            r->closed = true;
+            asio::co_spawn(strand, close_relay(r, k.code.value_or(1000), k.reason.value_or("")), asio::detached);
+          }
+        },
+        m.kind);
+  }
+
+  // ---- tunnel WebSockets ----
+  void open_relay(envoy::MessageId id, envoy::ToEnvoyWebSocketOpen open) {
+    const uint64_t key = request_key(id);
+    if (owner.opts_.local_port == 0 || sockets.count(key)) {
+      envoy::ToRivetWebSocketClose close;
+      close.code = 1011;
+      close.reason = "anvil.websocket_unavailable";
+      envoy::MessageId cid = id;
+      cid.message_index = 0;
+      tunnel_reply(cid, close);
+      return;
+    }
+    auto r = std::make_shared<Relay>(strand);
+    r->id = id;
+    sockets[key] = r;
+    asio::co_spawn(strand, run_relay(owner.shared_from_this(), r, std::move(open)), asio::detached);
+  }
+
+  void relay_to_engine(const std::shared_ptr<Relay>& r, envoy::ToRivetTunnelKind kind, bool indexed) {
+    envoy::MessageId id = r->id;
+    id.message_index = indexed ? r->next_index++ : 0;
+    tunnel_reply(id, std::move(kind));
+  }
+
+  asio::awaitable<void> run_relay(std::shared_ptr<Envoy> keep, std::shared_ptr<Relay> r,
+                                  envoy::ToEnvoyWebSocketOpen open) {
+    boost::system::error_code ec;
+    auto& tcp = beast::get_lowest_layer(r->ws);
+    tcp.expires_after(std::chrono::seconds(10));
+    const asio::ip::tcp::endpoint local(asio::ip::make_address("127.0.0.1"), owner.opts_.local_port);
+    co_await tcp.async_connect(local, asio::redirect_error(asio::use_awaitable, ec));
+    std::string path = open.path.empty() ? std::string("/") : open.path;
+    if (path.front() != '/') path.insert(path.begin(), '/');
+    const std::string target = "/gateway/" + open.actor_id + path;
+    if (!ec) {
+      tcp.expires_never();
+      r->ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+      auto headers = std::make_shared<envoy::StringMap>(std::move(open.headers));
+      r->ws.set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {
+        for (const auto& [name, value] : *headers) {
+          std::string lower = name;
+          for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+          if (!hop_by_hop(lower)) req.set(lower, value);
+        }
+      }));
+      r->ws.read_message_max(owner.opts_.max_message_bytes);
+      websocket::response_type res;
+      const std::string host = "127.0.0.1:" + std::to_string(owner.opts_.local_port);
+      co_await r->ws.async_handshake(res, host, target, asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (r->closed) co_return;  // the engine closed it meanwhile
+    if (ec) {
+      spdlog::warn("envoy: WebSocket {} through the tunnel refused: {}", target, ec.message());
+      sockets.erase(request_key(r->id));
+      r->closed = true;
+      envoy::ToRivetWebSocketClose close;
+      close.code = 1011;
+      close.reason = "anvil.websocket_refused";
+      relay_to_engine(r, close, false);
+      co_return;
+    }
+    r->open = true;
+    relay_to_engine(r, envoy::ToRivetWebSocketOpen{false}, false);
+    pump_relay(r);
+    beast::flat_buffer buf;
+    for (;;) {
+      buf.clear();
+      co_await r->ws.async_read(buf, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || r->closed) break;
+      const auto data = buf.cdata();
+      envoy::ToRivetWebSocketMessage msg;
+      msg.data.assign(static_cast<const uint8_t*>(data.data()), static_cast<const uint8_t*>(data.data()) + data.size());
+      msg.binary = !r->ws.got_text();
+      relay_to_engine(r, std::move(msg), true);
+    }
+    r->open = false;
+    if (r->closed) co_return;  // the engine's close: nothing to report back
+    r->closed = true;
+    sockets.erase(request_key(r->id));
+    envoy::ToRivetWebSocketClose close;
+    const auto reason = r->ws.reason();
+    close.code = reason.code ? static_cast<uint16_t>(reason.code) : static_cast<uint16_t>(1006);
+    if (!reason.reason.empty()) close.reason = std::string(reason.reason.data(), reason.reason.size());
+    relay_to_engine(r, close, false);
+    (void)keep;
+  }
+
+  void pump_relay(const std::shared_ptr<Relay>& r) {
+    if (!r->open || r->writing || r->out.empty()) return;
+    r->writing = true;
+    asio::co_spawn(strand, relay_writes(r), asio::detached);
+  }
+
+  asio::awaitable<void> relay_writes(std::shared_ptr<Relay> r) {
+    while (r->open && !r->out.empty()) {
+      auto [data, binary] = std::move(r->out.front());
+      r->out.pop_front();
+      r->ws.binary(binary);
+      boost::system::error_code ec;
+      co_await r->ws.async_write(asio::buffer(data), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+    }
+    r->writing = false;
+  }
+
+  asio::awaitable<void> close_relay(std::shared_ptr<Relay> r, uint16_t code, std::string reason) {
+    if (!r->open) co_return;
+    boost::system::error_code ec;
+    websocket::close_reason cr(static_cast<websocket::close_code>(code));
+    cr.reason = reason;
+    co_await r->ws.async_close(cr, asio::redirect_error(asio::use_awaitable, ec));
+  }
+
+  void dispatch(envoy::MessageId id, envoy::ToEnvoyRequestStart start, std::string body) {
+    requests.fetch_add(1);
+    asio::co_spawn(io, serve(owner.shared_from_this(), id, std::move(start), std::move(body)), asio::detached);
+  }
+
+  // Runs on the io threads (not the strand): the Router does the work; the
+  // answer goes back through the strand.
+  asio::awaitable<void> serve(std::shared_ptr<Envoy> keep, envoy::MessageId id, envoy::ToEnvoyRequestStart start,
+                              std::string body) {
+    http::Request req;
+    req.method = start.method;
+    std::string path = start.path.empty() ? std::string("/") : start.path;
+    if (auto q = path.find('?'); q != std::string::npos) {
+      req.query = path.substr(q + 1);
+      path.resize(q);
+    }
+    if (path.front() != '/') path.insert(path.begin(), '/');
+    req.path = "/gateway/" + start.actor_id + path;
+    for (auto& [name, value] : start.headers) {
+      std::string lower = name;
+      for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      req.headers.emplace_back(std::move(lower), value);
+    }
+    req.body = std::move(body);
+    http::Response res;
+    try {
+      res = co_await router.handle(std::move(req));
+    } catch (const std::exception& e) {
+      spdlog::error("envoy: request {} {} failed: {}", start.method, start.path, e.what());
+      res = http::error_response(internal_error());
+    }
+    co_await asio::post(strand, asio::use_awaitable);
+    const uint64_t key = request_key(id);
+    if (aborted.erase(key)) co_return;
+    envoy::ToRivetResponseStart rs;
+    const uint64_t limit = protocol ? protocol->max_response_payload_size : 0;
+    if (limit && res.body.size() > limit) {
+      request_errors.fetch_add(1);
+      res = http::error_response(make_error("message", "outgoing_too_long",
+                                            "The response (" + std::to_string(res.body.size()) +
+                                                " bytes) exceeds the engine's payload limit of " +
+                                                std::to_string(limit) + " bytes."));
+    }
+    rs.status = static_cast<uint16_t>(res.status);
+    for (auto& [name, value] : res.headers) rs.headers.emplace_back(name, value);
+    if (!res.body.empty()) rs.body = to_bytes(res.body);
+    rs.stream = false;
+    tunnel_reply(id, rs);
+    (void)keep;
+  }
+
+  void close_now() {
+    stopping = true;
+    if (retry_timer) retry_timer->cancel();
+    if (conn && conn->open) {
+      conn->open = false;
+      asio::co_spawn(strand, close_conn(conn), asio::detached);
+    }
+  }
+};
+
+Envoy::Envoy(asio::io_context& io, Runtime& rt, Router& router, EnvoyOptions opts) : opts_(std::move(opts)) {
+  auto url = net::parse_url(opts_.engine_url);
+  impl_ = std::make_unique<Impl>(*this, io, rt, router, std::move(*url));
+}
+
+Envoy::~Envoy() = default;
+
+Result<std::shared_ptr<Envoy>> Envoy::make(asio::io_context& io, Runtime& rt, Router& router, EnvoyOptions opts) {
+  auto url = net::parse_url(opts.engine_url);
+  if (!url.ok()) return config_error("--engine: " + url.error().message);
+  if (url->tls)
+    return config_error("--engine: https:// engine URLs are not supported yet; reach the engine over http:// on a "
+                        "private network, or through a local TLS-terminating proxy");
+  if (url->target != "/") return config_error("--engine: give the engine's base URL, without a path");
+  if (opts.namespace_name.empty()) return config_error("--namespace must not be empty");
+  if (opts.pool.empty() || opts.pool.size() > 128) return config_error("--pool must be 1 to 128 characters");
+  if (opts.envoy_key.empty()) opts.envoy_key = random_key();
+  if (opts.envoy_key.size() < 3 || opts.envoy_key.size() > 128 || !identifier_chars(opts.envoy_key))
+    return config_error("the envoy key must be 3 to 128 characters: letters, digits, '-', '_' or '.'");
+  return std::shared_ptr<Envoy>(new Envoy(io, rt, router, std::move(opts)));
+}
+
+void Envoy::start() {
+  asio::co_spawn(impl_->strand, impl_->run(shared_from_this()), asio::detached);
+}
+
+void Envoy::stop() {
+  asio::dispatch(impl_->strand, [self = shared_from_this()] { self->impl_->close_now(); });
+}
+
+asio::awaitable<void> Envoy::drain(std::chrono::milliseconds bound) {
+  auto self = shared_from_this();
+  Impl& d = *impl_;
+  co_await asio::post(d.strand, asio::use_awaitable);
+  if (d.conn && d.conn->open) {
+    spdlog::info("envoy: draining: {} actors to hand back to the engine", hosted_.load());
+    d.send(envoy::ToRivetStopping{});
+    const auto deadline = std::chrono::steady_clock::now() + bound;
+    asio::steady_timer t(d.strand);
+    // The engine stops each actor (GoingAway); each stop lands here as a
+    // command, so the count falls to zero.
+    while (hosted_.load() > 0 && std::chrono::steady_clock::now() < deadline && d.conn && d.conn->open) {
+      t.expires_after(std::chrono::milliseconds(20));
+      boost::system::error_code ec;
+      co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (hosted_.load() > 0)
+      spdlog::warn("envoy: drain ended with {} actors not stopped by the engine", hosted_.load());
+    // Let the last Stopped events reach the engine before the close.
+    for (int i = 0; i < 50 && d.conn && d.conn->open && (!d.conn->out.empty() || d.conn->writing); ++i) {
+      t.expires_after(std::chrono::milliseconds(10));
+      boost::system::error_code ec;
+      co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
+  d.close_now();
+}
+
+std::string Envoy::metrics_text() const {
+  const Impl& d = *impl_;
+  std::string out;
+  auto line = [&out](const char* name, const char* type, const char* help, uint64_t v) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += ' ';
+    out += type;
+    out += '\n';
+    out += name;
+    out += ' ';
+    out += std::to_string(v);
+    out += '\n';
+  };
+  line("anvil_envoy_connected", "gauge", "1 while the node is connected to the Rivet Engine.", connected_.load() ? 1 : 0);
+  line("anvil_envoy_connects_total", "counter", "Connections opened to the engine.", d.connects.load());
+  line("anvil_envoy_disconnects_total", "counter", "Connections to the engine that dropped.", d.disconnects.load());
+  line("anvil_envoy_actors", "gauge", "Actors the engine runs on this node.", hosted_.load());
+  line("anvil_envoy_commands_total", "counter", "Commands received from the engine.", d.commands.load());
+  line("anvil_envoy_events_total", "counter", "Actor events sent to the engine.", d.events.load());
+  line("anvil_envoy_requests_total", "counter", "HTTP requests served through the engine's tunnel.", d.requests.load());
+  line("anvil_envoy_request_errors_total", "counter", "Tunnel responses replaced by an error (too large).",
+       d.request_errors.load());
+  return out;
+}
+
+}  // namespace anvil::gateway
