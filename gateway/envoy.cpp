@@ -12,6 +12,8 @@
 
 #include "base/net/url.hpp"
 #include "base/value/cbor.hpp"
+#include "gateway/envoy_kv.hpp"
+#include "runtime/actor_id.hpp"
 #include "runtime/actor_key.hpp"
 
 namespace anvil::gateway {
@@ -110,6 +112,41 @@ bool hop_by_hop(const std::string& lower) {
 
 }  // namespace
 
+bool HostedActors::contains(const std::string& actor_id) const {
+  std::lock_guard lk(mu_);
+  return ids_.count(actor_id) > 0;
+}
+void HostedActors::add(const std::string& actor_id) {
+  std::lock_guard lk(mu_);
+  ids_.insert(actor_id);
+}
+void HostedActors::remove(const std::string& actor_id) {
+  std::lock_guard lk(mu_);
+  ids_.erase(actor_id);
+}
+size_t HostedActors::size() const {
+  std::lock_guard lk(mu_);
+  return ids_.size();
+}
+void HostedActors::set_listener(std::function<void(const std::string&, bool)> fn) {
+  std::lock_guard lk(mu_);
+  listener_ = std::move(fn);
+}
+HostHooks HostedActors::hooks() {
+  auto self = shared_from_this();
+  HostHooks h;
+  h.may_wake = [self](const std::string& id) { return self->contains(id); };
+  h.stopped = [self](const std::string& id, bool destroyed) {
+    std::function<void(const std::string&, bool)> fn;
+    {
+      std::lock_guard lk(self->mu_);
+      fn = self->listener_;
+    }
+    if (fn) fn(id, destroyed);
+  };
+  return h;
+}
+
 struct Envoy::Impl {
   Impl(Envoy& owner_, asio::io_context& io_, Runtime& rt_, Router& router_, net::Url url_)
       : owner(owner_), io(io_), rt(rt_), router(router_), strand(asio::make_strand(io_)), url(std::move(url_)) {}
@@ -132,7 +169,9 @@ struct Envoy::Impl {
     int64_t last_command = -1;    // highest command index taken in `generation`
     uint32_t event_generation = 0;  // events are numbered from 0 per generation
     int64_t next_event = 0;
-    bool running = false;
+    std::optional<uint32_t> clean_stop;  // the generation this node last stopped cleanly
+    bool running = false;   // started here and not stopped since
+    bool stopping = false;  // a stop command is being carried out
     bool busy = false;
     std::deque<envoy::CommandWrapper> tasks;
   };
@@ -146,9 +185,18 @@ struct Envoy::Impl {
   };
   std::map<uint64_t, Incoming> streaming;  // requests whose body is still arriving
   std::map<uint64_t, std::shared_ptr<Relay>> sockets;  // tunnel WebSockets
+
+  // KV requests waiting for the engine's answer, by request id.
+  uint32_t next_kv = 1;
+  std::map<uint32_t, std::function<void(Result<envoy::KvResponseData>)>> kv_waiting;
+  // Actors whose writes the engine did not take: not served here until
+  // the engine starts them again (and they are loaded from the engine).
+  std::set<std::string> poisoned;
   std::set<uint64_t> aborted;              // in flight, aborted by the engine
 
   std::atomic<uint64_t> connects{0}, disconnects{0}, commands{0}, events{0}, requests{0}, request_errors{0};
+  std::atomic<uint64_t> kv_requests{0}, kv_errors{0}, loads{0}, loads_skipped{0}, replicated_batches{0},
+      replication_failures{0};
 
   void send(const envoy::ToRivet& msg) { queue(conn, envoy::encode(msg)); }
   void queue(const std::shared_ptr<Conn>& c, Bytes b) {
@@ -159,10 +207,38 @@ struct Envoy::Impl {
     asio::co_spawn(strand, write_loop(c), asio::detached);
   }
 
-  void update_hosted() {
+  void set_running(const std::string& actor_id, ActorSlot& slot, bool running) {
+    slot.running = running;
+    if (running)
+      owner.hosted_set_->add(actor_id);
+    else
+      owner.hosted_set_->remove(actor_id);
+    owner.hosted_.store(owner.hosted_set_->size());
+  }
+
+  // Actors running here or with a command still being carried out.
+  size_t active() const {
     size_t n = 0;
-    for (const auto& [_, a] : actors) n += a.running ? 1 : 0;
-    owner.hosted_.store(n);
+    for (const auto& [_, a] : actors) n += (a.running || a.stopping || a.busy) ? 1 : 0;
+    return n;
+  }
+
+  // An actor stopped by itself (the runtime's hook, through the strand).
+  void on_local_stop(const std::string& actor_id, bool destroyed) {
+    auto it = actors.find(actor_id);
+    if (it == actors.end() || !it->second.running || it->second.stopping || stopping) return;
+    envoy::ActorCheckpoint cp{actor_id, it->second.generation, 0};
+    if (destroyed) {
+      // ctx.destroy(): a stop reported Ok without a stop command is the
+      // engine's "the actor exited", after which it destroys the actor
+      // (and its KV) and frees its key.
+      set_running(actor_id, it->second, false);
+      spdlog::info("envoy: actor {} destroyed itself; telling the engine", actor_id);
+      emit(cp, envoy::EventActorStateUpdate{envoy::StateStopped{envoy::StopCode::Ok, std::nullopt}});
+    } else {
+      // Idle or ctx.sleep(): the engine decides (it answers with a stop).
+      emit(cp, envoy::EventActorIntent{envoy::IntentSleep{}});
+    }
   }
 
   // ---- connection ----
@@ -261,6 +337,7 @@ struct Envoy::Impl {
       asio::co_spawn(strand, close_relay(r, 1001, "engine connection lost"), asio::detached);
     }
     sockets.clear();
+    fail_kv_waiting();
     disconnects.fetch_add(1);
     if (!stopping) {
       const auto reason = c->ws.reason();
@@ -281,7 +358,19 @@ struct Envoy::Impl {
           } else if constexpr (std::is_same_v<T, envoy::ToEnvoyAckEvents>) {
             on_ack_events(m);
           } else if constexpr (std::is_same_v<T, envoy::ToEnvoyKvResponse>) {
-            spdlog::debug("envoy: KV response {} with no request waiting", m.request_id);
+            auto it = kv_waiting.find(m.request_id);
+            if (it == kv_waiting.end()) {
+              spdlog::debug("envoy: KV response {} with no request waiting", m.request_id);
+              return;
+            }
+            auto cb = std::move(it->second);
+            kv_waiting.erase(it);
+            if (auto* e = std::get_if<envoy::KvErrorResponse>(&m.data)) {
+              kv_errors.fetch_add(1);
+              cb(make_error("envoy", "kv_error", "the engine refused a KV request: " + e->message));
+            } else {
+              cb(std::move(m.data));
+            }
           } else if constexpr (std::is_same_v<T, envoy::ToEnvoyTunnelMessage>) {
             on_tunnel(std::move(m));
           } else if constexpr (std::is_same_v<T, envoy::ToEnvoyPing>) {
@@ -308,6 +397,146 @@ struct Envoy::Impl {
     spdlog::info("envoy: registered {} actor types; engine thresholds: lost {} ms, stop {} ms, payload {} bytes",
                  meta.prepopulate_actor_names->size(), init.metadata.envoy_lost_threshold,
                  init.metadata.actor_stop_threshold, init.metadata.max_response_payload_size);
+  }
+
+  // ---- KV ----
+  void kv(const std::string& actor_id, envoy::KvRequestData data,
+          std::function<void(Result<envoy::KvResponseData>)> cb) {
+    if (!conn || !conn->open || !owner.connected_.load()) {
+      cb(make_error("envoy", "not_connected", "not connected to the Rivet Engine; the write was not stored"));
+      return;
+    }
+    const uint32_t id = next_kv++;
+    if (next_kv == 0) next_kv = 1;
+    kv_waiting[id] = std::move(cb);
+    kv_requests.fetch_add(1);
+    send(envoy::ToRivetKvRequest{actor_id, id, std::move(data)});
+  }
+
+  void fail_kv_waiting() {
+    auto waiting = std::move(kv_waiting);
+    kv_waiting.clear();
+    for (auto& [_, cb] : waiting)
+      cb(make_error("envoy", "not_connected", "the connection to the Rivet Engine dropped before it answered"));
+  }
+
+  // `actor_id` and `data` are the caller's (a coroutine's locals, alive
+  // while it waits); `data` is moved from. (No temporaries inside a
+  // co_await: GCC 12.)
+  template <typename Token>
+  auto async_kv(const std::string& actor_id, envoy::KvRequestData& data, Token&& token) {
+    return asio::async_initiate<Token, void(Result<envoy::KvResponseData>)>(
+        [this, &actor_id, &data](auto handler) {
+          auto h = std::make_shared<decltype(handler)>(std::move(handler));
+          kv(actor_id, std::move(data), [h](Result<envoy::KvResponseData> r) {
+            auto ex = asio::get_associated_executor(*h);
+            asio::post(ex, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
+          });
+        },
+        token);
+  }
+
+  // The pipeline's replication of one round (on the strand).
+  void replicate(envoy_kv::Translation t, std::function<void(std::vector<std::pair<uint64_t, Error>>)> done) {
+    struct Round {
+      size_t outstanding = 0;
+      std::vector<std::pair<uint64_t, Error>> failed;
+      std::set<uint64_t> failed_seqs;
+      std::function<void(std::vector<std::pair<uint64_t, Error>>)> done;
+      void fail(const std::vector<uint64_t>& seqs, const Error& e) {
+        for (uint64_t s : seqs)
+          if (failed_seqs.insert(s).second) failed.emplace_back(s, e);
+      }
+    };
+    auto round = std::make_shared<Round>();
+    round->done = std::move(done);
+    for (auto& [seq, e] : t.failed) round->fail({seq}, e);
+    auto finish = [this, round] {
+      replicated_batches.fetch_add(1);
+      if (!round->failed.empty()) replication_failures.fetch_add(round->failed.size());
+      round->done(std::move(round->failed));
+    };
+    for (auto& w : t.actors) {
+      if (poisoned.count(w.actor_id)) {
+        round->fail(w.seqs, make_error("envoy", "replication_failed",
+                                       "an earlier write of this actor was not stored in the engine; it restarts "
+                                       "from the engine's copy"));
+        continue;
+      }
+      round->outstanding += w.requests.size();
+      for (auto& req : w.requests) {
+        kv(w.actor_id, std::move(req), [this, round, seqs = w.seqs, actor = w.actor_id, finish](Result<envoy::KvResponseData> r) {
+          if (!r.ok()) {
+            round->fail(seqs, r.error());
+            poison(actor, r.error());
+          }
+          if (--round->outstanding == 0) finish();
+        });
+      }
+    }
+    if (round->outstanding == 0) finish();
+  }
+
+  // Writes of `actor_id` the engine did not take: the copy here is ahead of
+  // the engine's, so the actor is not served here any more; the engine
+  // restarts it (reported as an error stop) from its own copy.
+  void poison(const std::string& actor_id, const Error& why) {
+    if (!poisoned.insert(actor_id).second) return;
+    spdlog::error("envoy: actor {}: a write was not stored in the engine ({}); handing it back to the engine",
+                  actor_id, why.message);
+    auto it = actors.find(actor_id);
+    if (it == actors.end() || !it->second.running) return;
+    set_running(actor_id, it->second, false);
+    it->second.clean_stop.reset();
+    envoy::ActorCheckpoint cp{actor_id, it->second.generation, 0};
+    emit(cp, envoy::EventActorStateUpdate{envoy::StateStopped{envoy::StopCode::Error,
+                                                              "writes not stored in the engine: " + why.message}});
+  }
+
+  // Loads the actor's rows from the engine into the local store, replacing
+  // whatever this node had of it.
+  asio::awaitable<Status> load_from_engine(const std::string& actor_id) {
+    constexpr uint64_t kPage = 256;
+    std::vector<Bytes> keys, values;
+    envoy::KvListRequest req;
+    req.query = envoy::KvListAll{};
+    req.limit = kPage;
+    for (;;) {
+      envoy::KvRequestData data = req;
+      Result<envoy::KvResponseData> r = co_await async_kv(actor_id, data, asio::use_awaitable);
+      if (!r.ok()) co_return r.error();
+      auto* list = std::get_if<envoy::KvListResponse>(&*r);
+      if (!list) co_return make_error("envoy", "kv_error", "the engine answered a KV listing with another kind");
+      const size_t got = list->keys.size();
+      for (size_t i = 0; i < got && i < list->values.size(); ++i) {
+        keys.push_back(std::move(list->keys[i]));
+        values.push_back(std::move(list->values[i]));
+      }
+      if (got < kPage) break;
+      Bytes from = keys.back();
+      from.push_back(0x00);
+      req.query = envoy::KvListRange{std::move(from), Bytes{0xff}, false};
+    }
+    auto loaded = envoy_kv::load(actor_id, keys, values);
+    if (!loaded.ok()) co_return loaded.error();
+    std::vector<Runtime::StoredRow> rows;
+    rows.reserve(loaded->rows.size());
+    for (auto& [family, key, value] : loaded->rows)
+      rows.push_back(Runtime::StoredRow{static_cast<int>(family), std::move(key), std::move(value)});
+    Status st = co_await rt.replace_local(actor_id, std::move(rows));
+    if (!st.ok()) co_return st;
+    loads.fetch_add(1);
+    // Chunks no row names any more (an overwrite by a smaller row, a
+    // delete): removed now, best effort.
+    for (size_t i = 0; i < loaded->garbage.size(); i += envoy_kv::kMaxKeysPerRequest) {
+      envoy::KvDeleteRequest del;
+      for (size_t j = i; j < loaded->garbage.size() && j < i + envoy_kv::kMaxKeysPerRequest; ++j)
+        del.keys.push_back(std::move(loaded->garbage[j]));
+      envoy::KvRequestData data = std::move(del);
+      Result<envoy::KvResponseData> r = co_await async_kv(actor_id, data, asio::use_awaitable);
+      if (!r.ok()) spdlog::warn("envoy: actor {}: removing unused chunks failed: {}", actor_id, r.error().message);
+    }
+    co_return Ok{};
   }
 
   // ---- commands and events ----
@@ -399,6 +628,20 @@ struct Envoy::Impl {
       else
         failed = make_error("actor", "invalid_input", "the actor's input is not CBOR: " + in.error().message);
     }
+    {
+      // The engine holds the actor's rows. Unless this node stopped the
+      // generation just before this one itself (nobody ran it since, so
+      // what is here is what the engine has), they are loaded first.
+      auto& slot = actors[cp.actor_id];
+      const bool here_last = slot.clean_stop && *slot.clean_stop + 1 == cp.generation && !poisoned.count(cp.actor_id);
+      if (!failed && !here_last) {
+        Status st = co_await load_from_engine(cp.actor_id);
+        if (!st.ok()) failed = st.error();
+      } else if (here_last) {
+        loads_skipped.fetch_add(1);
+      }
+    }
+    if (!failed) poisoned.erase(cp.actor_id);
     Result<Resolved> r = failed ? Result<Resolved>(*failed) : rt.get_or_create(req);
     if (r.ok()) {
       const uint64_t seq = r->seq;
@@ -409,20 +652,28 @@ struct Envoy::Impl {
     if (!r.ok()) {
       spdlog::error("envoy: cannot start actor {} ({} gen {}): {}", cp.actor_id, cmd.config.name, cp.generation,
                     r.error().message);
-      slot.running = false;
-      update_hosted();
+      set_running(cp.actor_id, slot, false);
       // Error, never Ok: a stop reported as Ok without a stop command makes
       // the engine destroy the actor and its data.
       emit(cp, envoy::EventActorStateUpdate{envoy::StateStopped{envoy::StopCode::Error, r.error().message}});
       co_return;
     }
-    slot.running = true;
-    update_hosted();
+    set_running(cp.actor_id, slot, true);
+    // What a restart's recovery does: schedules armed, queue drained, a
+    // running workflow resumed.
+    (void)rt.resume_background(cp.actor_id);
     spdlog::info("envoy: actor {} ({}) started, generation {}", cp.actor_id, cmd.config.name, cp.generation);
     emit(cp, envoy::EventActorStateUpdate{envoy::StateRunning{}});
   }
 
   asio::awaitable<void> stop_actor(const envoy::ActorCheckpoint& cp, envoy::StopActorReason reason) {
+    {
+      auto& slot = actors[cp.actor_id];
+      slot.stopping = true;
+      // No wake from here on (a local alarm, a late request): the engine
+      // may start the actor elsewhere.
+      set_running(cp.actor_id, slot, false);
+    }
     Status st = Ok{};
     if (reason == envoy::StopActorReason::Destroy) {
       st = co_await rt.destroy(cp.actor_id);
@@ -431,10 +682,20 @@ struct Envoy::Impl {
     }
     if (!st.ok() && st.error().code != "not_found")
       spdlog::error("envoy: stopping actor {} ({}) failed: {}", cp.actor_id, reason_name(reason), st.error().message);
-    auto& slot = actors[cp.actor_id];
-    slot.running = false;
-    update_hosted();
+    {
+      auto& slot = actors[cp.actor_id];
+      slot.stopping = false;
+      // A clean stop: every write of this generation is in the engine.
+      if (st.ok() && reason != envoy::StopActorReason::Destroy && !poisoned.count(cp.actor_id))
+        slot.clean_stop = cp.generation;
+      else
+        slot.clean_stop.reset();
+    }
     spdlog::info("envoy: actor {} stopped ({}), generation {}", cp.actor_id, reason_name(reason), cp.generation);
+    if (reason != envoy::StopActorReason::Destroy) {
+      // Its schedules wake it through the engine while it is not here.
+      if (auto due = rt.next_alarm(cp.actor_id)) emit(cp, envoy::EventActorSetAlarm{*due});
+    }
     // In reply to the engine's stop: Ok (the engine decides what follows).
     emit(cp, envoy::EventActorStateUpdate{envoy::StateStopped{envoy::StopCode::Ok, std::nullopt}});
   }
@@ -670,14 +931,18 @@ struct Envoy::Impl {
   }
 };
 
-Envoy::Envoy(asio::io_context& io, Runtime& rt, Router& router, EnvoyOptions opts) : opts_(std::move(opts)) {
+Envoy::Envoy(asio::io_context& io, Runtime& rt, Router& router, std::shared_ptr<HostedActors> hosted,
+             EnvoyOptions opts)
+    : opts_(std::move(opts)), hosted_set_(std::move(hosted)) {
   auto url = net::parse_url(opts_.engine_url);
   impl_ = std::make_unique<Impl>(*this, io, rt, router, std::move(*url));
 }
 
 Envoy::~Envoy() = default;
 
-Result<std::shared_ptr<Envoy>> Envoy::make(asio::io_context& io, Runtime& rt, Router& router, EnvoyOptions opts) {
+Result<std::shared_ptr<Envoy>> Envoy::make(asio::io_context& io, Runtime& rt, Router& router,
+                                           std::shared_ptr<HostedActors> hosted, EnvoyOptions opts) {
+  if (!hosted) return config_error("envoy: no hosted-actor set");
   auto url = net::parse_url(opts.engine_url);
   if (!url.ok()) return config_error("--engine: " + url.error().message);
   if (url->tls)
@@ -689,10 +954,15 @@ Result<std::shared_ptr<Envoy>> Envoy::make(asio::io_context& io, Runtime& rt, Ro
   if (opts.envoy_key.empty()) opts.envoy_key = random_key();
   if (opts.envoy_key.size() < 3 || opts.envoy_key.size() > 128 || !identifier_chars(opts.envoy_key))
     return config_error("the envoy key must be 3 to 128 characters: letters, digits, '-', '_' or '.'");
-  return std::shared_ptr<Envoy>(new Envoy(io, rt, router, std::move(opts)));
+  return std::shared_ptr<Envoy>(new Envoy(io, rt, router, std::move(hosted), std::move(opts)));
 }
 
 void Envoy::start() {
+  std::weak_ptr<Envoy> weak = shared_from_this();
+  hosted_set_->set_listener([weak](const std::string& id, bool destroyed) {
+    if (auto self = weak.lock())
+      asio::post(self->impl_->strand, [self, id, destroyed] { self->impl_->on_local_stop(id, destroyed); });
+  });
   asio::co_spawn(impl_->strand, impl_->run(shared_from_this()), asio::detached);
 }
 
@@ -711,13 +981,12 @@ asio::awaitable<void> Envoy::drain(std::chrono::milliseconds bound) {
     asio::steady_timer t(d.strand);
     // The engine stops each actor (GoingAway); each stop lands here as a
     // command, so the count falls to zero.
-    while (hosted_.load() > 0 && std::chrono::steady_clock::now() < deadline && d.conn && d.conn->open) {
+    while (d.active() > 0 && std::chrono::steady_clock::now() < deadline && d.conn && d.conn->open) {
       t.expires_after(std::chrono::milliseconds(20));
       boost::system::error_code ec;
       co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
-    if (hosted_.load() > 0)
-      spdlog::warn("envoy: drain ended with {} actors not stopped by the engine", hosted_.load());
+    if (d.active() > 0) spdlog::warn("envoy: drain ended with {} actors not stopped by the engine", d.active());
     // Let the last Stopped events reach the engine before the close.
     for (int i = 0; i < 50 && d.conn && d.conn->open && (!d.conn->out.empty() || d.conn->writing); ++i) {
       t.expires_after(std::chrono::milliseconds(10));
@@ -726,6 +995,40 @@ asio::awaitable<void> Envoy::drain(std::chrono::milliseconds bound) {
     }
   }
   d.close_now();
+}
+
+void EnvoyReplicator::attach(std::weak_ptr<Envoy> envoy) {
+  std::lock_guard lk(mu_);
+  envoy_ = std::move(envoy);
+}
+
+void EnvoyReplicator::replicate(std::vector<Item> items,
+                                std::function<void(std::vector<std::pair<uint64_t, Error>>)> done) {
+  std::vector<std::pair<uint64_t, const rocksdb::WriteBatch*>> batches;
+  batches.reserve(items.size());
+  for (const auto& it : items) batches.emplace_back(it.seq, it.batch);
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  auto t = envoy_kv::translate(store_, batches, actor_id_length(), [] { return rng(); });
+  if (t.actors.empty()) {
+    done(std::move(t.failed));
+    return;
+  }
+  std::shared_ptr<Envoy> envoy;
+  {
+    std::lock_guard lk(mu_);
+    envoy = envoy_.lock();
+  }
+  if (!envoy) {
+    const Error e = make_error("envoy", "not_connected", "not connected to the Rivet Engine; the write was not stored");
+    for (const auto& w : t.actors)
+      for (uint64_t seq : w.seqs) t.failed.emplace_back(seq, e);
+    done(std::move(t.failed));
+    return;
+  }
+  Envoy::Impl* d = envoy->impl_.get();
+  asio::post(d->strand, [envoy, d, t = std::move(t), done = std::move(done)]() mutable {
+    d->replicate(std::move(t), std::move(done));
+  });
 }
 
 std::string Envoy::metrics_text() const {
@@ -755,6 +1058,15 @@ std::string Envoy::metrics_text() const {
   line("anvil_envoy_requests_total", "counter", "HTTP requests served through the engine's tunnel.", d.requests.load());
   line("anvil_envoy_request_errors_total", "counter", "Tunnel responses replaced by an error (too large).",
        d.request_errors.load());
+  line("anvil_envoy_kv_requests_total", "counter", "KV requests sent to the engine.", d.kv_requests.load());
+  line("anvil_envoy_kv_errors_total", "counter", "KV requests the engine refused.", d.kv_errors.load());
+  line("anvil_envoy_actor_loads_total", "counter", "Actors loaded from the engine's KV at start.", d.loads.load());
+  line("anvil_envoy_actor_loads_skipped_total", "counter",
+       "Starts that needed no load (this node stopped the previous generation).", d.loads_skipped.load());
+  line("anvil_envoy_replication_rounds_total", "counter", "Commit rounds written to the engine's KV.",
+       d.replicated_batches.load());
+  line("anvil_envoy_replication_failures_total", "counter", "Batches the engine did not take.",
+       d.replication_failures.load());
   return out;
 }
 

@@ -30,12 +30,16 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_set>
 
 #include "base/value/asio.hpp"
 #include "gateway/codec/envoy.hpp"
+#include "storage/commit_pipeline.hpp"
 #include "gateway/router.hpp"
 #include "runtime/runtime.hpp"
 
@@ -56,11 +60,57 @@ struct EnvoyOptions {
   uint16_t local_port = 0;
 };
 
+// The actors the engine runs on this node now, shared with the runtime
+// before it loads (Runtime::set_host_hooks via hooks()): only these may be
+// woken, and the envoy hears when one of them stops on its own (idle
+// sleep, ctx.sleep(), ctx.destroy()). Thread-safe.
+class HostedActors : public std::enable_shared_from_this<HostedActors> {
+ public:
+  bool contains(const std::string& actor_id) const;
+  void add(const std::string& actor_id);
+  void remove(const std::string& actor_id);
+  size_t size() const;
+  // The listener of stops (set by the envoy; none before).
+  void set_listener(std::function<void(const std::string& actor_id, bool destroyed)> fn);
+  HostHooks hooks();  // for Runtime::set_host_hooks; keeps this object alive
+
+  static std::shared_ptr<HostedActors> make() { return std::shared_ptr<HostedActors>(new HostedActors()); }
+
+ private:
+  HostedActors() = default;
+  mutable std::mutex mu_;
+  std::unordered_set<std::string> ids_;
+  std::function<void(const std::string&, bool)> listener_;
+};
+
+class Envoy;
+
+// The commit pipeline's second stage in envoy mode (storage/commit_pipeline.hpp
+// Replicator): every batch's actor rows go to the engine's actor KV
+// (gateway/envoy_kv.hpp) before the batch counts as durable. Made before
+// the runtime loads (the pipeline takes it before its first batch); the
+// envoy attaches once made. Without an attached, connected envoy a batch
+// with actor rows fails (envoy.not_connected) and its turn reports an error.
+class EnvoyReplicator : public storage::Replicator {
+ public:
+  explicit EnvoyReplicator(const storage::Store& store) : store_(store) {}
+  void attach(std::weak_ptr<Envoy> envoy);
+  void replicate(std::vector<Item> items,
+                 std::function<void(std::vector<std::pair<uint64_t, Error>>)> done) override;
+
+ private:
+  const storage::Store& store_;
+  std::mutex mu_;
+  std::weak_ptr<Envoy> envoy_;
+};
+
 class Envoy : public std::enable_shared_from_this<Envoy> {
  public:
   // Checks the options (the URL must be http:// with a host; the key 3–128
   // identifier characters); envoy.invalid_config otherwise.
-  static Result<std::shared_ptr<Envoy>> make(asio::io_context& io, Runtime& rt, Router& router, EnvoyOptions opts);
+  // `hosted`: the object whose hooks() the runtime was given before load().
+  static Result<std::shared_ptr<Envoy>> make(asio::io_context& io, Runtime& rt, Router& router,
+                                             std::shared_ptr<HostedActors> hosted, EnvoyOptions opts);
   ~Envoy();
 
   // Connects and keeps the connection up until stop()/drain().
@@ -79,10 +129,12 @@ class Envoy : public std::enable_shared_from_this<Envoy> {
   std::string metrics_text() const;
 
  private:
+  friend class EnvoyReplicator;
   struct Impl;
-  Envoy(asio::io_context& io, Runtime& rt, Router& router, EnvoyOptions opts);
+  Envoy(asio::io_context& io, Runtime& rt, Router& router, std::shared_ptr<HostedActors> hosted, EnvoyOptions opts);
 
   EnvoyOptions opts_;
+  std::shared_ptr<HostedActors> hosted_set_;
   std::unique_ptr<Impl> impl_;
   std::atomic<bool> connected_{false};
   std::atomic<size_t> hosted_{0};

@@ -159,6 +159,10 @@ class RuntimeCore {
   // Drops `inst` from its entry if it is still the entry's instance.
   void detach(const std::shared_ptr<ActorEntry>& entry, const Instance* inst);
   HostHooks host_hooks;  // set before serving (Runtime::set_host_hooks)
+  asio::awaitable<Status> replace_local(const std::string& actor_id, std::vector<Runtime::StoredRow> rows);
+  // Runtime::resume_background / next_alarm.
+  std::optional<int64_t> resume_background(const std::string& actor_id);
+  std::optional<int64_t> next_alarm(const std::string& actor_id) const;
   // Removes a destroyed actor from the directory and the key index.
   void forget(const std::shared_ptr<ActorEntry>& entry);
   // A new generation starts: bumps it, stamps start/connectable times and

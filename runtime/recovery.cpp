@@ -165,6 +165,55 @@ asio::awaitable<void> RuntimeCore::shutdown() {
   spdlog::info("runtime: {} awake actors put to sleep", awake.size());
 }
 
+asio::awaitable<Status> RuntimeCore::replace_local(const std::string& actor_id, std::vector<Runtime::StoredRow> rows) {
+  if (actor_id.size() != actor_id_length())
+    co_return make_error("actor", "invalid_id", "not an actor id of this data directory: " + actor_id);
+  {
+    std::lock_guard lk(mu_);
+    if (auto it = by_id_.find(actor_id); it != by_id_.end()) {
+      auto e = it->second;
+      if (e->instance || !e->conns.empty() || e->pending_create)
+        co_return make_error("actor", "awake", "actor " + actor_id + " is awake here; it cannot be reloaded");
+      lru_.erase(e->lru_pos);
+      by_id_.erase(it);
+      const auto ikey = index_key(e->info.namespace_name, e->info.name, e->info.key);
+      if (auto k = by_key_.find(ikey); k != by_key_.end() && k->second == actor_id) by_key_.erase(k);
+      ++epoch(ikey);
+    }
+    ++epoch(actor_id);
+    tombstones_.erase(actor_id);
+  }
+  rocksdb::WriteBatch b;
+  // What is stored now goes: the rows, their due-time entries and the key claim.
+  (void)store_.scan_prefix(storage::Family::kSchedules, actor_id, [&](std::string_view, std::string_view v) {
+    if (auto row = storage::decode_schedule_row(v); row.ok())
+      store_.del(b, storage::Family::kDue, storage::due_key(row->due_ts, actor_id, row->id));
+    return true;
+  });
+  if (auto old = store_.get(storage::Family::kActors, actor_id); old.ok() && old->has_value())
+    if (auto row = storage::decode_actor_row(**old); row.ok())
+      store_.del(b, storage::Family::kKeyIndex, index_key(row->namespace_name, row->name, row->key));
+  for (auto f : {storage::Family::kActors, storage::Family::kState, storage::Family::kKv, storage::Family::kQueue,
+                 storage::Family::kSchedules, storage::Family::kWorkflow, storage::Family::kDbPages})
+    store_.del_prefix(b, f, actor_id);
+  for (auto& r : rows) {
+    if (r.family < 0 || r.family >= static_cast<int>(storage::Family::kCount) ||
+        r.key.compare(0, actor_id.size(), actor_id) != 0)
+      co_return make_error("actor", "invalid_row", "a loaded row of actor " + actor_id + " is not one of its rows");
+    const auto f = static_cast<storage::Family>(r.family);
+    store_.put(b, f, r.key, r.value);
+    if (f == storage::Family::kSchedules) {
+      if (auto row = storage::decode_schedule_row(r.value); row.ok())
+        store_.put(b, storage::Family::kDue, storage::due_key(row->due_ts, actor_id, row->id), "");
+    } else if (f == storage::Family::kActors) {
+      if (auto row = storage::decode_actor_row(r.value); row.ok())
+        store_.put(b, storage::Family::kKeyIndex, index_key(row->namespace_name, row->name, row->key), actor_id);
+    }
+  }
+  const uint64_t seq = pipeline_.submit(std::move(b), 0, /*replicate=*/false);
+  co_return co_await durable(seq);
+}
+
 asio::awaitable<Status> RuntimeCore::sleep_actor(const std::string& actor_id) {
   std::shared_ptr<ActorEntry> entry = lookup_id(actor_id);
   if (!entry) co_return make_error("actor", "not_found", "Actor '" + actor_id + "' not found.");

@@ -341,6 +341,26 @@ class Runtime {
   // actor.not_found for no such actor.
   asio::awaitable<Status> sleep(const std::string& actor_id);
 
+  // Envoy mode: replaces everything this node stores of an actor by `rows`
+  // (loaded from the engine: each a storage family number, the full local
+  // key and the value), rebuilding its due-time and key index entries, and
+  // drops its directory entry so the next lookup reads them. Written
+  // locally only (not replicated back). The actor must not be awake
+  // (actor.awake otherwise).
+  struct StoredRow {
+    int family = 0;  // storage::Family
+    std::string key, value;
+  };
+  asio::awaitable<Status> replace_local(const std::string& actor_id, std::vector<StoredRow> rows);
+
+  // Envoy mode, when the engine starts an actor here: arms its schedules,
+  // drains its queue and resumes its running workflow (what a restart's
+  // recovery does for every actor). Returns its earliest schedule's due
+  // time, if any.
+  std::optional<int64_t> resume_background(const std::string& actor_id);
+  // The earliest due time of the actor's schedules (from storage), if any.
+  std::optional<int64_t> next_alarm(const std::string& actor_id) const;
+
   // Graceful stop: puts every awake actor to sleep (persisting its state).
   asio::awaitable<void> shutdown();
 

@@ -359,7 +359,12 @@ int serve(const ServeConfig& cfg) {
     }
     anvil::set_actor_id_length(want);
   }
+  // Envoy mode: every batch's actor rows also go to the engine's actor KV
+  // before the batch is durable (the replicator outlives the pipeline).
+  std::unique_ptr<anvil::gateway::EnvoyReplicator> replicator;
+  if (!cfg.envoy.engine_url.empty()) replicator = std::make_unique<anvil::gateway::EnvoyReplicator>(**store);
   anvil::storage::CommitPipeline pipeline(**store, io.get_executor());
+  if (replicator) pipeline.set_replicator(replicator.get());
   anvil::Registry registry;
   anvil::actors::register_fixtures(registry);
   anvil::actors::register_examples(registry);
@@ -376,6 +381,13 @@ int serve(const ServeConfig& cfg) {
   }
   anvil::Runtime runtime(io, **store, pipeline, registry);
   if (cfg.directory_cache) runtime.set_directory_cache(cfg.directory_cache);
+  // Envoy mode: only actors the engine runs here may wake (not this data
+  // directory's others, not before the engine says so).
+  std::shared_ptr<anvil::gateway::HostedActors> hosted;
+  if (!cfg.envoy.engine_url.empty()) {
+    hosted = anvil::gateway::HostedActors::make();
+    runtime.set_host_hooks(hosted->hooks());
+  }
 
   // The node's connections to the outside world, shared by every actor.
   anvil::net::HttpClient http(io);
@@ -459,9 +471,10 @@ int serve(const ServeConfig& cfg) {
     }
     anvil::gateway::EnvoyOptions eopts = cfg.envoy;
     eopts.local_port = *relay_port;
-    auto made = anvil::gateway::Envoy::make(io, runtime, router, eopts);
+    auto made = anvil::gateway::Envoy::make(io, runtime, router, hosted, eopts);
     if (!made.ok()) return usage_error(made.error().message);
     envoy = std::move(*made);
+    replicator->attach(envoy);
     runtime.add_metrics_source([envoy] { return envoy->metrics_text(); });
   }
   runtime.add_metrics_source([&server] {

@@ -97,8 +97,14 @@ export async function startEngine({ token = "envoy-test-token", namespace = "def
 		return { status: res.status, body: json };
 	};
 	// The pool the envoys serve: a serverful ("normal") runner config.
-	const made = await api("PUT", `/runner-configs/${pool}`, { datacenters: { default: { normal: {} } } });
-	if (made.status !== 200) throw new Error(`cannot create runner config: ${made.status} ${JSON.stringify(made.body)}`);
+	// (The engine creates the default namespace just after it is healthy.)
+	for (;;) {
+		const made = await api("PUT", `/runner-configs/${pool}`, { datacenters: { default: { normal: {} } } });
+		if (made.status === 200) break;
+		if (Date.now() > deadline)
+			throw new Error(`cannot create runner config: ${made.status} ${JSON.stringify(made.body)}`);
+		await new Promise((r) => setTimeout(r, 100));
+	}
 	return {
 		endpoint,
 		token,
