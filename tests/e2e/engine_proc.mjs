@@ -30,7 +30,11 @@ process.on("exit", () => {
 });
 
 /** Starts the engine; resolves once GET /health answers ok. */
-export async function startEngine({ token = "envoy-test-token", namespace = "default", pool = "default" } = {}) {
+/**
+ * `pegboard`: engine settings (config `pegboard`), e.g. { envoy_lost_threshold: 5000 }
+ * so a test of a lost envoy does not wait the default 15 s.
+ */
+export async function startEngine({ token = "envoy-test-token", namespace = "default", pool = "default", pegboard } = {}) {
 	const bin = engineBinary();
 	if (!bin) throw new Error("rivet-engine binary not found");
 	const [guard, peer, metrics] = [await freePort(), await freePort(), await freePort()];
@@ -55,6 +59,7 @@ export async function startEngine({ token = "envoy-test-token", namespace = "def
 		file_system: { path: path.join(dir, "db") },
 		memory: {},
 		cache: { enabled: true, driver: "in_memory" },
+		...(pegboard ? { pegboard } : {}),
 	};
 	const configFile = path.join(dir, "config.json");
 	fs.writeFileSync(configFile, JSON.stringify(config, null, 2));
