@@ -174,6 +174,10 @@ struct Envoy::Impl {
     bool stopping = false;  // a stop command is being carried out
     bool busy = false;
     std::deque<envoy::CommandWrapper> tasks;
+    int in_flight = 0;  // tunnel requests being served
+    // Events of a stop the actor made itself, held until its in-flight
+    // requests are answered (the engine drops answers of a stopped actor).
+    std::vector<std::pair<uint32_t, envoy::Event>> held;
   };
   std::map<std::string, ActorSlot> actors;
   std::deque<envoy::EventWrapper> unacked;  // sent, not yet acknowledged, in send order
@@ -227,18 +231,38 @@ struct Envoy::Impl {
   void on_local_stop(const std::string& actor_id, bool destroyed) {
     auto it = actors.find(actor_id);
     if (it == actors.end() || !it->second.running || it->second.stopping || stopping) return;
-    envoy::ActorCheckpoint cp{actor_id, it->second.generation, 0};
+    auto& slot = it->second;
+    envoy::Event ev;
     if (destroyed) {
       // ctx.destroy(): a stop reported Ok without a stop command is the
       // engine's "the actor exited", after which it destroys the actor
       // (and its KV) and frees its key.
-      set_running(actor_id, it->second, false);
+      set_running(actor_id, slot, false);
       spdlog::info("envoy: actor {} destroyed itself; telling the engine", actor_id);
-      emit(cp, envoy::EventActorStateUpdate{envoy::StateStopped{envoy::StopCode::Ok, std::nullopt}});
+      ev = envoy::EventActorStateUpdate{envoy::StateStopped{envoy::StopCode::Ok, std::nullopt}};
     } else {
       // Idle or ctx.sleep(): the engine decides (it answers with a stop).
-      emit(cp, envoy::EventActorIntent{envoy::IntentSleep{}});
+      ev = envoy::EventActorIntent{envoy::IntentSleep{}};
     }
+    // The request that made it stop (ctx.sleep() in an action) is still
+    // on its way back: the engine would drop its answer once it stops the
+    // actor, and the client would retry. So the event waits for it.
+    if (slot.in_flight > 0) {
+      slot.held.emplace_back(slot.generation, std::move(ev));
+      return;
+    }
+    emit(envoy::ActorCheckpoint{actor_id, slot.generation, 0}, std::move(ev));
+  }
+
+  void request_done(const std::string& actor_id) {
+    auto it = actors.find(actor_id);
+    if (it == actors.end()) return;
+    auto& slot = it->second;
+    if (--slot.in_flight > 0 || slot.held.empty()) return;
+    auto held = std::move(slot.held);
+    slot.held.clear();
+    for (auto& [generation, ev] : held)
+      if (generation == slot.generation) emit(envoy::ActorCheckpoint{actor_id, generation, 0}, std::move(ev));
   }
 
   // ---- connection ----
@@ -543,6 +567,8 @@ struct Envoy::Impl {
   void on_command(envoy::CommandWrapper cw) {
     commands.fetch_add(1);
     const auto cp = cw.checkpoint;
+    spdlog::debug("envoy: command {} for actor {} generation {} index {}", cw.inner.index(), cp.actor_id,
+                  cp.generation, cp.index);
     auto& slot = actors[cp.actor_id];
     if (cp.generation < slot.generation || (cp.generation == slot.generation && cp.index <= slot.last_command)) {
       // A replay, or a command for a generation that has moved on (a stale
@@ -574,6 +600,8 @@ struct Envoy::Impl {
       slot.next_event = 0;
     }
     envoy::EventWrapper w{{cp.actor_id, cp.generation, slot.next_event++}, std::move(ev)};
+    spdlog::debug("envoy: event {} of actor {} generation {} index {}", w.inner.index(), cp.actor_id, cp.generation,
+                  w.checkpoint.index);
     unacked.push_back(w);
     events.fetch_add(1);
     envoy::ToRivetEvents batch;
@@ -872,6 +900,7 @@ struct Envoy::Impl {
 
   void dispatch(envoy::MessageId id, envoy::ToEnvoyRequestStart start, std::string body) {
     requests.fetch_add(1);
+    ++actors[start.actor_id].in_flight;
     asio::co_spawn(io, serve(owner.shared_from_this(), id, std::move(start), std::move(body)), asio::detached);
   }
 
@@ -903,7 +932,10 @@ struct Envoy::Impl {
     }
     co_await asio::post(strand, asio::use_awaitable);
     const uint64_t key = request_key(id);
-    if (aborted.erase(key)) co_return;
+    if (aborted.erase(key)) {
+      request_done(start.actor_id);
+      co_return;
+    }
     envoy::ToRivetResponseStart rs;
     const uint64_t limit = protocol ? protocol->max_response_payload_size : 0;
     if (limit && res.body.size() > limit) {
@@ -918,6 +950,7 @@ struct Envoy::Impl {
     if (!res.body.empty()) rs.body = to_bytes(res.body);
     rs.stream = false;
     tunnel_reply(id, rs);
+    request_done(start.actor_id);
     (void)keep;
   }
 
