@@ -12,7 +12,7 @@ set -euo pipefail
 PACKAGES=(build-essential cmake ninja-build ccache pkg-config libboost-all-dev capnproto libcapnp-dev
   librocksdb-dev libpqxx-dev libcpprest-dev libhiredis-dev libspdlog-dev libfmt-dev libgtest-dev
   libsqlite3-dev nlohmann-json3-dev libjemalloc-dev libnghttp2-dev libssl-dev postgresql redis-server chromium openssl curl ca-certificates
-  clang-14 libclang-rt-14-dev bubblewrap)
+  clang-14 libclang-rt-14-dev bubblewrap nats-server)
 
 if [ "${ANVIL_SKIP_APT:-0}" != 1 ]; then
   missing=()

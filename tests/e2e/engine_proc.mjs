@@ -33,8 +33,20 @@ process.on("exit", () => {
 /**
  * `pegboard`: engine settings (config `pegboard`), e.g. { envoy_lost_threshold: 5000 }
  * so a test of a lost envoy does not wait the default 15 s.
+ * Several engine processes of one cluster: `postgresUrl` (shared storage,
+ * an empty database), `natsAddress` (shared pubsub; 2.3.19 refuses a second
+ * engine on one Postgres without NATS) and `peerOf` (the first engine: its
+ * api_peer and public URL are the datacenter's).
  */
-export async function startEngine({ token = "envoy-test-token", namespace = "default", pool = "default", pegboard } = {}) {
+export async function startEngine({
+	token = "envoy-test-token",
+	namespace = "default",
+	pool = "default",
+	pegboard,
+	postgresUrl,
+	natsAddress,
+	peerOf,
+} = {}) {
 	const bin = engineBinary();
 	if (!bin) throw new Error("rivet-engine binary not found");
 	const [guard, peer, metrics] = [await freePort(), await freePort(), await freePort()];
@@ -51,13 +63,13 @@ export async function startEngine({ token = "envoy-test-token", namespace = "def
 				default: {
 					datacenter_label: 1,
 					is_leader: true,
-					peer_url: `http://127.0.0.1:${peer}`,
-					public_url: `http://127.0.0.1:${guard}`,
+					peer_url: peerOf ? peerOf.peerUrl : `http://127.0.0.1:${peer}`,
+					public_url: peerOf ? peerOf.endpoint : `http://127.0.0.1:${guard}`,
 				},
 			},
 		},
-		file_system: { path: path.join(dir, "db") },
-		memory: {},
+		...(postgresUrl ? { postgres: { url: postgresUrl } } : { file_system: { path: path.join(dir, "db") } }),
+		...(natsAddress ? { nats: { addresses: [natsAddress] } } : { memory: {} }),
 		cache: { enabled: true, driver: "in_memory" },
 		...(pegboard ? { pegboard } : {}),
 	};
@@ -112,6 +124,7 @@ export async function startEngine({ token = "envoy-test-token", namespace = "def
 	}
 	return {
 		endpoint,
+		peerUrl: `http://127.0.0.1:${peer}`,
 		token,
 		namespace,
 		pool,
