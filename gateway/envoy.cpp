@@ -308,6 +308,7 @@ struct Envoy::Impl {
       co_return false;
     }
     tcp.expires_never();
+    tcp.socket().set_option(asio::ip::tcp::no_delay(true), ec);  // small frames, answered at once
     websocket::stream_base::timeout to = websocket::stream_base::timeout::suggested(beast::role_type::client);
     to.handshake_timeout = std::chrono::seconds(10);
     to.idle_timeout = std::chrono::seconds(30);
@@ -460,26 +461,48 @@ struct Envoy::Impl {
         token);
   }
 
+  // One round of the pipeline's replication: its `done` runs once every
+  // actor's part of it is stored (or failed).
+  struct Round {
+    size_t outstanding = 0;
+    std::vector<std::pair<uint64_t, Error>> failed;
+    std::set<uint64_t> failed_seqs;
+    std::function<void(std::vector<std::pair<uint64_t, Error>>)> done;
+    void fail(const std::vector<uint64_t>& seqs, const Error& e) {
+      for (uint64_t s : seqs)
+        if (failed_seqs.insert(s).second) failed.emplace_back(s, e);
+    }
+  };
+  // One actor's part of a round, waiting for its turn to be sent.
+  struct Part {
+    std::shared_ptr<Round> round;
+    std::vector<uint64_t> seqs;
+    std::vector<envoy::KvRequestData> requests;
+  };
+  // Per actor, at most one batch of KV requests is in flight; parts of later
+  // rounds that arrive meanwhile are merged into the next batch, so the
+  // writes of many turns share one engine write (the engine applies one
+  // actor's requests in order, one at a time).
+  struct ActorWrites {
+    bool in_flight = false;
+    std::deque<Part> waiting;
+  };
+  std::map<std::string, ActorWrites> writes;
+
+  void finish_part(const std::shared_ptr<Round>& round) {
+    if (--round->outstanding > 0) return;
+    replicated_batches.fetch_add(1);
+    if (!round->failed.empty()) replication_failures.fetch_add(round->failed.size());
+    auto done = std::move(round->done);
+    done(std::move(round->failed));
+  }
+
   // The pipeline's replication of one round (on the strand).
   void replicate(envoy_kv::Translation t, std::function<void(std::vector<std::pair<uint64_t, Error>>)> done) {
-    struct Round {
-      size_t outstanding = 0;
-      std::vector<std::pair<uint64_t, Error>> failed;
-      std::set<uint64_t> failed_seqs;
-      std::function<void(std::vector<std::pair<uint64_t, Error>>)> done;
-      void fail(const std::vector<uint64_t>& seqs, const Error& e) {
-        for (uint64_t s : seqs)
-          if (failed_seqs.insert(s).second) failed.emplace_back(s, e);
-      }
-    };
     auto round = std::make_shared<Round>();
     round->done = std::move(done);
+    round->outstanding = 1;  // released below, once every part is queued
     for (auto& [seq, e] : t.failed) round->fail({seq}, e);
-    auto finish = [this, round] {
-      replicated_batches.fetch_add(1);
-      if (!round->failed.empty()) replication_failures.fetch_add(round->failed.size());
-      round->done(std::move(round->failed));
-    };
     for (auto& w : t.actors) {
       if (poisoned.count(w.actor_id)) {
         round->fail(w.seqs, make_error("envoy", "replication_failed",
@@ -487,18 +510,58 @@ struct Envoy::Impl {
                                        "from the engine's copy"));
         continue;
       }
-      round->outstanding += w.requests.size();
-      for (auto& req : w.requests) {
-        kv(w.actor_id, std::move(req), [this, round, seqs = w.seqs, actor = w.actor_id, finish](Result<envoy::KvResponseData> r) {
-          if (!r.ok()) {
-            round->fail(seqs, r.error());
-            poison(actor, r.error());
-          }
-          if (--round->outstanding == 0) finish();
-        });
-      }
+      ++round->outstanding;
+      auto& aw = writes[w.actor_id];
+      aw.waiting.push_back(Part{round, std::move(w.seqs), std::move(w.requests)});
+      if (!aw.in_flight) send_writes(w.actor_id);
     }
-    if (round->outstanding == 0) finish();
+    finish_part(round);
+  }
+
+  void send_writes(const std::string& actor_id) {
+    auto it = writes.find(actor_id);
+    if (it == writes.end()) return;
+    auto& aw = it->second;
+    if (aw.waiting.empty()) {
+      writes.erase(it);
+      return;
+    }
+    auto parts = std::make_shared<std::vector<Part>>();
+    std::vector<envoy::KvRequestData> requests;
+    while (!aw.waiting.empty()) {
+      Part p = std::move(aw.waiting.front());
+      aw.waiting.pop_front();
+      if (poisoned.count(actor_id)) {
+        p.round->fail(p.seqs, make_error("envoy", "replication_failed",
+                                         "an earlier write of this actor was not stored in the engine"));
+        finish_part(p.round);
+        continue;
+      }
+      for (auto& r : p.requests) envoy_kv::append_merged(requests, std::move(r));
+      p.requests.clear();
+      parts->push_back(std::move(p));
+    }
+    if (parts->empty()) {
+      writes.erase(actor_id);
+      return;
+    }
+    aw.in_flight = true;
+    auto state = std::make_shared<std::pair<size_t, std::optional<Error>>>(requests.size(), std::nullopt);
+    for (auto& req : requests) {
+      kv(actor_id, std::move(req), [this, actor_id, parts, state](Result<envoy::KvResponseData> r) {
+        if (!r.ok() && !state->second) state->second = r.error();
+        if (--state->first > 0) return;
+        if (state->second) poison(actor_id, *state->second);
+        for (auto& p : *parts) {
+          if (state->second) p.round->fail(p.seqs, *state->second);
+          finish_part(p.round);
+        }
+        if (auto w = writes.find(actor_id); w != writes.end()) {
+          w->second.in_flight = false;
+          send_writes(actor_id);
+        }
+      });
+    }
   }
 
   // Writes of `actor_id` the engine did not take: the copy here is ahead of
@@ -821,6 +884,7 @@ struct Envoy::Impl {
     const std::string target = "/gateway/" + open.actor_id + path;
     if (!ec) {
       tcp.expires_never();
+      tcp.socket().set_option(asio::ip::tcp::no_delay(true), ec);
       r->ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
       auto headers = std::make_shared<envoy::StringMap>(std::move(open.headers));
       r->ws.set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {

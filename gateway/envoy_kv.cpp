@@ -287,6 +287,48 @@ Translation translate(const storage::Store& store, const std::vector<std::pair<u
   return t;
 }
 
+void append_merged(std::vector<envoy::KvRequestData>& out, envoy::KvRequestData next) {
+  if (!out.empty()) {
+    if (auto* last = std::get_if<envoy::KvPutRequest>(&out.back())) {
+      if (auto* put = std::get_if<envoy::KvPutRequest>(&next)) {
+        size_t bytes = 0;
+        for (size_t i = 0; i < last->keys.size(); ++i) bytes += last->keys[i].size() + last->values[i].size();
+        std::map<Bytes, size_t, BytesLess> at;
+        for (size_t i = 0; i < last->keys.size(); ++i) at[last->keys[i]] = i;
+        size_t added_keys = 0, added_bytes = 0;
+        for (size_t i = 0; i < put->keys.size(); ++i) {
+          if (auto it = at.find(put->keys[i]); it != at.end()) {
+            added_bytes += put->values[i].size();
+            added_bytes -= std::min(added_bytes, last->values[it->second].size());
+          } else {
+            ++added_keys;
+            added_bytes += put->keys[i].size() + put->values[i].size();
+          }
+        }
+        if (last->keys.size() + added_keys <= kMaxKeysPerRequest && bytes + added_bytes <= kMaxPutPayload) {
+          for (size_t i = 0; i < put->keys.size(); ++i) {
+            if (auto it = at.find(put->keys[i]); it != at.end()) {
+              last->values[it->second] = std::move(put->values[i]);
+            } else {
+              at[put->keys[i]] = last->keys.size();
+              last->keys.push_back(std::move(put->keys[i]));
+              last->values.push_back(std::move(put->values[i]));
+            }
+          }
+          return;
+        }
+      }
+    } else if (auto* lastd = std::get_if<envoy::KvDeleteRequest>(&out.back())) {
+      if (auto* del = std::get_if<envoy::KvDeleteRequest>(&next);
+          del && lastd->keys.size() + del->keys.size() <= kMaxKeysPerRequest) {
+        for (auto& k : del->keys) lastd->keys.push_back(std::move(k));
+        return;
+      }
+    }
+  }
+  out.push_back(std::move(next));
+}
+
 Result<Loaded> load(const std::string& actor_id, const std::vector<Bytes>& keys, const std::vector<Bytes>& values) {
   if (keys.size() != values.size()) return make_error("envoy", "invalid_kv", "KV listing with unequal keys and values");
   Loaded out;

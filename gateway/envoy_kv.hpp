@@ -81,6 +81,12 @@ struct Translation {
 Translation translate(const storage::Store& store, const std::vector<std::pair<uint64_t, const rocksdb::WriteBatch*>>& batches,
                       size_t id_len, const std::function<uint64_t()>& nonce);
 
+// Appends `next` to one actor's request list, merging it into the last
+// request when both are puts (within the engine's limits; a later value of
+// a key replaces an earlier one) or both are deletes: writes of several
+// turns then travel in one request, applied in the same order.
+void append_merged(std::vector<envoy::KvRequestData>& out, envoy::KvRequestData next);
+
 // The local rows of an actor from all of its engine entries (as listed,
 // any order): (family, local key, value). Chunks that no row refers to
 // (left by an overwrite or a delete) come back in `garbage`, for deletion.

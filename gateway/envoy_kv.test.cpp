@@ -230,3 +230,51 @@ TEST_F(Layout, ACorruptRowIsAnErrorNotAGuess) {
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.error().message.find("missing"), std::string::npos);
 }
+
+TEST(LayoutMerge, WritesOfSeveralTurnsShareRequestsInOrderWithinTheEnginesLimits) {
+  std::vector<envoy::KvRequestData> out;
+  append_merged(out, envoy::KvPutRequest{{Bytes{1}}, {Bytes{'a'}}});
+  append_merged(out, envoy::KvPutRequest{{Bytes{2}, Bytes{1}}, {Bytes{'b'}, Bytes{'c'}}});  // 1 again: the later wins
+  ASSERT_EQ(out.size(), 1u);
+  auto& put = std::get<envoy::KvPutRequest>(out[0]);
+  EXPECT_EQ(put.keys, (std::vector<Bytes>{Bytes{1}, Bytes{2}}));
+  EXPECT_EQ(put.values, (std::vector<Bytes>{Bytes{'c'}, Bytes{'b'}}));
+  // A delete after a put stays after it; deletes merge with deletes.
+  append_merged(out, envoy::KvDeleteRequest{{Bytes{1}}});
+  append_merged(out, envoy::KvDeleteRequest{{Bytes{3}}});
+  append_merged(out, envoy::KvPutRequest{{Bytes{1}}, {Bytes{'d'}}});
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(std::get<envoy::KvDeleteRequest>(out[1]).keys, (std::vector<Bytes>{Bytes{1}, Bytes{3}}));
+  // Limits: no request over 128 keys or the put payload.
+  std::vector<envoy::KvRequestData> many;
+  for (int i = 0; i < 300; ++i)
+    append_merged(many, envoy::KvPutRequest{{Bytes{static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)}}, {Bytes(100, 'v')}});
+  EXPECT_EQ(many.size(), 3u);
+  std::vector<envoy::KvRequestData> big;
+  for (int i = 0; i < 20; ++i)
+    append_merged(big, envoy::KvPutRequest{{Bytes{static_cast<uint8_t>(i)}}, {Bytes(100 * 1024, 'v')}});
+  for (const auto& r : big) {
+    size_t bytes = 0;
+    for (const auto& v : std::get<envoy::KvPutRequest>(r).values) bytes += v.size() + 1;
+    EXPECT_LE(bytes, kMaxPutPayload);
+  }
+  EXPECT_GE(big.size(), 3u);
+  // Merged requests replay to the same KV as the unmerged ones.
+  Kv merged, plain;
+  std::mt19937 rng(3);
+  std::vector<envoy::KvRequestData> reqs, joined;
+  for (int i = 0; i < 500; ++i) {
+    const uint8_t k = static_cast<uint8_t>(rng() % 20);
+    envoy::KvRequestData r;
+    if (rng() % 3 == 0)
+      r = envoy::KvDeleteRequest{{Bytes{k}}};
+    else
+      r = envoy::KvPutRequest{{Bytes{k}}, {Bytes{static_cast<uint8_t>(i)}}};
+    reqs.push_back(r);
+    append_merged(joined, r);
+  }
+  for (const auto& r : reqs) apply(plain, r);
+  for (const auto& r : joined) apply(merged, r);
+  EXPECT_EQ(merged, plain);
+  EXPECT_LT(joined.size(), reqs.size());
+}
