@@ -10,71 +10,19 @@
 //   BENCH_SECONDS (default 8)   measured seconds per throughput cell
 //   BENCH_TARGETS (default anvil_envoy,rivetkit,anvil_single): which to run;
 //                 the others are kept from the previous bench/results-envoy.json
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { freePort } from "../tests/e2e/anvil_proc.mjs";
+import { startEngine } from "../tests/e2e/engine_proc.mjs";
+import { cell, procStat, sh, sum, waitHttp } from "./lib.mjs";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const SHARED = process.env.ANVIL_SHARED_DIR ?? path.resolve(ROOT, "../shared");
 const REF = path.join(SHARED, "rivet-ref");
-const ENGINE = path.join(REF, "node_modules/@rivetkit/engine-cli-linux-x64-musl/rivet-engine");
-const LOADGEN = path.join(ROOT, "build/tools/bench/anvil-loadgen");
 const ANVIL = path.join(ROOT, "build/tools/anvil");
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
-const sh = (cmd, args, opts = {}) => (execFileSync(cmd, args, { encoding: "utf8", ...opts }) ?? "").trim();
-const TICKS = Number(sh("getconf", ["CLK_TCK"]));
-
-function procStat(pid) {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-    const rss = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))[1]);
-    return { cpuTicks: Number(stat[11]) + Number(stat[12]), rssKiB: rss };
-  } catch {
-    return { cpuTicks: 0, rssKiB: 0 };
-  }
-}
-const sum = (pids) =>
-  pids.map(procStat).reduce((a, b) => ({ cpuTicks: a.cpuTicks + b.cpuTicks, rssKiB: a.rssKiB + b.rssKiB }), { cpuTicks: 0, rssKiB: 0 });
-
-function cell(target, mode, args) {
-  const before = sum(target.pids());
-  const t0 = Date.now();
-  let out;
-  try {
-    out = JSON.parse(sh(LOADGEN, [mode, "--base", target.base, ...args.flatMap(([k, v]) => [`--${k}`, String(v)])], { timeout: 400_000 }));
-  } catch (e) {
-    out = { error: String(e.message).slice(0, 200) };
-  }
-  const wall = (Date.now() - t0) / 1000;
-  const after = sum(target.pids());
-  out.server_cpu_pct = Math.round(((after.cpuTicks - before.cpuTicks) / TICKS / wall) * 100);
-  out.server_rss_mib = Math.round(after.rssKiB / 1024);
-  console.log(`${target.name} ${mode} ${JSON.stringify(args)} -> ${JSON.stringify(out)}`);
-  return out;
-}
-
-async function waitHttp(url, ms = 60_000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} not ready`);
-}
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-
 // The same cells for every target (the reference's bounded sizes).
 function workloads(target) {
   const r = {};
@@ -110,33 +58,9 @@ const results = {
 // 1. Anvil in envoy mode under its own engine (no admin token, like the reference's dev engine).
 if (TARGETS.includes("anvil_envoy")) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "anvil-bench-envoy-"));
-  const [guard, peer, metrics, node] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const config = {
-    guard: { host: "127.0.0.1", port: guard },
-    api_peer: { host: "127.0.0.1", port: peer },
-    metrics: { host: "127.0.0.1", port: metrics },
-    telemetry: { enabled: false },
-    topology: {
-      datacenter_label: 1,
-      datacenters: { default: { datacenter_label: 1, is_leader: true, peer_url: `http://127.0.0.1:${peer}`, public_url: `http://127.0.0.1:${guard}` } },
-    },
-    file_system: { path: path.join(dir, "db") },
-    memory: {},
-    cache: { enabled: true, driver: "in_memory" },
-  };
-  fs.writeFileSync(path.join(dir, "engine.json"), JSON.stringify(config));
-  const engine = spawn(ENGINE, ["--config", path.join(dir, "engine.json"), "start"], { stdio: "ignore" });
-  const endpoint = `http://127.0.0.1:${guard}`;
-  await waitHttp(`${endpoint}/health`);
-  for (;;) {
-    const r = await fetch(`${endpoint}/runner-configs/default?namespace=default`, {
-      method: "PUT",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ datacenters: { default: { normal: {} } } }),
-    });
-    if (r.ok) break;
-    await new Promise((res) => setTimeout(res, 100));
-  }
+  const node = await freePort();
+  const eng = await startEngine({ token: null });
+  const endpoint = eng.endpoint;
   const anvil = spawn(ANVIL, ["serve", "--listen", `127.0.0.1:${node}`, "--data-dir", path.join(dir, "node"), "--log-level", "warn", "--engine", endpoint], {
     stdio: "ignore",
   });
@@ -146,16 +70,15 @@ if (TARGETS.includes("anvil_envoy")) {
     if (envoys.envoys?.length) break;
     await new Promise((res) => setTimeout(res, 100));
   }
-  const target = { name: "anvil-envoy", base: endpoint, pids: () => [engine.pid, anvil.pid] };
+  const target = { name: "anvil-envoy", base: endpoint, pids: () => [eng.pid, anvil.pid] };
   try {
     results.anvil_envoy = workloads(target);
-    results.anvil_envoy.engine_rss_mib = Math.round(procStat(engine.pid).rssKiB / 1024);
+    results.anvil_envoy.engine_rss_mib = Math.round(procStat(eng.pid).rssKiB / 1024);
     results.anvil_envoy.node_rss_mib = Math.round(procStat(anvil.pid).rssKiB / 1024);
     results.anvil_envoy.commit = results.machine.commit;
   } finally {
     anvil.kill("SIGKILL");
-    engine.kill("SIGTERM");
-    await new Promise((r) => engine.on("exit", r));
+    await eng.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

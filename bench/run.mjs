@@ -15,12 +15,12 @@ import fs from "node:fs";
 import https from "node:https";
 import os from "node:os";
 import path from "node:path";
+import { cell, procStat, sh, sum, waitHttp } from "./lib.mjs";
 import { tlsTable } from "./tls_table.mjs";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const SHARED = process.env.ANVIL_SHARED_DIR ?? path.resolve(ROOT, "../shared");
 const REF = path.join(SHARED, "rivet-ref");
-const LOADGEN = path.join(ROOT, "build/tools/bench/anvil-loadgen");
 const OUTBOUND_BENCH = path.join(ROOT, "build/tools/bench/anvil-outbound-bench");
 const EVENTS_BENCH = path.join(ROOT, "build/tools/bench/anvil-events-bench");
 const AGENT_BENCH = path.join(ROOT, "build/tools/bench/anvil-agent-bench");
@@ -28,48 +28,6 @@ const DB_BENCH = path.join(ROOT, "build/tools/bench/anvil-db-bench");
 const ANVIL = path.join(ROOT, "build/tools/anvil");
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const SLEEPING = Number(process.env.BENCH_SLEEPING ?? 1_000_000);
-const sh = (cmd, args, opts = {}) => (execFileSync(cmd, args, { encoding: "utf8", ...opts }) ?? "").trim();
-
-function procStat(pid) {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-    const rss = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))[1]);
-    return { cpuTicks: Number(stat[11]) + Number(stat[12]), rssKiB: rss };
-  } catch {
-    return { cpuTicks: 0, rssKiB: 0 };
-  }
-}
-const TICKS = Number(sh("getconf", ["CLK_TCK"]));
-const sum = (pids) => pids.map(procStat).reduce((a, b) => ({ cpuTicks: a.cpuTicks + b.cpuTicks, rssKiB: a.rssKiB + b.rssKiB }), { cpuTicks: 0, rssKiB: 0 });
-
-// Runs one loadgen cell and attaches the server's CPU% and RSS.
-function cell(target, mode, args) {
-  const before = sum(target.pids());
-  const t0 = Date.now();
-  let out;
-  try {
-    out = JSON.parse(sh(LOADGEN, [mode, "--base", target.base, ...args.flatMap(([k, v]) => [`--${k}`, String(v)])], { timeout: 400_000 }));
-  } catch (e) {
-    out = { error: String(e.message).slice(0, 200) };
-  }
-  const wall = (Date.now() - t0) / 1000;
-  const after = sum(target.pids());
-  out.server_cpu_pct = Math.round(((after.cpuTicks - before.cpuTicks) / TICKS / wall) * 100);
-  out.server_rss_mib = Math.round(after.rssKiB / 1024);
-  console.log(`${target.name} ${mode} ${JSON.stringify(args)} -> ${JSON.stringify(out)}`);
-  return out;
-}
-
-async function waitHttp(url, ms = 60_000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} not ready`);
-}
 
 async function waitHttps(url, ms = 60_000) {
   const end = Date.now() + ms;

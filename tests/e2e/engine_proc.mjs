@@ -36,7 +36,8 @@ process.on("exit", () => {
  * Several engine processes of one cluster: `postgresUrl` (shared storage,
  * an empty database), `natsAddress` (shared pubsub; 2.3.19 refuses a second
  * engine on one Postgres without NATS) and `peerOf` (the first engine: its
- * api_peer and public URL are the datacenter's).
+ * api_peer and public URL are the datacenter's). `token: null`: no admin
+ * token (the engine then asks for none, as the reference's dev engine).
  */
 export async function startEngine({
 	token = "envoy-test-token",
@@ -52,7 +53,7 @@ export async function startEngine({
 	const [guard, peer, metrics] = [await freePort(), await freePort(), await freePort()];
 	const dir = tempDir("engine");
 	const config = {
-		auth: { admin_token: token },
+		...(token ? { auth: { admin_token: token } } : {}),
 		guard: { host: "127.0.0.1", port: guard },
 		api_peer: { host: "127.0.0.1", port: peer },
 		metrics: { host: "127.0.0.1", port: metrics },
@@ -101,7 +102,7 @@ export async function startEngine({
 		const sep = route.includes("?") ? "&" : "?";
 		const res = await fetch(`${endpoint}${route}${sep}namespace=${namespace}`, {
 			method,
-			headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+			headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), "content-type": "application/json" },
 			body: body === undefined ? undefined : JSON.stringify(body),
 		});
 		const text = await res.text();
@@ -124,6 +125,7 @@ export async function startEngine({
 	}
 	return {
 		endpoint,
+		pid: child.pid,
 		peerUrl: `http://127.0.0.1:${peer}`,
 		token,
 		namespace,
