@@ -6,8 +6,11 @@
 #include <set>
 
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <spdlog/spdlog.h>
 
 #include "base/net/url.hpp"
@@ -22,6 +25,8 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 using Strand = asio::strand<asio::io_context::executor_type>;
 using Ws = websocket::stream<beast::tcp_stream>;
+using WsTls = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+namespace ssl = asio::ssl;
 
 namespace {
 
@@ -61,24 +66,40 @@ const char* reason_name(envoy::StopActorReason r) {
 
 Bytes to_bytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
 
-// One connection to the engine: its socket and write queue. A new
-// connection gets a new Conn; what was queued on a dropped one is dropped
-// with it (events are kept apart and sent again).
+// One connection to the engine: its write queue, and (ConnT) its socket,
+// plain or TLS. A new connection gets a new Conn; what was queued on a
+// dropped one is dropped with it (events are kept apart and sent again).
 struct Conn {
-  explicit Conn(Strand s) : ws(s) {}
-  Ws ws;
+  virtual ~Conn() = default;
+  virtual asio::awaitable<bool> write(const Bytes& b) = 0;  // false: the socket failed
+  virtual asio::awaitable<void> close() = 0;
   std::deque<Bytes> out;
   bool writing = false;
   bool open = false;
+};
+
+template <typename WsT>
+struct ConnT : Conn {
+  template <typename... Args>
+  explicit ConnT(Args&&... args) : ws(std::forward<Args>(args)...) {}
+  asio::awaitable<bool> write(const Bytes& b) override {
+    boost::system::error_code ec;
+    co_await ws.async_write(asio::buffer(b), asio::redirect_error(asio::use_awaitable, ec));
+    co_return !ec;
+  }
+  asio::awaitable<void> close() override {
+    boost::system::error_code ec;
+    co_await ws.async_close(websocket::close_code::normal, asio::redirect_error(asio::use_awaitable, ec));
+  }
+  WsT ws;
 };
 
 asio::awaitable<void> write_loop(std::shared_ptr<Conn> c) {
   while (!c->out.empty() && c->open) {
     Bytes b = std::move(c->out.front());
     c->out.pop_front();
-    boost::system::error_code ec;
-    co_await c->ws.async_write(asio::buffer(b), asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) {
+    const bool ok = co_await c->write(b);
+    if (!ok) {
       c->open = false;
       break;
     }
@@ -86,10 +107,7 @@ asio::awaitable<void> write_loop(std::shared_ptr<Conn> c) {
   c->writing = false;
 }
 
-asio::awaitable<void> close_conn(std::shared_ptr<Conn> c) {
-  boost::system::error_code ec;
-  co_await c->ws.async_close(websocket::close_code::normal, asio::redirect_error(asio::use_awaitable, ec));
-}
+asio::awaitable<void> close_conn(std::shared_ptr<Conn> c) { co_await c->close(); }
 
 // One WebSocket of a client, arriving through the tunnel, relayed to the
 // node's own WebSocket gateway over a local connection.
@@ -157,6 +175,7 @@ struct Envoy::Impl {
   Router& router;
   Strand strand;
   net::Url url;
+  std::unique_ptr<ssl::context> tls_ctx;  // an https:// engine URL
 
   // Everything below is touched on `strand` only (the counters excepted).
   std::shared_ptr<Conn> conn;
@@ -291,7 +310,19 @@ struct Envoy::Impl {
 
   // One connection's life; true when the engine's Init arrived.
   asio::awaitable<bool> session() {
-    auto c = std::make_shared<Conn>(strand);
+    bool had_init = false;
+    if (tls_ctx) {
+      auto c = std::make_shared<ConnT<WsTls>>(strand, *tls_ctx);
+      had_init = co_await session_on(std::move(c));
+    } else {
+      auto c = std::make_shared<ConnT<Ws>>(strand);
+      had_init = co_await session_on(std::move(c));
+    }
+    co_return had_init;
+  }
+
+  template <typename WsT>
+  asio::awaitable<bool> session_on(std::shared_ptr<ConnT<WsT>> c) {
     boost::system::error_code ec;
     asio::ip::tcp::resolver resolver(strand);
     const std::string port = std::to_string(url.port);
@@ -307,8 +338,23 @@ struct Envoy::Impl {
       spdlog::warn("envoy: cannot connect to the engine at {}:{}: {}", url.host, url.port, ec.message());
       co_return false;
     }
-    tcp.expires_never();
     tcp.socket().set_option(asio::ip::tcp::no_delay(true), ec);  // small frames, answered at once
+    if constexpr (std::is_same_v<WsT, WsTls>) {
+      auto& tls = c->ws.next_layer();
+      boost::system::error_code addr_ec;
+      asio::ip::make_address(url.host, addr_ec);
+      if (addr_ec) SSL_set_tlsext_host_name(tls.native_handle(), url.host.c_str());  // SNI for names only
+      tls.set_verify_callback(ssl::host_name_verification(url.host));
+      co_await tls.async_handshake(ssl::stream_base::client, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) {
+        std::string why = ec.message();
+        const long verify = SSL_get_verify_result(tls.native_handle());
+        if (verify != X509_V_OK) why += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
+        spdlog::warn("envoy: TLS handshake with the engine at {} failed: {}", url.authority, why);
+        co_return false;
+      }
+    }
+    tcp.expires_never();
     websocket::stream_base::timeout to = websocket::stream_base::timeout::suggested(beast::role_type::client);
     to.handshake_timeout = std::chrono::seconds(10);
     to.idle_timeout = std::chrono::seconds(30);
@@ -323,7 +369,8 @@ struct Envoy::Impl {
     c->ws.read_message_max(owner.opts_.max_message_bytes);
     websocket::response_type res;
     const std::string target = connect_target();
-    co_await c->ws.async_handshake(res, url.authority, target, asio::redirect_error(asio::use_awaitable, ec));
+    const std::string& authority = url.authority;
+    co_await c->ws.async_handshake(res, authority, target, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       spdlog::warn("envoy: the engine refused the envoy connection ({}, HTTP {}): {}", ec.message(),
                    res.result_int(), res.body());
@@ -1042,16 +1089,31 @@ Result<std::shared_ptr<Envoy>> Envoy::make(asio::io_context& io, Runtime& rt, Ro
   if (!hosted) return config_error("envoy: no hosted-actor set");
   auto url = net::parse_url(opts.engine_url);
   if (!url.ok()) return config_error("--engine: " + url.error().message);
-  if (url->tls)
-    return config_error("--engine: https:// engine URLs are not supported yet; reach the engine over http:// on a "
-                        "private network, or through a local TLS-terminating proxy");
+  std::unique_ptr<ssl::context> tls_ctx;
+  if (url->tls) {
+    // The engine's certificate is checked against the system's CAs (and
+    // --engine-ca-file) and its host name.
+    tls_ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
+    SSL_CTX_set_min_proto_version(tls_ctx->native_handle(), TLS1_2_VERSION);
+    boost::system::error_code ec;
+    tls_ctx->set_default_verify_paths(ec);
+    if (!opts.ca_file.empty()) {
+      tls_ctx->load_verify_file(opts.ca_file, ec);
+      if (ec) return config_error("--engine-ca-file " + opts.ca_file + ": " + ec.message());
+    }
+    tls_ctx->set_verify_mode(ssl::verify_peer);
+  } else if (!opts.ca_file.empty()) {
+    return config_error("--engine-ca-file is for an https:// engine URL");
+  }
   if (url->target != "/") return config_error("--engine: give the engine's base URL, without a path");
   if (opts.namespace_name.empty()) return config_error("--namespace must not be empty");
   if (opts.pool.empty() || opts.pool.size() > 128) return config_error("--pool must be 1 to 128 characters");
   if (opts.envoy_key.empty()) opts.envoy_key = random_key();
   if (opts.envoy_key.size() < 3 || opts.envoy_key.size() > 128 || !identifier_chars(opts.envoy_key))
     return config_error("the envoy key must be 3 to 128 characters: letters, digits, '-', '_' or '.'");
-  return std::shared_ptr<Envoy>(new Envoy(io, rt, router, std::move(hosted), std::move(opts)));
+  std::shared_ptr<Envoy> envoy(new Envoy(io, rt, router, std::move(hosted), std::move(opts)));
+  envoy->impl_->tls_ctx = std::move(tls_ctx);
+  return envoy;
 }
 
 void Envoy::start() {

@@ -46,7 +46,8 @@
 namespace anvil::gateway {
 
 struct EnvoyOptions {
-  std::string engine_url;  // http://host:port of the engine's guard (its public port)
+  std::string engine_url;  // http(s)://host:port of the engine's guard (its public port)
+  std::string ca_file;     // https: a PEM bundle trusted besides the system's CAs
   std::string token;       // the engine's admin token ("" when it has none)
   std::string namespace_name = "default";
   std::string pool = "default";  // the runner config (pool) this node serves
@@ -106,8 +107,9 @@ class EnvoyReplicator : public storage::Replicator {
 
 class Envoy : public std::enable_shared_from_this<Envoy> {
  public:
-  // Checks the options (the URL must be http:// with a host; the key 3–128
-  // identifier characters); envoy.invalid_config otherwise.
+  // Checks the options (the URL http:// or https:// with a host and no path;
+  // the key 3–128 identifier characters; a readable CA file); envoy.invalid_config
+  // otherwise.
   // `hosted`: the object whose hooks() the runtime was given before load().
   static Result<std::shared_ptr<Envoy>> make(asio::io_context& io, Runtime& rt, Router& router,
                                              std::shared_ptr<HostedActors> hosted, EnvoyOptions opts);

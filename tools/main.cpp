@@ -79,8 +79,11 @@ neither; one that does answers db.not_configured / redis.not_configured.
 
 Envoy mode (docs/envoy.md): run as a runner under a Rivet Engine, which places
 actors on its runners and routes clients to them (clients then use the engine's URL):
-  --engine URL              the engine's base URL, e.g. http://127.0.0.1:6420 [ANVIL_ENGINE]
+  --engine URL              the engine's base URL, http:// or https://, e.g.
+                            http://127.0.0.1:6420       [ANVIL_ENGINE]
   --engine-token TOKEN      the engine's admin token     [ANVIL_ENGINE_TOKEN]
+  --engine-ca-file FILE     https engine: PEM CAs trusted besides the system's
+                                                        [ANVIL_ENGINE_CA_FILE]
   --namespace NS            the engine namespace         [ANVIL_NAMESPACE, default default]
   --pool NAME               the runner config (pool) to serve [ANVIL_POOL, default default]
   --envoy-version N         deployment version; the engine prefers the highest
@@ -575,6 +578,7 @@ int main(int argc, char** argv) {
   if (auto a = env_or("ANVIL_HTTP2", ""); !a.empty()) cfg.tls.http2 = a != "0" && a != "false";
   cfg.envoy.engine_url = env_or("ANVIL_ENGINE", "");
   cfg.envoy.token = env_or("ANVIL_ENGINE_TOKEN", "");
+  cfg.envoy.ca_file = env_or("ANVIL_ENGINE_CA_FILE", "");
   cfg.envoy.namespace_name = env_or("ANVIL_NAMESPACE", cfg.envoy.namespace_name);
   cfg.envoy.pool = env_or("ANVIL_POOL", cfg.envoy.pool);
   if (auto n = env_or("ANVIL_ENVOY_VERSION", ""); !n.empty()) cfg.envoy.version = static_cast<uint32_t>(std::atoll(n.c_str()));
@@ -695,6 +699,9 @@ int main(int argc, char** argv) {
     } else if (a == "--engine-token") {
       if (!(v = value("--engine-token")) || v->empty()) return usage_error("--engine-token needs a value");
       cfg.envoy.token = *v;
+    } else if (a == "--engine-ca-file") {
+      if (!(v = value("--engine-ca-file")) || v->empty()) return usage_error("--engine-ca-file needs a PEM file");
+      cfg.envoy.ca_file = *v;
     } else if (a == "--namespace") {
       if (!(v = value("--namespace")) || v->empty()) return usage_error("--namespace needs a name");
       cfg.envoy.namespace_name = *v;

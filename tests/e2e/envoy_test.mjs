@@ -3,10 +3,14 @@
 // ENGINE, reaches actors the engine placed on Anvil (docs/envoy.md).
 // Skipped, saying why, when the engine binary is missing.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
 import { createRequire } from "node:module";
+import net from "node:net";
 import path from "node:path";
+import tls from "node:tls";
 import { after, before, describe, test } from "node:test";
-import { SHARED_DIR, loadClient, startAnvil } from "./anvil_proc.mjs";
+import { SHARED_DIR, loadClient, startAnvil, tempDir } from "./anvil_proc.mjs";
 import { engineBinary, startEngine } from "./engine_proc.mjs";
 
 const WebSocket = createRequire(path.join(SHARED_DIR, "rivet-ref", "package.json"))("ws");
@@ -186,6 +190,38 @@ describe("envoy mode", { skip }, () => {
 			body: JSON.stringify({ args: [] }),
 		});
 		assert.ok(res.status >= 400, `status ${res.status}`);
+	});
+
+	test("an https:// engine: the node checks its certificate and joins through TLS", async () => {
+		// A TLS front for the engine (its own port is plain), with a certificate for localhost.
+		const dir = tempDir("envoy-tls");
+		const key = path.join(dir, "key.pem");
+		const cert = path.join(dir, "cert.pem");
+		execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+			"-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"], { stdio: "ignore" });
+		const enginePort = Number(new URL(engine.endpoint).port);
+		const front = tls.createServer({ key: fs.readFileSync(key), cert: fs.readFileSync(cert) }, (sock) => {
+			const up = net.connect(enginePort, "127.0.0.1");
+			sock.pipe(up).pipe(sock);
+			sock.on("error", () => up.destroy());
+			up.on("error", () => sock.destroy());
+		});
+		await new Promise((r) => front.listen(0, "127.0.0.1", r));
+		const url = `https://localhost:${front.address().port}`;
+		const trusting = await startAnvil({ extraArgs: ["--engine", url, "--engine-token", engine.token, "--engine-ca-file", cert] });
+		const untrusting = await startAnvil({ extraArgs: ["--engine", url, "--engine-token", engine.token] });
+		try {
+			await until("the node trusting the certificate to join", async () => (await metric(trusting, "anvil_envoy_connected")) === 1);
+			await until("the engine to list it", async () => (await engine.envoys()).length >= 2);
+			// The other does not trust it: no connection, and its log says why.
+			await new Promise((r) => setTimeout(r, 1000));
+			assert.equal(await metric(untrusting, "anvil_envoy_connected"), 0);
+			assert.match(fs.readFileSync(untrusting.logFile, "utf8"), /TLS handshake with the engine .* failed/);
+		} finally {
+			await trusting.kill("SIGKILL");
+			await untrusting.kill("SIGKILL");
+			front.close();
+		}
 	});
 
 	test("SIGTERM drains: the node tells the engine, which stops its actors, and the node exits 0", async () => {
