@@ -186,9 +186,9 @@ struct Envoy::Impl {
   struct ActorSlot {
     uint32_t generation = 0;      // the newest generation commanded
     int64_t last_command = -1;    // highest command index taken in `generation`
-    uint32_t event_generation = 0;  // events are numbered from 0 per generation
-    int64_t next_event = 0;
+    std::map<uint32_t, int64_t> next_event;  // events are numbered from 0 per generation
     std::optional<uint32_t> clean_stop;  // the generation this node last stopped cleanly
+    uint32_t running_generation = 0;     // the generation started here (while running)
     bool running = false;   // started here and not stopped since
     bool stopping = false;  // a stop command is being carried out
     bool busy = false;
@@ -212,6 +212,7 @@ struct Envoy::Impl {
   // KV requests waiting for the engine's answer, by request id.
   uint32_t next_kv = 1;
   std::map<uint32_t, std::function<void(Result<envoy::KvResponseData>)>> kv_waiting;
+  std::map<uint32_t, std::chrono::steady_clock::time_point> kv_sent;  // for the watchdog
   // Actors whose writes the engine did not take: not served here until
   // the engine starts them again (and they are loaded from the engine).
   std::set<std::string> poisoned;
@@ -267,10 +268,10 @@ struct Envoy::Impl {
     // on its way back: the engine would drop its answer once it stops the
     // actor, and the client would retry. So the event waits for it.
     if (slot.in_flight > 0) {
-      slot.held.emplace_back(slot.generation, std::move(ev));
+      slot.held.emplace_back(slot.running_generation, std::move(ev));
       return;
     }
-    emit(envoy::ActorCheckpoint{actor_id, slot.generation, 0}, std::move(ev));
+    emit(envoy::ActorCheckpoint{actor_id, slot.running_generation, 0}, std::move(ev));
   }
 
   void request_done(const std::string& actor_id) {
@@ -281,10 +282,31 @@ struct Envoy::Impl {
     auto held = std::move(slot.held);
     slot.held.clear();
     for (auto& [generation, ev] : held)
-      if (generation == slot.generation) emit(envoy::ActorCheckpoint{actor_id, generation, 0}, std::move(ev));
+      if (!slot.stopping && generation == slot.running_generation)
+        emit(envoy::ActorCheckpoint{actor_id, generation, 0}, std::move(ev));
   }
 
   // ---- connection ----
+  // A KV request the engine has not answered in 30 s (lost, or the engine
+  // stalled) would hold every later reply of the node: the connection is
+  // dropped, which fails what is waiting, and opened again.
+  asio::awaitable<void> kv_watchdog(std::shared_ptr<Envoy> keep) {
+    asio::steady_timer t(strand);
+    while (!stopping) {
+      t.expires_after(std::chrono::seconds(5));
+      boost::system::error_code ec;
+      co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (kv_sent.empty() || !conn || !conn->open) continue;
+      const auto oldest = std::min_element(kv_sent.begin(), kv_sent.end(),
+                                           [](const auto& a, const auto& b) { return a.second < b.second; });
+      if (std::chrono::steady_clock::now() - oldest->second < std::chrono::seconds(30)) continue;
+      spdlog::error("envoy: the engine has not answered a KV request in 30 s; reconnecting");
+      conn->open = false;
+      asio::co_spawn(strand, close_conn(conn), asio::detached);
+    }
+    (void)keep;
+  }
+
   asio::awaitable<void> run(std::shared_ptr<Envoy> keep) {
     auto delay = owner.opts_.reconnect_min;
     while (!stopping) {
@@ -403,6 +425,7 @@ struct Envoy::Impl {
     if (conn == c) conn.reset();
     owner.connected_.store(false);
     streaming.clear();
+    aborted.clear();
     // The engine's gateway lost these sockets with the connection.
     for (auto& [_, r] : sockets) {
       r->closed = true;
@@ -437,6 +460,7 @@ struct Envoy::Impl {
             }
             auto cb = std::move(it->second);
             kv_waiting.erase(it);
+            kv_sent.erase(m.request_id);
             if (auto* e = std::get_if<envoy::KvErrorResponse>(&m.data)) {
               kv_errors.fetch_add(1);
               cb(make_error("envoy", "kv_error", "the engine refused a KV request: " + e->message));
@@ -481,6 +505,7 @@ struct Envoy::Impl {
     const uint32_t id = next_kv++;
     if (next_kv == 0) next_kv = 1;
     kv_waiting[id] = std::move(cb);
+    kv_sent[id] = std::chrono::steady_clock::now();
     kv_requests.fetch_add(1);
     send(envoy::ToRivetKvRequest{actor_id, id, std::move(data)});
   }
@@ -488,6 +513,7 @@ struct Envoy::Impl {
   void fail_kv_waiting() {
     auto waiting = std::move(kv_waiting);
     kv_waiting.clear();
+    kv_sent.clear();
     for (auto& [_, cb] : waiting)
       cb(make_error("envoy", "not_connected", "the connection to the Rivet Engine dropped before it answered"));
   }
@@ -550,6 +576,10 @@ struct Envoy::Impl {
     round->done = std::move(done);
     round->outstanding = 1;  // released below, once every part is queued
     for (auto& [seq, e] : t.failed) round->fail({seq}, e);
+    // Their batch is in the local store but never reaches the engine: the
+    // actors are handed back, to be loaded from the engine's copy.
+    for (const auto& actor : t.failed_actors)
+      poison(actor, make_error("envoy", "replication_failed", "a write could not be stored in the engine"));
     for (auto& w : t.actors) {
       if (poisoned.count(w.actor_id)) {
         round->fail(w.seqs, make_error("envoy", "replication_failed",
@@ -593,22 +623,41 @@ struct Envoy::Impl {
       return;
     }
     aw.in_flight = true;
-    auto state = std::make_shared<std::pair<size_t, std::optional<Error>>>(requests.size(), std::nullopt);
-    for (auto& req : requests) {
-      kv(actor_id, std::move(req), [this, actor_id, parts, state](Result<envoy::KvResponseData> r) {
-        if (!r.ok() && !state->second) state->second = r.error();
-        if (--state->first > 0) return;
-        if (state->second) poison(actor_id, *state->second);
-        for (auto& p : *parts) {
-          if (state->second) p.round->fail(p.seqs, *state->second);
-          finish_part(p.round);
-        }
-        if (auto w = writes.find(actor_id); w != writes.end()) {
-          w->second.in_flight = false;
-          send_writes(actor_id);
-        }
-      });
+    auto queue = std::make_shared<std::deque<envoy::KvRequestData>>(std::make_move_iterator(requests.begin()),
+                                                                      std::make_move_iterator(requests.end()));
+    send_next_write(actor_id, std::move(queue), std::move(parts));
+  }
+
+  // One actor's requests go one at a time: the engine then always holds a
+  // prefix of the actor's writes (chunks before the row that names them;
+  // an earlier turn's write before a later one's). After a failure the rest
+  // are not sent.
+  void send_next_write(const std::string& actor_id, std::shared_ptr<std::deque<envoy::KvRequestData>> queue,
+                       std::shared_ptr<std::vector<Part>> parts) {
+    auto finish = [this, actor_id, parts](const std::optional<Error>& failed) {
+      if (failed) poison(actor_id, *failed);
+      for (auto& p : *parts) {
+        if (failed) p.round->fail(p.seqs, *failed);
+        finish_part(p.round);
+      }
+      if (auto w = writes.find(actor_id); w != writes.end()) {
+        w->second.in_flight = false;
+        send_writes(actor_id);
+      }
+    };
+    if (queue->empty()) {
+      finish(std::nullopt);
+      return;
     }
+    envoy::KvRequestData req = std::move(queue->front());
+    queue->pop_front();
+    kv(actor_id, std::move(req), [this, actor_id, queue, parts, finish](Result<envoy::KvResponseData> r) {
+      if (!r.ok()) {
+        finish(r.error());
+        return;
+      }
+      send_next_write(actor_id, queue, parts);
+    });
   }
 
   // Writes of `actor_id` the engine did not take: the copy here is ahead of
@@ -618,13 +667,22 @@ struct Envoy::Impl {
     if (!poisoned.insert(actor_id).second) return;
     spdlog::error("envoy: actor {}: a write was not stored in the engine ({}); handing it back to the engine",
                   actor_id, why.message);
+    // Its awake instance holds what the engine lacks: put to sleep here
+    // (what that writes fails too) so nothing more runs on it.
+    asio::co_spawn(strand, sleep_quietly(owner.shared_from_this(), actor_id), asio::detached);
     auto it = actors.find(actor_id);
     if (it == actors.end() || !it->second.running) return;
     set_running(actor_id, it->second, false);
     it->second.clean_stop.reset();
-    envoy::ActorCheckpoint cp{actor_id, it->second.generation, 0};
+    envoy::ActorCheckpoint cp{actor_id, it->second.running_generation, 0};
     emit(cp, envoy::EventActorStateUpdate{envoy::StateStopped{envoy::StopCode::Error,
                                                               "writes not stored in the engine: " + why.message}});
+  }
+
+  asio::awaitable<void> sleep_quietly(std::shared_ptr<Envoy> keep, std::string actor_id) {
+    Status st = co_await rt.sleep(actor_id);
+    (void)st;  // its writes fail (poisoned): expected
+    (void)keep;
   }
 
   // Loads the actor's rows from the engine into the local store, replacing
@@ -705,11 +763,9 @@ struct Envoy::Impl {
   // events are numbered from 0 as its first one goes out.
   void emit(const envoy::ActorCheckpoint& cp, envoy::Event ev) {
     auto& slot = actors[cp.actor_id];
-    if (slot.event_generation != cp.generation) {
-      slot.event_generation = cp.generation;
-      slot.next_event = 0;
-    }
-    envoy::EventWrapper w{{cp.actor_id, cp.generation, slot.next_event++}, std::move(ev)};
+    // Older generations' counters go (their events can no longer matter).
+    while (slot.next_event.size() > 4) slot.next_event.erase(slot.next_event.begin());
+    envoy::EventWrapper w{{cp.actor_id, cp.generation, slot.next_event[cp.generation]++}, std::move(ev)};
     spdlog::debug("envoy: event {} of actor {} generation {} index {}", w.inner.index(), cp.actor_id, cp.generation,
                   w.checkpoint.index);
     unacked.push_back(w);
@@ -796,6 +852,7 @@ struct Envoy::Impl {
       emit(cp, envoy::EventActorStateUpdate{envoy::StateStopped{envoy::StopCode::Error, r.error().message}});
       co_return;
     }
+    slot.running_generation = cp.generation;
     set_running(cp.actor_id, slot, true);
     // What a restart's recovery does: schedules armed, queue drained, a
     // running workflow resumed.
@@ -1123,6 +1180,7 @@ void Envoy::start() {
       asio::post(self->impl_->strand, [self, id, destroyed] { self->impl_->on_local_stop(id, destroyed); });
   });
   asio::co_spawn(impl_->strand, impl_->run(shared_from_this()), asio::detached);
+  asio::co_spawn(impl_->strand, impl_->kv_watchdog(shared_from_this()), asio::detached);
 }
 
 void Envoy::stop() {
@@ -1130,9 +1188,14 @@ void Envoy::stop() {
 }
 
 asio::awaitable<void> Envoy::drain(std::chrono::milliseconds bound) {
+  // All of it on the envoy's strand (its state is the strand's).
   auto self = shared_from_this();
+  asio::awaitable<void> op = drain_on_strand(self, bound);
+  co_await asio::co_spawn(impl_->strand, std::move(op), asio::use_awaitable);
+}
+
+asio::awaitable<void> Envoy::drain_on_strand(std::shared_ptr<Envoy> self, std::chrono::milliseconds bound) {
   Impl& d = *impl_;
-  co_await asio::post(d.strand, asio::use_awaitable);
   if (d.conn && d.conn->open) {
     spdlog::info("envoy: draining: {} actors to hand back to the engine", hosted_.load());
     d.send(envoy::ToRivetStopping{});
@@ -1154,6 +1217,7 @@ asio::awaitable<void> Envoy::drain(std::chrono::milliseconds bound) {
     }
   }
   d.close_now();
+  (void)self;
 }
 
 void EnvoyReplicator::attach(std::weak_ptr<Envoy> envoy) {

@@ -134,6 +134,7 @@ class Envoy : public std::enable_shared_from_this<Envoy> {
   friend class EnvoyReplicator;
   struct Impl;
   Envoy(asio::io_context& io, Runtime& rt, Router& router, std::shared_ptr<HostedActors> hosted, EnvoyOptions opts);
+  asio::awaitable<void> drain_on_strand(std::shared_ptr<Envoy> self, std::chrono::milliseconds bound);
 
   EnvoyOptions opts_;
   std::shared_ptr<HostedActors> hosted_set_;

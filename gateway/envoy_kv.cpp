@@ -217,16 +217,21 @@ Translation translate(const storage::Store& store, const std::vector<std::pair<u
     // Checked before anything of the batch is translated: a batch goes
     // whole or not at all.
     std::optional<Error> bad;
+    std::set<std::string> touched;
     for (const auto& op : ops) {
       auto k = engine_key(op.family, op.key, id_len);
       if (!k) continue;
-      if (1 + k->suffix.size() > kMaxKeyBytes || chunk_prefix(k->tag, k->suffix).size() + 12 > kMaxKeyBytes)
+      touched.insert(k->actor_id);
+      const bool chunked = op.kind == Op::Put && op.value_or_end.size() + 1 > kMaxValueBytes;
+      const size_t longest = chunked ? chunk_prefix(k->tag, k->suffix).size() + 12 : 1 + k->suffix.size();
+      if (longest > kMaxKeyBytes)
         bad = make_error("envoy", "key_too_large",
-                         "a storage key of " + std::to_string(op.key.size()) +
-                             " bytes is too long for the engine's actor KV (2 KiB)");
+                         "a storage key of " + std::to_string(op.key.size()) + " bytes is too long for the engine's " +
+                             "actor KV (" + std::to_string(kMaxKeyBytes) + " bytes with its prefix)");
     }
     if (bad) {
       t.failed.emplace_back(seq, *bad);
+      t.failed_actors.insert(t.failed_actors.end(), touched.begin(), touched.end());
       continue;
     }
     for (const auto& op : ops) {
@@ -351,7 +356,8 @@ Result<Loaded> load(const std::string& actor_id, const std::vector<Bytes>& keys,
     const Bytes& v = values[i];
     if (k.empty()) continue;
     if (k[0] == kChunkTag) {
-      if (k.size() < 2 + 4 + 12) continue;
+      // Only chunks of a family this layout knows (a later layout's are not ours to delete).
+      if (k.size() < 2 + 4 + 12 || !family_of_tag(k[1])) continue;
       const uint64_t len = get_be(k.data() + 2, 4);
       if (k.size() != 2 + 4 + len + 12) continue;
       Bytes row = row_key(k[1], std::string_view(reinterpret_cast<const char*>(k.data()) + 6, len));

@@ -40,7 +40,7 @@ namespace anvil::envoy_kv {
 // The engine's limits (pegboard actor_kv; two confirmed against 2.3.19).
 inline constexpr size_t kMaxKeysPerRequest = 128;
 inline constexpr size_t kMaxValueBytes = 128 * 1024;
-inline constexpr size_t kMaxKeyBytes = 2048;
+inline constexpr size_t kMaxKeyBytes = 2045;  // the engine's 2048 less its 2-byte framing, less 1 for paging
 inline constexpr size_t kMaxPutPayload = 900 * 1024;  // the engine allows 976 KiB
 
 inline constexpr uint8_t kChunkTag = 0x0F;
@@ -76,6 +76,7 @@ struct ActorWrites {
 struct Translation {
   std::vector<ActorWrites> actors;
   std::vector<std::pair<uint64_t, Error>> failed;  // batches that cannot be stored in the engine
+  std::vector<std::string> failed_actors;          // the actors those batches wrote to
 };
 // `nonce`: a source of unique 64-bit numbers (chunked rows).
 Translation translate(const storage::Store& store, const std::vector<std::pair<uint64_t, const rocksdb::WriteBatch*>>& batches,

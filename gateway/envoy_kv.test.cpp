@@ -217,6 +217,7 @@ TEST_F(Layout, KeysTooLongForTheEngineFailTheirBatchWhole) {
   ASSERT_EQ(t.failed.size(), 1u);
   EXPECT_EQ(t.failed[0].first, 5u);
   EXPECT_EQ(t.failed[0].second.qualified(), "envoy.key_too_large");
+  EXPECT_EQ(t.failed_actors, std::vector<std::string>{kA});  // handed back to the engine by the envoy
   EXPECT_TRUE(t.actors.empty());
 }
 

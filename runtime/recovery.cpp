@@ -211,6 +211,14 @@ asio::awaitable<Status> RuntimeCore::replace_local(const std::string& actor_id, 
     }
   }
   const uint64_t seq = pipeline_.submit(std::move(b), 0, /*replicate=*/false);
+  {
+    // Until the batch lands, a reader must not install the old record
+    // (an alarm of the old schedules, an inspector read): the id reads as
+    // absent meanwhile.
+    std::lock_guard lk(mu_);
+    tombstones_[actor_id] = seq;
+    ++epoch(actor_id);
+  }
   co_return co_await durable(seq);
 }
 
