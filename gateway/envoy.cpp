@@ -64,7 +64,10 @@ const char* reason_name(envoy::StopActorReason r) {
   return "unknown";
 }
 
-Bytes to_bytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
+std::string lowercase(std::string s) {
+  for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return s;
+}
 
 // One connection to the engine: its write queue, and (ConnT) its socket,
 // plain or TLS. A new connection gets a new Conn; what was queued on a
@@ -237,7 +240,6 @@ struct Envoy::Impl {
       owner.hosted_set_->add(actor_id);
     else
       owner.hosted_set_->remove(actor_id);
-    owner.hosted_.store(owner.hosted_set_->size());
   }
 
   // Actors running here or with a command still being carried out.
@@ -605,6 +607,7 @@ struct Envoy::Impl {
     }
     auto parts = std::make_shared<std::vector<Part>>();
     std::vector<envoy::KvRequestData> requests;
+    envoy_kv::RequestBuilder merged(requests);
     while (!aw.waiting.empty()) {
       Part p = std::move(aw.waiting.front());
       aw.waiting.pop_front();
@@ -614,7 +617,7 @@ struct Envoy::Impl {
         finish_part(p.round);
         continue;
       }
-      for (auto& r : p.requests) envoy_kv::append_merged(requests, std::move(r));
+      for (auto& r : p.requests) merged.add(std::move(r));
       p.requests.clear();
       parts->push_back(std::move(p));
     }
@@ -856,7 +859,7 @@ struct Envoy::Impl {
     set_running(cp.actor_id, slot, true);
     // What a restart's recovery does: schedules armed, queue drained, a
     // running workflow resumed.
-    (void)rt.resume_background(cp.actor_id);
+    rt.resume_background(cp.actor_id);
     spdlog::info("envoy: actor {} ({}) started, generation {}", cp.actor_id, cmd.config.name, cp.generation);
     emit(cp, envoy::EventActorStateUpdate{envoy::StateRunning{}});
   }
@@ -992,11 +995,8 @@ struct Envoy::Impl {
       r->ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
       auto headers = std::make_shared<envoy::StringMap>(std::move(open.headers));
       r->ws.set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {
-        for (const auto& [name, value] : *headers) {
-          std::string lower = name;
-          for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-          if (!hop_by_hop(lower)) req.set(lower, value);
-        }
+        for (const auto& [name, value] : *headers)
+          if (std::string lower = lowercase(name); !hop_by_hop(lower)) req.set(lower, value);
       }));
       r->ws.read_message_max(owner.opts_.max_message_bytes);
       websocket::response_type res;
@@ -1085,11 +1085,7 @@ struct Envoy::Impl {
     }
     if (path.front() != '/') path.insert(path.begin(), '/');
     req.path = "/gateway/" + start.actor_id + path;
-    for (auto& [name, value] : start.headers) {
-      std::string lower = name;
-      for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      req.headers.emplace_back(std::move(lower), value);
-    }
+    for (auto& [name, value] : start.headers) req.headers.emplace_back(lowercase(name), value);
     req.body = std::move(body);
     http::Response res;
     try {
@@ -1115,7 +1111,7 @@ struct Envoy::Impl {
     }
     rs.status = static_cast<uint16_t>(res.status);
     for (auto& [name, value] : res.headers) rs.headers.emplace_back(name, value);
-    if (!res.body.empty()) rs.body = to_bytes(res.body);
+    if (!res.body.empty()) rs.body = bytes_of(res.body);
     rs.stream = false;
     tunnel_reply(id, rs);
     request_done(start.actor_id);
@@ -1133,10 +1129,9 @@ struct Envoy::Impl {
 };
 
 Envoy::Envoy(asio::io_context& io, Runtime& rt, Router& router, std::shared_ptr<HostedActors> hosted,
-             EnvoyOptions opts)
+             EnvoyOptions opts, net::Url url)
     : opts_(std::move(opts)), hosted_set_(std::move(hosted)) {
-  auto url = net::parse_url(opts_.engine_url);
-  impl_ = std::make_unique<Impl>(*this, io, rt, router, std::move(*url));
+  impl_ = std::make_unique<Impl>(*this, io, rt, router, std::move(url));
 }
 
 Envoy::~Envoy() = default;
@@ -1168,7 +1163,7 @@ Result<std::shared_ptr<Envoy>> Envoy::make(asio::io_context& io, Runtime& rt, Ro
   if (opts.envoy_key.empty()) opts.envoy_key = random_key();
   if (opts.envoy_key.size() < 3 || opts.envoy_key.size() > 128 || !identifier_chars(opts.envoy_key))
     return config_error("the envoy key must be 3 to 128 characters: letters, digits, '-', '_' or '.'");
-  std::shared_ptr<Envoy> envoy(new Envoy(io, rt, router, std::move(hosted), std::move(opts)));
+  std::shared_ptr<Envoy> envoy(new Envoy(io, rt, router, std::move(hosted), std::move(opts), std::move(*url)));
   envoy->impl_->tls_ctx = std::move(tls_ctx);
   return envoy;
 }
@@ -1197,7 +1192,7 @@ asio::awaitable<void> Envoy::drain(std::chrono::milliseconds bound) {
 asio::awaitable<void> Envoy::drain_on_strand(std::shared_ptr<Envoy> self, std::chrono::milliseconds bound) {
   Impl& d = *impl_;
   if (d.conn && d.conn->open) {
-    spdlog::info("envoy: draining: {} actors to hand back to the engine", hosted_.load());
+    spdlog::info("envoy: draining: {} actors to hand back to the engine", hosted_set_->size());
     d.send(envoy::ToRivetStopping{});
     const auto deadline = std::chrono::steady_clock::now() + bound;
     asio::steady_timer t(d.strand);
@@ -1275,7 +1270,7 @@ std::string Envoy::metrics_text() const {
   line("anvil_envoy_connected", "gauge", "1 while the node is connected to the Rivet Engine.", connected_.load() ? 1 : 0);
   line("anvil_envoy_connects_total", "counter", "Connections opened to the engine.", d.connects.load());
   line("anvil_envoy_disconnects_total", "counter", "Connections to the engine that dropped.", d.disconnects.load());
-  line("anvil_envoy_actors", "gauge", "Actors the engine runs on this node.", hosted_.load());
+  line("anvil_envoy_actors", "gauge", "Actors the engine runs on this node.", hosted_set_->size());
   line("anvil_envoy_commands_total", "counter", "Commands received from the engine.", d.commands.load());
   line("anvil_envoy_events_total", "counter", "Actor events sent to the engine.", d.events.load());
   line("anvil_envoy_requests_total", "counter", "HTTP requests served through the engine's tunnel.", d.requests.load());

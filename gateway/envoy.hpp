@@ -38,6 +38,7 @@
 #include <unordered_set>
 
 #include "base/value/asio.hpp"
+#include "base/net/url.hpp"
 #include "gateway/codec/envoy.hpp"
 #include "storage/commit_pipeline.hpp"
 #include "gateway/router.hpp"
@@ -126,21 +127,21 @@ class Envoy : public std::enable_shared_from_this<Envoy> {
 
   const std::string& envoy_key() const { return opts_.envoy_key; }
   bool connected() const { return connected_.load(); }
-  size_t hosted_actors() const { return hosted_.load(); }
+  size_t hosted_actors() const { return hosted_set_->size(); }
   // Prometheus text: connection state, reconnects, commands, events, tunnel requests.
   std::string metrics_text() const;
 
  private:
   friend class EnvoyReplicator;
   struct Impl;
-  Envoy(asio::io_context& io, Runtime& rt, Router& router, std::shared_ptr<HostedActors> hosted, EnvoyOptions opts);
+  Envoy(asio::io_context& io, Runtime& rt, Router& router, std::shared_ptr<HostedActors> hosted, EnvoyOptions opts,
+        net::Url url);
   asio::awaitable<void> drain_on_strand(std::shared_ptr<Envoy> self, std::chrono::milliseconds bound);
 
   EnvoyOptions opts_;
   std::shared_ptr<HostedActors> hosted_set_;
   std::unique_ptr<Impl> impl_;
   std::atomic<bool> connected_{false};
-  std::atomic<size_t> hosted_{0};
 };
 
 }  // namespace anvil::gateway

@@ -46,8 +46,6 @@ uint64_t get_be(const uint8_t* p, int bytes) {
   return v;
 }
 
-Bytes bytes_of(std::string_view s) { return Bytes(s.begin(), s.end()); }
-
 // The smallest key after every key starting with `p` (p is never all 0xff here).
 Bytes after_prefix(Bytes p) {
   while (!p.empty() && p.back() == 0xff) p.pop_back();
@@ -61,73 +59,6 @@ Bytes chunk_key(uint8_t tag, std::string_view suffix, uint64_t nonce, uint32_t i
   put_be(k, i, 4);
   return k;
 }
-
-// Builds one actor's requests in order: runs of puts and of deletes are
-// merged up to the engine's limits; a range delete goes alone.
-class Builder {
- public:
-  explicit Builder(std::vector<envoy::KvRequestData>& out) : out_(out) {}
-
-  void put(Bytes key, Bytes value) {
-    flush_deletes();
-    const size_t size = key.size() + value.size();
-    if (auto it = put_index_.find(key); it != put_index_.end()) {  // a later write of the same key wins
-      auto& p = std::get<envoy::KvPutRequest>(out_.back());
-      put_bytes_ += value.size();
-      put_bytes_ -= p.values[it->second].size();
-      p.values[it->second] = std::move(value);
-      return;
-    }
-    if (!in_put_ || put_keys_ >= kMaxKeysPerRequest || put_bytes_ + size > kMaxPutPayload) start_put();
-    auto& p = std::get<envoy::KvPutRequest>(out_.back());
-    put_index_[key] = p.keys.size();
-    p.keys.push_back(std::move(key));
-    p.values.push_back(std::move(value));
-    ++put_keys_;
-    put_bytes_ += size;
-  }
-
-  void del(Bytes key) {
-    flush_puts();
-    if (del_keys_.count(key)) return;
-    if (!in_delete_ || del_keys_.size() >= kMaxKeysPerRequest) {
-      out_.emplace_back(envoy::KvDeleteRequest{});
-      in_delete_ = true;
-      del_keys_.clear();
-    }
-    del_keys_.insert(key);
-    std::get<envoy::KvDeleteRequest>(out_.back()).keys.push_back(std::move(key));
-  }
-
-  void del_range(Bytes start, Bytes end) {
-    flush_puts();
-    flush_deletes();
-    out_.emplace_back(envoy::KvDeleteRangeRequest{std::move(start), std::move(end)});
-  }
-
- private:
-  void start_put() {
-    out_.emplace_back(envoy::KvPutRequest{});
-    in_put_ = true;
-    put_keys_ = 0;
-    put_bytes_ = 0;
-    put_index_.clear();
-  }
-  void flush_puts() {
-    in_put_ = false;
-    put_index_.clear();
-  }
-  void flush_deletes() {
-    in_delete_ = false;
-    del_keys_.clear();
-  }
-
-  std::vector<envoy::KvRequestData>& out_;
-  bool in_put_ = false, in_delete_ = false;
-  size_t put_keys_ = 0, put_bytes_ = 0;
-  std::map<Bytes, size_t, BytesLess> put_index_;
-  std::set<Bytes, BytesLess> del_keys_;
-};
 
 struct Op {
   enum Kind { Put, Delete, DeleteRange } kind;
@@ -164,6 +95,76 @@ class Collector : public rocksdb::WriteBatch::Handler {
 
 }  // namespace
 
+RequestBuilder::RequestBuilder(std::vector<envoy::KvRequestData>& out) : out_(out) {}
+
+void RequestBuilder::put(Bytes key, Bytes value) {
+  flush_deletes();
+  const size_t size = key.size() + value.size();
+  if (auto it = put_index_.find(key); it != put_index_.end()) {  // a later write of the same key wins
+    auto& p = std::get<envoy::KvPutRequest>(out_.back());
+    put_bytes_ += value.size();
+    put_bytes_ -= p.values[it->second].size();
+    p.values[it->second] = std::move(value);
+    return;
+  }
+  if (!in_put_ || put_keys_ >= kMaxKeysPerRequest || put_bytes_ + size > kMaxPutPayload) start_put();
+  auto& p = std::get<envoy::KvPutRequest>(out_.back());
+  put_index_[key] = p.keys.size();
+  p.keys.push_back(std::move(key));
+  p.values.push_back(std::move(value));
+  ++put_keys_;
+  put_bytes_ += size;
+}
+
+void RequestBuilder::del(Bytes key) {
+  flush_puts();
+  if (del_keys_.count(key)) return;
+  if (!in_delete_ || del_keys_.size() >= kMaxKeysPerRequest) {
+    out_.emplace_back(envoy::KvDeleteRequest{});
+    in_delete_ = true;
+    del_keys_.clear();
+  }
+  del_keys_.insert(key);
+  std::get<envoy::KvDeleteRequest>(out_.back()).keys.push_back(std::move(key));
+}
+
+void RequestBuilder::del_range(Bytes start, Bytes end) {
+  flush_puts();
+  flush_deletes();
+  out_.emplace_back(envoy::KvDeleteRangeRequest{std::move(start), std::move(end)});
+}
+
+void RequestBuilder::add(envoy::KvRequestData r) {
+  if (auto* put = std::get_if<envoy::KvPutRequest>(&r)) {
+    for (size_t i = 0; i < put->keys.size() && i < put->values.size(); ++i)
+      this->put(std::move(put->keys[i]), std::move(put->values[i]));
+  } else if (auto* d = std::get_if<envoy::KvDeleteRequest>(&r)) {
+    for (auto& k : d->keys) del(std::move(k));
+  } else if (auto* dr = std::get_if<envoy::KvDeleteRangeRequest>(&r)) {
+    del_range(std::move(dr->start), std::move(dr->end));
+  } else {
+    flush_puts();
+    flush_deletes();
+    out_.push_back(std::move(r));
+  }
+}
+
+void RequestBuilder::start_put() {
+  out_.emplace_back(envoy::KvPutRequest{});
+  in_put_ = true;
+  put_keys_ = 0;
+  put_bytes_ = 0;
+  put_index_.clear();
+}
+void RequestBuilder::flush_puts() {
+  in_put_ = false;
+  put_index_.clear();
+}
+void RequestBuilder::flush_deletes() {
+  in_delete_ = false;
+  del_keys_.clear();
+}
+
 Bytes row_key(uint8_t tag, std::string_view suffix) {
   Bytes k;
   k.reserve(1 + suffix.size());
@@ -192,11 +193,11 @@ Translation translate(const storage::Store& store, const std::vector<std::pair<u
   // the order actors first appear.
   struct Acc {
     ActorWrites w;
-    Builder b{w.requests};
+    RequestBuilder b{w.requests};
   };
   std::map<std::string, std::unique_ptr<Acc>> accs;
   std::vector<std::string> order;
-  auto actor = [&](const std::string& id, uint64_t seq) -> Builder& {
+  auto actor = [&](const std::string& id, uint64_t seq) -> RequestBuilder& {
     auto& acc = accs[id];
     if (!acc) {
       acc = std::make_unique<Acc>();
@@ -237,7 +238,7 @@ Translation translate(const storage::Store& store, const std::vector<std::pair<u
     for (const auto& op : ops) {
       auto k = engine_key(op.family, op.key, id_len);
       if (!k) continue;
-      Builder& b = actor(k->actor_id, seq);
+      RequestBuilder& b = actor(k->actor_id, seq);
       if (op.kind == Op::Put) {
         const std::string& v = op.value_or_end;
         if (v.size() + 1 <= kMaxValueBytes) {
@@ -290,48 +291,6 @@ Translation translate(const storage::Store& store, const std::vector<std::pair<u
   }
   for (const auto& id : order) t.actors.push_back(std::move(accs[id]->w));
   return t;
-}
-
-void append_merged(std::vector<envoy::KvRequestData>& out, envoy::KvRequestData next) {
-  if (!out.empty()) {
-    if (auto* last = std::get_if<envoy::KvPutRequest>(&out.back())) {
-      if (auto* put = std::get_if<envoy::KvPutRequest>(&next)) {
-        size_t bytes = 0;
-        for (size_t i = 0; i < last->keys.size(); ++i) bytes += last->keys[i].size() + last->values[i].size();
-        std::map<Bytes, size_t, BytesLess> at;
-        for (size_t i = 0; i < last->keys.size(); ++i) at[last->keys[i]] = i;
-        size_t added_keys = 0, added_bytes = 0;
-        for (size_t i = 0; i < put->keys.size(); ++i) {
-          if (auto it = at.find(put->keys[i]); it != at.end()) {
-            added_bytes += put->values[i].size();
-            added_bytes -= std::min(added_bytes, last->values[it->second].size());
-          } else {
-            ++added_keys;
-            added_bytes += put->keys[i].size() + put->values[i].size();
-          }
-        }
-        if (last->keys.size() + added_keys <= kMaxKeysPerRequest && bytes + added_bytes <= kMaxPutPayload) {
-          for (size_t i = 0; i < put->keys.size(); ++i) {
-            if (auto it = at.find(put->keys[i]); it != at.end()) {
-              last->values[it->second] = std::move(put->values[i]);
-            } else {
-              at[put->keys[i]] = last->keys.size();
-              last->keys.push_back(std::move(put->keys[i]));
-              last->values.push_back(std::move(put->values[i]));
-            }
-          }
-          return;
-        }
-      }
-    } else if (auto* lastd = std::get_if<envoy::KvDeleteRequest>(&out.back())) {
-      if (auto* del = std::get_if<envoy::KvDeleteRequest>(&next);
-          del && lastd->keys.size() + del->keys.size() <= kMaxKeysPerRequest) {
-        for (auto& k : del->keys) lastd->keys.push_back(std::move(k));
-        return;
-      }
-    }
-  }
-  out.push_back(std::move(next));
 }
 
 Result<Loaded> load(const std::string& actor_id, const std::vector<Bytes>& keys, const std::vector<Bytes>& values) {

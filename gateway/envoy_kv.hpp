@@ -23,7 +23,9 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -82,11 +84,30 @@ struct Translation {
 Translation translate(const storage::Store& store, const std::vector<std::pair<uint64_t, const rocksdb::WriteBatch*>>& batches,
                       size_t id_len, const std::function<uint64_t()>& nonce);
 
-// Appends `next` to one actor's request list, merging it into the last
-// request when both are puts (within the engine's limits; a later value of
-// a key replaces an earlier one) or both are deletes: writes of several
-// turns then travel in one request, applied in the same order.
-void append_merged(std::vector<envoy::KvRequestData>& out, envoy::KvRequestData next);
+// Builds one actor's request list in order: runs of puts and of deletes
+// share requests up to the engine's limits (a later put of a key replaces
+// an earlier one in its run); a range delete goes alone. Used for one
+// batch's rows (translate) and to merge the requests of several turns into
+// the next engine write (add), so they travel together, applied in order.
+class RequestBuilder {
+ public:
+  explicit RequestBuilder(std::vector<envoy::KvRequestData>& out);
+  void put(Bytes key, Bytes value);
+  void del(Bytes key);
+  void del_range(Bytes start, Bytes end);
+  void add(envoy::KvRequestData request);  // its keys, as above; other kinds go alone
+
+ private:
+  void start_put();
+  void flush_puts();
+  void flush_deletes();
+
+  std::vector<envoy::KvRequestData>& out_;
+  bool in_put_ = false, in_delete_ = false;
+  size_t put_keys_ = 0, put_bytes_ = 0;
+  std::map<Bytes, size_t, BytesLess> put_index_;
+  std::set<Bytes, BytesLess> del_keys_;
+};
 
 // The local rows of an actor from all of its engine entries (as listed,
 // any order): (family, local key, value). Chunks that no row refers to

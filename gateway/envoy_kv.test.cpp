@@ -234,26 +234,29 @@ TEST_F(Layout, ACorruptRowIsAnErrorNotAGuess) {
 
 TEST(LayoutMerge, WritesOfSeveralTurnsShareRequestsInOrderWithinTheEnginesLimits) {
   std::vector<envoy::KvRequestData> out;
-  append_merged(out, envoy::KvPutRequest{{Bytes{1}}, {Bytes{'a'}}});
-  append_merged(out, envoy::KvPutRequest{{Bytes{2}, Bytes{1}}, {Bytes{'b'}, Bytes{'c'}}});  // 1 again: the later wins
+  RequestBuilder merge(out);
+  merge.add( envoy::KvPutRequest{{Bytes{1}}, {Bytes{'a'}}});
+  merge.add(envoy::KvPutRequest{{Bytes{2}, Bytes{1}}, {Bytes{'b'}, Bytes{'c'}}});  // 1 again: the later wins
   ASSERT_EQ(out.size(), 1u);
   auto& put = std::get<envoy::KvPutRequest>(out[0]);
   EXPECT_EQ(put.keys, (std::vector<Bytes>{Bytes{1}, Bytes{2}}));
   EXPECT_EQ(put.values, (std::vector<Bytes>{Bytes{'c'}, Bytes{'b'}}));
   // A delete after a put stays after it; deletes merge with deletes.
-  append_merged(out, envoy::KvDeleteRequest{{Bytes{1}}});
-  append_merged(out, envoy::KvDeleteRequest{{Bytes{3}}});
-  append_merged(out, envoy::KvPutRequest{{Bytes{1}}, {Bytes{'d'}}});
+  merge.add(envoy::KvDeleteRequest{{Bytes{1}}});
+  merge.add(envoy::KvDeleteRequest{{Bytes{3}}});
+  merge.add(envoy::KvPutRequest{{Bytes{1}}, {Bytes{'d'}}});
   ASSERT_EQ(out.size(), 3u);
   EXPECT_EQ(std::get<envoy::KvDeleteRequest>(out[1]).keys, (std::vector<Bytes>{Bytes{1}, Bytes{3}}));
   // Limits: no request over 128 keys or the put payload.
   std::vector<envoy::KvRequestData> many;
+  RequestBuilder merge_many(many);
   for (int i = 0; i < 300; ++i)
-    append_merged(many, envoy::KvPutRequest{{Bytes{static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)}}, {Bytes(100, 'v')}});
+    merge_many.add(envoy::KvPutRequest{{Bytes{static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)}}, {Bytes(100, 'v')}});
   EXPECT_EQ(many.size(), 3u);
   std::vector<envoy::KvRequestData> big;
+  RequestBuilder merge_big(big);
   for (int i = 0; i < 20; ++i)
-    append_merged(big, envoy::KvPutRequest{{Bytes{static_cast<uint8_t>(i)}}, {Bytes(100 * 1024, 'v')}});
+    merge_big.add(envoy::KvPutRequest{{Bytes{static_cast<uint8_t>(i)}}, {Bytes(100 * 1024, 'v')}});
   for (const auto& r : big) {
     size_t bytes = 0;
     for (const auto& v : std::get<envoy::KvPutRequest>(r).values) bytes += v.size() + 1;
@@ -264,6 +267,7 @@ TEST(LayoutMerge, WritesOfSeveralTurnsShareRequestsInOrderWithinTheEnginesLimits
   Kv merged, plain;
   std::mt19937 rng(3);
   std::vector<envoy::KvRequestData> reqs, joined;
+  RequestBuilder join(joined);
   for (int i = 0; i < 500; ++i) {
     const uint8_t k = static_cast<uint8_t>(rng() % 20);
     envoy::KvRequestData r;
@@ -272,7 +276,7 @@ TEST(LayoutMerge, WritesOfSeveralTurnsShareRequestsInOrderWithinTheEnginesLimits
     else
       r = envoy::KvPutRequest{{Bytes{k}}, {Bytes{static_cast<uint8_t>(i)}}};
     reqs.push_back(r);
-    append_merged(joined, r);
+    join.add(r);
   }
   for (const auto& r : reqs) apply(plain, r);
   for (const auto& r : joined) apply(merged, r);

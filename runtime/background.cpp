@@ -46,17 +46,17 @@ asio::awaitable<void> RuntimeCore::fire_alarm(std::string actor_id, std::string 
   armed_.erase(entry);
 }
 
-std::optional<int64_t> RuntimeCore::resume_background(const std::string& actor_id) {
-  std::optional<int64_t> next_due;
+std::vector<Alarm> RuntimeCore::stored_alarms(const std::string& actor_id) const {
   std::vector<Alarm> alarms;
   (void)store_.scan_prefix(storage::Family::kSchedules, actor_id, [&](std::string_view, std::string_view v) {
-    if (auto row = storage::decode_schedule_row(v); row.ok()) {
-      alarms.push_back(Alarm{row->id, row->due_ts});
-      if (!next_due || row->due_ts < *next_due) next_due = row->due_ts;
-    }
+    if (auto row = storage::decode_schedule_row(v); row.ok()) alarms.push_back(Alarm{row->id, row->due_ts});
     return true;
   });
-  for (const auto& a : alarms) arm_alarm(actor_id, a);
+  return alarms;
+}
+
+void RuntimeCore::resume_background(const std::string& actor_id) {
+  for (const auto& a : stored_alarms(actor_id)) arm_alarm(actor_id, a);
   bool queued = false;
   (void)store_.scan_prefix(storage::Family::kQueue, actor_id, [&](std::string_view, std::string_view) {
     queued = true;
@@ -67,16 +67,12 @@ std::optional<int64_t> RuntimeCore::resume_background(const std::string& actor_i
     auto row = storage::decode_workflow_row(**root);
     if (row.ok() && row->status == "running") schedule_workflow(actor_id);
   }
-  return next_due;
 }
 
 std::optional<int64_t> RuntimeCore::next_alarm(const std::string& actor_id) const {
   std::optional<int64_t> next_due;
-  (void)store_.scan_prefix(storage::Family::kSchedules, actor_id, [&](std::string_view, std::string_view v) {
-    if (auto row = storage::decode_schedule_row(v); row.ok() && (!next_due || row->due_ts < *next_due))
-      next_due = row->due_ts;
-    return true;
-  });
+  for (const auto& a : stored_alarms(actor_id))
+    if (!next_due || a.due_ts < *next_due) next_due = a.due_ts;
   return next_due;
 }
 

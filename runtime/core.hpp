@@ -124,6 +124,7 @@ class RuntimeCore {
   asio::awaitable<Status> destroy(const std::string& actor_id);
   asio::awaitable<void> shutdown();
   asio::awaitable<Status> sleep_actor(const std::string& actor_id);
+  asio::awaitable<void> sleep_on_strand(std::shared_ptr<Instance> inst);  // sleep_now() on its strand
   Result<Value> workflow_history(const std::string& actor_id) const;
   Result<Pending<Value>> admin_actors(const inspect::ActorFilter& filter) const;
   Result<Pending<Value>> admin_actor(const std::string& actor_id, inspect::View view, const std::string& arg) const;
@@ -161,10 +162,17 @@ class RuntimeCore {
   HostHooks host_hooks;  // set before serving (Runtime::set_host_hooks)
   asio::awaitable<Status> replace_local(const std::string& actor_id, std::vector<Runtime::StoredRow> rows);
   // Runtime::resume_background / next_alarm.
-  std::optional<int64_t> resume_background(const std::string& actor_id);
+  void resume_background(const std::string& actor_id);
   std::optional<int64_t> next_alarm(const std::string& actor_id) const;
+  // The actor's schedules as stored (id, due time): what its due-index
+  // entries are keyed by.
+  std::vector<Alarm> stored_alarms(const std::string& actor_id) const;
   // Removes a destroyed actor from the directory and the key index.
   void forget(const std::shared_ptr<ActorEntry>& entry);
+  // Removes an entry from the cache (both maps, the recency list) and moves
+  // its buckets' epochs, so a reader that read it before reads again
+  // (caller holds mu_).
+  void drop_resident(const std::shared_ptr<ActorEntry>& entry);
   // A new generation starts: bumps it, stamps start/connectable times and
   // returns the record to persist with the start batch.
   storage::ActorRow begin_generation(const std::shared_ptr<ActorEntry>& entry);

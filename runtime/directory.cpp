@@ -559,21 +559,25 @@ storage::ActorRow RuntimeCore::mark_asleep(const std::shared_ptr<ActorEntry>& en
   return actor_row(*entry);
 }
 
+void RuntimeCore::drop_resident(const std::shared_ptr<ActorEntry>& entry) {
+  auto ikey = index_key(entry->info.namespace_name, entry->info.name, entry->info.key);
+  if (auto it = by_key_.find(ikey); it != by_key_.end() && it->second == entry->info.actor_id) by_key_.erase(it);
+  if (auto it = by_id_.find(entry->info.actor_id); it != by_id_.end() && it->second == entry) {
+    lru_.erase(entry->lru_pos);
+    by_id_.erase(it);
+  }
+  ++epoch(entry->info.actor_id);
+  ++epoch(ikey);
+}
+
 void RuntimeCore::forget(const std::shared_ptr<ActorEntry>& entry) {
   {
     std::lock_guard lk(mu_);
     entry->destroyed = true;
     entry->instance.reset();
-    auto ikey = index_key(entry->info.namespace_name, entry->info.name, entry->info.key);
-    if (auto it = by_key_.find(ikey); it != by_key_.end() && it->second == entry->info.actor_id) by_key_.erase(it);
-    if (auto it = by_id_.find(entry->info.actor_id); it != by_id_.end() && it->second == entry) {
-      lru_.erase(entry->lru_pos);
-      by_id_.erase(it);
-    }
     // A reader that read the record from storage before the destroy landed
     // must not install it: its bucket moved, so it reads again.
-    ++epoch(entry->info.actor_id);
-    ++epoch(ikey);
+    drop_resident(entry);
     // Until the destroy commit is durable, storage still shows the actor.
     if (const uint64_t seq = entry->last_seq.load(); seq != 0 && !pipeline_.synced_at_least(seq))
       tombstones_[entry->info.actor_id] = seq;

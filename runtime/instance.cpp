@@ -307,11 +307,8 @@ void Instance::stop(bool destroy) {
     store.del_prefix(batch(), storage::Family::kKv, actor_id);
     store.del_prefix(batch(), storage::Family::kQueue, actor_id);
     // The schedules' index entries (keyed by time) go with them.
-    (void)store.scan_prefix(storage::Family::kSchedules, actor_id, [&](std::string_view, std::string_view v) {
-      if (auto row = storage::decode_schedule_row(v); row.ok())
-        store.del(batch(), storage::Family::kDue, storage::due_key(row->due_ts, actor_id, row->id));
-      return true;
-    });
+    for (const auto& a : rt_.stored_alarms(actor_id))
+      store.del(batch(), storage::Family::kDue, storage::due_key(a.due_ts, actor_id, a.schedule_id));
     store.del_prefix(batch(), storage::Family::kSchedules, actor_id);
     store.del_prefix(batch(), storage::Family::kWorkflow, actor_id);
     store.del_prefix(batch(), storage::Family::kDbPages, actor_id);

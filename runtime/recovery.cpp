@@ -136,6 +136,14 @@ void RuntimeCore::build_due_index() {
   if (entries) spdlog::info("recovery: schedule index built ({} schedules)", entries);
 }
 
+asio::awaitable<void> RuntimeCore::sleep_on_strand(std::shared_ptr<Instance> inst) {
+  std::function<int()> work = [inst]() {
+    inst->sleep_now();
+    return 0;
+  };
+  co_await run_on(inst->strand(), std::move(work));
+}
+
 asio::awaitable<void> RuntimeCore::shutdown() {
   // The gate first: a turn that starts after this line would wake an actor
   // this loop already put to sleep (an open WebSocket, a firing alarm).
@@ -149,13 +157,7 @@ asio::awaitable<void> RuntimeCore::shutdown() {
     }
   }
   uint64_t last = 0;
-  for (auto& inst : awake) {
-    std::function<int()> work = [inst]() {
-      inst->sleep_now();
-      return 0;
-    };
-    co_await run_on(inst->strand(), std::move(work));
-  }
+  for (auto& inst : awake) co_await sleep_on_strand(inst);
   last = pipeline_.last_submitted();
   if (Status st = co_await durable(last); !st.ok()) {
     spdlog::error("runtime: {} awake actors put to sleep, but their last commits are not durable: {}", awake.size(),
@@ -168,28 +170,10 @@ asio::awaitable<void> RuntimeCore::shutdown() {
 asio::awaitable<Status> RuntimeCore::replace_local(const std::string& actor_id, std::vector<Runtime::StoredRow> rows) {
   if (actor_id.size() != actor_id_length())
     co_return make_error("actor", "invalid_id", "not an actor id of this data directory: " + actor_id);
-  {
-    std::lock_guard lk(mu_);
-    if (auto it = by_id_.find(actor_id); it != by_id_.end()) {
-      auto e = it->second;
-      if (e->instance || !e->conns.empty() || e->pending_create)
-        co_return make_error("actor", "awake", "actor " + actor_id + " is awake here; it cannot be reloaded");
-      lru_.erase(e->lru_pos);
-      by_id_.erase(it);
-      const auto ikey = index_key(e->info.namespace_name, e->info.name, e->info.key);
-      if (auto k = by_key_.find(ikey); k != by_key_.end() && k->second == actor_id) by_key_.erase(k);
-      ++epoch(ikey);
-    }
-    ++epoch(actor_id);
-    tombstones_.erase(actor_id);
-  }
   rocksdb::WriteBatch b;
   // What is stored now goes: the rows, their due-time entries and the key claim.
-  (void)store_.scan_prefix(storage::Family::kSchedules, actor_id, [&](std::string_view, std::string_view v) {
-    if (auto row = storage::decode_schedule_row(v); row.ok())
-      store_.del(b, storage::Family::kDue, storage::due_key(row->due_ts, actor_id, row->id));
-    return true;
-  });
+  for (const auto& a : stored_alarms(actor_id))
+    store_.del(b, storage::Family::kDue, storage::due_key(a.due_ts, actor_id, a.schedule_id));
   if (auto old = store_.get(storage::Family::kActors, actor_id); old.ok() && old->has_value())
     if (auto row = storage::decode_actor_row(**old); row.ok())
       store_.del(b, storage::Family::kKeyIndex, index_key(row->namespace_name, row->name, row->key));
@@ -210,14 +194,22 @@ asio::awaitable<Status> RuntimeCore::replace_local(const std::string& actor_id, 
         store_.put(b, storage::Family::kKeyIndex, index_key(row->namespace_name, row->name, row->key), actor_id);
     }
   }
-  const uint64_t seq = pipeline_.submit(std::move(b), 0, /*replicate=*/false);
+  uint64_t seq = 0;
   {
-    // Until the batch lands, a reader must not install the old record
-    // (an alarm of the old schedules, an inspector read): the id reads as
-    // absent meanwhile.
+    // Checked, submitted and evicted under one lock; until the batch lands
+    // the id reads as absent, so no reader (an alarm of the old schedules,
+    // an inspector read) installs the old record meanwhile.
     std::lock_guard lk(mu_);
+    if (auto it = by_id_.find(actor_id); it != by_id_.end()) {
+      auto e = it->second;
+      if (e->instance || !e->conns.empty() || e->pending_create)
+        co_return make_error("actor", "awake", "actor " + actor_id + " is awake here; it cannot be reloaded");
+      drop_resident(e);  // (moves its epochs)
+    } else {
+      ++epoch(actor_id);
+    }
+    seq = pipeline_.submit(std::move(b), 0, /*replicate=*/false);
     tombstones_[actor_id] = seq;
-    ++epoch(actor_id);
   }
   co_return co_await durable(seq);
 }
@@ -231,13 +223,7 @@ asio::awaitable<Status> RuntimeCore::sleep_actor(const std::string& actor_id) {
     submit_pending_create(*entry);
     inst = entry->instance;
   }
-  if (inst) {
-    std::function<int()> work = [inst]() {
-      inst->sleep_now();
-      return 0;
-    };
-    co_await run_on(inst->strand(), std::move(work));
-  }
+  if (inst) co_await sleep_on_strand(inst);
   const uint64_t last = entry->last_seq.load();
   co_return co_await durable(last);
 }

@@ -90,9 +90,7 @@ asio::awaitable<void> Runtime::shutdown() { return core_->shutdown(); }
 asio::awaitable<Status> Runtime::replace_local(const std::string& actor_id, std::vector<StoredRow> rows) {
   return core_->replace_local(actor_id, std::move(rows));
 }
-std::optional<int64_t> Runtime::resume_background(const std::string& actor_id) {
-  return core_->resume_background(actor_id);
-}
+void Runtime::resume_background(const std::string& actor_id) { core_->resume_background(actor_id); }
 std::optional<int64_t> Runtime::next_alarm(const std::string& actor_id) const { return core_->next_alarm(actor_id); }
 void Runtime::set_host_hooks(HostHooks hooks) { core_->host_hooks = std::move(hooks); }
 asio::awaitable<Status> Runtime::sleep(const std::string& actor_id) { return core_->sleep_actor(actor_id); }

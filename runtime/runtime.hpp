@@ -355,9 +355,8 @@ class Runtime {
 
   // Envoy mode, when the engine starts an actor here: arms its schedules,
   // drains its queue and resumes its running workflow (what a restart's
-  // recovery does for every actor). Returns its earliest schedule's due
-  // time, if any.
-  std::optional<int64_t> resume_background(const std::string& actor_id);
+  // recovery does for every actor).
+  void resume_background(const std::string& actor_id);
   // The earliest due time of the actor's schedules (from storage), if any.
   std::optional<int64_t> next_alarm(const std::string& actor_id) const;
 

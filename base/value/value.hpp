@@ -36,6 +36,8 @@ struct BigInt {
 
 class Value;
 using Bytes = std::vector<uint8_t>;
+// The bytes of a text (no copy of a terminator).
+inline Bytes bytes_of(std::string_view s) { return Bytes(s.begin(), s.end()); }
 using Array = std::vector<Value>;
 using Object = std::vector<std::pair<std::string, Value>>;
 

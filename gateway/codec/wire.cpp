@@ -14,8 +14,6 @@ Error invalid(std::string why) { return make_error("actor", "invalid_request", s
 
 std::string_view as_text(std::span<const uint8_t> b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
 
-Bytes to_bytes(const std::string& s) { return Bytes(s.begin(), s.end()); }
-
 // Parses a json/cbor envelope into a Value (json with compat revival).
 Result<Value> decode_envelope(Encoding e, std::span<const uint8_t> body) {
   if (e == Encoding::Json) return json::parse(as_text(body), /*revive=*/true);
@@ -23,7 +21,7 @@ Result<Value> decode_envelope(Encoding e, std::span<const uint8_t> body) {
 }
 
 Bytes encode_envelope(Encoding e, const Value& v) {
-  if (e == Encoding::Json) return to_bytes(json::dump(v));
+  if (e == Encoding::Json) return bytes_of(json::dump(v));
   return cbor::encode(v, cbor::Mode::Envelope);
 }
 
