@@ -10,6 +10,8 @@
 #include <rocksdb/table.h>
 #include <spdlog/spdlog.h>
 
+#include "storage/wal_prealloc.hpp"
+
 namespace anvil::storage {
 namespace {
 constexpr const char* kFamilyNames[] = {"actors", "key_index", "state", "kv", "queue", "schedules", "workflow",
@@ -153,7 +155,9 @@ void Store::close_db() {
 Result<std::unique_ptr<Store>> Store::open(const StoreOptions& opts) {
   std::unique_ptr<Store> store(new Store());
   store->opts_ = opts;
-  if (opts.file_system) store->env_ = rocksdb::NewCompositeEnv(opts.file_system);
+  std::shared_ptr<rocksdb::FileSystem> fs = opts.file_system;
+  if (opts.preallocate_wal) fs = std::make_shared<WalPreallocFs>(fs ? fs : rocksdb::FileSystem::Default());
+  if (fs) store->env_ = rocksdb::NewCompositeEnv(fs);
   std::unique_lock lk(store->db_mu_);
   if (auto s = store->open_db(false); !s.ok()) return storage_error(s);
   for (size_t f = 0; f < store->cfs_.size(); ++f)

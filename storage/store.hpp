@@ -45,6 +45,9 @@ struct StoreOptions {
   // The file system RocksDB writes through; null = the real one. Tests pass
   // a FaultFs (storage/fault_fs.hpp) to cut power or fill the disk.
   std::shared_ptr<rocksdb::FileSystem> file_system = nullptr;
+  // Give each WAL file its space ahead of the writes (storage/wal_prealloc.hpp):
+  // a commit's fdatasync then writes the data only, not the inode too.
+  bool preallocate_wal = true;
 };
 
 // The smallest key greater than every key starting with `prefix`; empty

@@ -61,6 +61,9 @@ Options for `serve` (each also read from the environment variable shown):
   --listen HOST:PORT        address to listen on            [ANVIL_LISTEN, default 127.0.0.1:6420]
   --data-dir DIR            RocksDB data directory          [ANVIL_DATA_DIR, default ./data]
   --threads N               I/O + actor threads             [ANVIL_THREADS, default: CPU count]
+  --wal-preallocate on|off  give the write-ahead log its disk space ahead of
+                            the writes (a commit's fsync then writes data
+                            only)                  [ANVIL_WAL_PREALLOCATE, default on]
   --log-level LEVEL         trace|debug|info|warn|error     [ANVIL_LOG_LEVEL, default info]
   --log-format FORMAT       text|json (one object per line: ts, level, msg,
                             actorId, actorName, rayId, traceId, app fields)
@@ -137,6 +140,7 @@ struct ServeConfig {
   std::vector<std::string> apps;
   int shutdown_timeout_s = 30;
   size_t directory_cache = 0;  // 0: sized for the machine (RuntimeCore)
+  bool wal_preallocate = true;
   anvil::gateway::AccessOptions access;
   bool allow_unauthenticated = false;
   anvil::gateway::MessageLimits messages;
@@ -321,7 +325,10 @@ int serve(const ServeConfig& cfg) {
   }
 
   anvil::asio::io_context io(static_cast<int>(cfg.threads));
-  auto store = anvil::storage::Store::open({cfg.data_dir + "/rocksdb"});
+  anvil::storage::StoreOptions store_options;
+  store_options.path = cfg.data_dir + "/rocksdb";
+  store_options.preallocate_wal = cfg.wal_preallocate;
+  auto store = anvil::storage::Store::open(store_options);
   if (!store.ok()) {
     spdlog::critical("cannot open RocksDB in {}: {}", cfg.data_dir, store.error().message);
     return 1;
@@ -560,6 +567,7 @@ int main(int argc, char** argv) {
   cfg.log_level = env_or("ANVIL_LOG_LEVEL", cfg.log_level);
   cfg.log_format = env_or("ANVIL_LOG_FORMAT", cfg.log_format);
   if (auto t = env_or("ANVIL_THREADS", ""); !t.empty()) cfg.threads = std::max(1, std::atoi(t.c_str()));
+  std::string wal_preallocate = env_or("ANVIL_WAL_PREALLOCATE", "on");
   cfg.postgres_url = env_or("ANVIL_POSTGRES_URL", "");
   cfg.redis_url = env_or("ANVIL_REDIS_URL", "");
   for (std::string apps = env_or("ANVIL_APPS", ""); !apps.empty();) {
@@ -650,6 +658,9 @@ int main(int argc, char** argv) {
       int n = std::atoi(v->c_str());
       if (n < 1) return usage_error("--threads must be at least 1");
       cfg.threads = static_cast<unsigned>(n);
+    } else if (a == "--wal-preallocate") {
+      if (!(v = value("--wal-preallocate"))) return usage_error("--wal-preallocate needs on or off");
+      wal_preallocate = *v;
     } else if (a == "--postgres-url") {
       if (!(v = value("--postgres-url"))) return usage_error("--postgres-url needs a URL");
       cfg.postgres_url = *v;
@@ -726,6 +737,13 @@ int main(int argc, char** argv) {
     } else {
       return usage_error("unknown option `" + a + "`");
     }
+  }
+  if (wal_preallocate == "on") {
+    cfg.wal_preallocate = true;
+  } else if (wal_preallocate == "off") {
+    cfg.wal_preallocate = false;
+  } else {
+    return usage_error("--wal-preallocate must be on or off, not `" + wal_preallocate + "`");
   }
   if (cfg.tls.self_signed && (!cfg.tls.cert_file.empty() || !cfg.tls.key_file.empty()))
     return usage_error("--tls-self-signed cannot be combined with --tls-cert/--tls-key");
