@@ -2,7 +2,15 @@
 // open, is cut back to what was written on close, and a crash that leaves
 // the zeros behind (or a torn record followed by zeros) recovers every
 // synced write.
+#include <fcntl.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
 
 #include <filesystem>
 #include <fstream>
@@ -37,7 +45,11 @@ struct WalPrealloc : ::testing::Test {
     StoreOptions o;
     o.path = path;
     if (chunk != 0) {
-      o.file_system = std::make_shared<WalPreallocFs>(rocksdb::FileSystem::Default(), chunk);
+      WalPreallocFs::Tuning t;
+      t.chunk = chunk;
+      t.piece = chunk / 4;
+      t.zero_ahead = chunk;
+      o.file_system = std::make_shared<WalPreallocFs>(rocksdb::FileSystem::Default(), t);
       o.preallocate_wal = false;
     }
     auto s = Store::open(o);
@@ -75,6 +87,31 @@ struct WalPrealloc : ::testing::Test {
     while (end > 0 && bytes[end - 1] == '\0') --end;
     return end;
   }
+  // Whether [begin, end) of the file is all in written extents (not holes,
+  // not fallocate's unwritten ones); nullopt when the file system has no
+  // FIEMAP.
+  static std::optional<bool> written_extents(const fs::path& p, uint64_t begin, uint64_t end) {
+    const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return std::nullopt;
+    constexpr int kMax = 256;
+    std::vector<char> buf(sizeof(fiemap) + kMax * sizeof(fiemap_extent));
+    auto* fm = reinterpret_cast<fiemap*>(buf.data());
+    fm->fm_start = begin;
+    fm->fm_length = end - begin;
+    fm->fm_flags = FIEMAP_FLAG_SYNC;
+    fm->fm_extent_count = kMax;
+    const int rc = ::ioctl(fd, FS_IOC_FIEMAP, fm);
+    ::close(fd);
+    if (rc != 0) return std::nullopt;
+    uint64_t covered = begin;
+    for (uint32_t i = 0; i < fm->fm_mapped_extents; ++i) {
+      const auto& e = fm->fm_extents[i];
+      if (e.fe_logical > covered) return false;  // a hole
+      if (e.fe_flags & FIEMAP_EXTENT_UNWRITTEN) return false;
+      covered = std::max<uint64_t>(covered, e.fe_logical + e.fe_length);
+    }
+    return covered >= end;
+  }
   void expect_all(int n, size_t value_size = 100) {
     for (int i = 0; i < n; ++i) {
       auto r = store->get(Family::kState, key(i));
@@ -108,7 +145,7 @@ TEST_F(WalPrealloc, AnOpenWalOwnsItsSpaceAheadAndIsCutBackOnClose) {
   auto live = wals(dir);
   ASSERT_EQ(live.size(), 1u);
   // The file's size is the space set aside, far past the ~1.5 KB written.
-  EXPECT_GE(fs::file_size(live[0]), WalPreallocFs::kDefaultChunk);
+  EXPECT_GE(fs::file_size(live[0]), WalPreallocFs::Tuning{}.chunk);
   EXPECT_LT(data_end(live[0]), 4096u);
 
   store.reset();
@@ -176,10 +213,75 @@ TEST_F(WalPrealloc, AWalGrowsChunkByChunkPastItsFirstSpace) {
   const uint64_t size = fs::file_size(live[0]);
   EXPECT_EQ(size % kChunk, 0u);
   EXPECT_GE(size, data_end(live[0]));
-  EXPECT_LE(size - data_end(live[0]), kChunk);
+  // Space is set aside only so far ahead: the zeroing's reach plus a chunk.
+  EXPECT_LE(size - data_end(live[0]), kChunk + kChunk + kChunk / 4);
 
   const std::string copy = crash_copy();
   store.reset();
   open(copy, kChunk);
   expect_all(256, 4000);
+}
+
+TEST_F(WalPrealloc, ZerosAreWrittenAheadOfTheWriter) {
+  constexpr uint64_t kChunk = 1 << 20;
+  StoreOptions o;
+  o.path = dir;
+  o.preallocate_wal = false;
+  WalPreallocFs::Tuning t;
+  t.chunk = kChunk;
+  t.piece = 64 << 10;
+  t.zero_ahead = 512 << 10;
+  o.file_system = std::make_shared<WalPreallocFs>(rocksdb::FileSystem::Default(), t);
+  auto s = Store::open(o);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  store = std::move(s.value());
+  for (int i = 0; i < 10; ++i) put(i);
+  auto live = wals(dir);
+  ASSERT_EQ(live.size(), 1u);
+  const uint64_t end = (data_end(live[0]) + 4095) / 4096 * 4096;
+  std::optional<bool> ahead;
+  for (int i = 0; i < 200; ++i) {
+    ahead = written_extents(live[0], end, end + t.zero_ahead - t.piece);
+    if (!ahead || *ahead) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!ahead) GTEST_SKIP() << "no FIEMAP on this file system";
+  EXPECT_TRUE(*ahead) << "the space past the writer is not written with zeros";
+  // The space further out is only set aside.
+  EXPECT_EQ(written_extents(live[0], kChunk - 4096, kChunk), std::optional<bool>(false));
+  // The zeros are zeros: the writer's data ends where it did.
+  EXPECT_LE(data_end(live[0]), end);
+  store.reset();
+  open(dir);
+  expect_all(10);
+}
+
+// Small pieces just ahead of a writer whose appends often reach past them:
+// the writer keeps catching up with the zeroing. Any zero written over a
+// record would lose that record (and every later one) at recovery.
+TEST_F(WalPrealloc, ZeroingNeverOverwritesWhatTheWriterWrote) {
+  WalPreallocFs::Tuning t;
+  t.chunk = 16 << 10;
+  t.piece = 4 << 10;
+  t.zero_ahead = 8 << 10;
+  StoreOptions o;
+  o.path = dir;
+  o.preallocate_wal = false;
+  o.file_system = std::make_shared<WalPreallocFs>(rocksdb::FileSystem::Default(), t);
+  auto s = Store::open(o);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  store = std::move(s.value());
+  constexpr int kN = 600;
+  auto size_of = [](int i) { return static_cast<size_t>(50 + (i * 7919) % 20000); };
+  for (int i = 0; i < kN; ++i) put(i, size_of(i));
+  const std::string copy = crash_copy();
+  store.reset();
+  auto r = Store::open({copy});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  store = std::move(r.value());
+  for (int i = 0; i < kN; ++i) {
+    auto v = store->get(Family::kState, key(i));
+    ASSERT_TRUE(v.ok() && v->has_value()) << key(i);
+    ASSERT_EQ(**v, value(i, size_of(i))) << key(i);
+  }
 }
