@@ -14,6 +14,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,22 +40,28 @@ struct WalPrealloc : ::testing::Test {
     fs::remove_all(dir);
     fs::remove_all(dir + "-copy");
   }
-  // chunk 0: the Store's own layer (preallocate_wal); otherwise a layer
-  // with that chunk size, given as the Store's file system.
-  void open(const std::string& path, uint64_t chunk = 0) {
+  // The Store's own layer (preallocate_wal on by default).
+  void open(const std::string& path) { open_with(path, std::nullopt, true); }
+  // No layer at all: RocksDB's WAL as it writes it.
+  void open_plain(const std::string& path) { open_with(path, std::nullopt, false); }
+  // A layer with this tuning, given as the Store's file system.
+  void open_tuned(const std::string& path, const WalPreallocFs::Tuning& t) { open_with(path, t, false); }
+  void open_with(const std::string& path, std::optional<WalPreallocFs::Tuning> t, bool own_layer) {
     StoreOptions o;
     o.path = path;
-    if (chunk != 0) {
-      WalPreallocFs::Tuning t;
-      t.chunk = chunk;
-      t.piece = chunk / 4;
-      t.zero_ahead = chunk;
-      o.file_system = std::make_shared<WalPreallocFs>(rocksdb::FileSystem::Default(), t);
-      o.preallocate_wal = false;
-    }
+    o.preallocate_wal = own_layer;
+    if (t) o.file_system = std::make_shared<WalPreallocFs>(rocksdb::FileSystem::Default(), *t);
     auto s = Store::open(o);
     ASSERT_TRUE(s.ok()) << s.error().message;
     store = std::move(s.value());
+  }
+  // Chunks of `chunk`, zeros a chunk ahead in quarter-chunk pieces.
+  static WalPreallocFs::Tuning tuning(uint64_t chunk) {
+    WalPreallocFs::Tuning t;
+    t.chunk = chunk;
+    t.piece = chunk / 4;
+    t.zero_ahead = chunk;
+    return t;
   }
   void put(int i, size_t value_size = 100) {
     rocksdb::WriteBatch b;
@@ -155,12 +162,7 @@ TEST_F(WalPrealloc, AnOpenWalOwnsItsSpaceAheadAndIsCutBackOnClose) {
 }
 
 TEST_F(WalPrealloc, OffLeavesTheWalAsRocksDbWritesIt) {
-  StoreOptions o;
-  o.path = dir;
-  o.preallocate_wal = false;
-  auto s = Store::open(o);
-  ASSERT_TRUE(s.ok()) << s.error().message;
-  store = std::move(s.value());
+  open_plain(dir);
   for (int i = 0; i < 10; ++i) put(i);
   auto live = wals(dir);
   ASSERT_EQ(live.size(), 1u);
@@ -205,7 +207,7 @@ TEST_F(WalPrealloc, ATornRecordFollowedByZerosIsDroppedAndEverythingBeforeItKept
 
 TEST_F(WalPrealloc, AWalGrowsChunkByChunkPastItsFirstSpace) {
   constexpr uint64_t kChunk = 64 << 10;
-  open(dir, kChunk);
+  open_tuned(dir, tuning(kChunk));
   // ~1 MiB of values: sixteen chunks' worth.
   for (int i = 0; i < 256; ++i) put(i, 4000);
   auto live = wals(dir);
@@ -218,23 +220,17 @@ TEST_F(WalPrealloc, AWalGrowsChunkByChunkPastItsFirstSpace) {
 
   const std::string copy = crash_copy();
   store.reset();
-  open(copy, kChunk);
+  open_tuned(copy, tuning(kChunk));
   expect_all(256, 4000);
 }
 
 TEST_F(WalPrealloc, ZerosAreWrittenAheadOfTheWriter) {
   constexpr uint64_t kChunk = 1 << 20;
-  StoreOptions o;
-  o.path = dir;
-  o.preallocate_wal = false;
   WalPreallocFs::Tuning t;
   t.chunk = kChunk;
   t.piece = 64 << 10;
   t.zero_ahead = 512 << 10;
-  o.file_system = std::make_shared<WalPreallocFs>(rocksdb::FileSystem::Default(), t);
-  auto s = Store::open(o);
-  ASSERT_TRUE(s.ok()) << s.error().message;
-  store = std::move(s.value());
+  open_tuned(dir, t);
   for (int i = 0; i < 10; ++i) put(i);
   auto live = wals(dir);
   ASSERT_EQ(live.size(), 1u);
@@ -264,21 +260,13 @@ TEST_F(WalPrealloc, ZeroingNeverOverwritesWhatTheWriterWrote) {
   t.chunk = 16 << 10;
   t.piece = 4 << 10;
   t.zero_ahead = 8 << 10;
-  StoreOptions o;
-  o.path = dir;
-  o.preallocate_wal = false;
-  o.file_system = std::make_shared<WalPreallocFs>(rocksdb::FileSystem::Default(), t);
-  auto s = Store::open(o);
-  ASSERT_TRUE(s.ok()) << s.error().message;
-  store = std::move(s.value());
+  open_tuned(dir, t);
   constexpr int kN = 600;
   auto size_of = [](int i) { return static_cast<size_t>(50 + (i * 7919) % 20000); };
   for (int i = 0; i < kN; ++i) put(i, size_of(i));
   const std::string copy = crash_copy();
   store.reset();
-  auto r = Store::open({copy});
-  ASSERT_TRUE(r.ok()) << r.error().message;
-  store = std::move(r.value());
+  open(copy);
   for (int i = 0; i < kN; ++i) {
     auto v = store->get(Family::kState, key(i));
     ASSERT_TRUE(v.ok() && v->has_value()) << key(i);
