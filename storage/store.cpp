@@ -171,6 +171,9 @@ Result<std::unique_ptr<Store>> Store::open_secondary(const std::string& path, co
   store->opts_.path = path;
   store->opts_.create_if_missing = false;
   store->secondary_path_ = secondary_path;
+  // The node may be writing the WAL: read it only as far as its records
+  // are written (storage/wal_prealloc.hpp).
+  store->env_ = rocksdb::NewCompositeEnv(std::make_shared<WalReadFs>(rocksdb::FileSystem::Default()));
   std::unique_lock lk(store->db_mu_);
   if (auto s = store->open_db(true); !s.ok()) return storage_error(s);
   for (size_t f = 0; f < store->cfs_.size(); ++f) {

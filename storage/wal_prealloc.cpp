@@ -5,10 +5,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -26,6 +29,64 @@ namespace {
 constexpr uint64_t kPage = 4096;
 
 uint64_t page_ceil(uint64_t n) { return (n + kPage - 1) / kPage * kPage; }
+
+// RocksDB's log format: 32 KiB blocks of records, each a header (masked
+// CRC32C of type + payload, u16 length, u8 type; the recyclable types 5-8
+// add a u32 log number) and its payload, never across a block; a block's
+// last < 7 bytes are zero padding.
+constexpr uint64_t kBlock = 32768;
+constexpr size_t kHeader = 7;
+constexpr size_t kRecyclableHeader = 11;
+
+// CRC32C (Castagnoli, reflected), as RocksDB checks its log records.
+uint32_t crc32c(const uint8_t* p, size_t n) {
+  static const auto table = [] {
+    std::array<uint32_t, 256> t{};
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  uint32_t c = 0xFFFFFFFFu;
+  for (size_t i = 0; i < n; ++i) c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+  return c ^ 0xFFFFFFFFu;
+}
+
+uint32_t unmask_crc(uint32_t masked) {
+  const uint32_t rot = masked - 0xa282ead8u;
+  return (rot >> 17) | (rot << 15);
+}
+
+// From `from` (a record boundary), the end of the whole, checksum-valid
+// records, stopping once past `want`. read(offset, n, out) returns how many
+// bytes it read (fewer at the end of the file).
+template <typename Read>
+uint64_t scan_valid(uint64_t from, uint64_t want, Read&& read) {
+  uint64_t end = from;
+  std::vector<uint8_t> rec;
+  while (end < want) {
+    uint64_t at = end;
+    if (kBlock - at % kBlock < kHeader) at += kBlock - at % kBlock;  // the block's padding
+    uint8_t h[kRecyclableHeader];
+    if (read(at, kHeader, h) < kHeader) break;
+    if (std::all_of(h, h + kHeader, [](uint8_t b) { return b == 0; })) break;  // not written yet
+    const unsigned type = h[6];
+    const size_t header = type >= 5 && type <= 8 ? kRecyclableHeader : kHeader;
+    if (header > kHeader && read(at + kHeader, header - kHeader, h + kHeader) < header - kHeader) break;
+    const size_t length = static_cast<size_t>(h[4]) | (static_cast<size_t>(h[5]) << 8);
+    if (at % kBlock + header + length > kBlock) break;  // not a record
+    rec.assign(h + 6, h + header);
+    rec.resize(header - 6 + length);
+    if (length > 0 && read(at + header, length, rec.data() + (header - 6)) < length) break;
+    const uint32_t stored = static_cast<uint32_t>(h[0]) | (static_cast<uint32_t>(h[1]) << 8) |
+                            (static_cast<uint32_t>(h[2]) << 16) | (static_cast<uint32_t>(h[3]) << 24);
+    if (crc32c(rec.data(), rec.size()) != unmask_crc(stored)) break;  // being written, or torn
+    end = at + header + length;
+  }
+  return end;
+}
 
 }  // namespace
 
@@ -49,7 +110,15 @@ class WalPreallocFs::File : public rocksdb::FSWritableFileOwnerWrapper {
     }
     std::lock_guard lk(mu_);
     allocate(0);
-    if (fd_ >= 0 && t_.zero_ahead > 0) filler_ = std::thread([this] { fill(); });
+    // The first piece stays as fallocate left it: the writer starts there
+    // at once and would otherwise wait for its zeros.
+    zeroed_ = t_.piece;
+    if (fd_ < 0 || stopped_alloc_ || t_.zero_ahead == 0) return;
+    try {
+      filler_ = std::thread([this] { fill(); });
+    } catch (const std::system_error& e) {
+      spdlog::warn("wal prealloc: no thread to zero {} ahead ({}); its space is only set aside", fname_, e.what());
+    }
   }
   ~File() override {
     stop();
@@ -83,15 +152,16 @@ class WalPreallocFs::File : public rocksdb::FSWritableFileOwnerWrapper {
     return s;
   }
   IOStatus Truncate(uint64_t size, const IOOptions& o, IODebugContext* dbg) override {
-    // The zeroed space past `size` may hold records after this: start over
-    // from the new end (RocksDB does not truncate a WAL it is writing).
-    std::unique_lock lk(mu_);
-    cv_.wait(lk, [&] { return claim_end_ == 0; });
+    // RocksDB does not truncate a WAL it writes through this layer (only
+    // with direct writes, which it leaves alone). Should it: no more zeros
+    // from here on, since where the next write lands is the wrapped file's
+    // business (a POSIX file keeps writing at its old position).
+    stop();
     auto s = target()->Truncate(size, o, dbg);
+    std::lock_guard lk(mu_);
     if (s.ok()) {
       written_ = size;
       allocated_ = std::min(allocated_, size);
-      zeroed_ = std::min(zeroed_, size);
     }
     return s;
   }
@@ -133,7 +203,14 @@ class WalPreallocFs::File : public rocksdb::FSWritableFileOwnerWrapper {
     if (fd_ < 0 || stopped_alloc_ || (end <= allocated_ && allocated_ > 0)) return;
     const uint64_t want = (end / t_.chunk + 1) * t_.chunk;
     if (::fallocate(fd_, 0, static_cast<off_t>(allocated_), static_cast<off_t>(want - allocated_)) != 0) {
-      spdlog::debug("wal prealloc: fallocate {}: {}; the WAL grows as written", fname_, std::strerror(errno));
+      // Said once per process at info (a file system without fallocate
+      // says it for every WAL), then at debug.
+      static std::atomic<bool> said{false};
+      const bool first = !said.exchange(true);
+      spdlog::log(first ? spdlog::level::info : spdlog::level::debug,
+                  "wal prealloc: no space set aside for {} ({}); the WAL grows as written, so each fsync "
+                  "also writes the file's size",
+                  fname_, std::strerror(errno));
       stopped_alloc_ = true;
       return;
     }
@@ -204,6 +281,77 @@ class WalPreallocFs::File : public rocksdb::FSWritableFileOwnerWrapper {
   bool stopping_ = false;      // GUARDED_BY(mu_)
   std::thread filler_;
 };
+
+// A WAL as far as its valid records go (see WalReadFs). Reads with its own
+// descriptor at its own position: a buffered reader could keep zeros the
+// writer has overwritten since.
+class WalReadFs::File : public rocksdb::FSSequentialFileOwnerWrapper {
+ public:
+  File(int fd, std::unique_ptr<rocksdb::FSSequentialFile> f) : FSSequentialFileOwnerWrapper(std::move(f)), fd_(fd) {}
+  ~File() override { ::close(fd_); }
+
+  IOStatus Read(size_t n, const IOOptions&, Slice* result, char* scratch, IODebugContext*) override {
+    size_t m = available(n);
+    size_t got = 0;
+    while (got < m) {
+      const ssize_t r = ::pread(fd_, scratch + got, m - got, static_cast<off_t>(pos_ + got));
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) return IOStatus::IOError("read WAL", std::strerror(errno));
+      if (r == 0) break;
+      got += static_cast<size_t>(r);
+    }
+    pos_ += got;
+    *result = Slice(scratch, got);
+    return IOStatus::OK();
+  }
+  IOStatus Skip(uint64_t n) override {
+    pos_ += available(n);
+    return IOStatus::OK();
+  }
+  bool use_direct_io() const override { return false; }
+
+ private:
+  // How much of the next n bytes is valid records, scanning further first.
+  size_t available(uint64_t n) {
+    if (pos_ + n > valid_)
+      valid_ = scan_valid(valid_, pos_ + n, [this](uint64_t off, size_t len, uint8_t* out) -> size_t {
+        size_t got = 0;
+        while (got < len) {
+          const ssize_t r = ::pread(fd_, out + got, len - got, static_cast<off_t>(off + got));
+          if (r < 0 && errno == EINTR) continue;
+          if (r <= 0) break;
+          got += static_cast<size_t>(r);
+        }
+        return got;
+      });
+    return static_cast<size_t>(std::min<uint64_t>(n, valid_ > pos_ ? valid_ - pos_ : 0));
+  }
+
+  int fd_;
+  uint64_t pos_ = 0;    // what the reader has been given
+  uint64_t valid_ = 0;  // the end of the valid records found so far (a record boundary)
+};
+
+WalReadFs::WalReadFs(std::shared_ptr<rocksdb::FileSystem> base) : FileSystemWrapper(std::move(base)) {}
+
+uint64_t WalReadFs::valid_end(std::string_view data, uint64_t from) {
+  return scan_valid(from, data.size(), [&](uint64_t off, size_t len, uint8_t* out) -> size_t {
+    if (off >= data.size()) return 0;
+    const size_t n = std::min<uint64_t>(len, data.size() - off);
+    std::memcpy(out, data.data() + off, n);
+    return n;
+  });
+}
+
+IOStatus WalReadFs::NewSequentialFile(const std::string& f, const rocksdb::FileOptions& o,
+                                      std::unique_ptr<rocksdb::FSSequentialFile>* r, IODebugContext* dbg) {
+  auto s = target()->NewSequentialFile(f, o, r, dbg);
+  if (!s.ok() || !WalPreallocFs::is_wal(f) || o.use_direct_reads) return s;
+  const int fd = ::open(f.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return s;  // read as RocksDB opened it
+  *r = std::make_unique<File>(fd, std::move(*r));
+  return s;
+}
 
 WalPreallocFs::WalPreallocFs(std::shared_ptr<rocksdb::FileSystem> base, Tuning t)
     : FileSystemWrapper(std::move(base)), t_(t) {

@@ -22,18 +22,26 @@
 // written (the file system guarantees it, crash or not), and the zeroing
 // never writes a page the WAL's writer has written or is writing (it
 // claims pages past the writer's end; a write reaching a claimed page
-// waits for it). RocksDB's WAL
-// reader skips zeros after the last record (they are "zero-type" padding
-// to it), and a record torn by a crash is followed by zeros instead of the
-// end of the file: a checksum mismatch at the tail, which point-in-time
-// recovery treats like a torn end. On a clean close the file is cut back to
-// what was written. When the file system refuses the space (no room, or no
-// fallocate), the file just grows as it would without this layer.
+// waits for it). RocksDB's WAL reader skips zeros (it takes a zero header
+// for padding and goes on at the next 32 KiB block), so after a crash the
+// zeros past the last record end recovery like the end of the file, and a
+// record torn by the crash is a checksum mismatch at the tail, which
+// point-in-time recovery treats like a torn end. On a clean close the file
+// is cut back to what was written. When the file system refuses the space
+// (no room, or no fallocate), the file just grows as it would without
+// this layer.
+//
+// A reader of a WAL that is still being written (a secondary instance:
+// `anvil actors --data-dir`, `anvil data export`) must not skip the zeros:
+// they are records that are not written yet. WalReadFs gives such readers
+// a WAL that ends where its checksum-valid records end, as a WAL without
+// preallocated space does.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <rocksdb/file_system.h>
 
@@ -62,6 +70,30 @@ class WalPreallocFs : public rocksdb::FileSystemWrapper {
  private:
   class File;
   Tuning t_;
+};
+
+// For readers of WAL files another process may still be writing: each WAL
+// read through it ends before the first record that is not whole and
+// checksum-valid yet (a zero header: space set aside ahead; a record the
+// writer is still copying in), and grows as more becomes valid. The same
+// end a reader sees at the end of a WAL file written without preallocated
+// space, so RocksDB's secondary waits there and goes on from there.
+class WalReadFs : public rocksdb::FileSystemWrapper {
+ public:
+  explicit WalReadFs(std::shared_ptr<rocksdb::FileSystem> base);
+  const char* Name() const override { return "AnvilWalReadFs"; }
+
+  rocksdb::IOStatus NewSequentialFile(const std::string& f, const rocksdb::FileOptions& o,
+                                      std::unique_ptr<rocksdb::FSSequentialFile>* r,
+                                      rocksdb::IODebugContext* dbg) override;
+
+  // The end of the whole, checksum-valid records of a RocksDB log file's
+  // bytes `data`, scanning from `from` (a record boundary). Exposed for
+  // tests.
+  static uint64_t valid_end(std::string_view data, uint64_t from = 0);
+
+ private:
+  class File;
 };
 
 }  // namespace anvil::storage
