@@ -192,6 +192,9 @@ class WalPreallocFs::File : public rocksdb::FSWritableFileOwnerWrapper {
     {
       std::lock_guard lk(mu_);
       if (ok) written_ = std::max(written_, at + n);
+      // A failed write may have written part of it: where the data ends is
+      // not known any more, so no zeros from here on.
+      if (!ok) stopping_ = true;
       writing_end_ = 0;
     }
     cv_.notify_all();
