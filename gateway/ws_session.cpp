@@ -167,6 +167,15 @@ class WsSession : public std::enable_shared_from_this<WsSession<Next>> {
       boost::system::error_code ec;
       co_await ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(close_code_), close_reason_),
                                asio::redirect_error(asio::use_awaitable, ec));
+    } else if (close_requested_ && !close_sent_ && overflowed_) {
+      // The overflow shut the receive side down, and Beast gives the stream
+      // up once its read ends: the close frame then goes out as bytes after
+      // the frames written (a server frame: unmasked; never compressed).
+      close_sent_ = true;
+      std::string frame;
+      wsframe::append_frame(frame, wsframe::kClose, wsframe::close_payload(close_code_, close_reason_));
+      boost::system::error_code ec;
+      co_await asio::async_write(ws_.next_layer(), asio::buffer(frame), asio::redirect_error(asio::use_awaitable, ec));
     }
     writing_ = false;
   }
