@@ -30,6 +30,20 @@ constexpr uint64_t kPage = 4096;
 
 uint64_t page_ceil(uint64_t n) { return (n + kPage - 1) / kPage * kPage; }
 
+// Reads up to `len` bytes at `off` (fewer only at the end of the file);
+// -1 on an error (errno says which).
+ssize_t pread_full(int fd, void* out, size_t len, uint64_t off) {
+  size_t got = 0;
+  while (got < len) {
+    const ssize_t r = ::pread(fd, static_cast<char*>(out) + got, len - got, static_cast<off_t>(off + got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return -1;
+    if (r == 0) break;
+    got += static_cast<size_t>(r);
+  }
+  return static_cast<ssize_t>(got);
+}
+
 // RocksDB's log format: 32 KiB blocks of records, each a header (masked
 // CRC32C of type + payload, u16 length, u8 type; the recyclable types 5-8
 // add a u32 log number) and its payload, never across a block; a block's
@@ -189,6 +203,7 @@ class WalPreallocFs::File : public rocksdb::FSWritableFileOwnerWrapper {
     return at;
   }
   void end_write(uint64_t at, uint64_t n, bool ok) {
+    bool wake = false;
     {
       std::lock_guard lk(mu_);
       if (ok) written_ = std::max(written_, at + n);
@@ -196,9 +211,18 @@ class WalPreallocFs::File : public rocksdb::FSWritableFileOwnerWrapper {
       // not known any more, so no zeros from here on.
       if (!ok) stopping_ = true;
       writing_end_ = 0;
+      // Only the zeroing waits on a write's end: wake it when it has work
+      // (once a piece, not once a commit round).
+      wake = stopping_ || fill_due();
     }
-    cv_.notify_all();
+    if (wake) cv_.notify_all();
   }
+
+  // Where the next piece of zeros begins: past what is zeroed and past the
+  // page the writer has written or is writing. Caller holds mu_.
+  uint64_t fill_begin() const { return std::max(zeroed_, page_ceil(std::max(written_, writing_end_))); }
+  // Whether the zeros reach less than zero_ahead past the writer.
+  bool fill_due() const { return fill_begin() < written_ + t_.zero_ahead; }
 
   // Makes the file at least `end` bytes long (whole chunks). A failure only
   // stops preallocating this file. Caller holds mu_.
@@ -227,12 +251,9 @@ class WalPreallocFs::File : public rocksdb::FSWritableFileOwnerWrapper {
     const std::vector<char> zeros(t_.piece, '\0');
     std::unique_lock lk(mu_);
     for (;;) {
-      cv_.wait(lk, [&] {
-        return stopping_ || stopped_alloc_ ||
-               std::max(zeroed_, page_ceil(std::max(written_, writing_end_))) < written_ + t_.zero_ahead;
-      });
+      cv_.wait(lk, [&] { return stopping_ || stopped_alloc_ || fill_due(); });
       if (stopping_ || stopped_alloc_) return;
-      const uint64_t begin = std::max(zeroed_, page_ceil(std::max(written_, writing_end_)));
+      const uint64_t begin = fill_begin();
       const uint64_t end = begin + t_.piece;
       if (end > allocated_) allocate(end);
       if (stopped_alloc_ || end > allocated_) return;
@@ -294,17 +315,10 @@ class WalReadFs::File : public rocksdb::FSSequentialFileOwnerWrapper {
   ~File() override { ::close(fd_); }
 
   IOStatus Read(size_t n, const IOOptions&, Slice* result, char* scratch, IODebugContext*) override {
-    size_t m = available(n);
-    size_t got = 0;
-    while (got < m) {
-      const ssize_t r = ::pread(fd_, scratch + got, m - got, static_cast<off_t>(pos_ + got));
-      if (r < 0 && errno == EINTR) continue;
-      if (r < 0) return IOStatus::IOError("read WAL", std::strerror(errno));
-      if (r == 0) break;
-      got += static_cast<size_t>(r);
-    }
-    pos_ += got;
-    *result = Slice(scratch, got);
+    const ssize_t got = pread_full(fd_, scratch, available(n), pos_);
+    if (got < 0) return IOStatus::IOError("read WAL", std::strerror(errno));
+    pos_ += static_cast<uint64_t>(got);
+    *result = Slice(scratch, static_cast<size_t>(got));
     return IOStatus::OK();
   }
   IOStatus Skip(uint64_t n) override {
@@ -318,14 +332,7 @@ class WalReadFs::File : public rocksdb::FSSequentialFileOwnerWrapper {
   size_t available(uint64_t n) {
     if (pos_ + n > valid_)
       valid_ = scan_valid(valid_, pos_ + n, [this](uint64_t off, size_t len, uint8_t* out) -> size_t {
-        size_t got = 0;
-        while (got < len) {
-          const ssize_t r = ::pread(fd_, out + got, len - got, static_cast<off_t>(off + got));
-          if (r < 0 && errno == EINTR) continue;
-          if (r <= 0) break;
-          got += static_cast<size_t>(r);
-        }
-        return got;
+        return static_cast<size_t>(std::max<ssize_t>(0, pread_full(fd_, out, len, off)));  // an error ends the scan
       });
     return static_cast<size_t>(std::min<uint64_t>(n, valid_ > pos_ ? valid_ - pos_ : 0));
   }
