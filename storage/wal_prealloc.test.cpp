@@ -90,10 +90,13 @@ struct WalPrealloc : ::testing::Test {
     fs::remove(copy + "/LOCK");
     return copy;
   }
+  static std::string contents(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
   // Offset just past the last non-zero byte of a file.
   static uint64_t data_end(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string bytes = contents(p);
     size_t end = bytes.size();
     while (end > 0 && bytes[end - 1] == '\0') --end;
     return end;
@@ -305,8 +308,7 @@ TEST_F(WalPrealloc, RandomAppendsSurviveTheZeroingByteForByte) {
       }
     }
     {
-      std::ifstream in(f, std::ios::binary);
-      std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      const std::string got = contents(f);
       ASSERT_GE(got.size(), expect.size());
       ASSERT_TRUE(got.compare(0, expect.size(), expect) == 0) << "data overwritten in round " << round;
       for (size_t k = expect.size(); k < got.size(); ++k) ASSERT_EQ(got[k], '\0') << k;
@@ -373,11 +375,7 @@ TEST_F(WalPrealloc, ValidEndStopsAtTheFirstRecordNotWholeAndValid) {
   for (int i = 0; i < 50; ++i) put(i);
   auto live = wals(dir);
   ASSERT_EQ(live.size(), 1u);
-  std::string bytes;
-  {
-    std::ifstream in(live[0], std::ios::binary);
-    bytes.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  }
+  const std::string bytes = contents(live[0]);
   const uint64_t end = data_end(live[0]);
   ASSERT_GT(bytes.size(), end);  // zeros past the records
   EXPECT_EQ(WalReadFs::valid_end(bytes), end);
